@@ -1,0 +1,40 @@
+# One place for every check. `make test` is enough on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint typecheck unit system-deps demo bench serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+system-deps:
+	./scripts/system-deps
+
+lint: $(STAMP)
+	$(BIN)/ruff check linker tests
+	$(BIN)/ruff format --check linker tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict linker
+
+unit: $(STAMP) system-deps
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+demo: $(STAMP)
+	$(BIN)/linker demo
+
+bench: $(STAMP)
+	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -p no:randomly
+
+serve: $(STAMP)
+	$(BIN)/linker serve
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Client-initiated account linking for Auth0."""

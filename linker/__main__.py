@@ -1,0 +1,3 @@
+from linker.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""The audit trail: one JSON line per finished attempt, on `linker.audit` and optionally a file.
+
+A link discards the secondary user's metadata at Auth0, so its full `user_metadata` and
+`app_metadata` are kept here: whatever the merge mode, the data can be restored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+audit_log = logging.getLogger("linker.audit")
+
+
+@dataclass
+class AuditRecord:
+    """What happened in one attempt. Fields are filled in as the attempt goes."""
+
+    action: str
+    client_id: str | None = None
+    primary: str | None = None
+    connection: str | None = None
+    ip: str | None = None
+    secondary: str | None = None
+    status: str = "failed"
+    code: str | None = None
+    secondary_metadata: dict[str, Any] | None = field(default=None)
+
+
+class Audit:
+    """Writes audit records; the file, when set, gets one line per record, appended."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+
+    def write(self, record: AuditRecord, *, when: float) -> str:
+        line = json.dumps(
+            {"time": datetime.fromtimestamp(when, UTC).isoformat(), **asdict(record)},
+            sort_keys=True,
+            default=str,
+        )
+        audit_log.info(line)
+        if self._path is not None:
+            with self._lock, self._path.open("a", encoding="utf-8") as out:
+                out.write(line + "\n")
+        return line

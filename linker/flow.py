@@ -1,0 +1,253 @@
+"""The linking protocol's decisions, as pure functions of data.
+
+`/link/start` and `/link/callback` (in `service.py`) do the I/O and call these in the order
+PROTOCOL.md gives. Each check raises `LinkError` with the contract's code, or returns what
+the next step needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from joserfc.jwk import KeySet
+
+from linker.errors import Code, LinkError
+from linker.idtokens import (
+    TokenRejected,
+    check_common_claims,
+    check_login_claims,
+    issued_at,
+    verify_rs256,
+)
+from linker.settings import Settings
+from linker.tokens import Identity, StartRequest, split_user_id
+from linker.transaction import Transaction
+
+ACTIONS = frozenset({"link", "unlink"})
+NESTED_SCOPE = "openid profile email"
+
+
+def check_client_and_request(req: StartRequest, settings: Settings) -> None:
+    """Step 2 and the request's shape: client allowed, action and connection sensible."""
+    if settings.allowed_client_ids and req.client_id not in settings.allowed_client_ids:
+        raise LinkError(
+            Code.CLIENT_NOT_ALLOWED, "This application is not allowed to link accounts."
+        )
+    if req.action not in ACTIONS:
+        raise LinkError(
+            Code.INVALID_REQUEST, "Ask for either link_account or unlink_account, not both."
+        )
+    if not req.requested_connection:
+        raise LinkError(Code.INVALID_REQUEST, "The request names no requested_connection.")
+
+
+def check_hint(
+    claims: Mapping[str, Any], req: StartRequest, settings: Settings, *, now: float
+) -> None:
+    """Step 3, after the signature: the hint is the app's ID token for this very user."""
+    try:
+        check_common_claims(claims, issuer=settings.issuer, audience=req.client_id, now=now)
+        iat = issued_at(claims)
+    except TokenRejected as exc:
+        raise LinkError(
+            Code.INVALID_ID_TOKEN_HINT, f"The id_token_hint is invalid: {exc}."
+        ) from None
+    if claims["sub"] != req.sub:
+        raise LinkError(Code.SUB_MISMATCH, "The id_token_hint belongs to another user.")
+    if now - iat > settings.hint_max_age:
+        raise LinkError(
+            Code.ID_TOKEN_HINT_TOO_OLD,
+            "The id_token_hint is too old; sign in again and retry.",
+        )
+
+
+def verify_hint_signature(hint: str | None, keys: KeySet) -> Mapping[str, Any]:
+    if not hint:
+        raise LinkError(Code.MISSING_ID_TOKEN_HINT, "The request carries no id_token_hint.")
+    try:
+        return verify_rs256(hint, keys)
+    except TokenRejected as exc:
+        raise LinkError(
+            Code.INVALID_ID_TOKEN_HINT, f"The id_token_hint is invalid: {exc}."
+        ) from None
+
+
+def check_policies(req: StartRequest, settings: Settings) -> None:
+    """Step 4: the tenant owner's policies about the primary sign-in."""
+    if settings.require_verified_email and not req.email_verified:
+        raise LinkError(
+            Code.EMAIL_NOT_VERIFIED, "Verify your email address before linking accounts."
+        )
+    if settings.enforce_mfa and req.enrolled_factors and "mfa" not in req.authentication_methods:
+        raise LinkError(
+            Code.MFA_REQUIRED, "Sign in with multi-factor authentication before linking accounts."
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the nested login is for: the connection to sign in at, and for unlink the target."""
+
+    connection: str
+    target: Identity | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """No nested login needed: the answer is known at the start."""
+
+    status: str
+    identity: Identity
+
+
+def plan(req: StartRequest) -> Plan | Finished:
+    """Step 5: decide what the nested login must prove, or answer at once."""
+    connection = req.requested_connection
+    assert connection is not None  # checked by check_client_and_request
+    matching = [i for i in req.identities if i.connection == connection]
+    if req.action == "link":
+        primary = req.primary_identity
+        for identity in matching:
+            if identity != primary:
+                return Finished("already_linked", identity)
+        return Plan(connection=connection)
+    return _plan_unlink(req, matching)
+
+
+def _plan_unlink(req: StartRequest, matching: Sequence[Identity]) -> Plan:
+    if req.requested_identity:
+        matching = [i for i in matching if i.full_id == req.requested_identity]
+    if not matching:
+        raise LinkError(
+            Code.IDENTITY_NOT_LINKED, "No identity of that connection is linked to this account."
+        )
+    if len(matching) > 1:
+        raise LinkError(
+            Code.AMBIGUOUS_IDENTITY,
+            "Several identities of that connection are linked; name one in requested_identity.",
+        )
+    target = matching[0]
+    primary = req.primary_identity
+    if target.full_id == req.sub or primary is None:
+        raise LinkError(Code.PRIMARY_IDENTITY, "The account's main identity cannot be unlinked.")
+    # Unlinking is destructive: the user proves presence again at the primary's own connection.
+    return Plan(connection=primary.connection, target=target)
+
+
+def authorize_url(endpoint: str, txn: Transaction, *, settings: Settings, challenge: str) -> str:
+    """The nested `/authorize` for the companion client."""
+    params = {
+        "client_id": settings.client_id,
+        "response_type": "code",
+        "redirect_uri": settings.callback_url,
+        "scope": NESTED_SCOPE,
+        "connection": txn.connection,
+        "prompt": "login",
+        "max_age": "0",
+        "state": txn.id,
+        "nonce": txn.nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    if txn.connection_scope:
+        params["connection_scope"] = txn.connection_scope
+    separator = "&" if "?" in endpoint else "?"
+    return endpoint + separator + urlencode(params)
+
+
+def check_transaction(
+    txn: Transaction | None, *, cookie_ok: bool, ip: str | None, settings: Settings, now: float
+) -> Transaction:
+    """Callback step 1: the transaction exists, belongs to this browser and is still valid."""
+    if txn is None:
+        raise LinkError(
+            Code.TRANSACTION_NOT_FOUND,
+            "This sign-in was already used or is unknown. Start again from the application.",
+        )
+    if not cookie_ok:
+        raise LinkError(
+            Code.BROWSER_MISMATCH,
+            "This sign-in was started in another browser. Start again from the application.",
+        )
+    if now > txn.expires_at:
+        raise LinkError(
+            Code.TRANSACTION_EXPIRED,
+            "This sign-in took too long. Start again from the application.",
+        )
+    check_ip(txn.ip, ip, settings)
+    return txn
+
+
+def check_ip(expected: str | None, actual: str | None, settings: Settings) -> None:
+    if settings.pin_ip and (expected is None or actual != expected):
+        raise LinkError(
+            Code.IP_MISMATCH, "This request comes from another network than the sign-in."
+        )
+
+
+def nested_login_error(error: str, description: str | None) -> LinkError:
+    """Callback step 2: the tenant sent an error instead of a code."""
+    if error == "access_denied":
+        return LinkError(Code.CANCELLED, "The sign-in to the other account was cancelled.")
+    detail = f": {description}" if description else ""
+    return LinkError(Code.SECONDARY_LOGIN_FAILED, f"The sign-in failed ({error}){detail}.")
+
+
+def check_secondary_token(
+    token: str, keys: KeySet, txn: Transaction, settings: Settings, *, now: float
+) -> Mapping[str, Any]:
+    """Callback step 3: the nested login's ID token is for us, for this transaction, and fresh."""
+    try:
+        claims = verify_rs256(token, keys)
+        check_common_claims(claims, issuer=settings.issuer, audience=settings.client_id, now=now)
+        check_login_claims(
+            claims, client_id=settings.client_id, nonce=txn.nonce, not_before=txn.created_at
+        )
+    except TokenRejected as exc:
+        raise LinkError(
+            Code.INVALID_SECONDARY_TOKEN, f"The other account's ID token was refused: {exc}."
+        ) from None
+    return claims
+
+
+def secondary_identity(claims: Mapping[str, Any], txn: Transaction, settings: Settings) -> Identity:
+    """Callback step 4 (link): the checks on who signed in, before anything is written."""
+    sub = str(claims["sub"])
+    if sub == txn.primary_user_id:
+        raise LinkError(Code.SAME_ACCOUNT, "You signed in with the account you are linking to.")
+    if settings.require_verified_secondary_email and claims.get("email_verified") is not True:
+        raise LinkError(
+            Code.SECONDARY_EMAIL_NOT_VERIFIED,
+            "The other account's email address is not verified.",
+        )
+    if settings.require_same_email:
+        theirs = claims.get("email")
+        ours = txn.primary_email
+        if not ours or not isinstance(theirs, str) or theirs.casefold() != ours.casefold():
+            raise LinkError(Code.EMAIL_MISMATCH, "The other account has a different email address.")
+    provider, user_id = split_user_id(sub)
+    return Identity(provider=provider, user_id=user_id, connection=txn.connection)
+
+
+def check_reauthentication(claims: Mapping[str, Any], txn: Transaction) -> Identity:
+    """Callback step 4 (unlink): the re-authenticated user is the primary."""
+    if claims.get("sub") != txn.primary_user_id:
+        raise LinkError(
+            Code.REAUTHENTICATION_FAILED,
+            "Sign in with the account the identity is linked to, to unlink it.",
+        )
+    assert txn.target is not None
+    return txn.target
+
+
+def check_secondary_user(user: Mapping[str, Any]) -> None:
+    """A secondary with identities of its own would drag them along or lose them: refuse."""
+    identities = user.get("identities")
+    if isinstance(identities, list) and len(identities) > 1:
+        raise LinkError(
+            Code.SECONDARY_HAS_LINKED_IDENTITIES,
+            "The other account has accounts linked to it; unlink them first.",
+        )

@@ -1,0 +1,164 @@
+"""The Management API calls linking needs: read a user, merge metadata, link, unlink.
+
+Statuses and messages are Auth0's (PROTOCOL.md section 2); each maps to a contract code here.
+Link and unlink are not idempotent, so when an attempt's outcome is unknown the primary's
+identities are read before anything is resent: if the change is there, it is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from linker.errors import Code, LinkError
+from linker.retry import Budget
+from linker.tenant import Tenant, json_object
+from linker.tokens import Identity
+from linker.upstream import OutcomeUnknown, Retrier
+
+_SAME = "Main identity and the new one are the same."
+_UNABLE = "Unable to link with the secondary account."
+_MAIN = "Main identity cannot be removed."
+
+
+def _path(*parts: str) -> str:
+    return "/".join(quote(p, safe="") for p in parts)
+
+
+def _failure(response: httpx.Response, doing: str) -> LinkError:
+    body = json_object(response)
+    message = str(body.get("message", ""))
+    status = response.status_code
+    if status == 409 or (status == 400 and message == _UNABLE):
+        return LinkError(Code.IDENTITY_CONFLICT, f"The tenant refused to {doing}: {message}")
+    if status == 400 and message == _SAME:
+        return LinkError(Code.SAME_ACCOUNT, "Both sign-ins belong to the same account.")
+    if status == 400 and message == _MAIN:
+        return LinkError(Code.PRIMARY_IDENTITY, "The account's main identity cannot be unlinked.")
+    if status in (401, 403):
+        hint = "check the companion application's Management API grant (read:users update:users)"
+        return LinkError(Code.MANAGEMENT_API_ERROR, f"Not allowed to {doing}; {hint}.")
+    detail = message or f"HTTP {status}"
+    return LinkError(Code.MANAGEMENT_API_ERROR, f"The tenant failed to {doing}: {detail}")
+
+
+def identities_of(user: dict[str, Any]) -> list[Identity]:
+    """A Management API user's identities; malformed entries are skipped."""
+    found = []
+    for raw in user.get("identities") or []:
+        try:
+            found.append(Identity.from_auth0(raw))
+        except (ValueError, AttributeError):
+            continue
+    return found
+
+
+class ManagementApi:
+    """`/api/v2/users` for one tenant, with the companion client's credentials."""
+
+    def __init__(self, tenant: Tenant, http: httpx.AsyncClient, retrier: Retrier) -> None:
+        self._tenant = tenant
+        self._http = http
+        self._retrier = retrier
+        self._base = f"{tenant.settings.tenant_url}/api/v2/users/"
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        budget: Budget,
+        *,
+        json: dict[str, Any] | None = None,
+        write: bool = False,
+    ) -> httpx.Response:
+        url = self._base + path
+        fresh_token = False
+        while True:
+            token = await self._tenant.management_token(budget)
+
+            async def attempt(limit: float, token: str = token) -> httpx.Response:
+                headers = {"authorization": f"Bearer {token}"}
+                return await self._http.request(
+                    method, url, json=json, headers=headers, timeout=limit
+                )
+
+            response = await self._retrier.send(attempt, budget, write=write)
+            # A cached token can be revoked early; one fresh token is worth one more try.
+            if response.status_code == 401 and not fresh_token:
+                self._tenant.forget_management_token()
+                fresh_token = True
+                continue
+            return response
+
+    async def get_user(self, user_id: str, budget: Budget) -> dict[str, Any]:
+        response = await self._send("GET", _path(user_id), budget)
+        if response.status_code != 200:
+            raise _failure(response, "read the user")
+        return json_object(response)
+
+    async def update_metadata(self, user_id: str, body: dict[str, Any], budget: Budget) -> None:
+        """PATCH `user_metadata` / `app_metadata`; the same body twice is harmless."""
+        response = await self._send("PATCH", _path(user_id), budget, json=body)
+        if response.status_code != 200:
+            raise _failure(response, "update the user's metadata")
+
+    async def link(self, primary_id: str, secondary: Identity, budget: Budget) -> list[Identity]:
+        """Link `secondary` into the primary; returns the primary's identities afterwards."""
+        body = {"provider": secondary.provider, "user_id": secondary.user_id}
+        return await self._change(
+            "POST",
+            _path(primary_id, "identities"),
+            primary_id,
+            budget,
+            body=body,
+            done=lambda ids: secondary in ids,
+            doing="link the accounts",
+            ok=(201, 200),
+        )
+
+    async def unlink(self, primary_id: str, identity: Identity, budget: Budget) -> list[Identity]:
+        """Unlink `identity` from the primary; returns the primary's remaining identities."""
+        return await self._change(
+            "DELETE",
+            _path(primary_id, "identities", identity.provider, identity.user_id),
+            primary_id,
+            budget,
+            body=None,
+            done=lambda ids: identity not in ids,
+            doing="unlink the identity",
+            ok=(200,),
+        )
+
+    async def _change(
+        self,
+        method: str,
+        path: str,
+        primary_id: str,
+        budget: Budget,
+        *,
+        body: dict[str, Any] | None,
+        done: Callable[[list[Identity]], bool],
+        doing: str,
+        ok: tuple[int, ...],
+    ) -> list[Identity]:
+        while True:
+            try:
+                response = await self._send(method, path, budget, json=body, write=True)
+            except OutcomeUnknown as unknown:
+                await self._retrier.sleep(unknown.delay)
+                identities = identities_of(await self.get_user(primary_id, budget))
+                if done(identities):
+                    return identities
+                continue
+            if response.status_code not in ok:
+                raise _failure(response, doing)
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = None
+            if isinstance(answer, list):
+                return identities_of({"identities": answer})
+            return identities_of(await self.get_user(primary_id, budget))

@@ -1,0 +1,72 @@
+"""Metadata merge before a link: Auth0 discards the secondary's metadata, so it is folded in first.
+
+Pure functions over JSON-like values. Objects merge key by key, recursively; anything else
+(strings, numbers, lists, and an object meeting a non-object) is a single value and the winner
+takes it whole.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from linker.settings import MergeMode
+
+
+def deep_merge(base: Mapping[str, Any], winner: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` overlaid with `winner`: on every conflict the winner's value is kept."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in winner.items():
+        current = merged.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def merge_metadata(
+    primary: Mapping[str, Any], secondary: Mapping[str, Any], mode: MergeMode
+) -> dict[str, Any]:
+    """The primary's metadata after the link, for one merge mode."""
+    if mode == "none":
+        return copy.deepcopy(dict(primary))
+    if mode == "primary-wins":
+        return deep_merge(secondary, primary)
+    return deep_merge(primary, secondary)
+
+
+def metadata_patch(
+    primary_user: Mapping[str, Any],
+    secondary_user: Mapping[str, Any],
+    *,
+    mode: MergeMode,
+    include_app_metadata: bool,
+) -> dict[str, Any]:
+    """The PATCH body that merges the secondary's metadata into the primary; `{}` if no change."""
+    kinds = ("user_metadata", "app_metadata") if include_app_metadata else ("user_metadata",)
+    patch: dict[str, Any] = {}
+    for kind in kinds:
+        ours, theirs = _object(primary_user.get(kind)), _object(secondary_user.get(kind))
+        merged = merge_metadata(ours, theirs, mode)
+        if merged != ours:
+            patch[kind] = merged
+    return patch
+
+
+def revert_patch(before: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The PATCH body that undoes `patch` on a user that looked like `before`.
+
+    Auth0 merges a metadata PATCH at the top level and deletes a key given as null, so every
+    top-level key the patch touched is set back to its old value, or to null if it was new.
+    """
+    undo: dict[str, Any] = {}
+    for kind, merged in patch.items():
+        old = _object(before.get(kind))
+        undo[kind] = {key: copy.deepcopy(old.get(key)) for key in merged}
+    return undo
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}

@@ -1,0 +1,74 @@
+"""The two HTML pages the service shows: an error page, and the auto-POST resume page.
+
+Everything shown is escaped. The resume page's one inline script is allowed by its hash in
+the Content-Security-Policy, and the form may only be posted to the tenant.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from html import escape
+
+from starlette.responses import HTMLResponse
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;"
+    "color:#1d2433}code{background:#eef1f6;padding:.1rem .3rem;border-radius:3px}"
+    "button{font-size:1rem;padding:.5rem 1rem}"
+)
+_SUBMIT = "document.forms[0].submit();"
+_SUBMIT_HASH = base64.b64encode(hashlib.sha256(_SUBMIT.encode()).digest()).decode()
+
+SECURITY_HEADERS = {
+    "cache-control": "no-store",
+    "pragma": "no-cache",
+    # The start URL carries the session token; never let it leave in a Referer header.
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+}
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body>{body}</body></html>"
+    )
+
+
+def error_page(code: str, description: str, *, status: int = 400) -> HTMLResponse:
+    """A dead end: shown when no trusted transaction or user is there to resume."""
+    body = (
+        "<h1>Account linking failed</h1>"
+        f"<p>{escape(description)}</p>"
+        f"<p>Error code: <code>{escape(code)}</code></p>"
+        "<p>Return to the application and try again.</p>"
+    )
+    headers = {
+        **SECURITY_HEADERS,
+        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+    }
+    return HTMLResponse(_page("Account linking failed", body), status_code=status, headers=headers)
+
+
+def resume_page(continue_url: str, *, state: str, session_token: str) -> HTMLResponse:
+    """Posts `state` and `session_token` to the tenant's `/continue`; a button if JS is off."""
+    body = (
+        f'<form method="post" action="{escape(continue_url)}">'
+        f'<input type="hidden" name="state" value="{escape(state)}">'
+        f'<input type="hidden" name="session_token" value="{escape(session_token)}">'
+        "<p>Returning you to the application…</p>"
+        "<noscript><p>JavaScript is off: press the button to continue.</p></noscript>"
+        '<button type="submit">Continue</button></form>'
+        f"<script>{_SUBMIT}</script>"
+    )
+    origin = continue_url.rsplit("/continue", 1)[0]
+    csp = (
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{_SUBMIT_HASH}'; "
+        f"form-action {origin}"
+    )
+    headers = {**SECURITY_HEADERS, "content-security-policy": csp}
+    return HTMLResponse(_page("Continue", body), headers=headers)

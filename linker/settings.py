@@ -1,0 +1,280 @@
+"""Settings, read once at start from the environment (and a `.env` file).
+
+Every problem names its setting; secrets are wrapped so that `repr`, logs and error messages
+never show them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+MergeMode = Literal["none", "primary-wins", "secondary-wins"]
+MERGE_MODES: tuple[MergeMode, ...] = ("none", "primary-wins", "secondary-wins")
+MIN_SECRET_BYTES = 32
+
+
+class SettingsError(ValueError):
+    """A bad setting: the message names the setting and what is wrong with it."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+        self.problem = problem
+
+
+class Secret:
+    """A secret string whose `repr` and `str` never show the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration; see the settings table in the README."""
+
+    auth0_domain: str
+    client_id: str
+    client_secret: Secret
+    action_secrets: tuple[Secret, ...]
+    public_url: str
+    tenant_scheme: Literal["http", "https"] = "https"
+    store_url: Secret = field(default_factory=lambda: Secret("memory://"))
+    allowed_client_ids: frozenset[str] = frozenset()
+    hint_max_age: int = 600
+    txn_ttl: int = 600
+    upstream_budget: float = 10.0
+    require_verified_email: bool = False
+    enforce_mfa: bool = False
+    pin_ip: bool = False
+    require_same_email: bool = False
+    require_verified_secondary_email: bool = True
+    metadata_merge: MergeMode = "primary-wins"
+    merge_app_metadata: bool = False
+    audit_file: Path | None = None
+    trusted_proxies: frozenset[str] = frozenset()
+
+    @property
+    def tenant_url(self) -> str:
+        """Base URL of the tenant, without a trailing slash."""
+        return f"{self.tenant_scheme}://{self.auth0_domain}"
+
+    @property
+    def issuer(self) -> str:
+        """The `iss` of tokens the tenant signs (Auth0 ends it with a slash)."""
+        return f"{self.tenant_url}/"
+
+    @property
+    def callback_url(self) -> str:
+        return f"{self.public_url}/link/callback"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from `LINKER_*` variables; raise `SettingsError` on the first bad one."""
+        values, problems = _read(env)
+        if problems:
+            raise problems[0]
+        return cls(**values)
+
+    @staticmethod
+    def problems(env: Mapping[str, str]) -> list[SettingsError]:
+        """Every bad setting in `env`, in table order (for `linker check`)."""
+        return _read(env)[1]
+
+    @staticmethod
+    def environment(dotenv: Path = Path(".env")) -> dict[str, str]:
+        """The process environment over a `.env` file (the environment wins)."""
+        env = read_dotenv(dotenv)
+        env.update(os.environ)
+        return env
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: `KEY=value` lines, `#` comments, optional surrounding quotes."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+_REQUIRED = object()
+
+
+def _read(env: Mapping[str, str]) -> tuple[dict[str, Any], list[SettingsError]]:
+    values: dict[str, Any] = {}
+    problems: list[SettingsError] = []
+    for name, field_name, parse, default in _TABLE:
+        raw = env.get(name, "").strip()
+        if not raw:
+            if default is _REQUIRED:
+                problems.append(SettingsError(name, "is required"))
+            else:
+                values[field_name] = default
+            continue
+        try:
+            values[field_name] = parse(raw)
+        except ValueError as exc:
+            # The parsers never put the raw value in their message, so secrets stay out.
+            problems.append(SettingsError(name, str(exc)))
+    return values, problems
+
+
+def _non_empty(raw: str) -> str:
+    return raw
+
+
+def _domain(raw: str) -> str:
+    if "://" in raw or "/" in raw:
+        raise ValueError("give the bare domain (example.eu.auth0.com), without scheme or path")
+    host, _, port = raw.partition(":")
+    if not host or (port and not port.isdigit()):
+        raise ValueError("expected a domain, optionally with :port")
+    return raw.lower()
+
+
+def _scheme(raw: str) -> Literal["http", "https"]:
+    if raw == "https":
+        return "https"
+    if raw == "http":
+        return "http"
+    raise ValueError("must be https (or http for a local dev tenant)")
+
+
+def _public_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL such as https://linker.example.com")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or fragment")
+    return raw.rstrip("/")
+
+
+def _action_secrets(raw: str) -> tuple[Secret, ...]:
+    secrets = [s.strip() for s in raw.split(",")]
+    if any(not s for s in secrets):
+        raise ValueError("has an empty entry; separate secrets with single commas")
+    for index, secret in enumerate(secrets, start=1):
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"secret #{index} is shorter than {MIN_SECRET_BYTES} bytes")
+    return tuple(Secret(s) for s in secrets)
+
+
+def _store_url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if scheme not in ("memory", "redis", "rediss"):
+        raise ValueError("must be memory:// or redis://host:port/db")
+    return raw
+
+
+def _csv_set(raw: str) -> frozenset[str]:
+    return frozenset(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("must be a whole number of seconds") from None
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if not value > 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _merge_mode(raw: str) -> MergeMode:
+    for mode in MERGE_MODES:
+        if raw == mode:
+            return mode
+    raise ValueError("must be one of none, primary-wins, secondary-wins")
+
+
+def _path(raw: str) -> Path:
+    return Path(raw)
+
+
+def _secret(raw: str) -> Secret:
+    return Secret(raw)
+
+
+def _store_secret(raw: str) -> Secret:
+    return Secret(_store_url(raw))
+
+
+_TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
+    ("LINKER_AUTH0_DOMAIN", "auth0_domain", _domain, _REQUIRED),
+    ("LINKER_TENANT_SCHEME", "tenant_scheme", _scheme, "https"),
+    ("LINKER_CLIENT_ID", "client_id", _non_empty, _REQUIRED),
+    ("LINKER_CLIENT_SECRET", "client_secret", _secret, _REQUIRED),
+    ("LINKER_ACTION_SECRETS", "action_secrets", _action_secrets, _REQUIRED),
+    ("LINKER_PUBLIC_URL", "public_url", _public_url, _REQUIRED),
+    ("LINKER_STORE_URL", "store_url", _store_secret, Secret("memory://")),
+    ("LINKER_ALLOWED_CLIENT_IDS", "allowed_client_ids", _csv_set, frozenset()),
+    ("LINKER_HINT_MAX_AGE", "hint_max_age", _positive_int, 600),
+    ("LINKER_TXN_TTL", "txn_ttl", _positive_int, 600),
+    ("LINKER_UPSTREAM_BUDGET", "upstream_budget", _positive_float, 10.0),
+    ("LINKER_REQUIRE_VERIFIED_EMAIL", "require_verified_email", _bool, False),
+    ("LINKER_ENFORCE_MFA", "enforce_mfa", _bool, False),
+    ("LINKER_PIN_IP", "pin_ip", _bool, False),
+    ("LINKER_REQUIRE_SAME_EMAIL", "require_same_email", _bool, False),
+    ("LINKER_REQUIRE_VERIFIED_SECONDARY_EMAIL", "require_verified_secondary_email", _bool, True),
+    ("LINKER_METADATA_MERGE", "metadata_merge", _merge_mode, "primary-wins"),
+    ("LINKER_MERGE_APP_METADATA", "merge_app_metadata", _bool, False),
+    ("LINKER_AUDIT_FILE", "audit_file", _path, None),
+    ("LINKER_TRUSTED_PROXIES", "trusted_proxies", _csv_set, frozenset()),
+)

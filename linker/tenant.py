@@ -1,0 +1,157 @@
+"""The tenant's OAuth side: discovery, signing keys, code exchange, client credentials.
+
+Thin I/O around `httpx`; every call goes through the `Retrier` and a budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from linker.errors import Code, LinkError
+from linker.keys import KeyCache
+from linker.retry import Budget
+from linker.settings import Settings
+from linker.upstream import Retrier
+
+TOKEN_REFRESH_MARGIN = 60
+
+
+def _unavailable(what: str) -> LinkError:
+    return LinkError(Code.UPSTREAM_UNAVAILABLE, f"The Auth0 tenant's {what} could not be read.")
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response body as a JSON object, or `{}` when it is anything else."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+@dataclass
+class _CachedToken:
+    value: str
+    refresh_at: float
+
+
+class Tenant:
+    """One tenant's OAuth endpoints, as the companion client sees them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        retrier: Retrier,
+        *,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self._http = http
+        self._retrier = retrier
+        self._clock = clock
+        self._discovery: dict[str, Any] | None = None
+        self._discovery_lock = asyncio.Lock()
+        self._token: _CachedToken | None = None
+        self._token_lock = asyncio.Lock()
+        self.keys = KeyCache(self._fetch_jwks, clock=clock)
+
+    def budget(self) -> Budget:
+        return Budget(self._clock() + self.settings.upstream_budget)
+
+    async def _get_json(self, url: str, what: str) -> dict[str, Any]:
+        async def attempt(limit: float) -> httpx.Response:
+            return await self._http.get(url, timeout=limit)
+
+        response = await self._retrier.send(attempt, self.budget())
+        body = json_object(response)
+        if response.status_code != 200 or not body:
+            raise _unavailable(what)
+        return body
+
+    async def discovery(self) -> dict[str, Any]:
+        """The OpenID configuration, fetched once and kept."""
+        if self._discovery is None:
+            async with self._discovery_lock:
+                if self._discovery is None:
+                    url = f"{self.settings.tenant_url}/.well-known/openid-configuration"
+                    self._discovery = await self._get_json(url, "OpenID configuration")
+        return self._discovery
+
+    async def _endpoint(self, name: str) -> str:
+        value = (await self.discovery()).get(name)
+        if not isinstance(value, str):
+            raise _unavailable(f"{name}")
+        return value
+
+    async def _fetch_jwks(self) -> dict[str, Any]:
+        return await self._get_json(await self._endpoint("jwks_uri"), "signing keys")
+
+    async def authorize_endpoint(self) -> str:
+        return await self._endpoint("authorization_endpoint")
+
+    async def exchange_code(self, code: str, code_verifier: str, budget: Budget) -> dict[str, Any]:
+        """Trade the nested login's code for tokens; a refusal raises `invalid_secondary_token`."""
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": code_verifier,
+            "redirect_uri": self.settings.callback_url,
+        }
+        response = await self._post_token(form, budget)
+        body = json_object(response)
+        if response.status_code != 200 or not isinstance(body.get("id_token"), str):
+            error = body.get("error", f"HTTP {response.status_code}")
+            raise LinkError(
+                Code.INVALID_SECONDARY_TOKEN,
+                f"The tenant refused the sign-in code ({error}).",
+            )
+        return body
+
+    async def management_token(self, budget: Budget) -> str:
+        """A client-credentials token for the Management API, refreshed one request at a time."""
+        token = self._token
+        if token is not None and self._clock() < token.refresh_at:
+            return token.value
+        async with self._token_lock:
+            token = self._token
+            if token is not None and self._clock() < token.refresh_at:
+                return token.value
+            form = {
+                "grant_type": "client_credentials",
+                "audience": f"{self.settings.tenant_url}/api/v2/",
+            }
+            response = await self._post_token(form, budget)
+            body = json_object(response)
+            value, expires_in = body.get("access_token"), body.get("expires_in", 0)
+            if response.status_code != 200 or not isinstance(value, str):
+                raise LinkError(
+                    Code.MANAGEMENT_API_ERROR,
+                    "The companion application could not get a Management API token "
+                    f"({body.get('error', response.status_code)}); check its client grant.",
+                )
+            lifetime = float(expires_in) if isinstance(expires_in, int | float) else 0.0
+            self._token = _CachedToken(value, self._clock() + lifetime - TOKEN_REFRESH_MARGIN)
+            return value
+
+    def forget_management_token(self) -> None:
+        self._token = None
+
+    async def _post_token(self, form: dict[str, str], budget: Budget) -> httpx.Response:
+        url = await self._endpoint("token_endpoint")
+        body = {
+            **form,
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.reveal(),
+        }
+
+        async def attempt(limit: float) -> httpx.Response:
+            return await self._http.post(url, data=body, timeout=limit)
+
+        # A code can be redeemed once: a lost answer cannot be retried into a success anyway.
+        return await self._retrier.send(attempt, budget)

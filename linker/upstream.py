@@ -1,0 +1,84 @@
+"""Calls to the tenant with retries inside one time budget.
+
+Retried: 429 (waiting as the tenant asks, plus jitter), 5xx, timeouts and connection errors.
+A write whose outcome is unknown (it may have been applied before the answer was lost) is not
+blindly resent: `OutcomeUnknown` hands the decision back to the caller, who checks first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from linker.errors import Code, LinkError
+from linker.retry import RETRYABLE_STATUSES, Budget, next_delay
+
+MAX_ATTEMPT_TIMEOUT = 5.0
+
+Send = Callable[[float], Awaitable[httpx.Response]]
+"""Makes one attempt; its argument is the attempt's timeout in seconds."""
+
+
+class OutcomeUnknown(Exception):
+    """A write got no trustworthy answer; `delay` is how long to wait before trying again."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__("the outcome of the request is unknown")
+        self.delay = delay
+
+
+@dataclass
+class Retrier:
+    """Runs attempts until one gets a final answer or the budget cannot pay for another wait."""
+
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rng: random.Random = field(default_factory=random.SystemRandom)
+    on_attempt: Callable[[str], None] = lambda outcome: None
+
+    async def send(self, send: Send, budget: Budget, *, write: bool = False) -> httpx.Response:
+        """Return the first non-retryable response; raise `upstream_unavailable` past the budget.
+
+        With `write=True`, a timeout or 5xx raises `OutcomeUnknown` instead of resending.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = budget.remaining(self.clock())
+            if remaining <= 0:
+                raise _exhausted()
+            status: int | None = None
+            headers: httpx.Headers = httpx.Headers()
+            unknown = False
+            try:
+                response = await send(min(MAX_ATTEMPT_TIMEOUT, remaining))
+            except httpx.ConnectError:
+                self.on_attempt("connect_error")  # never reached the tenant: safe to resend
+            except (httpx.TimeoutException, httpx.TransportError):
+                self.on_attempt("transport_error")
+                unknown = True
+            else:
+                self.on_attempt(str(response.status_code))
+                if response.status_code not in RETRYABLE_STATUSES:
+                    return response
+                status, headers = response.status_code, response.headers
+                unknown = status >= 500
+            now = self.clock()
+            delay = next_delay(attempt, status=status, headers=headers, now=now, rng=self.rng)
+            if not budget.allows(delay, now):
+                raise _exhausted()
+            if write and unknown:
+                raise OutcomeUnknown(delay)
+            await self.sleep(delay)
+
+
+def _exhausted() -> LinkError:
+    return LinkError(
+        Code.UPSTREAM_UNAVAILABLE,
+        "The Auth0 tenant did not answer in time; nothing was changed. Please try again.",
+    )

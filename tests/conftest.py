@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from joserfc.jwk import RSAKey
+
+from linker.app import create_app
+from linker.upstream import Retrier
+from tests.support.fake_tenant import FakeTenant
+from tests.support.harness import PRIMARY, SECONDARY, Clock, Harness, make_settings
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"kid": "key-1", "use": "sig"})
+
+
+@pytest.fixture(scope="session")
+def other_rsa_key() -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"kid": "key-2", "use": "sig"})
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def tenant(rsa_key: RSAKey, clock: Clock) -> FakeTenant:
+    fake = FakeTenant(key=rsa_key, clock=clock)
+    fake.add_user(PRIMARY, email="alice@example.com", user_metadata={"theme": "dark"})
+    fake.add_user(SECONDARY, email="alice@example.com",
+                  user_metadata={"theme": "light", "github": {"handle": "alice"}})
+    return fake
+
+
+@pytest.fixture
+def env_overrides() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+async def harness(
+    tenant: FakeTenant, clock: Clock, env_overrides: dict[str, str]
+) -> AsyncIterator[Harness]:
+    settings = make_settings(**env_overrides)
+    upstream = httpx.AsyncClient(transport=tenant.transport())
+    app = create_app(settings, http=upstream, clock=clock,
+                     retrier=Retrier(clock=clock, sleep=clock.sleep))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
+            yield Harness(tenant=tenant, clock=clock, client=client, settings=settings)
+    await upstream.aclose()

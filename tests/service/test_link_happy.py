@@ -1,0 +1,109 @@
+"""The link path end to end through the public routes, tenant faked."""
+
+from __future__ import annotations
+
+from tests.support.fake_tenant import APP_CLIENT
+from tests.support.harness import PRIMARY, SECONDARY, Harness, nested_state, query, read_resume
+
+
+async def test_start_redirects_to_nested_authorize(harness: Harness) -> None:
+    started = await harness.start(requested_connection_scope="repo read:user")
+    assert started.status_code == 302
+    location = started.headers["location"]
+    assert location.startswith("https://tenant.test/authorize?")
+    params = query(location)
+    assert params["client_id"] == "linker-client"
+    assert params["response_type"] == "code"
+    assert params["redirect_uri"] == "https://linker.test/link/callback"
+    assert params["scope"] == "openid profile email"
+    assert params["connection"] == "github"
+    assert params["connection_scope"] == "repo read:user"
+    assert params["prompt"] == "login"
+    assert params["max_age"] == "0"
+    assert params["code_challenge_method"] == "S256"
+    assert len(params["state"]) >= 43 and len(params["nonce"]) >= 43
+    cookie = started.headers["set-cookie"]
+    assert cookie.startswith("linker_txn_")
+    for attribute in ("HttpOnly", "Path=/link", "SameSite=lax", "Secure"):
+        assert attribute.lower() in cookie.lower()
+    assert started.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_link_happy_path(harness: Harness) -> None:
+    response = await harness.link()
+    resumed = read_resume(response)
+    assert resumed.action == "https://tenant.test/continue"
+    assert resumed.state == harness.outer_state
+    assert resumed.status == "linked"
+    assert resumed.result["identity"] == {
+        "provider": "github", "user_id": "1001", "connection": "github"
+    }
+    claims = resumed.claims
+    assert claims["sub"] == PRIMARY
+    assert claims["iss"] == "https://linker.test"
+    assert claims["exp"] == claims["iat"] + 120
+    assert claims["linker_v"] == 1 and claims["jti"]
+    primary = harness.tenant.users[PRIMARY]
+    assert [i["user_id"] for i in primary["identities"]] == ["alice", "1001"]
+    assert SECONDARY not in harness.tenant.users
+    # primary-wins deep merge: the secondary's non-conflicting keys are kept.
+    assert primary["user_metadata"] == {"theme": "dark", "github": {"handle": "alice"}}
+    assert harness.tenant.calls["POST identities"] == 1
+    # The transaction cookie is cleared on the way out.
+    assert 'linker_txn_' in response.headers["set-cookie"]
+    assert "max-age=0" in response.headers["set-cookie"].lower()
+    assert "script-src 'sha256-" in response.headers["content-security-policy"]
+
+
+async def test_resume_page_works_without_javascript(harness: Harness) -> None:
+    response = await harness.link()
+    assert '<button type="submit">Continue</button>' in response.text
+
+
+async def test_already_linked_answers_at_once(harness: Harness) -> None:
+    user = harness.start_claims()["user"]
+    user["identities"].append(
+        {"provider": "github", "user_id": "1001", "connection": "github", "isSocial": True}
+    )
+    response = await harness.start(user=user)
+    resumed = read_resume(response)
+    assert resumed.status == "already_linked"
+    assert resumed.result["identity"]["user_id"] == "1001"
+    assert harness.tenant.calls["POST identities"] == 0
+
+
+async def test_already_linked_found_at_callback(harness: Harness) -> None:
+    started = await harness.start()
+    # Linked meanwhile (another tab): the callback sees it among the primary's identities.
+    harness.tenant.users[PRIMARY]["identities"].append(
+        {"provider": "github", "user_id": "1001", "connection": "github", "isSocial": True}
+    )
+    code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
+    resumed = read_resume(await harness.callback(code=code, state=nested_state(started)))
+    assert resumed.status == "already_linked"
+    assert harness.tenant.calls["POST identities"] == 0
+
+
+async def test_two_tabs_do_not_break_each_other(harness: Harness) -> None:
+    first = await harness.start()
+    second = await harness.start()
+    assert first.headers["set-cookie"].split("=")[0] != second.headers["set-cookie"].split("=")[0]
+    code = harness.tenant.login(first.headers["location"], sub=SECONDARY)
+    resumed = read_resume(await harness.callback(code=code, state=nested_state(first)))
+    assert resumed.status == "linked"
+    harness.tenant.add_user("github|2002", email="alice@example.com")
+    code = harness.tenant.login(second.headers["location"], sub="github|2002")
+    resumed = read_resume(await harness.callback(code=code, state=nested_state(second)))
+    assert resumed.status == "linked"
+
+
+async def test_start_token_signed_with_old_secret_is_accepted(harness: Harness) -> None:
+    from tests.support.harness import OLD_SECRET, hs256
+
+    token = hs256(harness.start_claims(), secret=OLD_SECRET)
+    assert (await harness.start(token)).status_code == 302
+
+
+async def test_client_allow_list_admits_listed_client(harness: Harness) -> None:
+    assert harness.start_claims()["client_id"] == APP_CLIENT
+    assert (await harness.start()).status_code == 302

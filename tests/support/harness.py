@@ -1,0 +1,155 @@
+"""Drives the service through its public routes with the tenant faked in-process."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from html import unescape
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+from linker.settings import Settings
+from tests.support.fake_tenant import APP_CLIENT, DOMAIN, FakeTenant
+
+SECRET = "s" * 40
+OLD_SECRET = "o" * 40
+PUBLIC_URL = "https://linker.test"
+PRIMARY = "google-oauth2|alice"
+SECONDARY = "github|1001"
+
+
+class Clock:
+    """A clock the tests move by hand; `sleep` advances it instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def settings_env(**overrides: str) -> dict[str, str]:
+    env = {
+        "LINKER_AUTH0_DOMAIN": DOMAIN,
+        "LINKER_CLIENT_ID": "linker-client",
+        "LINKER_CLIENT_SECRET": "linker-client-secret",
+        "LINKER_ACTION_SECRETS": f"{SECRET},{OLD_SECRET}",
+        "LINKER_PUBLIC_URL": PUBLIC_URL,
+    }
+    env.update(overrides)
+    return env
+
+
+def make_settings(**overrides: str) -> Settings:
+    return Settings.from_env(settings_env(**overrides))
+
+
+def hs256(claims: dict[str, Any], secret: str = SECRET, header: dict[str, Any] | None = None) -> str:
+    return jwt.encode(header or {"alg": "HS256"}, claims, OctKey.import_key(secret))
+
+
+@dataclass
+class Resumed:
+    """The auto-POST resume page, read back."""
+
+    action: str
+    state: str
+    session_token: str
+    claims: dict[str, Any]
+
+    @property
+    def result(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.claims["result"]
+        return result
+
+    @property
+    def status(self) -> str:
+        return str(self.result["status"])
+
+    @property
+    def error(self) -> str | None:
+        return self.result["error"]  # type: ignore[no-any-return]
+
+
+def read_resume(response: httpx.Response) -> Resumed:
+    assert response.status_code == 200, response.text
+    html = response.text
+    action = unescape(re.search(r'<form method="post" action="([^"]+)"', html)[1])  # type: ignore[index]
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html))
+    token = unescape(fields["session_token"])
+    claims = jwt.decode(token, OctKey.import_key(SECRET), algorithms=["HS256"]).claims
+    return Resumed(action, unescape(fields["state"]), token, claims)
+
+
+@dataclass
+class Harness:
+    tenant: FakeTenant
+    clock: Clock
+    client: httpx.AsyncClient
+    settings: Settings
+    outer_state: str = "outer-state-Üñ+/=="
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def start_claims(self, **overrides: Any) -> dict[str, Any]:
+        now = int(self.clock())
+        claims = {
+            "sub": PRIMARY,
+            "iss": DOMAIN,
+            "iat": now,
+            "exp": now + 300,
+            "ip": "127.0.0.1",
+            "linker_v": 1,
+            "action": "link",
+            "client_id": APP_CLIENT,
+            "requested_connection": "github",
+            "id_token_hint": self.hint(),
+            "user": {
+                "email": "alice@example.com",
+                "email_verified": True,
+                "identities": [
+                    {"provider": "google-oauth2", "user_id": "alice",
+                     "connection": "google-oauth2", "isSocial": True}
+                ],
+            },
+            "authentication_methods": ["federated"],
+            "enrolled_factors": [],
+        }
+        claims.update(overrides)
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def hint(self, **claims: Any) -> str:
+        return self.tenant.id_token(**{"sub": PRIMARY, **claims})
+
+    async def start(self, token: str | None = None, *, state: str | None = None,
+                    **claims: Any) -> httpx.Response:
+        token = token if token is not None else hs256(self.start_claims(**claims))
+        params = {"session_token": token, "state": self.outer_state if state is None else state}
+        return await self.client.get("/link/start", params=params)
+
+    async def callback(self, **params: str) -> httpx.Response:
+        return await self.client.get("/link/callback", params=params)
+
+    async def link(self, sub: str = SECONDARY, **claims: Any) -> httpx.Response:
+        """Start, sign in at the tenant as `sub`, and come back to the callback."""
+        started = await self.start()
+        assert started.status_code == 302, started.text
+        code = self.tenant.login(started.headers["location"], sub=sub, **claims)
+        return await self.callback(code=code, state=nested_state(started))
+
+
+def nested_state(started: httpx.Response) -> str:
+    return query(started.headers["location"])["state"]
+
+
+def query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
