@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from linker.observability import RedactQueryFilter
 from linker.settings import Settings, SettingsError
 
 
@@ -36,6 +37,8 @@ def serve(argv: Sequence[str]) -> int:
     from linker.app import create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s")
+    # The start URL carries the session token; uvicorn would log it whole.
+    logging.getLogger("uvicorn.access").addFilter(RedactQueryFilter())
     uvicorn.run(
         create_app(settings),
         host=args.host,

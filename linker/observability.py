@@ -64,3 +64,27 @@ class Metrics:
                 if metric == name or metric == name + "_count":
                     lines.append(f"{metric}{_labels(dict(labels))} {value}")
         return "\n".join(lines) + "\n"
+
+
+SENSITIVE_PARAMS = frozenset({"session_token", "code", "state", "id_token_hint", "nonce"})
+
+
+def redact_url(path: str) -> str:
+    """`path?query` with the values of token-bearing parameters replaced by `[redacted]`."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return path
+    parts = []
+    for pair in query.split("&"):
+        name, eq, _ = pair.partition("=")
+        parts.append(f"{name}=[redacted]" if eq and name in SENSITIVE_PARAMS else pair)
+    return f"{base}?{'&'.join(parts)}"
+
+
+class RedactQueryFilter(logging.Filter):
+    """Keeps session tokens, codes and states out of uvicorn's access log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_url(a) if isinstance(a, str) else a for a in record.args)
+        return True

@@ -31,8 +31,11 @@ def clock() -> Clock:
 def tenant(rsa_key: RSAKey, clock: Clock) -> FakeTenant:
     fake = FakeTenant(key=rsa_key, clock=clock)
     fake.add_user(PRIMARY, email="alice@example.com", user_metadata={"theme": "dark"})
-    fake.add_user(SECONDARY, email="alice@example.com",
-                  user_metadata={"theme": "light", "github": {"handle": "alice"}})
+    fake.add_user(
+        SECONDARY,
+        email="alice@example.com",
+        user_metadata={"theme": "light", "github": {"handle": "alice"}},
+    )
     return fake
 
 
@@ -47,8 +50,9 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     settings = make_settings(**env_overrides)
     upstream = httpx.AsyncClient(transport=tenant.transport())
-    app = create_app(settings, http=upstream, clock=clock,
-                     retrier=Retrier(clock=clock, sleep=clock.sleep))
+    app = create_app(
+        settings, http=upstream, clock=clock, retrier=Retrier(clock=clock, sleep=clock.sleep)
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:

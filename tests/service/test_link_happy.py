@@ -36,7 +36,9 @@ async def test_link_happy_path(harness: Harness) -> None:
     assert resumed.state == harness.outer_state
     assert resumed.status == "linked"
     assert resumed.result["identity"] == {
-        "provider": "github", "user_id": "1001", "connection": "github"
+        "provider": "github",
+        "user_id": "1001",
+        "connection": "github",
     }
     claims = resumed.claims
     assert claims["sub"] == PRIMARY
@@ -50,7 +52,7 @@ async def test_link_happy_path(harness: Harness) -> None:
     assert primary["user_metadata"] == {"theme": "dark", "github": {"handle": "alice"}}
     assert harness.tenant.calls["POST identities"] == 1
     # The transaction cookie is cleared on the way out.
-    assert 'linker_txn_' in response.headers["set-cookie"]
+    assert "linker_txn_" in response.headers["set-cookie"]
     assert "max-age=0" in response.headers["set-cookie"].lower()
     assert "script-src 'sha256-" in response.headers["content-security-policy"]
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit, parse_qs
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 from joserfc import jwt
@@ -49,8 +49,14 @@ class FakeTenant:
     # -- test helpers -------------------------------------------------------------------
 
     def add_user(
-        self, user_id: str, *, email: str, verified: bool = True, connection: str | None = None,
-        user_metadata: dict[str, Any] | None = None, app_metadata: dict[str, Any] | None = None,
+        self,
+        user_id: str,
+        *,
+        email: str,
+        verified: bool = True,
+        connection: str | None = None,
+        user_metadata: dict[str, Any] | None = None,
+        app_metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         provider, _, raw_id = user_id.partition("|")
         user = {
@@ -58,8 +64,12 @@ class FakeTenant:
             "email": email,
             "email_verified": verified,
             "identities": [
-                {"provider": provider, "user_id": raw_id, "connection": connection or provider,
-                 "isSocial": provider != "auth0"}
+                {
+                    "provider": provider,
+                    "user_id": raw_id,
+                    "connection": connection or provider,
+                    "isSocial": provider != "auth0",
+                }
             ],
             "user_metadata": user_metadata or {},
             "app_metadata": app_metadata or {},
@@ -74,8 +84,9 @@ class FakeTenant:
         signing = key or self.key
         return jwt.encode({"alg": alg, "kid": signing.kid}, body, signing, algorithms=[alg])
 
-    def login(self, authorize_url: str, *, sub: str, verifier_for: str | None = None,
-              **claims: Any) -> str:
+    def login(
+        self, authorize_url: str, *, sub: str, verifier_for: str | None = None, **claims: Any
+    ) -> str:
         """Complete the nested login as `sub`; returns the code the tenant would send back."""
         params = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
         user = self.users.get(sub, {})
@@ -127,12 +138,15 @@ class FakeTenant:
     def _answer(self, route: str, request: httpx.Request) -> httpx.Response:
         if route == "GET /.well-known/openid-configuration":
             base = f"https://{DOMAIN}"
-            return httpx.Response(200, json={
-                "issuer": ISSUER,
-                "authorization_endpoint": f"{base}/authorize",
-                "token_endpoint": f"{base}/oauth/token",
-                "jwks_uri": f"{base}/.well-known/jwks.json",
-            })
+            return httpx.Response(
+                200,
+                json={
+                    "issuer": ISSUER,
+                    "authorization_endpoint": f"{base}/authorize",
+                    "token_endpoint": f"{base}/oauth/token",
+                    "jwks_uri": f"{base}/.well-known/jwks.json",
+                },
+            )
         if route == "GET /.well-known/jwks.json":
             keys = KeySet([self.key, *self.extra_keys]).as_dict(private=False)
             return httpx.Response(200, json=keys)
@@ -148,8 +162,9 @@ class FakeTenant:
             return httpx.Response(401, json={"error": "access_denied"})
         if form.get("grant_type") == "client_credentials":
             token = "mgmt-" + secrets.token_urlsafe(8)
-            return httpx.Response(200, json={"access_token": token, "expires_in": 86400,
-                                             "scope": self.token_scope})
+            return httpx.Response(
+                200, json={"access_token": token, "expires_in": 86400, "scope": self.token_scope}
+            )
         grant = self.codes.pop(form.get("code", ""), None)
         if (
             grant is None
@@ -157,8 +172,15 @@ class FakeTenant:
             or form.get("redirect_uri") != grant["redirect_uri"]
         ):
             return httpx.Response(403, json={"error": "invalid_grant"})
-        return httpx.Response(200, json={"id_token": grant["id_token"], "access_token": "at",
-                                         "token_type": "Bearer", "expires_in": 86400})
+        return httpx.Response(
+            200,
+            json={
+                "id_token": grant["id_token"],
+                "access_token": "at",
+                "token_type": "Bearer",
+                "expires_in": 86400,
+            },
+        )
 
     def _management(self, route: str, request: httpx.Request) -> httpx.Response:
         parts = [unquote(p) for p in request.url.raw_path.decode().split("/")[4:]]
@@ -207,9 +229,7 @@ class FakeTenant:
 
 
 def _error(status: int, error: str, message: str) -> httpx.Response:
-    return httpx.Response(
-        status, json={"statusCode": status, "error": error, "message": message}
-    )
+    return httpx.Response(status, json={"statusCode": status, "error": error, "message": message})
 
 
 def status(code: int, headers: dict[str, str] | None = None) -> Fault:

@@ -54,7 +54,9 @@ def make_settings(**overrides: str) -> Settings:
     return Settings.from_env(settings_env(**overrides))
 
 
-def hs256(claims: dict[str, Any], secret: str = SECRET, header: dict[str, Any] | None = None) -> str:
+def hs256(
+    claims: dict[str, Any], secret: str = SECRET, header: dict[str, Any] | None = None
+) -> str:
     return jwt.encode(header or {"alg": "HS256"}, claims, OctKey.import_key(secret))
 
 
@@ -117,8 +119,12 @@ class Harness:
                 "email": "alice@example.com",
                 "email_verified": True,
                 "identities": [
-                    {"provider": "google-oauth2", "user_id": "alice",
-                     "connection": "google-oauth2", "isSocial": True}
+                    {
+                        "provider": "google-oauth2",
+                        "user_id": "alice",
+                        "connection": "google-oauth2",
+                        "isSocial": True,
+                    }
                 ],
             },
             "authentication_methods": ["federated"],
@@ -130,8 +136,9 @@ class Harness:
     def hint(self, **claims: Any) -> str:
         return self.tenant.id_token(**{"sub": PRIMARY, **claims})
 
-    async def start(self, token: str | None = None, *, state: str | None = None,
-                    **claims: Any) -> httpx.Response:
+    async def start(
+        self, token: str | None = None, *, state: str | None = None, **claims: Any
+    ) -> httpx.Response:
         token = token if token is not None else hs256(self.start_claims(**claims))
         params = {"session_token": token, "state": self.outer_state if state is None else state}
         return await self.client.get("/link/start", params=params)

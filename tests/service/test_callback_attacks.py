@@ -1,0 +1,182 @@
+"""/link/callback: replay, lost or foreign cookies, and every check on the nested login."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.support.fake_tenant import s256
+from tests.support.harness import PRIMARY, SECONDARY, Harness, nested_state, read_resume
+
+
+async def callback_error(harness: Harness, sub: str = SECONDARY, **claims: object) -> str | None:
+    resumed = read_resume(await harness.link(sub, **claims))
+    assert resumed.status in ("denied", "failed")
+    assert resumed.state == harness.outer_state
+    return resumed.error
+
+
+def assert_dead_end(response: httpx.Response, code: str) -> None:
+    assert response.status_code == 400
+    assert f"<code>{code}</code>" in response.text
+    assert "/continue" not in response.text
+
+
+async def test_replayed_callback_finds_nothing(harness: Harness) -> None:
+    started = await harness.start()
+    code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
+    state = nested_state(started)
+    assert read_resume(await harness.callback(code=code, state=state)).status == "linked"
+    assert_dead_end(await harness.callback(code=code, state=state), "transaction_not_found")
+    assert harness.tenant.calls["POST identities"] == 1
+
+
+async def test_unknown_or_missing_state(harness: Harness) -> None:
+    assert_dead_end(await harness.callback(code="x", state="made-up"), "transaction_not_found")
+    assert_dead_end(await harness.callback(code="x"), "transaction_not_found")
+
+
+async def test_callback_without_the_cookie(harness: Harness) -> None:
+    started = await harness.start()
+    code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
+    harness.client.cookies.clear()
+    response = await harness.callback(code=code, state=nested_state(started))
+    assert_dead_end(response, "browser_mismatch")
+    # The transaction is spent: a retry with the cookie cannot succeed either.
+    assert harness.tenant.calls["POST identities"] == 0
+
+
+async def test_callback_with_another_browsers_cookie(harness: Harness) -> None:
+    victim = await harness.start()
+    victim_cookies = dict(harness.client.cookies)
+    harness.client.cookies.clear()
+    attacker = await harness.start()
+    attacker_value = next(iter(harness.client.cookies.values()))
+    harness.client.cookies.clear()
+    # The attacker renames their own valid cookie to the victim's transaction's cookie name.
+    victim_name = next(iter(victim_cookies))
+    harness.client.cookies.set(victim_name, attacker_value, path="/link")
+    code = harness.tenant.login(victim.headers["location"], sub=SECONDARY)
+    assert_dead_end(
+        await harness.callback(code=code, state=nested_state(victim)), "browser_mismatch"
+    )
+    assert attacker.status_code == 302
+
+
+async def test_tampered_cookie(harness: Harness) -> None:
+    started = await harness.start()
+    name = next(iter(harness.client.cookies))
+    harness.client.cookies.set(name, harness.client.cookies[name] + "x", path="/link")
+    code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
+    assert_dead_end(
+        await harness.callback(code=code, state=nested_state(started)), "browser_mismatch"
+    )
+
+
+async def test_expired_transaction(harness: Harness) -> None:
+    started = await harness.start()
+    harness.clock.now += 601
+    code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
+    assert_dead_end(
+        await harness.callback(code=code, state=nested_state(started)), "transaction_expired"
+    )
+
+
+async def test_cancelled_nested_login(harness: Harness) -> None:
+    started = await harness.start()
+    resumed = read_resume(
+        await harness.callback(
+            error="access_denied", error_description="User cancelled", state=nested_state(started)
+        )
+    )
+    assert (resumed.status, resumed.error) == ("denied", "cancelled")
+
+
+async def test_failed_nested_login(harness: Harness) -> None:
+    started = await harness.start()
+    resumed = read_resume(
+        await harness.callback(
+            error="server_error", error_description="<b>boom</b>", state=nested_state(started)
+        )
+    )
+    assert (resumed.status, resumed.error) == ("failed", "secondary_login_failed")
+
+
+async def test_callback_without_code(harness: Harness) -> None:
+    started = await harness.start()
+    resumed = read_resume(await harness.callback(state=nested_state(started)))
+    assert resumed.error == "secondary_login_failed"
+
+
+async def test_code_minted_for_another_pkce_verifier(harness: Harness) -> None:
+    started = await harness.start()
+    code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
+    harness.tenant.codes[code]["challenge"] = s256("the attacker's verifier")
+    resumed = read_resume(await harness.callback(code=code, state=nested_state(started)))
+    assert resumed.error == "invalid_secondary_token"
+    assert harness.tenant.calls["POST identities"] == 0
+
+
+async def test_wrong_nonce(harness: Harness) -> None:
+    assert await callback_error(harness, nonce="replayed-nonce") == "invalid_secondary_token"
+
+
+async def test_stale_auth_time(harness: Harness) -> None:
+    stale = int(harness.clock()) - 3600
+    assert await callback_error(harness, auth_time=stale) == "invalid_secondary_token"
+
+
+async def test_missing_auth_time(harness: Harness) -> None:
+    assert await callback_error(harness, auth_time=None) == "invalid_secondary_token"
+
+
+async def test_secondary_token_for_another_audience(harness: Harness) -> None:
+    assert await callback_error(harness, aud="app-client", azp=None) == "invalid_secondary_token"
+
+
+async def test_secondary_token_with_foreign_azp(harness: Harness) -> None:
+    assert await callback_error(harness, azp="other") == "invalid_secondary_token"
+
+
+async def test_secondary_token_with_other_issuer(harness: Harness) -> None:
+    bad_iss = "https://evil.example.com/"
+    assert await callback_error(harness, iss=bad_iss) == "invalid_secondary_token"
+
+
+async def test_same_account(harness: Harness) -> None:
+    assert await callback_error(harness, PRIMARY) == "same_account"
+
+
+async def test_unverified_secondary_email(harness: Harness) -> None:
+    harness.tenant.add_user("github|2002", email="bob@example.com", verified=False)
+    assert await callback_error(harness, "github|2002") == "secondary_email_not_verified"
+    assert "github|2002" in harness.tenant.users
+
+
+@pytest.mark.parametrize("env_overrides", [{"LINKER_REQUIRE_SAME_EMAIL": "true"}])
+async def test_email_mismatch_when_required(harness: Harness) -> None:
+    harness.tenant.add_user("github|2002", email="bob@example.com")
+    assert await callback_error(harness, "github|2002") == "email_mismatch"
+    harness.tenant.users["github|1001"]["email"] = "ALICE@example.com"
+    assert read_resume(await harness.link()).status == "linked"  # same email, any case
+
+
+async def test_email_may_differ_by_default(harness: Harness) -> None:
+    harness.tenant.add_user("github|2002", email="bob@example.com")
+    assert read_resume(await harness.link("github|2002")).status == "linked"
+
+
+async def test_secondary_with_linked_identities(harness: Harness) -> None:
+    user = harness.tenant.add_user("github|3003", email="carol@example.com")
+    user["identities"].append(
+        {"provider": "windowslive", "user_id": "c", "connection": "windowslive"}
+    )
+    assert await callback_error(harness, "github|3003") == "secondary_has_linked_identities"
+    assert harness.tenant.calls["POST identities"] == 0
+
+
+async def test_error_page_escapes_everything(harness: Harness) -> None:
+    response = await harness.callback(state="<script>alert(1)</script>", code="<img src=x>")
+    assert response.status_code == 400
+    assert "<script>alert" not in response.text and "<img" not in response.text
+    assert "default-src 'none'" in response.headers["content-security-policy"]
