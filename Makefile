@@ -16,8 +16,8 @@ system-deps:
 	./scripts/system-deps
 
 lint: $(STAMP)
-	$(BIN)/ruff check linker tests
-	$(BIN)/ruff format --check linker tests
+	$(BIN)/ruff check linker tests benchmarks
+	$(BIN)/ruff format --check linker tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict linker
@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/linker demo
 
 bench: $(STAMP)
-	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -p no:randomly
+	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only
 
 serve: $(STAMP)
 	$(BIN)/linker serve
