@@ -92,8 +92,8 @@ def check(argv: Sequence[str]) -> int:
         return 2
     settings = Settings.from_env(env)
     problems = asyncio.run(_check_tenant(settings))
-    for problem in problems:
-        print(problem)
+    for line in problems:
+        print(line)
     if not problems:
         print(f"ok: settings valid, tenant {settings.auth0_domain} answers")
     return 1 if problems else 0

@@ -33,7 +33,7 @@ def merge_metadata(
 ) -> dict[str, Any]:
     """The primary's metadata after the link, for one merge mode."""
     if mode == "none":
-        return _copy(dict(primary))
+        return {key: _copy(value) for key, value in primary.items()}
     if mode == "primary-wins":
         return deep_merge(secondary, primary)
     return deep_merge(primary, secondary)

@@ -1,0 +1,30 @@
+"""The Python API for apps and agent builders (PROTOCOL.md section 6).
+
+- `build_link_url(...)` / `LinkSettings.link_request(...)`: the `/authorize` request that links
+  (or unlinks) an identity, with the state, nonce and PKCE verifier to keep.
+- `TokenVault.exchange(...)`: an access token for a connected account, or `LinkRequired`.
+- `link_required_handler`: the 401 answer of an agent API on Starlette.
+"""
+
+from linker.client.agent_api import link_required_handler, link_required_response, www_authenticate
+from linker.client.errors import ClientError, LinkRequired, TokenVaultError
+from linker.client.link_url import LinkContext, LinkRequest, LinkSettings, build_link_url
+from linker.client.pkce import random_token, s256_challenge
+from linker.client.token_vault import FederatedToken, TokenVault
+
+__all__ = [
+    "ClientError",
+    "FederatedToken",
+    "LinkContext",
+    "LinkRequest",
+    "LinkRequired",
+    "LinkSettings",
+    "TokenVault",
+    "TokenVaultError",
+    "build_link_url",
+    "link_required_handler",
+    "link_required_response",
+    "random_token",
+    "s256_challenge",
+    "www_authenticate",
+]

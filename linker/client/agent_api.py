@@ -1,0 +1,68 @@
+"""Answer `LinkRequired` from an agent API on Starlette: 401 with what to link and where.
+
+    app = Starlette(routes=..., exception_handlers={LinkRequired: link_required_handler})
+
+The body is `{"error": "link_required", "connection", "scopes", "link_url"?}` and the
+`WWW-Authenticate` header carries the same facts for clients that read only headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from linker.client.errors import LinkRequired
+
+
+async def link_required_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette exception handler for `LinkRequired` (any other exception is re-raised)."""
+    if not isinstance(exc, LinkRequired):
+        raise exc
+    return link_required_response(exc)
+
+
+def link_required_response(exc: LinkRequired) -> JSONResponse:
+    """The 401 answer for `exc`; usable outside an exception handler too."""
+    body: dict[str, Any] = {
+        "error": "link_required",
+        "connection": exc.connection,
+        "scopes": list(exc.scopes),
+    }
+    if exc.link_url is not None:
+        body["link_url"] = exc.link_url
+    return JSONResponse(
+        body,
+        status_code=401,
+        headers={
+            "WWW-Authenticate": www_authenticate(exc),
+            # A link URL carries the user's ID token as its hint: keep it out of caches.
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def www_authenticate(exc: LinkRequired) -> str:
+    """`Bearer error="link_required", connection="...", scope="..."` (RFC 6750 style)."""
+    params = [("error", "link_required"), ("connection", exc.connection)]
+    if exc.scopes:
+        params.append(("scope", " ".join(exc.scopes)))
+    return "Bearer " + ", ".join(f"{name}={quoted_string(value)}" for name, value in params)
+
+
+def quoted_string(value: str) -> str:
+    """An HTTP quoted-string (RFC 9110 5.6.4) of `value`.
+
+    Backslash and quote are escaped; characters a header cannot carry (controls, non-ASCII)
+    are percent-encoded so a hostile connection name cannot split or break the header.
+    """
+    out = []
+    for char in value:
+        if char in '\\"':
+            out.append("\\" + char)
+        elif " " <= char <= "~" or char == "\t":
+            out.append(char)
+        else:
+            out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
+    return '"' + "".join(out) + '"'

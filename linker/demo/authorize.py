@@ -1,0 +1,82 @@
+"""The `/authorize` requests the sample app sends the browser to, and what each leaves behind.
+
+Pure: each builder returns the URL and the `Pending` entry (kind, nonce, PKCE verifier) that
+the session keeps under the request's state until the tenant redirects back to `/callback`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from linker.client import LinkRequest, random_token, s256_challenge
+from linker.demo.config import LOGIN_SCOPE, SampleAppConfig
+from linker.demo.sessions import Pending
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Where to send the browser, and the pending entry to keep under `state`."""
+
+    url: str
+    state: str
+    pending: Pending
+
+
+def sign_in(
+    config: SampleAppConfig,
+    *,
+    now: float,
+    connection: str | None = None,
+    connection_scopes: Sequence[str] = (),
+) -> Attempt:
+    """Sign in to the app (code flow, PKCE, nonce).
+
+    With `connection` and `connection_scopes` it is a *connect*: the user signs in again at a
+    connection already among their identities, granting it more upstream scopes (the tenant
+    keeps them for Token Vault). Linking that connection would only answer `already_linked`.
+    """
+    state, nonce, verifier = random_token(), random_token(), random_token()
+    params = {
+        "client_id": config.client_id,
+        "response_type": "code",
+        "redirect_uri": config.redirect_uri,
+        "scope": LOGIN_SCOPE,
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": s256_challenge(verifier),
+        "code_challenge_method": "S256",
+    }
+    if connection is not None:
+        # prompt=login: a reused tenant session would not ask the connection for new scopes.
+        params |= {"connection": connection, "prompt": "login"}
+        if connection_scopes:
+            params["connection_scope"] = " ".join(connection_scopes)
+    pending = Pending(
+        kind="login" if connection is None else "connect",
+        nonce=nonce,
+        code_verifier=verifier,
+        created_at=now,
+        connection=connection,
+    )
+    url = f"{config.tenant_url}/authorize?{urlencode(params, quote_via=quote)}"
+    return Attempt(url, state, pending)
+
+
+def link(request: LinkRequest, *, now: float) -> Attempt:
+    """A link or unlink request built by `linker.client`, as an attempt to keep."""
+    pending = Pending(
+        kind="unlink" if request.action == "unlink" else "link",
+        nonce=request.nonce,
+        code_verifier=request.code_verifier,
+        created_at=now,
+        connection=request.connection,
+    )
+    return Attempt(request.url, request.state, pending)
+
+
+def logout_url(config: SampleAppConfig) -> str:
+    """The tenant's `/v2/logout`, returning to the app's home page."""
+    params = {"client_id": config.client_id, "returnTo": f"{config.public_url}/"}
+    return f"{config.tenant_url}/v2/logout?{urlencode(params, quote_via=quote)}"

@@ -1,0 +1,186 @@
+"""`linker demo`: the dev tenant, the linker service and the sample app, on loopback.
+
+Each runs on its own loopback host name, so their cookies never mix: a browser keeps cookies
+per host, not per port. The three are wired as a real deployment is: the tenant runs the
+Action shim with linker's URL and a shared secret, linker signs in with the tenant's `linker`
+client, and the sample app is the tenant's `demo-app` client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import shutil
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp
+
+from linker.app import create_app
+from linker.demo.config import SampleAppConfig
+from linker.demo.sample_app import create_sample_app
+from linker.demo.servers import Listener, PortInUse, ServerGroup, bind
+from linker.devtenant.app import DevTenantConfig, create_dev_tenant
+from linker.devtenant.seed import Seed, default_seed
+from linker.settings import Settings
+
+TENANT_HOST, LINKER_HOST, APP_HOST = "127.0.0.1", "127.0.0.2", "localhost"
+TENANT_PORT, LINKER_PORT, APP_PORT = 8700, 8701, 8702
+LINKER_CLIENT_ID, APP_CLIENT_ID = "linker", "demo-app"
+
+
+@dataclass(frozen=True)
+class DemoUrls:
+    """Where each of the three servers is reached (and listens)."""
+
+    tenant: str
+    linker: str
+    app: str
+
+    def named(self) -> list[tuple[str, str]]:
+        return [("dev tenant", self.tenant), ("linker", self.linker), ("sample app", self.app)]
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="linker demo",
+        description="Run the dev tenant, linker and a sample app on loopback.",
+    )
+    parser.add_argument("--tenant-port", type=int, default=TENANT_PORT)
+    parser.add_argument("--linker-port", type=int, default=LINKER_PORT)
+    parser.add_argument("--app-port", type=int, default=APP_PORT)
+    parser.add_argument(
+        "--linker-host",
+        default=LINKER_HOST,
+        help="loopback address for linker (default 127.0.0.2; any address but 127.0.0.1)",
+    )
+    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning"])
+    return parser.parse_args(argv)
+
+
+def linker_env(urls: DemoUrls, *, client_secret: str, action_secret: str) -> dict[str, str]:
+    """linker's settings for the demo: the dev tenant over http, and its `linker` client."""
+    return {
+        "LINKER_AUTH0_DOMAIN": urlsplit(urls.tenant).netloc,
+        "LINKER_TENANT_SCHEME": "http",
+        "LINKER_CLIENT_ID": LINKER_CLIENT_ID,
+        "LINKER_CLIENT_SECRET": client_secret,
+        "LINKER_ACTION_SECRETS": action_secret,
+        "LINKER_PUBLIC_URL": urls.linker,
+    }
+
+
+def build_apps(urls: DemoUrls) -> list[ASGIApp]:
+    """The dev tenant, linker and the sample app, wired to each other (in that order)."""
+    seed = default_seed(
+        app_callback=f"{urls.app}/callback", linker_callback=f"{urls.linker}/link/callback"
+    )
+    # Made at each start: the tenant (as the Action's secret) and linker share it, nobody else.
+    action_secret = secrets.token_urlsafe(32)
+    tenant = create_dev_tenant(
+        DevTenantConfig(
+            base_url=urls.tenant,
+            seed=seed,
+            action_secrets={
+                "LINKER_URL": urls.linker,
+                "LINKER_ACTION_SECRET": action_secret,
+                "LINKER_CLIENT_ID": LINKER_CLIENT_ID,
+            },
+        )
+    )
+    settings = Settings.from_env(
+        linker_env(
+            urls, client_secret=_client_secret(seed, LINKER_CLIENT_ID), action_secret=action_secret
+        )
+    )
+    sample_app = create_sample_app(
+        SampleAppConfig(
+            tenant_url=urls.tenant,
+            client_secret=_client_secret(seed, APP_CLIENT_ID),
+            public_url=urls.app,
+            client_id=APP_CLIENT_ID,
+        )
+    )
+    return [tenant, create_app(settings), sample_app]
+
+
+def listen(args: argparse.Namespace) -> tuple[DemoUrls, list[socket.socket]]:
+    """Bind the three sockets (tenant, linker, app) before anything starts, so a busy port
+    fails at once; the URLs carry the ports actually bound (port 0 picks a free one)."""
+    hosts = (TENANT_HOST, args.linker_host, APP_HOST)
+    ports = (args.tenant_port, args.linker_port, args.app_port)
+    sockets: list[socket.socket] = []
+    try:
+        for host, port in zip(hosts, ports, strict=True):
+            sockets.append(bind(host, port))
+    except PortInUse:
+        for sock in sockets:
+            sock.close()
+        raise
+    tenant, linker, app = (
+        f"http://{host}:{sock.getsockname()[1]}" for host, sock in zip(hosts, sockets, strict=True)
+    )
+    return DemoUrls(tenant=tenant, linker=linker, app=app), sockets
+
+
+def demo_servers(
+    urls: DemoUrls, sockets: Sequence[socket.socket], *, log_level: str = "warning"
+) -> ServerGroup:
+    """The three servers, ready to `run()`."""
+    listeners = [
+        Listener(name, url, app, sock)
+        for (name, url), app, sock in zip(urls.named(), build_apps(urls), sockets, strict=True)
+    ]
+    return ServerGroup(listeners, log_level=log_level)
+
+
+def banner(urls: DemoUrls) -> str:
+    lines = [f"Open {urls.app} and sign in"]
+    lines += [f"  {name:<11} {url}" for name, url in urls.named()]
+    lines.append("Sign in as alice (Google), press Link GitHub, choose alice-codes. Ctrl+C stops.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """Run the three servers until Ctrl+C: 0 after a clean stop, 2 when a port cannot be
+    bound, 1 when the demo cannot be built or a server fails to start."""
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(name)s: %(message)s")
+    if shutil.which("node") is None:
+        # Found now rather than at the first sign-in, when the tenant runs the Action shim.
+        print(
+            "linker demo: Node is needed (the dev tenant runs the Action shim in it); "
+            "`make system-deps` installs it",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        urls, sockets = listen(args)
+    except PortInUse as exc:
+        print(f"linker demo: {exc}", file=sys.stderr)
+        print(
+            "  Pass --tenant-port, --linker-port or --app-port to move a server; on macOS, "
+            "127.0.0.2 needs `sudo ifconfig lo0 alias 127.0.0.2 up` (or --linker-host).",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        servers = demo_servers(urls, sockets, log_level=args.log_level)
+    except (OSError, LookupError, ValueError) as exc:  # no Action file, a bad seed or setting
+        for sock in sockets:
+            sock.close()
+        print(f"linker demo: {exc}", file=sys.stderr)
+        return 1
+    return asyncio.run(servers.run(on_ready=lambda: print(banner(urls), flush=True)))
+
+
+def _client_secret(seed: Seed, client_id: str) -> str:
+    client = seed.client(client_id)
+    if client is None:
+        raise LookupError(f"the dev tenant's seed has no {client_id!r} client")
+    return client.client_secret

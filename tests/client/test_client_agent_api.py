@@ -1,0 +1,87 @@
+"""link_required_handler: the 401 an agent API on Starlette answers with."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from linker.client import (
+    LinkRequired,
+    LinkSettings,
+    link_required_handler,
+    www_authenticate,
+)
+
+
+def agent_app(error: LinkRequired) -> Starlette:
+    async def calendar(request: Request) -> Response:
+        raise error
+
+    return Starlette(
+        routes=[Route("/calendar", calendar)],
+        exception_handlers={LinkRequired: link_required_handler},
+    )
+
+
+async def get(app: Starlette, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
+        return await client.get(path)
+
+
+async def test_link_required_becomes_a_401_with_the_connection_and_scopes() -> None:
+    response = await get(agent_app(LinkRequired("github", ["repo", "read:user"])), "/calendar")
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "link_required",
+        "connection": "github",
+        "scopes": ["repo", "read:user"],
+    }
+    assert response.headers["www-authenticate"] == (
+        'Bearer error="link_required", connection="github", scope="repo read:user"'
+    )
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_a_link_url_is_included_when_the_app_built_one() -> None:
+    settings = LinkSettings(
+        domain="tenant.example.com", client_id="app", redirect_uri="https://app.example/cb"
+    )
+    error = LinkRequired("google-oauth2", "calendar").with_link(settings, "id-token")
+    assert error.link_url is not None
+
+    response = await get(agent_app(error), "/calendar")
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "link_required",
+        "connection": "google-oauth2",
+        "scopes": ["calendar"],
+        "link_url": error.link_url,
+    }
+
+
+def test_header_without_scopes_omits_the_scope_parameter() -> None:
+    assert www_authenticate(LinkRequired("github")) == (
+        'Bearer error="link_required", connection="github"'
+    )
+
+
+def test_header_values_are_quote_escaped_and_cannot_split_the_header() -> None:
+    header = www_authenticate(LinkRequired('gi"t\\hub\r\nSet-Cookie: x=1', ["ünï"]))
+    assert header == (
+        'Bearer error="link_required", connection="gi\\"t\\\\hub%0D%0ASet-Cookie: x=1", '
+        'scope="%C3%BCn%C3%AF"'
+    )
+    header.encode("ascii")
+
+
+async def test_the_handler_refuses_other_exceptions() -> None:
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    with pytest.raises(KeyError):
+        await link_required_handler(request, KeyError("other"))

@@ -1,0 +1,29 @@
+"""The sample app in-process (ASGI) against a fake tenant (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from linker.demo.config import SampleAppConfig
+from linker.demo.sample_app import create_sample_app
+from tests.demo.demo_fakes import ALICE, CLIENT_SECRET, TENANT_URL, Demo, FakeTenant
+from tests.support.harness import Clock
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[Demo]:
+    clock = Clock()
+    tenant = FakeTenant(clock=clock)
+    tenant.identities[ALICE] = [
+        {"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "alice"}
+    ]
+    http = httpx.AsyncClient(transport=httpx.MockTransport(tenant.handler))
+    config = SampleAppConfig(tenant_url=TENANT_URL, client_secret=CLIENT_SECRET)
+    app = create_sample_app(config, http=http, clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as browser:
+        yield Demo(tenant, browser, clock)
+    await http.aclose()

@@ -1,0 +1,78 @@
+"""`linker demo`'s wiring: arguments, sockets and URLs, linker's settings, errors."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from linker.demo.cli import DemoUrls, banner, linker_env, listen, main, parse_args
+from linker.settings import Settings
+
+URLS = DemoUrls(
+    tenant="http://127.0.0.1:8700", linker="http://127.0.0.2:8701", app="http://localhost:8702"
+)
+
+
+def test_defaults_are_the_documented_hosts_and_ports() -> None:
+    args = parse_args([])
+    assert (args.tenant_port, args.linker_port, args.app_port) == (8700, 8701, 8702)
+    assert args.linker_host == "127.0.0.2"
+
+
+def test_listen_binds_three_loopback_hosts_and_reports_the_real_ports() -> None:
+    urls, sockets = listen(
+        parse_args(["--tenant-port", "0", "--linker-port", "0", "--app-port", "0"])
+    )
+    try:
+        ports = [sock.getsockname()[1] for sock in sockets]
+        assert urls == DemoUrls(
+            tenant=f"http://127.0.0.1:{ports[0]}",
+            linker=f"http://127.0.0.2:{ports[1]}",
+            app=f"http://localhost:{ports[2]}",
+        )
+        assert [sock.getsockname()[0] for sock in sockets] == [
+            "127.0.0.1",
+            "127.0.0.2",
+            "127.0.0.1",
+        ]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_linker_settings_point_at_the_dev_tenant() -> None:
+    secret = "a" * 43
+    settings = Settings.from_env(
+        linker_env(URLS, client_secret="linker-secret", action_secret=secret)
+    )
+    assert settings.tenant_url == "http://127.0.0.1:8700"
+    assert settings.issuer == "http://127.0.0.1:8700/"
+    assert settings.client_id == "linker"
+    assert settings.client_secret.reveal() == "linker-secret"
+    assert [s.reveal() for s in settings.action_secrets] == [secret]
+    assert settings.callback_url == "http://127.0.0.2:8701/link/callback"
+
+
+def test_banner_says_where_to_start_and_lists_each_server() -> None:
+    lines = banner(URLS).splitlines()
+    assert lines[0] == "Open http://localhost:8702 and sign in"
+    assert "dev tenant  http://127.0.0.1:8700" in lines[1]
+    assert "linker      http://127.0.0.2:8701" in lines[2]
+    assert "sample app  http://localhost:8702" in lines[3]
+
+
+def test_a_busy_port_stops_the_demo_before_anything_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+
+        code = main(["--tenant-port", str(port), "--linker-port", "0", "--app-port", "0"])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "--tenant-port" in err

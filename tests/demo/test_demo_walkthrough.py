@@ -1,0 +1,108 @@
+"""The README's walk-through, over real HTTP against `linker demo`'s three servers.
+
+The dev tenant runs the real Action shim in Node, linker runs as `linker serve` would, and a
+scripted browser clicks through the sample app exactly as a person would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from linker.demo.cli import DemoUrls, demo_servers, listen, parse_args
+from linker.testing import ScriptedBrowser
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo_urls() -> Iterator[DemoUrls]:
+    urls, sockets = listen(
+        parse_args(["--tenant-port", "0", "--linker-port", "0", "--app-port", "0"])
+    )
+    servers = demo_servers(urls, sockets)
+    exit_codes: list[int] = []
+    thread = threading.Thread(
+        target=lambda: exit_codes.append(asyncio.run(servers.run())), daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not servers.ready.is_set():
+        assert thread.is_alive() and time.monotonic() < deadline, "the demo did not start"
+        time.sleep(0.02)
+    yield urls
+    servers.stop()
+    thread.join(timeout=20)
+    assert exit_codes == [0]
+
+
+def page_text(browser: ScriptedBrowser) -> str:
+    assert browser.page is not None
+    return browser.page.text
+
+
+def sign_in(browser: ScriptedBrowser, app: str, user_id: str) -> None:
+    assert '<a class="button" href="/login">Sign in</a>' in browser.get(app).text
+    browser.get(app + "/login")  # what the "Sign in" link does
+    browser.submit(browser.form_with(connection=user_id.split("|")[0]))
+    browser.submit(browser.form_with(user_id=user_id))
+    assert ">Sign out</button>" in page_text(browser)
+
+
+def test_alice_links_her_github_account(demo_urls: DemoUrls) -> None:
+    with ScriptedBrowser() as browser:
+        sign_in(browser, demo_urls.app, "google-oauth2|alice")
+        assert "Hello, Alice Liddell" in page_text(browser)
+
+        browser.submit(browser.form_saying("Link GitHub"))
+        browser.submit(browser.form_with(user_id="github|1001"))  # alice-codes, at linker's login
+        page = browser.auto_submit()  # linker's resume page posts to the tenant's /continue
+
+        assert str(page.url) == f"{demo_urls.app}/"
+        assert "<b>Last attempt:</b> linked: github (github|1001)" in page.text
+        assert "<td>github</td><td><code>1001</code></td>" in page.text
+
+
+def test_a_refusal_comes_back_as_the_error_description(demo_urls: DemoUrls) -> None:
+    with ScriptedBrowser() as browser:
+        sign_in(browser, demo_urls.app, "windowslive|erin")
+
+        browser.submit(browser.form_saying("Link GitHub"))
+        browser.submit(browser.form_with(user_id="github|1002"))  # bob: email not verified
+        page = browser.auto_submit()
+
+        assert "<b>Last attempt:</b> Link refused: secondary_email_not_verified: " in page.text
+        assert page.text.count("<tr><td>") == 1
+
+
+def test_frank_unlinks_github_after_signing_in_again(demo_urls: DemoUrls) -> None:
+    with ScriptedBrowser() as browser:
+        sign_in(browser, demo_urls.app, "google-oauth2|frank")
+        assert 'name="identity" value="github|1004"' in page_text(browser)
+
+        browser.submit(browser.form_saying("Unlink"))
+        browser.submit(browser.form_with(user_id="google-oauth2|frank"))  # re-authentication
+        page = browser.auto_submit()
+
+        assert "<b>Last attempt:</b> unlinked: github (github|1004)" in page.text
+        assert "<td>github</td>" not in page.text
+
+
+def test_the_agent_gets_a_calendar_token_once_the_user_connects_it(demo_urls: DemoUrls) -> None:
+    with ScriptedBrowser() as browser:
+        sign_in(browser, demo_urls.app, "google-oauth2|frank")
+
+        page = browser.submit(browser.form_saying("Call the agent"))
+        assert ">Connect Google Calendar</button>" in page.text
+        browser.submit(browser.form_saying("Connect Google Calendar"))
+        browser.submit(browser.form_with(user_id="google-oauth2|frank"))
+        page = browser.submit(browser.form_saying("Call the agent"))
+
+        assert (
+            "The agent got a Google token "
+            "(scopes https://www.googleapis.com/auth/calendar.readonly)." in page.text
+        )
