@@ -89,10 +89,15 @@ def check_policies(req: StartRequest, settings: Settings) -> None:
 
 @dataclass(frozen=True)
 class Plan:
-    """What the nested login is for: the connection to sign in at, and for unlink the target."""
+    """What the nested login is for: the connection to sign in at, and what it concerns.
+
+    `target` is the identity to unlink; `existing` is an identity already linked whose
+    connection is asked for again with new scopes (the nested login grants them).
+    """
 
     connection: str
     target: Identity | None = None
+    existing: Identity | None = None
 
 
 @dataclass(frozen=True)
@@ -108,13 +113,14 @@ def plan(req: StartRequest) -> Plan | Finished:
     connection = req.requested_connection
     assert connection is not None  # checked by check_client_and_request
     matching = [i for i in req.identities if i.connection == connection]
-    if req.action == "link":
-        primary = req.primary_identity
-        for identity in matching:
-            if identity != primary:
-                return Finished("already_linked", identity)
+    if req.action == "unlink":
+        return _plan_unlink(req, matching)
+    if not matching:
         return Plan(connection=connection)
-    return _plan_unlink(req, matching)
+    if req.requested_connection_scope:
+        # Token Vault needs the new scopes granted at that connection: sign in there again.
+        return Plan(connection=connection, existing=matching[0])
+    return Finished("already_linked", matching[0])
 
 
 def _plan_unlink(req: StartRequest, matching: Sequence[Identity]) -> Plan:

@@ -170,6 +170,7 @@ class LinkService:
             created_at=now,
             expires_at=now + settings.txn_ttl,
             target=decision.target,
+            existing=decision.existing,
             start_jti=req.jti,
         )
         endpoint = await self.tenant.authorize_endpoint()
@@ -244,6 +245,9 @@ class LinkService:
             record.secondary = target.full_id
             await self.management.unlink(txn.primary_user_id, target, budget)
             return Result(status="unlinked", identity=target)
+        if txn.existing is not None and claims["sub"] == txn.primary_user_id:
+            # Signed in again with the linked identity: its new scopes are granted; nothing to link.
+            return Result(status="already_linked", identity=txn.existing)
         identity = flow.secondary_identity(claims, txn, self.settings)
         record.secondary = identity.full_id
         return await self._link(txn, identity, budget, record)

@@ -27,6 +27,7 @@ class Transaction:
     created_at: float
     expires_at: float
     target: Identity | None = None  # unlink: the identity to remove
+    existing: Identity | None = None  # link: already linked, signing in again for new scopes
     start_jti: str | None = None
 
     def dumps(self) -> str:
@@ -35,5 +36,9 @@ class Transaction:
     @classmethod
     def loads(cls, raw: str | bytes) -> Transaction:
         data: dict[str, Any] = json.loads(raw)
-        target = data.pop("target", None)
-        return cls(**data, target=Identity(**target) if target else None)
+        target, existing = data.pop("target", None), data.pop("existing", None)
+        return cls(
+            **data,
+            target=Identity(**target) if target else None,
+            existing=Identity(**existing) if existing else None,
+        )

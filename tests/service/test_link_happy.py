@@ -109,3 +109,28 @@ async def test_start_token_signed_with_old_secret_is_accepted(harness: Harness) 
 async def test_client_allow_list_admits_listed_client(harness: Harness) -> None:
     assert harness.start_claims()["client_id"] == APP_CLIENT
     assert (await harness.start()).status_code == 302
+
+
+async def test_primary_connection_is_already_linked(harness: Harness) -> None:
+    resumed = read_resume(await harness.start(requested_connection="google-oauth2"))
+    assert resumed.status == "already_linked"
+    assert resumed.result["identity"]["connection"] == "google-oauth2"
+
+
+async def test_linked_connection_with_new_scopes_signs_in_again(harness: Harness) -> None:
+    """Token Vault wants new scopes on a connection already linked: the nested login grants
+    them (connection_scope) and the answer is already_linked, with nothing written."""
+    started = await harness.start(
+        requested_connection="google-oauth2",
+        requested_connection_scope="https://www.googleapis.com/auth/calendar.readonly",
+    )
+    assert started.status_code == 302
+    params = query(started.headers["location"])
+    assert params["connection"] == "google-oauth2"
+    assert params["connection_scope"] == "https://www.googleapis.com/auth/calendar.readonly"
+    code = harness.tenant.login(started.headers["location"], sub=PRIMARY)
+    resumed = read_resume(await harness.callback(code=code, state=nested_state(started)))
+    assert resumed.status == "already_linked"
+    assert resumed.result["identity"]["user_id"] == "alice"
+    assert harness.tenant.calls["POST identities"] == 0
+    assert harness.tenant.calls["PATCH user"] == 0
