@@ -1,0 +1,18 @@
+"""A local stand-in for an Auth0 tenant, faithful where linker and its clients touch it.
+
+It serves OIDC (discovery, JWKS, authorization code with PKCE, refresh, userinfo), the
+Management API's user and identity endpoints, Token Vault, and runs the real post-login
+Action from `deploy/action/` in Node for every login. See README.md beside this file.
+"""
+
+from linker.devtenant.app import DevTenantConfig, create_dev_tenant
+from linker.devtenant.seed import Seed, SeedError, default_seed, load_seed
+
+__all__ = [
+    "DevTenantConfig",
+    "Seed",
+    "SeedError",
+    "create_dev_tenant",
+    "default_seed",
+    "load_seed",
+]

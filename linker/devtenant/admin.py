@@ -1,0 +1,136 @@
+"""`/__admin`: how tests steer the tenant. Mounted only with `DevTenantConfig(admin=True)`.
+
+No authentication: the dev tenant listens on loopback and holds only made-up users.
+
+    POST   /__admin/faults         add a fault rule (see faults.py); GET lists, DELETE clears
+    GET    /__admin/requests       the request log, filtered by ?method=&path=<regex>
+    DELETE /__admin/requests       clear the log
+    POST   /__admin/reset          back to the seed: users, sessions, codes, faults, log
+    POST   /__admin/seed           replace the seed (body: seed JSON) and reset
+    GET    /__admin/users          every user; /__admin/users/{id} one user (404 if none)
+    POST   /__admin/keys/rotate    new signing key; the old ones stay published
+    POST   /__admin/clock          {"advance": seconds}: move the tenant's clock forward
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from linker.devtenant.directory import User, user_json
+from linker.devtenant.faults import parse_fault
+from linker.devtenant.seed import SeedError, load_seed
+from linker.devtenant.web import tenant_of
+
+
+def _bad(message: str) -> JSONResponse:
+    return JSONResponse({"error": "invalid_request", "error_description": message}, 400)
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"{}")
+    except ValueError:
+        return None
+
+
+async def add_fault(request: Request) -> Response:
+    tenant = tenant_of(request)
+    try:
+        fault = parse_fault(await _json(request))
+    except ValueError as exc:
+        return _bad(str(exc))
+    tenant.faults.add(fault)
+    return JSONResponse({"faults": tenant.faults.describe()}, 201)
+
+
+async def list_faults(request: Request) -> Response:
+    return JSONResponse({"faults": tenant_of(request).faults.describe()})
+
+
+async def clear_faults(request: Request) -> Response:
+    tenant_of(request).faults.clear()
+    return JSONResponse({"faults": []})
+
+
+async def list_requests(request: Request) -> Response:
+    method = request.query_params.get("method")
+    path = request.query_params.get("path")
+    entries = tenant_of(request).requests.select(method, path)
+    return JSONResponse({"count": len(entries), "requests": [e.describe() for e in entries]})
+
+
+async def clear_requests(request: Request) -> Response:
+    tenant_of(request).requests.clear()
+    return JSONResponse({"count": 0, "requests": []})
+
+
+async def reset(request: Request) -> Response:
+    tenant_of(request).reset()
+    return JSONResponse({"reset": True})
+
+
+async def replace_seed(request: Request) -> Response:
+    body = await _json(request)
+    if not isinstance(body, dict):
+        return _bad("the seed must be a JSON object")
+    try:
+        seed = load_seed(body)
+    except SeedError as exc:
+        return _bad(str(exc))
+    tenant_of(request).reset(seed)
+    return JSONResponse({"reset": True, "users": [u.user_id for u in seed.users]})
+
+
+def _inspect(user: User) -> dict[str, Any]:
+    data = user_json(user)
+    for entry, identity in zip(data["identities"], user.identities, strict=True):
+        entry["granted_scopes"] = sorted(identity.granted_scopes)
+    data["enrolled_factors"] = list(user.enrolled_factors)
+    return data
+
+
+async def list_users(request: Request) -> Response:
+    return JSONResponse({"users": [_inspect(u) for u in tenant_of(request).directory]})
+
+
+async def get_user(request: Request) -> Response:
+    user = tenant_of(request).directory.get(request.path_params["user_id"])
+    if user is None:
+        return JSONResponse({"error": "not_found", "error_description": "No such user"}, 404)
+    return JSONResponse(_inspect(user))
+
+
+async def rotate_keys(request: Request) -> Response:
+    keys = tenant_of(request).keys
+    kid = keys.rotate()
+    return JSONResponse({"kid": kid, "kids": keys.kids})
+
+
+async def clock(request: Request) -> Response:
+    tenant = tenant_of(request)
+    body = await _json(request)
+    advance = body.get("advance") if isinstance(body, dict) else None
+    if not isinstance(advance, int | float) or isinstance(advance, bool):
+        return _bad("advance must be a number of seconds")
+    tenant.clock_offset += advance
+    return JSONResponse({"now": tenant.now(), "offset": tenant.clock_offset})
+
+
+routes = [
+    Route("/__admin/faults", add_fault, methods=["POST"]),
+    Route("/__admin/faults", list_faults, methods=["GET"]),
+    Route("/__admin/faults", clear_faults, methods=["DELETE"]),
+    Route("/__admin/requests", list_requests, methods=["GET"]),
+    Route("/__admin/requests", clear_requests, methods=["DELETE"]),
+    Route("/__admin/reset", reset, methods=["POST"]),
+    Route("/__admin/seed", replace_seed, methods=["POST"]),
+    Route("/__admin/users", list_users, methods=["GET"]),
+    Route("/__admin/users/{user_id:path}", get_user, methods=["GET"]),
+    Route("/__admin/keys/rotate", rotate_keys, methods=["POST"]),
+    Route("/__admin/clock", clock, methods=["POST"]),
+]

@@ -1,0 +1,95 @@
+"""The dev tenant's app factory: a local stand-in for an Auth0 tenant.
+
+    app = create_dev_tenant(DevTenantConfig(base_url="http://127.0.0.1:8700", seed=..., ...))
+
+Routes: `/.well-known/openid-configuration`, `/.well-known/jwks.json`, `/authorize`, `/login`,
+`/continue`, `/oauth/token`, `/userinfo`, `/v2/logout`, `/api/v2/users/...`, and with
+`admin=True` the `/__admin` surface. The post-login Action (the shim from `deploy/action/`)
+runs in one Node worker that starts on first use and stops with the app's lifespan.
+Everything mutable is `app.state.tenant` (a `TenantState`); its `clock` can be replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route
+
+from linker.devtenant import admin, login, management, oidc
+from linker.devtenant.action_runner import ActionRunner
+from linker.devtenant.faults import FaultMiddleware
+from linker.devtenant.seed import Seed
+from linker.devtenant.state import TenantState
+from linker.devtenant.token_endpoint import token
+
+# linker/devtenant/app.py -> <repo>/deploy/action/linker-action.js
+DEFAULT_ACTION = Path(__file__).resolve().parents[2] / "deploy" / "action" / "linker-action.js"
+
+
+@dataclass(frozen=True)
+class DevTenantConfig:
+    base_url: str  # e.g. "http://127.0.0.1:8700"; issuer is base_url + "/"
+    seed: Seed
+    action_secrets: Mapping[str, str] = field(repr=False)  # the Action's event.secrets
+    action_path: Path | None = None  # default: <repo>/deploy/action/linker-action.js
+    admin: bool = False  # mount /__admin
+    clock: Callable[[], float] = time.time  # the tenant's time, for expiry tests
+
+
+def resolve_action_path(path: Path | None) -> Path:
+    action = path if path is not None else DEFAULT_ACTION
+    if not action.is_file():
+        raise FileNotFoundError(
+            f"the post-login Action was not found at {action}: the dev tenant runs the shim "
+            "from deploy/action/ (pass action_path= when linker is installed without its repo)"
+        )
+    return action
+
+
+def create_dev_tenant(config: DevTenantConfig) -> Starlette:
+    runner = ActionRunner(resolve_action_path(config.action_path))
+    tenant = TenantState(
+        base_url=config.base_url,
+        seed=config.seed,
+        action_secrets=dict(config.action_secrets),
+        clock=config.clock,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await runner.aclose()
+
+    routes: list[BaseRoute] = [
+        Route("/.well-known/openid-configuration", oidc.openid_configuration, methods=["GET"]),
+        Route("/.well-known/jwks.json", oidc.jwks, methods=["GET"]),
+        Route("/authorize", login.authorize, methods=["GET"]),
+        Route("/login", login.login_form, methods=["GET"]),
+        Route("/login", login.login_submit, methods=["POST"]),
+        Route("/continue", login.continue_login, methods=["GET", "POST"]),
+        Route("/v2/logout", login.logout, methods=["GET"]),
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/userinfo", oidc.userinfo, methods=["GET", "POST"]),
+        Route(
+            "/api/v2/{rest:path}",
+            management.users,
+            methods=["GET", "PATCH", "POST", "DELETE"],
+        ),
+    ]
+    if config.admin:
+        routes += admin.routes
+    middleware = [
+        Middleware(FaultMiddleware, faults=tenant.faults, log=tenant.requests, now=tenant.now)
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.tenant = tenant
+    app.state.actions = runner
+    return app

@@ -1,0 +1,144 @@
+"""Validating an `/authorize` request, as Auth0 does, without any I/O.
+
+Two kinds of refusal, in Auth0's order: until the client and its exact callback URL are known,
+an error can only be shown as a page (redirecting to an unchecked URL would make the tenant an
+open redirector); after that, errors go back to the client's `redirect_uri`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from linker.devtenant.seed import Seed
+
+PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+# An S256 challenge is the base64url of a SHA-256 digest: exactly 43 characters.
+S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """A checked `/authorize` request; `query` is every parameter, for the Action's event."""
+
+    transaction_id: str
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    prompt: frozenset[str]
+    max_age: int | None
+    connection: str | None
+    connection_scopes: tuple[str, ...]
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def forces_login(self) -> bool:
+        return "login" in self.prompt or self.max_age == 0
+
+    @property
+    def silent(self) -> bool:
+        return "none" in self.prompt
+
+    def error_url(self, error: str, description: str) -> str:
+        return error_redirect(self.redirect_uri, error, description, self.state)
+
+
+class AuthorizePageError(Exception):
+    """Refused before the callback URL is trusted: shown as a 400 page, never redirected."""
+
+    def __init__(self, title: str, detail: str) -> None:
+        super().__init__(f"{title}: {detail}")
+        self.title = title
+        self.detail = detail
+
+
+class AuthorizeRedirectError(Exception):
+    """Refused after the callback URL is trusted: goes back to it with `error`."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+def parse_authorize(params: Mapping[str, str], seed: Seed, *, transaction_id: str) -> AuthRequest:
+    client_id = params.get("client_id")
+    if not client_id:
+        raise AuthorizePageError("invalid_request", "Missing required parameter: client_id")
+    client = seed.client(client_id)
+    if client is None:
+        raise AuthorizePageError("invalid_request", f"Unknown client: {client_id}")
+    redirect_uri = params.get("redirect_uri")
+    if not redirect_uri:
+        raise AuthorizePageError("invalid_request", "Missing required parameter: redirect_uri")
+    if redirect_uri not in client.callbacks:
+        raise AuthorizePageError(
+            "Callback URL mismatch",
+            f"{redirect_uri} is not in the list of allowed callback URLs of {client.name}",
+        )
+    state = params.get("state")
+
+    def refuse(error: str, description: str) -> AuthorizeRedirectError:
+        return AuthorizeRedirectError(error_redirect(redirect_uri, error, description, state))
+
+    response_type = params.get("response_type")
+    if response_type != "code":
+        raise refuse("unsupported_response_type", f"Unsupported response type: {response_type}")
+    if params.get("response_mode", "query") != "query":
+        raise refuse("invalid_request", "Only response_mode=query is supported")
+    challenge = params.get("code_challenge")
+    method = params.get("code_challenge_method")
+    if challenge is None and method is not None:
+        raise refuse("invalid_request", "code_challenge_method without code_challenge")
+    if challenge is not None:
+        # Without a method the default is "plain", which Auth0 refuses for these clients.
+        if method != "S256":
+            raise refuse("invalid_request", "code_challenge_method must be S256")
+        if not S256_CHALLENGE.fullmatch(challenge):
+            raise refuse("invalid_request", "code_challenge is not a base64url SHA-256 digest")
+    prompt = frozenset(params.get("prompt", "").split())
+    if not prompt <= PROMPTS or ("none" in prompt and len(prompt) > 1):
+        raise refuse("invalid_request", f"Invalid prompt: {params.get('prompt')}")
+    raw_max_age = params.get("max_age")
+    if raw_max_age is not None and not re.fullmatch(r"[0-9]{1,9}", raw_max_age):
+        raise refuse("invalid_request", "max_age must be a non-negative integer")
+    connection = params.get("connection") or None
+    if connection is not None and seed.connection(connection) is None:
+        raise refuse("invalid_request", f"the connection was not found: {connection}")
+    return AuthRequest(
+        transaction_id=transaction_id,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scopes=tuple(params.get("scope", "").split()),
+        state=state,
+        nonce=params.get("nonce"),
+        code_challenge=challenge,
+        prompt=prompt,
+        max_age=None if raw_max_age is None else int(raw_max_age),
+        connection=connection,
+        connection_scopes=split_scopes(params.get("connection_scope", "")),
+        query=dict(params),
+    )
+
+
+def split_scopes(raw: str) -> tuple[str, ...]:
+    """Upstream scopes, as `connection_scope` gives them: space- or comma-separated."""
+    return tuple(s for s in re.split(r"[\s,]+", raw) if s)
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    """`url` with `params` appended to whatever query it already has."""
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def error_redirect(redirect_uri: str, error: str, description: str, state: str | None) -> str:
+    params = {"error": error, "error_description": description}
+    if state is not None:
+        params["state"] = state
+    return with_query(redirect_uri, params)

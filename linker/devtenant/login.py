@@ -1,0 +1,190 @@
+"""The browser side of the tenant: `/authorize`, the login pages, `/continue`, `/v2/logout`.
+
+`/authorize` checks the request, then either reuses the SSO session (the `auth0` cookie) or
+sends the browser to `/login?state=...`, which shows the connection chooser or one
+connection's accounts. Choosing an account signs in as the user that owns that identity and
+runs the post-login pipeline; an Action redirect comes back through `/continue`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from linker.devtenant.authorize_request import (
+    AuthorizePageError,
+    AuthorizeRedirectError,
+    AuthRequest,
+    parse_authorize,
+)
+from linker.devtenant.pages import LoginChoice, connection_chooser, login_page
+from linker.devtenant.postlogin import request_info, run_post_login
+from linker.devtenant.state import AuthMethod, Session, TenantState
+from linker.devtenant.web import page_error, read_form, tenant_of
+
+SESSION_COOKIE = "auth0"
+
+
+async def authorize(request: Request) -> Response:
+    tenant = tenant_of(request)
+    try:
+        auth = parse_authorize(
+            dict(request.query_params), tenant.seed, transaction_id=secrets.token_urlsafe(16)
+        )
+    except AuthorizePageError as exc:
+        return page_error(400, exc.title, exc.detail)
+    except AuthorizeRedirectError as exc:
+        return RedirectResponse(exc.url, status_code=302)
+    session = _reusable_session(tenant, auth, request.cookies.get(SESSION_COOKIE))
+    if session is not None:
+        info = request_info(request, auth.query, {})
+        return await run_post_login(request, auth, session, info=info)
+    if auth.silent:
+        return RedirectResponse(auth.error_url("login_required", "Login required"), 302)
+    key = tenant.new_pending(auth)
+    return RedirectResponse("/login?" + urlencode({"state": key}), status_code=302)
+
+
+def _reusable_session(tenant: TenantState, auth: AuthRequest, cookie: str | None) -> Session | None:
+    session = tenant.session(cookie)
+    if session is None or auth.forces_login:
+        return None
+    if auth.max_age is not None and tenant.now() - session.auth_time > auth.max_age:
+        return None
+    if auth.connection is not None and auth.connection != session.connection:
+        return None
+    return session
+
+
+async def login_form(request: Request) -> Response:
+    tenant = tenant_of(request)
+    key = request.query_params.get("state", "")
+    pending = tenant.pending_login(key)
+    if pending is None:
+        return page_error(400, "Invalid state", "This login has expired or was already used.")
+    auth = pending.request
+    client = tenant.seed.client(auth.client_id)
+    client_name = client.name if client else auth.client_id
+    connection = auth.connection or request.query_params.get("connection")
+    if connection is None:
+        names = [c.name for c in tenant.seed.connections]
+        return HTMLResponse(
+            connection_chooser(state=key, client_name=client_name, connections=names)
+        )
+    if tenant.seed.connection(connection) is None:
+        return page_error(400, "Unknown connection", connection)
+    choices = [
+        LoginChoice(
+            identity_id=identity.full_id,
+            email=identity.profile.email,
+            name=identity.profile.name,
+            signs_in_as=user.user_id,
+            mfa=bool(user.enrolled_factors),
+        )
+        for user, identity in tenant.directory.identities_of(connection)
+    ]
+    page = login_page(state=key, client_name=client_name, connection=connection, choices=choices)
+    return HTMLResponse(page)
+
+
+async def login_submit(request: Request) -> Response:
+    tenant = tenant_of(request)
+    form = await read_form(request)
+    key = form.get("state", "")
+    pending = tenant.pending_login(key)
+    if pending is None:
+        return page_error(400, "Invalid state", "This login has expired or was already used.")
+    auth = pending.request
+    if form.get("action") == "cancel":
+        tenant.pending.pop(key, None)
+        return RedirectResponse(
+            auth.error_url("access_denied", "The user cancelled the login"), status_code=302
+        )
+    if "user_id" not in form:
+        query = urlencode({"state": key, "connection": form.get("connection", "")})
+        return RedirectResponse("/login?" + query, status_code=303)
+    found = tenant.directory.owner_of(form["user_id"])
+    if found is None:
+        return page_error(400, "Unknown account", form["user_id"])
+    user, identity = found
+    if auth.connection is not None and identity.connection != auth.connection:
+        return page_error(400, "Wrong connection", f"This login only accepts {auth.connection}.")
+    connection = tenant.seed.connection(identity.connection)
+    assert connection is not None  # the seed validated every identity's connection
+    now = tenant.now()
+    methods = [AuthMethod("federated" if connection.is_social else "pwd", now)]
+    if form.get("mfa") == "1" and user.enrolled_factors:
+        methods.append(AuthMethod("mfa", now))
+    if connection.is_social:
+        # The upstream login leaves a tokenset behind (Token Vault), with what was asked.
+        tenant.directory.record_grant(
+            identity.full_id, (*connection.default_scopes, *auth.connection_scopes)
+        )
+    session = tenant.new_session(user.user_id, identity.full_id, connection.name, tuple(methods))
+    tenant.pending.pop(key, None)
+    info = request_info(request, auth.query, {})
+    response = await run_post_login(request, auth, session, info=info)
+    _set_session_cookie(tenant, response, session)
+    return response
+
+
+async def continue_login(request: Request) -> Response:
+    """Where an Action's redirect comes back; the `state` names the suspended login."""
+    tenant = tenant_of(request)
+    query = dict(request.query_params)
+    body = await read_form(request) if request.method == "POST" else {}
+    key = body.get("state") or query.get("state") or ""
+    suspended = tenant.take_suspended(key)
+    if suspended is None:
+        return page_error(400, "Invalid state", "No login is waiting for this state.")
+    auth = suspended.request
+    session = tenant.session(suspended.session_id)
+    if session is None:
+        return RedirectResponse(auth.error_url("access_denied", "The session has ended"), 302)
+    response = await run_post_login(
+        request,
+        auth,
+        session,
+        trigger="onContinuePostLogin",
+        info=request_info(request, query, body),
+        continue_state=key,
+        id_token_claims=suspended.id_token_claims,
+        access_token_claims=suspended.access_token_claims,
+    )
+    # A nested login in between (linker's) replaced the SSO session: this user's comes back.
+    _set_session_cookie(tenant, response, session)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    tenant = tenant_of(request)
+    tenant.sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+    return_to = request.query_params.get("returnTo")
+    client = tenant.seed.client(request.query_params.get("client_id", ""))
+    if return_to is None:
+        response: Response = HTMLResponse("<!doctype html><p>You are signed out.</p>")
+    elif client is None or _origin(return_to) not in {_origin(c) for c in client.callbacks}:
+        return page_error(400, "Invalid returnTo", "returnTo is not allowed for this client.")
+    else:
+        response = RedirectResponse(return_to, status_code=302)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+def _set_session_cookie(tenant: TenantState, response: Response, session: Session) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.id,
+        httponly=True,
+        samesite="lax",
+        secure=tenant.base_url.startswith("https://"),
+        path="/",
+    )

@@ -1,0 +1,89 @@
+"""The tenant's HTML: the connection chooser, a login page per connection, and error pages.
+
+Markup contract that scripted test browsers rely on:
+every choice is a `<form method="post" action="/login">` with hidden inputs. A user choice
+has `<input type="hidden" name="user_id" value="PROVIDER|ID">` and a button whose text
+contains the identity's email; a cancel form has `<input type="hidden" name="action"
+value="cancel">`; a connection choice has `<input type="hidden" name="connection" ...>`.
+Everything rendered is escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from html import escape
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}"
+    "form{margin:.5rem 0}button{width:100%;padding:.6rem;font-size:1rem;cursor:pointer}"
+    ".cancel button{background:none;border:1px solid #999}.muted{color:#666;font-size:.9rem}"
+)
+
+
+@dataclass(frozen=True)
+class LoginChoice:
+    identity_id: str  # provider|id of the identity, not of the user it signs in as
+    email: str | None
+    name: str | None
+    signs_in_as: str  # the owning user's id (differs for a linked secondary)
+    mfa: bool  # the owner has a factor enrolled: the login includes an MFA step
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
+
+
+def _hidden(name: str, value: str) -> str:
+    return f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+
+
+def _form(fields: dict[str, str], label: str, css: str = "") -> str:
+    inputs = "".join(_hidden(k, v) for k, v in fields.items())
+    klass = f' class="{css}"' if css else ""
+    return (
+        f'<form method="post" action="/login"{klass}>{inputs}'
+        f'<button type="submit">{escape(label)}</button></form>'
+    )
+
+
+def _cancel(state: str) -> str:
+    return _form({"state": state, "action": "cancel"}, "Cancel", "cancel")
+
+
+def connection_chooser(*, state: str, client_name: str, connections: Iterable[str]) -> str:
+    forms = "".join(
+        _form({"state": state, "connection": name}, f"Continue with {name}") for name in connections
+    )
+    intro = f'<p class="muted">to continue to {escape(client_name)}</p>'
+    return _page("Sign in", intro + forms + _cancel(state))
+
+
+def login_page(
+    *, state: str, client_name: str, connection: str, choices: Iterable[LoginChoice]
+) -> str:
+    forms = []
+    for choice in choices:
+        fields = {"state": state, "user_id": choice.identity_id}
+        if choice.mfa:
+            fields["mfa"] = "1"
+        label = f"Sign in as {choice.email or choice.identity_id}"
+        if choice.name:
+            label += f" ({choice.name})"
+        note = ""
+        if choice.signs_in_as != choice.identity_id:
+            note = f'<p class="muted">linked to {escape(choice.signs_in_as)}</p>'
+        forms.append(_form(fields, label) + note)
+    intro = (
+        f'<p class="muted">{escape(connection)} &middot; to continue to {escape(client_name)}</p>'
+    )
+    empty = "" if forms else "<p>No accounts on this connection.</p>"
+    return _page(f"Sign in with {connection}", intro + "".join(forms) + empty + _cancel(state))
+
+
+def error_page(title: str, detail: str) -> str:
+    return _page(title, f"<p>{escape(detail)}</p>")

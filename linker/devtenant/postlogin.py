@@ -1,0 +1,120 @@
+"""The post-login pipeline: run the Action, then deny, suspend, or issue the code.
+
+Runs after a login page, on an SSO `/authorize`, and again at `/continue` when an Action that
+redirected (`api.redirect.sendUserTo`) gets the user back. Custom claims set in any of those
+runs reach the ID token, as in Auth0.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from linker.devtenant.action_event import RequestInfo, build_event
+from linker.devtenant.action_runner import ActionWorkerError
+from linker.devtenant.authorize_request import AuthRequest, with_query
+from linker.devtenant.state import Code, Session, Suspended
+from linker.devtenant.web import actions_of, client_ip, page_error, tenant_of
+
+logger = logging.getLogger("linker.devtenant")
+
+INTERACTIVE_PROTOCOL = "oidc-basic-profile"
+
+
+def request_info(
+    request: Request, query: Mapping[str, str], body: Mapping[str, str]
+) -> RequestInfo:
+    return RequestInfo(
+        ip=client_ip(request),
+        hostname=request.url.hostname or "",
+        method=request.method,
+        query=query,
+        body=body,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+async def run_post_login(
+    request: Request,
+    auth: AuthRequest,
+    session: Session,
+    *,
+    trigger: str = "onExecutePostLogin",
+    info: RequestInfo,
+    continue_state: str | None = None,
+    id_token_claims: Mapping[str, Any] | None = None,
+    access_token_claims: Mapping[str, Any] | None = None,
+) -> Response:
+    tenant = tenant_of(request)
+    user = tenant.directory.get(session.user_id)
+    client = tenant.seed.client(auth.client_id)
+    connection = tenant.seed.connection(session.connection)
+    if user is None or client is None or connection is None:
+        return _redirect(auth.error_url("access_denied", "The user no longer exists"))
+    event = build_event(
+        tenant_domain=tenant.domain,
+        client=client,
+        user=user,
+        connection=connection,
+        session=session,
+        auth=auth,
+        protocol=INTERACTIVE_PROTOCOL,
+        request=info,
+        secrets=tenant.action_secrets,
+    )
+    context = {"now": int(tenant.now()), "issuer": tenant.domain, "continueState": continue_state}
+    try:
+        outcome = await actions_of(request).run(trigger, event, context)
+    except ActionWorkerError as exc:
+        logger.error("post-login Action failed to run: %s", exc)
+        return page_error(500, "The post-login Action could not run", str(exc))
+    # Auth0 fails the login with the message of an Action that throws, as with a deny.
+    if outcome.thrown is not None:
+        return _redirect(auth.error_url("access_denied", outcome.thrown))
+    if outcome.deny is not None:
+        return _redirect(auth.error_url("access_denied", outcome.deny))
+    id_claims = {**(id_token_claims or {}), **outcome.id_token_claims}
+    at_claims = {**(access_token_claims or {}), **outcome.access_token_claims}
+    if outcome.redirect_url is not None:
+        if auth.silent:
+            return _redirect(
+                auth.error_url(
+                    "interaction_required", "A redirect Action cannot run with prompt=none"
+                )
+            )
+        state = tenant.suspend(
+            Suspended(
+                request=auth,
+                session_id=session.id,
+                user_id=user.user_id,
+                id_token_claims=id_claims,
+                access_token_claims=at_claims,
+                created=tenant.now(),
+            )
+        )
+        return _redirect(
+            with_query(outcome.redirect_url, {**outcome.redirect_query, "state": state})
+        )
+    code = tenant.issue_code(
+        Code(
+            request=auth,
+            user_id=user.user_id,
+            session_id=session.id,
+            auth_time=session.auth_time,
+            id_token_claims=id_claims,
+            access_token_claims=at_claims,
+            issued_at=tenant.now(),
+        )
+    )
+    params = {"code": code}
+    if auth.state is not None:
+        params["state"] = auth.state
+    return _redirect(with_query(auth.redirect_uri, params))
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=302)

@@ -1,0 +1,304 @@
+"""`/oauth/token`: client authentication and the grants, refusing what Auth0 refuses.
+
+authorization_code (one use, 60 s, exact redirect_uri, PKCE S256), refresh_token (runs the
+post-login Action as a non-interactive `oauth2-refresh-token` transaction, so a shim that
+forgets to skip it is caught), client_credentials for the Management API, and the Token
+Vault exchange (`token_vault.py`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from linker.devtenant.action_event import RequestInfo, build_event
+from linker.devtenant.action_runner import ActionWorkerError
+from linker.devtenant.directory import User
+from linker.devtenant.errors import TokenError
+from linker.devtenant.seed import Client
+from linker.devtenant.state import CODE_TTL, AuthMethod, RefreshToken, Session, TenantState
+from linker.devtenant.token_vault import TOKEN_VAULT_GRANT, exchange_federated_token
+from linker.devtenant.tokens import ACCESS_TOKEN_TTL, access_token_claims, id_token_claims
+from linker.devtenant.web import (
+    NO_STORE,
+    actions_of,
+    client_ip,
+    json_response,
+    read_form,
+    tenant_of,
+)
+
+VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+
+
+async def token(request: Request) -> Response:
+    tenant = tenant_of(request)
+    try:
+        form = await _read_params(request)
+        client = authenticate_client(tenant, request.headers.get("authorization"), form)
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            return json_response(_authorization_code(tenant, client, form))
+        if grant == "refresh_token":
+            return json_response(await _refresh_token(request, tenant, client, form))
+        if grant == "client_credentials":
+            return json_response(_client_credentials(tenant, client, form))
+        if grant == TOKEN_VAULT_GRANT:
+            return json_response(exchange_federated_token(tenant, client, form))
+        raise TokenError(400, "unsupported_grant_type", f"Unsupported grant type: {grant}")
+    except TokenError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status, headers={**NO_STORE, **exc.headers})
+
+
+async def _read_params(request: Request) -> dict[str, str]:
+    """Auth0 takes the token request as a form or as JSON."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = json.loads(await request.body())
+        except ValueError:
+            raise TokenError(400, "invalid_request", "The body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise TokenError(400, "invalid_request", "The body must be a JSON object")
+        return {k: v for k, v in data.items() if isinstance(v, str)}
+    return await read_form(request)
+
+
+def authenticate_client(
+    tenant: TenantState, authorization: str | None, form: dict[str, str]
+) -> Client:
+    """client_secret_basic or client_secret_post; every seeded client is confidential."""
+    client_id = form.get("client_id")
+    secret = form.get("client_secret")
+    if authorization is not None and authorization[:6].lower() == "basic ":
+        if secret is not None:
+            raise TokenError(400, "invalid_request", "Use only one client authentication method")
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise _invalid_client() from None
+        basic_id, sep, basic_secret = decoded.partition(":")
+        if not sep or (client_id is not None and client_id != unquote(basic_id)):
+            raise _invalid_client()
+        client_id, secret = unquote(basic_id), unquote(basic_secret)
+    client = tenant.seed.client(client_id or "")
+    if client is None or secret is None:
+        raise _invalid_client()
+    if not hmac.compare_digest(secret.encode(), client.client_secret.encode()):
+        raise _invalid_client()
+    return client
+
+
+def _invalid_client() -> TokenError:
+    return TokenError(401, "invalid_client", "Client authentication failed")
+
+
+def _authorization_code(
+    tenant: TenantState, client: Client, form: dict[str, str]
+) -> dict[str, Any]:
+    code = tenant.codes.get(form.get("code", ""))
+    if code is None or code.used or code.request.client_id != client.client_id:
+        raise TokenError(400, "invalid_grant", "Invalid authorization code")
+    # Spent on first presentation, whatever follows: a code is never tried twice.
+    code.used = True
+    auth = code.request
+    if tenant.now() - code.issued_at > CODE_TTL:
+        raise TokenError(400, "invalid_grant", "The authorization code has expired")
+    if form.get("redirect_uri") != auth.redirect_uri:
+        raise TokenError(
+            400, "invalid_grant", "redirect_uri does not match the authorization request"
+        )
+    verifier = form.get("code_verifier")
+    if auth.code_challenge is None:
+        if verifier is not None:
+            raise TokenError(
+                400, "invalid_grant", "The authorization request had no code_challenge"
+            )
+    elif not _pkce_holds(verifier, auth.code_challenge):
+        raise TokenError(400, "invalid_grant", "Failed to verify code verifier")
+    user = tenant.directory.get(code.user_id)
+    if user is None:
+        raise TokenError(400, "invalid_grant", "The user no longer exists")
+    response = user_tokens(
+        tenant,
+        client,
+        user,
+        scopes=auth.scopes,
+        session_id=code.session_id,
+        auth_time=code.auth_time,
+        nonce=auth.nonce,
+        id_claims=code.id_token_claims,
+        at_claims=code.access_token_claims,
+    )
+    if "offline_access" in auth.scopes:
+        response["refresh_token"] = tenant.issue_refresh_token(
+            RefreshToken(
+                client.client_id, user.user_id, auth.scopes, code.session_id, code.auth_time
+            )
+        )
+    return response
+
+
+def _pkce_holds(verifier: str | None, challenge: str) -> bool:
+    if verifier is None or not VERIFIER.fullmatch(verifier):
+        return False
+    return hmac.compare_digest(s256(verifier), challenge)
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def user_tokens(
+    tenant: TenantState,
+    client: Client,
+    user: User,
+    *,
+    scopes: tuple[str, ...],
+    session_id: str,
+    auth_time: float,
+    nonce: str | None,
+    id_claims: dict[str, Any],
+    at_claims: dict[str, Any],
+) -> dict[str, Any]:
+    now = int(tenant.now())
+    access = access_token_claims(
+        issuer=tenant.issuer,
+        subject=user.user_id,
+        audience=tenant.issuer + "userinfo",
+        client_id=client.client_id,
+        scopes=scopes,
+        now=now,
+        extra=at_claims,
+    )
+    response: dict[str, Any] = {
+        "access_token": tenant.keys.sign(access),
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_TTL,
+        "scope": " ".join(scopes),
+    }
+    if "openid" in scopes:
+        claims = id_token_claims(
+            issuer=tenant.issuer,
+            user=user,
+            client_id=client.client_id,
+            scopes=scopes,
+            now=now,
+            auth_time=int(auth_time),
+            session_id=session_id,
+            nonce=nonce,
+            extra=id_claims,
+        )
+        response["id_token"] = tenant.keys.sign(claims)
+    return response
+
+
+async def _refresh_token(
+    request: Request, tenant: TenantState, client: Client, form: dict[str, str]
+) -> dict[str, Any]:
+    grant = tenant.refresh_tokens.get(form.get("refresh_token", ""))
+    if grant is None or grant.client_id != client.client_id:
+        raise TokenError(403, "invalid_grant", "Unknown or invalid refresh token.")
+    user = tenant.directory.get(grant.user_id)
+    if user is None:
+        raise TokenError(403, "invalid_grant", "Unknown or invalid refresh token.")
+    connection = tenant.seed.connection(user.identities[0].connection)
+    assert connection is not None
+    session = tenant.sessions.get(grant.session_id) or Session(
+        id=grant.session_id,
+        user_id=user.user_id,
+        identity_id=user.user_id,
+        connection=connection.name,
+        auth_time=grant.auth_time,
+        methods=(AuthMethod("federated" if connection.is_social else "pwd", grant.auth_time),),
+    )
+    event = build_event(
+        tenant_domain=tenant.domain,
+        client=client,
+        user=user,
+        connection=connection,
+        session=session,
+        auth=None,
+        protocol="oauth2-refresh-token",
+        request=RequestInfo(
+            ip=client_ip(request),
+            hostname=request.url.hostname or "",
+            method="POST",
+            query={},
+            body={"grant_type": "refresh_token", "client_id": client.client_id},
+        ),
+        secrets=tenant.action_secrets,
+        scopes=grant.scopes,
+    )
+    context = {"now": int(tenant.now()), "issuer": tenant.domain, "continueState": None}
+    try:
+        outcome = await actions_of(request).run("onExecutePostLogin", event, context)
+    except ActionWorkerError as exc:
+        raise TokenError(
+            500, "server_error", f"The post-login Action could not run: {exc}"
+        ) from exc
+    if outcome.thrown is not None or outcome.deny is not None:
+        raise TokenError(403, "access_denied", outcome.thrown or outcome.deny or "")
+    if outcome.redirect_url is not None:
+        # Auth0 cannot redirect a refresh token request: an Action that tries fails it.
+        raise TokenError(
+            403, "access_denied", "A redirect Action cannot run in a refresh token grant"
+        )
+    return user_tokens(
+        tenant,
+        client,
+        user,
+        scopes=grant.scopes,
+        session_id=grant.session_id,
+        auth_time=grant.auth_time,
+        nonce=None,
+        id_claims=dict(outcome.id_token_claims),
+        at_claims=dict(outcome.access_token_claims),
+    )
+
+
+def _client_credentials(
+    tenant: TenantState, client: Client, form: dict[str, str]
+) -> dict[str, Any]:
+    audience = form.get("audience")
+    if not audience:
+        raise TokenError(
+            403,
+            "access_denied",
+            "No audience parameter was provided, and no default audience has been configured",
+        )
+    if audience != tenant.management_audience:
+        raise TokenError(403, "access_denied", f"Service not found: {audience}")
+    if not client.management_scopes:
+        raise TokenError(403, "access_denied", f'Client is not authorized to access "{audience}".')
+    requested = form.get("scope")
+    scopes = tuple(requested.split()) if requested else client.management_scopes
+    missing = [s for s in scopes if s not in client.management_scopes]
+    if missing:
+        raise TokenError(
+            403, "access_denied", f"Client has not been granted scopes: {' '.join(missing)}"
+        )
+    claims = access_token_claims(
+        issuer=tenant.issuer,
+        subject=f"{client.client_id}@clients",
+        audience=audience,
+        client_id=client.client_id,
+        scopes=scopes,
+        now=int(tenant.now()),
+        grant="client-credentials",
+    )
+    return {
+        "access_token": tenant.keys.sign(claims),
+        "scope": " ".join(scopes),
+        "expires_in": ACCESS_TOKEN_TTL,
+        "token_type": "Bearer",
+    }

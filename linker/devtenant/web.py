@@ -1,0 +1,54 @@
+"""Small HTTP helpers shared by the tenant's routes: the state, forms, JSON errors, pages."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+
+from linker.devtenant.action_runner import ActionRunner
+from linker.devtenant.pages import error_page
+from linker.devtenant.state import TenantState
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def tenant_of(request: Request) -> TenantState:
+    state: TenantState = request.app.state.tenant
+    return state
+
+
+def actions_of(request: Request) -> ActionRunner:
+    runner: ActionRunner = request.app.state.actions
+    return runner
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded body as a dict (the last value of a repeated field wins)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return {}
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return dict(parse_qsl(body, keep_blank_values=True))
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "127.0.0.1"
+
+
+def oauth_error(status: int, error: str, description: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={**NO_STORE, **headers},
+    )
+
+
+def json_response(body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=NO_STORE)
+
+
+def page_error(status: int, title: str, detail: str) -> HTMLResponse:
+    return HTMLResponse(error_page(title, detail), status_code=status)

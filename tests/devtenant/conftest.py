@@ -1,0 +1,300 @@
+"""Fixtures for the dev tenant's own tests: the app in process, a fake clock, and a driver.
+
+`Driver` plays the browser, the app and (where a test needs it) linker itself, through the
+tenant's public routes only: it reads the login pages by their markup contract, exchanges
+codes, and answers the shim's redirect with a hand-made result token.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import secrets
+from collections.abc import AsyncIterator
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet, OctKey
+from starlette.applications import Starlette
+
+from linker.devtenant import DevTenantConfig, create_dev_tenant, default_seed
+
+BASE = "http://127.0.0.1:8700"
+DOMAIN = "127.0.0.1:8700"
+APP_CB = "http://app.test/callback"
+LINKER_URL = "http://linker.test"
+LINKER_CB = LINKER_URL + "/link/callback"
+ACTION_SECRET = "an-action-secret-of-at-least-32-bytes!!"
+SECRETS = {
+    "demo-app": "demo-app-secret-change-me-0123456789",
+    "linker": "linker-secret-change-me-0123456789",
+}
+START = 1_700_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Form:
+    def __init__(self, action: str, method: str) -> None:
+        self.action = action
+        self.method = method
+        self.fields: dict[str, str] = {}
+        self.button = ""
+
+
+class Forms(HTMLParser):
+    """Every form of a page, with its hidden inputs and its button's text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.forms: list[Form] = []
+        self._in_button = False
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append(Form(a.get("action", ""), a.get("method", "get")))
+        elif tag == "input" and a.get("type") == "hidden" and self.forms:
+            self.forms[-1].fields[a["name"]] = a.get("value", "")
+        elif tag == "button":
+            self._in_button = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button":
+            self._in_button = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_button and self.forms:
+            self.forms[-1].button += data
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
+
+
+def hs256(claims: dict[str, Any], secret: str = ACTION_SECRET, alg: str = "HS256") -> str:
+    key = OctKey.import_key(secret.encode())
+    return jwt.encode({"alg": alg, "typ": "JWT"}, claims, key, algorithms=[alg])
+
+
+def read_hs256(token: str, secret: str = ACTION_SECRET) -> dict[str, Any]:
+    return dict(jwt.decode(token, OctKey.import_key(secret.encode()), algorithms=["HS256"]).claims)
+
+
+class Driver:
+    # Tests reach the constants and helpers through the fixture (conftest is not importable).
+    BASE = BASE
+    DOMAIN = DOMAIN
+    APP_CB = APP_CB
+    LINKER_URL = LINKER_URL
+    ACTION_SECRET = ACTION_SECRET
+    SECRETS = SECRETS
+    query_of = staticmethod(query_of)
+    hs256 = staticmethod(hs256)
+    read_hs256 = staticmethod(read_hs256)
+    pkce = staticmethod(pkce)
+    Forms = Forms
+
+    def __init__(self, app: Starlette, http: httpx.AsyncClient, clock: Clock) -> None:
+        self.app = app
+        self.http = http
+        self.clock = clock
+        self.verifier = ""
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.tenant
+
+    def authorize_params(self, **params: str) -> dict[str, str]:
+        self.verifier, challenge = pkce()
+        defaults = {
+            "client_id": "demo-app",
+            "redirect_uri": APP_CB,
+            "response_type": "code",
+            "scope": "openid profile email",
+            "state": "app-state-" + secrets.token_hex(4),
+            "nonce": "nonce-" + secrets.token_hex(4),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        return {**defaults, **params}
+
+    async def follow(self, response: httpx.Response) -> httpx.Response:
+        """Follow redirects while they stay on the tenant."""
+        while response.is_redirect:
+            location = response.headers["location"]
+            if location.startswith("http") and not location.startswith(BASE):
+                return response
+            response = await self.http.get(location)
+        return response
+
+    async def pick(self, page: httpx.Response, identity_id: str, **extra: str) -> httpx.Response:
+        """Choose an account on a login page, as a scripted browser does."""
+        assert page.status_code == 200, page.text
+        if "user_id" not in page.text:  # the connection chooser: take the identity's connection
+            provider = identity_id.split("|", 1)[0]
+            connection = {"auth0": "Username-Password-Authentication"}.get(provider, provider)
+            form = next(
+                f for f in Forms(page.text).forms if f.fields.get("connection") == connection
+            )
+            page = await self.follow(await self.http.post(form.action, data=form.fields))
+        form = next(f for f in Forms(page.text).forms if f.fields.get("user_id") == identity_id)
+        return await self.http.post(form.action, data={**form.fields, **extra})
+
+    async def sign_in(
+        self, identity_id: str, *, form: dict[str, str] | None = None, **params: str
+    ) -> str:
+        """Run /authorize and the login page; return where the tenant finally sends the browser."""
+        response = await self.follow(
+            await self.http.get("/authorize", params=self.authorize_params(**params))
+        )
+        if response.status_code == 200:
+            response = await self.pick(response, identity_id, **(form or {}))
+        assert response.is_redirect, response.text
+        return response.headers["location"]
+
+    async def exchange(
+        self, url: str, *, client_id: str = "demo-app", redirect_uri: str = APP_CB
+    ) -> httpx.Response:
+        return await self.http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": query_of(url)["code"],
+                "redirect_uri": redirect_uri,
+                "code_verifier": self.verifier,
+                "client_id": client_id,
+                "client_secret": SECRETS[client_id],
+            },
+        )
+
+    async def tokens(self, identity_id: str, **params: str) -> dict[str, Any]:
+        url = await self.sign_in(identity_id, **params)
+        assert url.startswith(APP_CB) and "code=" in url, url
+        response = await self.exchange(url)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        keys = KeySet.import_key_set((await self.http.get("/.well-known/jwks.json")).json())
+        return dict(jwt.decode(token, keys, algorithms=["RS256"]).claims)
+
+    async def management_token(self, client_id: str = "linker", scope: str | None = None) -> str:
+        data = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": SECRETS[client_id],
+            "audience": BASE + "/api/v2/",
+        }
+        if scope is not None:
+            data["scope"] = scope
+        response = await self.http.post("/oauth/token", data=data)
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    async def api(
+        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        token = token or await self.management_token()
+        headers = {"authorization": f"Bearer {token}"}
+        return await self.http.request(method, "/api/v2/" + path, headers=headers, **kwargs)
+
+    def result_token(self, start_url: str, result: dict[str, Any], **overrides: Any) -> str:
+        """What linker would send back to /continue for the start token in `start_url`."""
+        start = read_hs256(query_of(start_url)["session_token"])
+        now = int(self.clock())
+        claims = {
+            "sub": start["sub"],
+            "iss": LINKER_URL,
+            "state": query_of(start_url)["state"],
+            "iat": now,
+            "exp": now + 120,
+            "jti": secrets.token_hex(8),
+            "linker_v": 1,
+            "result": result,
+            **overrides,
+        }
+        return hs256({k: v for k, v in claims.items() if v is not None})
+
+    async def resume(self, start_url: str, token: str, *, method: str = "POST") -> str:
+        state = query_of(start_url)["state"]
+        if method == "POST":
+            response = await self.http.post(
+                "/continue", data={"state": state, "session_token": token}
+            )
+        else:
+            response = await self.http.get(
+                "/continue", params={"state": state, "session_token": token}
+            )
+        assert response.is_redirect, response.text
+        return response.headers["location"]
+
+
+def config(clock: Clock, **overrides: Any) -> DevTenantConfig:
+    defaults: dict[str, Any] = {
+        "base_url": BASE,
+        "seed": default_seed(app_callback=APP_CB, linker_callback=LINKER_CB),
+        "action_secrets": {
+            "LINKER_URL": LINKER_URL,
+            "LINKER_ACTION_SECRET": ACTION_SECRET,
+            "LINKER_CLIENT_ID": "linker",
+        },
+        "admin": True,
+        "clock": clock,
+    }
+    return DevTenantConfig(**{**defaults, **overrides})
+
+
+@contextlib.asynccontextmanager
+async def running(clock: Clock, **overrides: Any) -> AsyncIterator[Driver]:
+    """A tenant with its lifespan running (the Action worker stops with it), and a driver."""
+    app = create_dev_tenant(config(clock, **overrides))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            yield Driver(app, http, clock)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def driver(clock: Clock) -> AsyncIterator[Driver]:
+    async with running(clock) as d:
+        yield d
+
+
+@pytest.fixture
+def make_driver(clock: Clock) -> Any:
+    """`async with make_driver(action_path=..., seed=...) as d:` for a tenant of one's own."""
+    return lambda **overrides: running(clock, **overrides)
+
+
+@pytest.fixture
+def make_config(clock: Clock) -> Any:
+    return lambda **overrides: config(clock, **overrides)
