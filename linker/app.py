@@ -44,7 +44,7 @@ def create_app(
         "linker_upstream_attempts_total", outcome=outcome
     )
     tenant = Tenant(settings, client, retrier, clock=clock)
-    txn_store = store or open_store(settings.store_url.reveal())
+    txn_store = store or open_store(settings.store_url.reveal(), clock=clock)
     service = LinkService(
         settings,
         tenant=tenant,

@@ -48,9 +48,19 @@ class MemoryStore:
 
     async def put(self, txn: Transaction, ttl: float) -> None:
         now = self._clock()
+        self._drop_expired_head(now)
         if len(self._entries) >= self._max:
             self._evict(now)
         self._entries[txn.id] = (now + ttl + GRACE_SECONDS, txn.dumps())
+
+    def _drop_expired_head(self, now: float) -> None:
+        # Entries are kept in insertion order, and with one TTL that is expiry order too, so
+        # abandoned transactions go from the front at O(1) per put: none lingers.
+        while self._entries:
+            key, (until, _) = next(iter(self._entries.items()))
+            if until > now:
+                return
+            del self._entries[key]
 
     def _evict(self, now: float) -> None:
         for key in [k for k, (until, _) in self._entries.items() if until <= now]:
@@ -108,9 +118,9 @@ class RedisStore:
         await self._redis.aclose()
 
 
-def open_store(url: str) -> TransactionStore:
-    """The store for `LINKER_STORE_URL`."""
+def open_store(url: str, *, clock: Callable[[], float] = time.time) -> TransactionStore:
+    """The store for `LINKER_STORE_URL` (Redis keeps its own time for expiry)."""
     scheme = urlsplit(url).scheme
     if scheme == "memory":
-        return MemoryStore()
+        return MemoryStore(clock=clock)
     return RedisStore.from_url(url)

@@ -63,8 +63,10 @@ def forms_of(html: str) -> list[Form]:
 class ScriptedBrowser:
     """A scripted user: `get`, `submit`, and `choose` on the pages it lands on."""
 
-    def __init__(self, *, timeout: float = 20.0) -> None:
+    def __init__(self, *, stop_at: str | None = None, timeout: float = 20.0) -> None:
+        """`stop_at`: a URL prefix (an app's callback) where following redirects ends."""
         self.http = httpx.Client(follow_redirects=False, timeout=timeout)
+        self.stop_at = stop_at
         self.page: httpx.Response | None = None
         self.history: list[str] = []
 
@@ -124,5 +126,8 @@ class ScriptedBrowser:
             location = response.headers.get("location")
             if response.status_code not in (301, 302, 303, 307, 308) or not location:
                 return response
-            request = self.http.build_request("GET", urljoin(str(request.url), location))
+            target = urljoin(str(request.url), location)
+            if self.stop_at and target.startswith(self.stop_at):
+                return response
+            request = self.http.build_request("GET", target)
         raise AssertionError("too many redirects")

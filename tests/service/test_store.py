@@ -139,3 +139,13 @@ async def test_link_through_a_redis_store(harness: Harness, redis_url: str) -> N
         assert read_resume(await harness.link()).status == "linked"
     finally:
         await store.aclose()
+
+
+async def test_memory_abandoned_transactions_do_not_linger() -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    for i in range(50):
+        await store.put(txn(f"abandoned{i}"), ttl=60)
+    clock.now += 60 + GRACE_SECONDS + 1
+    await store.put(txn("fresh"), ttl=60)
+    assert len(store) == 1
