@@ -27,3 +27,6 @@ async def demo() -> AsyncIterator[Demo]:
     async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as browser:
         yield Demo(tenant, browser, clock)
     await http.aclose()
+
+
+from tests.demo.demo_servers import demo_urls  # noqa: E402, F401 - a shared fixture
