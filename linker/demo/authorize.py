@@ -6,7 +6,6 @@ the session keeps under the request's state until the tenant redirects back to `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
@@ -24,19 +23,8 @@ class Attempt:
     pending: Pending
 
 
-def sign_in(
-    config: SampleAppConfig,
-    *,
-    now: float,
-    connection: str | None = None,
-    connection_scopes: Sequence[str] = (),
-) -> Attempt:
-    """Sign in to the app (code flow, PKCE, nonce).
-
-    With `connection` and `connection_scopes` it is a *connect*: the user signs in again at a
-    connection already among their identities, granting it more upstream scopes (the tenant
-    keeps them for Token Vault). Linking that connection would only answer `already_linked`.
-    """
+def sign_in(config: SampleAppConfig, *, now: float) -> Attempt:
+    """Sign in to the app (code flow, PKCE, nonce)."""
     state, nonce, verifier = random_token(), random_token(), random_token()
     params = {
         "client_id": config.client_id,
@@ -48,18 +36,7 @@ def sign_in(
         "code_challenge": s256_challenge(verifier),
         "code_challenge_method": "S256",
     }
-    if connection is not None:
-        # prompt=login: a reused tenant session would not ask the connection for new scopes.
-        params |= {"connection": connection, "prompt": "login"}
-        if connection_scopes:
-            params["connection_scope"] = " ".join(connection_scopes)
-    pending = Pending(
-        kind="login" if connection is None else "connect",
-        nonce=nonce,
-        code_verifier=verifier,
-        created_at=now,
-        connection=connection,
-    )
+    pending = Pending(kind="login", nonce=nonce, code_verifier=verifier, created_at=now)
     url = f"{config.tenant_url}/authorize?{urlencode(params, quote_via=quote)}"
     return Attempt(url, state, pending)
 

@@ -140,13 +140,11 @@ class SampleApp:
             return _home(session, str(exc))
         if pending.kind == "login":
             return self._signed_in(session, tokens)
-        # Linking, unlinking and connecting all come back as the same (primary) user.
+        # Linking and unlinking both come back as the same (primary) user.
         if tokens.claims.get("sub") != session.user_id:
             return _home(session, "Refused: the tenant answered for another user.")
         sign_in(session, tokens)
         session.agent = None
-        if pending.kind == "connect":
-            return _home(session, f"Signed in again at {pending.connection}; call the agent.")
         return _home(session, describe_link_result(tokens.claims.get(LINK_RESULT_CLAIM)))
 
     # -- link, unlink, connect ---------------------------------------------------------------
@@ -165,7 +163,7 @@ class SampleApp:
         )
 
     async def connect(self, request: Request) -> Response:
-        """Grant `connection_scope` on `connection` for Token Vault: link it, or sign in again."""
+        """Grant `connection_scope` on `connection` for Token Vault, through linker."""
         session, form = await self._signed_in_form(request)
         scopes = _field(form, "connection_scope").split()
         try:
@@ -197,11 +195,8 @@ class SampleApp:
     async def _connect_attempt(
         self, session: Session, connection: str, scopes: Sequence[str]
     ) -> authorize.Attempt:
-        identities = await self.tenant.identities(session.user_id)
-        if any(identity.connection == connection for identity in identities):
-            return authorize.sign_in(
-                self.config, now=self.clock(), connection=connection, connection_scopes=scopes
-            )
+        # linker links the connection, or, if it is linked already, has the user sign in
+        # there again so that the tenant grants the new scopes.
         link = self.config.link_settings.link_request(
             connection=connection,
             id_token_hint=await self._fresh_id_token(session),

@@ -73,7 +73,10 @@ def test_the_agent_gets_a_calendar_token_once_the_user_connects_it(demo_urls: De
         page = browser.submit(browser.form_saying("Call the agent"))
         assert ">Connect Google Calendar</button>" in page.text
         browser.submit(browser.form_saying("Connect Google Calendar"))
+        # Google is Frank's own connection: linker has him sign in there again for the scope.
         browser.submit(browser.form_with(user_id="google-oauth2|frank"))
+        page = browser.auto_submit()
+        assert "<b>Last attempt:</b> already linked: google-oauth2" in page.text
         page = browser.submit(browser.form_saying("Call the agent"))
 
         assert (
