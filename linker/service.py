@@ -6,9 +6,6 @@ and says how the attempt ends. It knows nothing of HTTP responses: `app.py` rend
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +13,7 @@ from typing import Any
 
 from linker import flow
 from linker.audit import Audit, AuditRecord
+from linker.client.pkce import random_token, s256_challenge
 from linker.errors import Code, LinkError
 from linker.idtokens import key_id
 from linker.management import ManagementApi, identities_of
@@ -56,13 +54,6 @@ class Resume:
 
 
 Outcome = DeadEnd | NestedLogin | Resume
-
-
-def pkce_pair() -> tuple[str, str]:
-    """A PKCE verifier (256 bits) and its S256 challenge."""
-    verifier = secrets.token_urlsafe(32)
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 class LinkService:
@@ -153,10 +144,10 @@ class LinkService:
         if isinstance(decision, flow.Finished):
             result = Result(status=decision.status, identity=decision.identity)
             return self._resume(result, req.sub, outer_state)
-        verifier, challenge = pkce_pair()
+        verifier = random_token()
         now = self.clock()
         txn = Transaction(
-            id=secrets.token_urlsafe(32),
+            id=random_token(),
             action=req.action,
             primary_user_id=req.sub,
             primary_email=req.email,
@@ -164,7 +155,7 @@ class LinkService:
             connection=decision.connection,
             connection_scope=req.requested_connection_scope if req.action == "link" else None,
             outer_state=outer_state,
-            nonce=secrets.token_urlsafe(32),
+            nonce=random_token(),
             code_verifier=verifier,
             ip=req.ip or ip,
             created_at=now,
@@ -175,6 +166,7 @@ class LinkService:
         )
         endpoint = await self.tenant.authorize_endpoint()
         await self.store.put(txn, settings.txn_ttl)
+        challenge = s256_challenge(verifier)
         url = flow.authorize_url(endpoint, txn, settings=settings, challenge=challenge)
         return NestedLogin(url=url, txn_id=txn.id)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import re
@@ -20,6 +19,7 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from linker.client.pkce import s256_challenge
 from linker.devtenant.action_event import RequestInfo, build_event
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.directory import User
@@ -150,12 +150,7 @@ def _authorization_code(
 def _pkce_holds(verifier: str | None, challenge: str) -> bool:
     if verifier is None or not VERIFIER.fullmatch(verifier):
         return False
-    return hmac.compare_digest(s256(verifier), challenge)
-
-
-def s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return hmac.compare_digest(s256_challenge(verifier), challenge)
 
 
 def user_tokens(

@@ -7,9 +7,7 @@ codes, and answers the shim's redirect with a hand-made result token.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import secrets
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
@@ -22,6 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey
 from starlette.applications import Starlette
 
+from linker.client.pkce import s256_challenge
 from linker.devtenant import DevTenantConfig, create_dev_tenant, default_seed
 
 BASE = "http://127.0.0.1:8700"
@@ -85,8 +84,7 @@ class Forms(HTMLParser):
 
 def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return verifier, s256_challenge(verifier)
 
 
 def query_of(url: str) -> dict[str, str]:

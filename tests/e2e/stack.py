@@ -8,9 +8,7 @@ exactly as an app would. The browser is `linker.testing.ScriptedBrowser`.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from linker.client import LinkRequest, build_link_url
+from linker.client import LinkRequest, build_link_url, random_token, s256_challenge
 from linker.testing import ScriptedBrowser
 
 APP_CALLBACK = "http://localhost:9/callback"  # never served: the browser stops there
@@ -136,16 +134,15 @@ class Stack:
     def sign_in(
         self, browser: ScriptedBrowser, user_id: str, *, client_id: str = "demo-app"
     ) -> Tokens:
-        verifier = secrets.token_urlsafe(32)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        verifier = random_token()
         params = {
             "client_id": client_id,
             "response_type": "code",
             "redirect_uri": APP_CALLBACK,
             "scope": "openid profile email offline_access",
-            "state": secrets.token_urlsafe(16),
-            "nonce": secrets.token_urlsafe(16),
-            "code_challenge": challenge.rstrip(b"=").decode(),
+            "state": random_token(),
+            "nonce": random_token(),
+            "code_challenge": s256_challenge(verifier),
             "code_challenge_method": "S256",
         }
         browser.get(f"{self.tenant_url}/authorize?{urlencode(params)}")

@@ -80,33 +80,28 @@ def test_dotenv_is_read(tmp_path: Path) -> None:
     assert read_dotenv(path) == {"LINKER_PIN_IP": "true", "LINKER_TXN_TTL": "30"}
 
 
-def test_serve_fails_fast_with_the_setting_name(tmp_path: Path) -> None:
-    env = {**settings_env(LINKER_TXN_TTL="soon"), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, "-m", "linker", "serve"],
-        env=env,
-        cwd=tmp_path,
+def run_linker(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`linker COMMAND` in a clean environment (and a folder with no `.env`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "linker", command],
+        env={**env, "PATH": "/usr/bin:/bin"},
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_serve_fails_fast_with_the_setting_name(tmp_path: Path) -> None:
+    done = run_linker("serve", settings_env(LINKER_TXN_TTL="soon"), tmp_path)
     assert done.returncode == 2
     assert "LINKER_TXN_TTL: must be a whole number of seconds" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_check_prints_one_line_per_problem(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "LINKER_PIN_IP": "maybe"}
-    done = subprocess.run(
-        [sys.executable, "-m", "linker", "check"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_linker("check", {"LINKER_PIN_IP": "maybe"}, tmp_path)
     assert done.returncode == 2
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 6

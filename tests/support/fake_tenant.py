@@ -7,8 +7,6 @@ The dev tenant (linker.devtenant) is the faithful stand-in; this one is small an
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import secrets
 from collections import Counter
@@ -21,6 +19,8 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from linker.client.pkce import s256_challenge
+
 DOMAIN = "tenant.test"
 ISSUER = f"https://{DOMAIN}/"
 LINKER_CLIENT = "linker-client"
@@ -30,9 +30,7 @@ APP_CLIENT = "app-client"
 Fault = Callable[[httpx.Request], httpx.Response]
 
 
-def s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+s256 = s256_challenge
 
 
 @dataclass
