@@ -1,7 +1,9 @@
 """The audit trail: one JSON line per finished attempt, on `linker.audit` and optionally a file.
 
 A link discards the secondary user's metadata at Auth0, so its full `user_metadata` and
-`app_metadata` are kept here: whatever the merge mode, the data can be restored.
+`app_metadata` are kept here: whatever the merge mode, the data can be restored. They are
+written before the link (a `snapshot` line) as well as with the outcome (the `attempt` line),
+so a crash between the two cannot lose them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class AuditRecord:
     """What happened in one attempt. Fields are filled in as the attempt goes."""
 
     action: str
+    event: str = "attempt"
     client_id: str | None = None
     primary: str | None = None
     connection: str | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from linker import flow
@@ -259,6 +259,7 @@ class LinkService:
             "user_metadata": secondary.get("user_metadata") or {},
             "app_metadata": secondary.get("app_metadata") or {},
         }
+        self.audit.write(replace(record, event="snapshot", status="pending"), when=self.clock())
         patch = metadata_patch(
             primary,
             secondary,

@@ -71,7 +71,10 @@ async def test_every_secondary_key_is_kept_somewhere(
     harness.tenant.users[SECONDARY].update(json.loads(json.dumps(SECONDARY_META)))
     assert read_resume(await harness.link()).status == "linked"
     primary = harness.tenant.users[PRIMARY]
-    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "linker.audit"]
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "linker.audit"]
+    snapshot, line = lines  # the snapshot is written before the link, then the outcome
+    assert (snapshot["event"], snapshot["status"]) == ("snapshot", "pending")
+    assert snapshot["secondary_metadata"] == SECONDARY_META
     assert line["secondary_metadata"] == SECONDARY_META  # the full snapshot, always
     mode = env_overrides["LINKER_METADATA_MERGE"]
     merged_kinds = {"user_metadata"} | (
@@ -99,9 +102,10 @@ async def test_audit_file_gets_one_line_per_attempt(harness: Harness, tmp_path: 
     await harness.link()
     await harness.start(action="unlink")  # refused at the start: still audited
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [(x["action"], x["status"], x["code"]) for x in lines] == [
-        ("link", "linked", None),
-        ("unlink", "denied", "identity_not_linked"),
+    assert [(x["event"], x["action"], x["status"], x["code"]) for x in lines] == [
+        ("snapshot", "link", "pending", None),
+        ("attempt", "link", "linked", None),
+        ("attempt", "unlink", "denied", "identity_not_linked"),
     ]
-    assert lines[0]["secondary_metadata"]["user_metadata"]["github"] == {"handle": "alice"}
+    assert lines[1]["secondary_metadata"]["user_metadata"]["github"] == {"handle": "alice"}
     assert {"time", "client_id", "primary", "connection", "ip"} <= set(lines[0])

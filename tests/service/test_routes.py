@@ -71,7 +71,7 @@ async def test_logs_carry_codes_but_no_tokens_or_secrets(
         assert secret not in text
     assert resumed.claims["jti"] in text  # what is logged instead of the token
     audit = [r for r in caplog.records if r.name == "linker.audit"]
-    assert len(audit) == 1 and '"status": "linked"' in audit[0].getMessage()
+    assert len(audit) == 2 and '"status": "linked"' in audit[1].getMessage()
 
 
 def test_access_log_lines_are_redacted() -> None:
