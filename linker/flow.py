@@ -64,9 +64,13 @@ def check_hint(
         )
 
 
-def verify_hint_signature(hint: str | None, keys: KeySet) -> Mapping[str, Any]:
-    if not hint:
+def require_hint(req: StartRequest) -> str:
+    if not req.id_token_hint:
         raise LinkError(Code.MISSING_ID_TOKEN_HINT, "The request carries no id_token_hint.")
+    return req.id_token_hint
+
+
+def verify_hint_signature(hint: str, keys: KeySet) -> Mapping[str, Any]:
     try:
         return verify_rs256(hint, keys)
     except TokenRejected as exc:

@@ -82,8 +82,6 @@ class LinkService:
 
     async def start(self, session_token: str, outer_state: str, ip: str | None) -> Outcome:
         began = time.perf_counter()
-        req: StartRequest | None = None
-        outcome: Outcome
         try:
             req = decode_start_token(
                 session_token,
@@ -94,9 +92,8 @@ class LinkService:
             if not outer_state:
                 raise LinkError(Code.INVALID_REQUEST, "The request carries no state to resume.")
         except LinkError as error:
-            outcome = DeadEnd(error)
             self._finish("start", began, code=error.code, status="dead_end")
-            return outcome
+            return DeadEnd(error)
         record = AuditRecord(
             action=req.action,
             client_id=req.client_id,
@@ -104,27 +101,21 @@ class LinkService:
             connection=req.requested_connection,
             ip=ip,
         )
+        outcome: Outcome
         try:
             outcome = await self._start(req, outer_state, ip)
         except LinkError as error:
             record.status, record.code = error.status, error.code.value
             outcome = self._resume(Result.from_error(error), req.sub, outer_state)
-            self.audit.write(record, when=self.clock())
-        except StoreUnavailable:
-            unavailable = LinkError(Code.UPSTREAM_UNAVAILABLE, "Linking is unavailable right now.")
-            outcome = self._resume(Result.from_error(unavailable), req.sub, outer_state)
-            record.code = unavailable.code.value
-            self.audit.write(record, when=self.clock())
         else:
-            if isinstance(outcome, Resume):  # answered without a nested login
-                record.status = "already_linked"
-                self.audit.write(record, when=self.clock())
-        code = record.code if record.code else None
+            record.status = "redirect" if isinstance(outcome, NestedLogin) else "already_linked"
+        if not isinstance(outcome, NestedLogin):  # the attempt ends here: audit it
+            self.audit.write(record, when=self.clock())
         self._finish(
             "start",
             began,
-            code=code,
-            status=record.status if code else "redirect",
+            code=record.code,
+            status=record.status,
             sub=req.sub,
             client_id=req.client_id,
             connection=req.requested_connection,
@@ -135,8 +126,8 @@ class LinkService:
     async def _start(self, req: StartRequest, outer_state: str, ip: str | None) -> Outcome:
         settings = self.settings
         flow.check_client_and_request(req, settings)
-        hint_keys = await self.tenant.keys.keys_for(key_id(req.id_token_hint or ""))
-        claims = flow.verify_hint_signature(req.id_token_hint, hint_keys)
+        hint = flow.require_hint(req)
+        claims = flow.verify_hint_signature(hint, await self.tenant.keys.keys_for(key_id(hint)))
         flow.check_hint(claims, req, settings, now=self.clock())
         flow.check_policies(req, settings)
         flow.check_ip(req.ip, ip, settings)
@@ -165,7 +156,10 @@ class LinkService:
             start_jti=req.jti,
         )
         endpoint = await self.tenant.authorize_endpoint()
-        await self.store.put(txn, settings.txn_ttl)
+        try:
+            await self.store.put(txn, settings.txn_ttl)
+        except StoreUnavailable:
+            raise _store_down() from None
         challenge = s256_challenge(verifier)
         url = flow.authorize_url(endpoint, txn, settings=settings, challenge=challenge)
         return NestedLogin(url=url, txn_id=txn.id)
@@ -180,7 +174,7 @@ class LinkService:
         try:
             taken = await self.store.take(state) if state else None
         except StoreUnavailable:
-            error = LinkError(Code.UPSTREAM_UNAVAILABLE, "Linking is unavailable right now.")
+            error = _store_down()
             self._finish("callback", began, code=error.code, status="dead_end")
             return DeadEnd(error, status=503)
         try:
@@ -313,3 +307,7 @@ class LinkService:
         self.metrics.count("linker_requests_total", step=step, status=status, code=code or "")
         self.metrics.observe("linker_request_seconds", elapsed, step=step)
         log_event(step, code=code, status=status, ms=round(elapsed * 1000, 1), **extra)
+
+
+def _store_down() -> LinkError:
+    return LinkError(Code.UPSTREAM_UNAVAILABLE, "Linking is unavailable right now; try again.")

@@ -42,6 +42,7 @@ async def test_metrics_count_outcomes(harness: Harness) -> None:
         in text
     )
     assert "linker_request_seconds_count" in text
+    assert 'linker_requests_total{code="",status="redirect",step="start"} 1' in text
     assert 'linker_upstream_attempts_total{outcome="201"} 1' in text
 
 

@@ -149,3 +149,28 @@ async def test_memory_abandoned_transactions_do_not_linger() -> None:
     clock.now += 60 + GRACE_SECONDS + 1
     await store.put(txn("fresh"), ttl=60)
     assert len(store) == 1
+
+
+async def test_store_down_at_start_resumes_with_upstream_unavailable(harness: Harness) -> None:
+    app = harness.client._transport.app  # type: ignore[attr-defined]
+    down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    app.state.service.store = down
+    try:
+        resumed = read_resume(await harness.start())
+    finally:
+        await down.aclose()
+    assert (resumed.status, resumed.error) == ("failed", "upstream_unavailable")
+
+
+async def test_store_down_at_callback_is_a_503_page(harness: Harness) -> None:
+    started = await harness.start()
+    app = harness.client._transport.app  # type: ignore[attr-defined]
+    down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    app.state.service.store = down
+    try:
+        response = await harness.callback(code="c", state="some-state")
+    finally:
+        await down.aclose()
+    assert response.status_code == 503
+    assert "<code>upstream_unavailable</code>" in response.text
+    assert started.status_code == 302
