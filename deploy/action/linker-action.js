@@ -4,7 +4,8 @@
  * The Action holds no logic worth testing on its own: it decides whether this login asks
  * for a link or an unlink, sends the user to linker with a short-lived signed start token,
  * and, when linker sends the user back to /continue, lets the login finish or denies it.
- * Secrets: LINKER_URL, LINKER_ACTION_SECRET, LINKER_CLIENT_ID. No npm dependencies.
+ * Secrets: LINKER_URL, LINKER_ACTION_SECRET, LINKER_CLIENT_ID, and while rolling the
+ * secret, LINKER_ACTION_SECRET_PREVIOUS. No npm dependencies.
  */
 
 // Redirects are impossible (and Auth0 refuses them) outside an interactive browser login.
@@ -94,14 +95,25 @@ exports.onExecutePostLogin = async (event, api) => {
   });
 };
 
+// Checks the HS256 signature, expiry, and that the token's state is this transaction's.
+// While the secret is being rolled, linker may still sign with the previous one.
+function validateResult(event, api) {
+  const secrets = [event.secrets.LINKER_ACTION_SECRET, event.secrets.LINKER_ACTION_SECRET_PREVIOUS];
+  let failure;
+  for (const secret of secrets.filter(Boolean)) {
+    try {
+      return api.redirect.validateToken({ secret, tokenParameterName: "session_token" });
+    } catch (err) {
+      failure = err;
+    }
+  }
+  throw failure;
+}
+
 exports.onContinuePostLogin = async (event, api) => {
   let claims;
   try {
-    // Checks the HS256 signature, expiry, and that the token's state is this transaction's.
-    claims = api.redirect.validateToken({
-      secret: event.secrets.LINKER_ACTION_SECRET,
-      tokenParameterName: "session_token",
-    });
+    claims = validateResult(event, api);
   } catch (err) {
     api.access.deny("invalid_session_token: " + err.message);
     return;

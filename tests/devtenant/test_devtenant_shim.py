@@ -242,3 +242,21 @@ async def test_continue_with_an_unknown_or_spent_state_is_a_400_page(driver: Any
     state = driver.query_of(url)["state"]
     again = await driver.http.post("/continue", data={"state": state, "session_token": "x"})
     assert again.status_code == 400
+
+
+async def test_result_signed_with_the_previous_secret_while_rolling(
+    make_driver: Any, make_config: Any
+) -> None:
+    secrets = dict(make_config().action_secrets)
+    rolled = {**secrets, "LINKER_ACTION_SECRET_PREVIOUS": OTHER_SECRET}
+    async with make_driver(action_secrets=rolled) as driver:
+        url = await start_link(driver)
+        token = resigned(driver, driver.result_token(url, LINKED), secret=OTHER_SECRET)
+        back = await driver.resume(url, token)
+    assert back.startswith(driver.APP_CB + "?code=")
+    # Without the previous secret configured, the same token is refused.
+    async with make_driver() as driver:
+        url = await start_link(driver)
+        token = resigned(driver, driver.result_token(url, LINKED), secret=OTHER_SECRET)
+        back = await driver.resume(url, token)
+    assert "error=access_denied" in back and "invalid_session_token" in back
