@@ -1,0 +1,93 @@
+"""`linker check` and `linker serve` as a user runs them, against the dev tenant."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from linker.testing import free_port
+from tests.e2e.conftest import ACTION_SECRET
+from tests.e2e.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def env_for(stack: Stack, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "LINKER_AUTH0_DOMAIN": stack.domain,
+        "LINKER_TENANT_SCHEME": "http",
+        "LINKER_CLIENT_ID": "linker",
+        "LINKER_CLIENT_SECRET": "linker-secret-change-me-0123456789",
+        "LINKER_ACTION_SECRETS": ACTION_SECRET,
+        "LINKER_PUBLIC_URL": stack.linker_url,
+        **extra,
+    }
+
+
+def test_check_passes_against_the_tenant(stack: Stack, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "linker", "check"],
+        env=env_for(stack),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"ok: settings valid, tenant {stack.domain} answers")
+
+
+def test_check_reports_refused_client_credentials(stack: Stack, tmp_path: Path) -> None:
+    env = env_for(stack, LINKER_CLIENT_SECRET="wrong-secret")
+    done = subprocess.run(
+        [sys.executable, "-m", "linker", "check"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "LINKER_CLIENT_ID / LINKER_CLIENT_SECRET" in done.stdout
+    assert "wrong-secret" not in done.stdout + done.stderr
+
+
+def test_serve_answers_and_keeps_tokens_out_of_its_log(stack: Stack, tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "linker", "serve", "--port", str(port)],
+        env=env_for(stack),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+        assert ready.json() == {"status": "ready", "store": True, "keys": True}
+        secret_looking = "eyJhbGciOiJIUzI1NiJ9.secret-payload.sig"
+        page = httpx.get(
+            f"http://127.0.0.1:{port}/link/start",
+            params={"session_token": secret_looking, "state": "s"},
+        )
+        assert page.status_code == 400
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert "GET /link/start?session_token=[redacted]&state=[redacted]" in output
+    assert "secret-payload" not in output
