@@ -92,7 +92,7 @@ class LinkService:
             if not outer_state:
                 raise LinkError(Code.INVALID_REQUEST, "The request carries no state to resume.")
         except LinkError as error:
-            self._finish("start", began, code=error.code, status="dead_end")
+            self._dead_end("start", began, error)
             return DeadEnd(error)
         record = AuditRecord(
             action=req.action,
@@ -111,16 +111,7 @@ class LinkService:
             record.status = "redirect" if isinstance(outcome, NestedLogin) else "already_linked"
         if not isinstance(outcome, NestedLogin):  # the attempt ends here: audit it
             self.audit.write(record, when=self.clock())
-        self._finish(
-            "start",
-            began,
-            code=record.code,
-            status=record.status,
-            sub=req.sub,
-            client_id=req.client_id,
-            connection=req.requested_connection,
-            start_jti=req.jti,
-        )
+        self._finish("start", began, record, start_jti=req.jti)
         return outcome
 
     async def _start(self, req: StartRequest, outer_state: str, ip: str | None) -> Outcome:
@@ -175,7 +166,7 @@ class LinkService:
             taken = await self.store.take(state) if state else None
         except StoreUnavailable:
             error = _store_down()
-            self._finish("callback", began, code=error.code, status="dead_end")
+            self._dead_end("callback", began, error)
             return DeadEnd(error, status=503)
         try:
             txn = flow.check_transaction(
@@ -186,7 +177,7 @@ class LinkService:
                 now=self.clock(),
             )
         except LinkError as error:
-            self._finish("callback", began, code=error.code, status="dead_end")
+            self._dead_end("callback", began, error)
             return DeadEnd(error)
         record = AuditRecord(
             action=txn.action,
@@ -201,16 +192,7 @@ class LinkService:
             result = Result.from_error(error)
         record.status, record.code = result.status, result.error
         self.audit.write(record, when=self.clock())
-        self._finish(
-            "callback",
-            began,
-            code=result.error,
-            status=result.status,
-            sub=txn.primary_user_id,
-            client_id=txn.client_id,
-            connection=txn.connection,
-            secondary=record.secondary,
-        )
+        self._finish("callback", began, record)
         return self._resume(result, txn.primary_user_id, txn.outer_state, txn_id=txn.id)
 
     async def _complete(
@@ -300,7 +282,24 @@ class LinkService:
             txn_id=txn_id,
         )
 
-    def _finish(
+    def _finish(self, step: str, began: float, record: AuditRecord, **extra: object) -> None:
+        """The step's log line and metrics, from what the audit record holds."""
+        self._observe(
+            step,
+            began,
+            code=record.code,
+            status=record.status,
+            sub=record.primary,
+            client_id=record.client_id,
+            connection=record.connection,
+            secondary=record.secondary,
+            **extra,
+        )
+
+    def _dead_end(self, step: str, began: float, error: LinkError) -> None:
+        self._observe(step, began, code=error.code.value, status="dead_end")
+
+    def _observe(
         self, step: str, began: float, *, code: str | None, status: str, **extra: object
     ) -> None:
         elapsed = time.perf_counter() - began
