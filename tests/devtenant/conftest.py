@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +21,7 @@ from starlette.applications import Starlette
 
 from linker.client.pkce import s256_challenge
 from linker.devtenant import DevTenantConfig, create_dev_tenant, default_seed
+from linker.testing.browser import forms_of
 
 BASE = "http://127.0.0.1:8700"
 DOMAIN = "127.0.0.1:8700"
@@ -45,41 +45,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-class Form:
-    def __init__(self, action: str, method: str) -> None:
-        self.action = action
-        self.method = method
-        self.fields: dict[str, str] = {}
-        self.button = ""
-
-
-class Forms(HTMLParser):
-    """Every form of a page, with its hidden inputs and its button's text."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.forms: list[Form] = []
-        self._in_button = False
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append(Form(a.get("action", ""), a.get("method", "get")))
-        elif tag == "input" and a.get("type") == "hidden" and self.forms:
-            self.forms[-1].fields[a["name"]] = a.get("value", "")
-        elif tag == "button":
-            self._in_button = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "button":
-            self._in_button = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_button and self.forms:
-            self.forms[-1].button += data
 
 
 def pkce() -> tuple[str, str]:
@@ -112,7 +77,7 @@ class Driver:
     hs256 = staticmethod(hs256)
     read_hs256 = staticmethod(read_hs256)
     pkce = staticmethod(pkce)
-    Forms = Forms
+    forms_of = staticmethod(forms_of)
 
     def __init__(self, app: Starlette, http: httpx.AsyncClient, clock: Clock) -> None:
         self.app = app
@@ -153,11 +118,9 @@ class Driver:
         if "user_id" not in page.text:  # the connection chooser: take the identity's connection
             provider = identity_id.split("|", 1)[0]
             connection = {"auth0": "Username-Password-Authentication"}.get(provider, provider)
-            form = next(
-                f for f in Forms(page.text).forms if f.fields.get("connection") == connection
-            )
+            form = next(f for f in forms_of(page.text) if f.fields.get("connection") == connection)
             page = await self.follow(await self.http.post(form.action, data=form.fields))
-        form = next(f for f in Forms(page.text).forms if f.fields.get("user_id") == identity_id)
+        form = next(f for f in forms_of(page.text) if f.fields.get("user_id") == identity_id)
         return await self.http.post(form.action, data={**form.fields, **extra})
 
     async def sign_in(

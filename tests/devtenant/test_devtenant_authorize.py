@@ -73,7 +73,7 @@ async def test_prompt_none_without_a_session_is_login_required(driver: Any) -> N
 
 async def test_the_chooser_lists_connections_as_post_forms(driver: Any) -> None:
     page = await driver.follow(await authorize(driver))
-    forms = driver.Forms(page.text).forms
+    forms = driver.forms_of(page.text)
     assert all(f.method == "post" and f.action == "/login" for f in forms)
     connections = [f.fields["connection"] for f in forms if "connection" in f.fields]
     assert connections == [
@@ -88,9 +88,7 @@ async def test_the_chooser_lists_connections_as_post_forms(driver: Any) -> None:
 async def test_a_connection_page_lists_every_identity_of_that_connection(driver: Any) -> None:
     page = await driver.follow(await authorize(driver, connection="windowslive"))
     choices = {
-        f.fields["user_id"]: f.button
-        for f in driver.Forms(page.text).forms
-        if "user_id" in f.fields
+        f.fields["user_id"]: f.text for f in driver.forms_of(page.text) if "user_id" in f.fields
     }
     assert set(choices) == {"windowslive|carol-msa", "windowslive|erin"}
     assert "carol@outlook.example" in choices["windowslive|carol-msa"]
@@ -106,7 +104,7 @@ async def test_a_linked_secondary_signs_in_as_its_owner(driver: Any) -> None:
 
 async def test_the_connection_parameter_locks_the_page(driver: Any) -> None:
     page = await driver.follow(await authorize(driver, connection="github"))
-    state = driver.Forms(page.text).forms[0].fields["state"]
+    state = driver.forms_of(page.text)[0].fields["state"]
     response = await driver.http.post(
         "/login", data={"state": state, "user_id": "google-oauth2|alice"}
     )
@@ -115,7 +113,7 @@ async def test_the_connection_parameter_locks_the_page(driver: Any) -> None:
 
 async def test_cancel_goes_back_with_access_denied(driver: Any) -> None:
     page = await driver.follow(await authorize(driver, connection="github", state="s3"))
-    cancel = next(f for f in driver.Forms(page.text).forms if f.fields.get("action") == "cancel")
+    cancel = next(f for f in driver.forms_of(page.text) if f.fields.get("action") == "cancel")
     response = await driver.http.post(cancel.action, data=cancel.fields)
     query = driver.query_of(response.headers["location"])
     assert (query["error"], query["state"]) == ("access_denied", "s3")
@@ -141,9 +139,9 @@ async def test_everything_rendered_is_escaped(driver: Any, make_driver: Any) -> 
         assert "<script>" not in page.text and "<b>x</b>" not in page.text
         assert "&lt;script&gt;" in page.text
         form = next(
-            f for f in d.Forms(page.text).forms if f.fields.get("user_id") == "google-oauth2|alice"
+            f for f in d.forms_of(page.text) if f.fields.get("user_id") == "google-oauth2|alice"
         )
-        assert '<script>alert(1)</script>"' in form.button
+        assert '<script>alert(1)</script>"' in form.text
 
 
 async def test_sso_session_skips_the_login_page_unless_forced(driver: Any) -> None:

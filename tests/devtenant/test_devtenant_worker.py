@@ -56,7 +56,7 @@ async def test_a_crash_is_reported_and_the_worker_restarts(
             "/authorize", params=d.authorize_params(connection="github", crash="1")
         )
         page = await d.follow(crash)
-        form = next(f for f in d.Forms(page.text).forms if f.fields.get("user_id") == "github|1001")
+        form = next(f for f in d.forms_of(page.text) if f.fields.get("user_id") == "github|1001")
         response = await d.http.post(form.action, data=form.fields)
         assert response.status_code == 500
         assert "exited with code 3" in response.text
