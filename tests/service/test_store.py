@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from linker.store import GRACE_SECONDS, MemoryStore, RedisStore, StoreUnavailable
+from linker.testing import free_port
 from linker.tokens import Identity
 from linker.transaction import Transaction
 from tests.support.harness import Clock, Harness, read_resume
-from tests.support.redis_server import free_port, redis_server
+from tests.support.redis_server import redis_server
 
 
 def txn(txn_id: str = "t1", **overrides: object) -> Transaction:
