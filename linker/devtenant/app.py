@@ -21,12 +21,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from linker.devtenant import admin, login, management, oidc
+from linker.devtenant import admin, cors, login, management, oidc
 from linker.devtenant.action_runner import ActionRunner
 from linker.devtenant.faults import FaultMiddleware
 from linker.devtenant.seed import Seed
 from linker.devtenant.state import TenantState
-from linker.devtenant.token_endpoint import token
+from linker.devtenant.web_message import WebMessageMiddleware
 
 # linker/devtenant/app.py -> <repo>/deploy/action/linker-action.js
 DEFAULT_ACTION = Path(__file__).resolve().parents[2] / "deploy" / "action" / "linker-action.js"
@@ -76,7 +76,7 @@ def create_dev_tenant(config: DevTenantConfig) -> Starlette:
         Route("/login", login.login_submit, methods=["POST"]),
         Route("/continue", login.continue_login, methods=["GET", "POST"]),
         Route("/v2/logout", login.logout, methods=["GET"]),
-        Route("/oauth/token", token, methods=["POST"]),
+        Route("/oauth/token", cors.token_with_cors, methods=["POST", "OPTIONS"]),
         Route("/userinfo", oidc.userinfo, methods=["GET", "POST"]),
         Route(
             "/api/v2/{rest:path}",
@@ -87,7 +87,8 @@ def create_dev_tenant(config: DevTenantConfig) -> Starlette:
     if config.admin:
         routes += admin.routes
     middleware = [
-        Middleware(FaultMiddleware, faults=tenant.faults, log=tenant.requests, now=tenant.now)
+        Middleware(FaultMiddleware, faults=tenant.faults, log=tenant.requests, now=tenant.now),
+        Middleware(WebMessageMiddleware),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.tenant = tenant

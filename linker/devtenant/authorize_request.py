@@ -15,6 +15,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from linker.devtenant.seed import Seed
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+# query: the redirect carries the answer; web_message: a page posts it to the opener or parent
+# window (auth0-spa-js's getTokenSilently iframe and loginWithPopup).
+RESPONSE_MODES = frozenset({"query", "web_message"})
 # An S256 challenge is the base64url of a SHA-256 digest: exactly 43 characters.
 S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
@@ -35,6 +38,8 @@ class AuthRequest:
     connection: str | None
     connection_scopes: tuple[str, ...]
     query: Mapping[str, str] = field(default_factory=dict)
+    audience: str | None = None  # a seeded API: the access token is a JWT for it
+    response_mode: str = "query"
 
     @property
     def forces_login(self) -> bool:
@@ -88,8 +93,18 @@ def parse_authorize(params: Mapping[str, str], seed: Seed, *, transaction_id: st
     response_type = params.get("response_type")
     if response_type != "code":
         raise refuse("unsupported_response_type", f"Unsupported response type: {response_type}")
-    if params.get("response_mode", "query") != "query":
-        raise refuse("invalid_request", "Only response_mode=query is supported")
+    response_mode = params.get("response_mode") or "query"
+    if response_mode not in RESPONSE_MODES:
+        raise refuse("invalid_request", f"Unsupported response_mode: {response_mode}")
+    if response_mode == "web_message" and origin_of(redirect_uri) not in client.web_origins:
+        # The answer is posted to redirect_uri's origin: only to an Allowed Web Origin.
+        raise AuthorizePageError(
+            "Unauthorized origin",
+            f"{origin_of(redirect_uri)} is not in the Allowed Web Origins of {client.name}",
+        )
+    audience = params.get("audience") or None
+    if audience is not None and seed.api(audience) is None:
+        raise refuse("access_denied", f"Service not found: {audience}")
     challenge = params.get("code_challenge")
     method = params.get("code_challenge_method")
     if challenge is None and method is not None:
@@ -122,7 +137,15 @@ def parse_authorize(params: Mapping[str, str], seed: Seed, *, transaction_id: st
         connection=connection,
         connection_scopes=split_scopes(params.get("connection_scope", "")),
         query=dict(params),
+        audience=audience,
+        response_mode=response_mode,
     )
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, as a browser names an origin."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def split_scopes(raw: str) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ async def openid_configuration(request: Request) -> Response:
             "jwks_uri": base + "/.well-known/jwks.json",
             "end_session_endpoint": base + "/v2/logout",
             "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
+            "response_modes_supported": ["query", "web_message"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -45,6 +45,22 @@ class Client:
     callbacks: tuple[str, ...]
     app_type: str = "regular_web"
     management_scopes: tuple[str, ...] = ()  # client-credentials grant on the Management API
+    # "none" for a public client (a single-page app): no secret at /oauth/token, PKCE instead.
+    auth_method: str = "client_secret_post"  # Auth0's token_endpoint_auth_method
+    web_origins: tuple[str, ...] = ()  # Allowed Web Origins: web_message and CORS
+    rotate_refresh_tokens: bool = False  # Auth0's refresh token rotation
+
+    @property
+    def is_public(self) -> bool:
+        return self.auth_method == "none"
+
+
+@dataclass(frozen=True)
+class Api:
+    """A custom API (resource server): `audience` at /authorize gets a JWT access token for it."""
+
+    identifier: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,10 @@ class Seed:
     connections: tuple[Connection, ...]
     clients: tuple[Client, ...]
     users: tuple[SeedUser, ...]
+    apis: tuple[Api, ...] = ()
+
+    def api(self, identifier: str) -> Api | None:
+        return next((a for a in self.apis if a.identifier == identifier), None)
 
     def connection(self, name: str) -> Connection | None:
         return next((c for c in self.connections if c.name == name), None)
@@ -128,18 +148,26 @@ def load_seed(source: Path | Mapping[str, Any]) -> Seed:
         _user(item, f"users[{i}]", by_name) for i, item in enumerate(_list(data, "users", "seed"))
     )
     _unique([i.full_id for u in users for i in u.identities], "users", "identity")
-    return Seed(connections=connections, clients=clients, users=users)
+    apis = tuple(_api(item, f"apis[{i}]") for i, item in enumerate(_list(data, "apis", "seed")))
+    _unique([a.identifier for a in apis], "apis", "identifier")
+    return Seed(connections=connections, clients=clients, users=users, apis=apis)
 
 
-def default_seed(*, app_callback: str, linker_callback: str) -> Seed:
-    """The bundled seed, with the sample app's and linker's callback URLs filled in."""
+def default_seed(*, app_callback: str, linker_callback: str, spa_origin: str | None = None) -> Seed:
+    """The bundled seed, with the sample app's and linker's callback URLs filled in, and the
+    single-page sample's origin (its callback, logout URL and web origin) when it runs."""
     text = resources.files("linker.devtenant").joinpath("seed.json").read_text(encoding="utf-8")
     seed = load_seed(json.loads(text))
     callbacks = {"demo-app": (app_callback,), "linker": (linker_callback,)}
-    clients = tuple(
-        replace(c, callbacks=callbacks.get(c.client_id, c.callbacks)) for c in seed.clients
-    )
-    return replace(seed, clients=clients)
+    if spa_origin is not None:
+        callbacks["demo-spa"] = (spa_origin.rstrip("/") + "/",)
+    clients = []
+    for client in seed.clients:
+        client = replace(client, callbacks=callbacks.get(client.client_id, client.callbacks))
+        if client.client_id == "demo-spa" and spa_origin is not None:
+            client = replace(client, web_origins=(spa_origin.rstrip("/"),))
+        clients.append(client)
+    return replace(seed, clients=tuple(clients))
 
 
 def _connection(item: Any, where: str) -> Connection:
@@ -154,14 +182,26 @@ def _connection(item: Any, where: str) -> Connection:
 
 def _client(item: Any, where: str) -> Client:
     obj = _object(item, where)
+    method = _opt_str(obj, "token_endpoint_auth_method", where) or "client_secret_post"
+    if method not in ("none", "client_secret_post", "client_secret_basic"):
+        raise SeedError(f"{where}.token_endpoint_auth_method: unknown method {method!r}")
     return Client(
         client_id=_str(obj, "client_id", where),
         name=_str(obj, "name", where),
-        client_secret=_str(obj, "client_secret", where),
+        # A public client has no secret; an empty one never authenticates anyone.
+        client_secret="" if method == "none" else _str(obj, "client_secret", where),
         callbacks=_strs(obj, "callbacks", where),
         app_type=_opt_str(obj, "app_type", where) or "regular_web",
         management_scopes=_strs(obj, "management_scopes", where),
+        auth_method=method,
+        web_origins=_strs(obj, "web_origins", where),
+        rotate_refresh_tokens=_bool(obj, "rotate_refresh_tokens", where),
     )
+
+
+def _api(item: Any, where: str) -> Api:
+    obj = _object(item, where)
+    return Api(identifier=_str(obj, "identifier", where), name=_str(obj, "name", where))
 
 
 def _user(item: Any, where: str, connections: Mapping[str, Connection]) -> SeedUser:

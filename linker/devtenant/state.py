@@ -81,6 +81,8 @@ class RefreshToken:
     scopes: tuple[str, ...]
     session_id: str
     auth_time: float
+    audience: str | None = None  # the API the first access token was for; refreshes keep it
+    family: str = ""  # every token rotated from one grant shares it (reuse revokes them all)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class TenantState:
     suspended: dict[str, Suspended] = field(init=False)
     codes: dict[str, Code] = field(init=False)
     refresh_tokens: dict[str, RefreshToken] = field(init=False)
+    rotated_refresh_tokens: dict[str, str] = field(init=False)  # spent token -> its family
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -130,6 +133,7 @@ class TenantState:
         self.suspended = {}
         self.codes = {}
         self.refresh_tokens = {}
+        self.rotated_refresh_tokens = {}
         self.faults.clear()
         self.requests.clear()
 
@@ -189,6 +193,8 @@ class TenantState:
         return key
 
     def issue_refresh_token(self, token: RefreshToken) -> str:
+        if not token.family:
+            token.family = secrets.token_urlsafe(12)
         key = secrets.token_urlsafe(40)
         self.refresh_tokens[key] = token
         return key

@@ -24,6 +24,7 @@ from linker.devtenant.action_event import RequestInfo, build_event
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.directory import User
 from linker.devtenant.errors import TokenError
+from linker.devtenant.refresh_rotation import rotate_if_configured, spend_refresh_token
 from linker.devtenant.seed import Client
 from linker.devtenant.state import CODE_TTL, AuthMethod, RefreshToken, Session, TenantState
 from linker.devtenant.token_vault import TOKEN_VAULT_GRANT, exchange_federated_token
@@ -75,9 +76,13 @@ async def _read_params(request: Request) -> dict[str, str]:
 def authenticate_client(
     tenant: TenantState, authorization: str | None, form: dict[str, str]
 ) -> Client:
-    """client_secret_basic or client_secret_post; every seeded client is confidential."""
+    """client_secret_basic or client_secret_post; a public client (a single-page app) sends
+    only its client_id and proves the code with PKCE instead."""
     client_id = form.get("client_id")
     secret = form.get("client_secret")
+    public = tenant.seed.client(client_id or "")
+    if public is not None and public.is_public and secret is None and authorization is None:
+        return public
     if authorization is not None and authorization[:6].lower() == "basic ":
         if secret is not None:
             raise TokenError(400, "invalid_request", "Use only one client authentication method")
@@ -90,7 +95,7 @@ def authenticate_client(
             raise _invalid_client()
         client_id, secret = unquote(basic_id), unquote(basic_secret)
     client = tenant.seed.client(client_id or "")
-    if client is None or secret is None:
+    if client is None or secret is None or client.is_public:
         raise _invalid_client()
     if not hmac.compare_digest(secret.encode(), client.client_secret.encode()):
         raise _invalid_client()
@@ -117,6 +122,9 @@ def _authorization_code(
             400, "invalid_grant", "redirect_uri does not match the authorization request"
         )
     verifier = form.get("code_verifier")
+    if auth.code_challenge is None and client.is_public:
+        # Without a client secret, PKCE is the only proof that this caller started the login.
+        raise TokenError(400, "invalid_grant", "A public client must use PKCE")
     if auth.code_challenge is None:
         if verifier is not None:
             raise TokenError(
@@ -137,11 +145,17 @@ def _authorization_code(
         nonce=auth.nonce,
         id_claims=code.id_token_claims,
         at_claims=code.access_token_claims,
+        audience=auth.audience,
     )
     if "offline_access" in auth.scopes:
         response["refresh_token"] = tenant.issue_refresh_token(
             RefreshToken(
-                client.client_id, user.user_id, auth.scopes, code.session_id, code.auth_time
+                client.client_id,
+                user.user_id,
+                auth.scopes,
+                code.session_id,
+                code.auth_time,
+                audience=auth.audience,
             )
         )
     return response
@@ -164,12 +178,18 @@ def user_tokens(
     nonce: str | None,
     id_claims: dict[str, Any],
     at_claims: dict[str, Any],
+    audience: str | None = None,
 ) -> dict[str, Any]:
     now = int(tenant.now())
+    userinfo = tenant.issuer + "userinfo"
+    # With a custom API the access token is for it, and for /userinfo too when openid is asked.
+    token_audience: str | list[str] = userinfo
+    if audience is not None:
+        token_audience = [audience, userinfo] if "openid" in scopes else audience
     access = access_token_claims(
         issuer=tenant.issuer,
         subject=user.user_id,
-        audience=tenant.issuer + "userinfo",
+        audience=token_audience,
         client_id=client.client_id,
         scopes=scopes,
         now=now,
@@ -200,7 +220,8 @@ def user_tokens(
 async def _refresh_token(
     request: Request, tenant: TenantState, client: Client, form: dict[str, str]
 ) -> dict[str, Any]:
-    grant = tenant.refresh_tokens.get(form.get("refresh_token", ""))
+    presented = form.get("refresh_token", "")
+    grant = spend_refresh_token(tenant, presented)
     if grant is None or grant.client_id != client.client_id:
         raise TokenError(403, "invalid_grant", "Unknown or invalid refresh token.")
     user = tenant.directory.get(grant.user_id)
@@ -248,7 +269,7 @@ async def _refresh_token(
         raise TokenError(
             403, "access_denied", "A redirect Action cannot run in a refresh token grant"
         )
-    return user_tokens(
+    response = user_tokens(
         tenant,
         client,
         user,
@@ -258,12 +279,23 @@ async def _refresh_token(
         nonce=None,
         id_claims=dict(outcome.id_token_claims),
         at_claims=dict(outcome.access_token_claims),
+        audience=grant.audience,
     )
+    successor = rotate_if_configured(tenant, client, presented, grant)
+    if successor is not None:
+        response["refresh_token"] = successor
+    return response
 
 
 def _client_credentials(
     tenant: TenantState, client: Client, form: dict[str, str]
 ) -> dict[str, Any]:
+    if client.is_public:
+        raise TokenError(
+            403,
+            "unauthorized_client",
+            "Grant type 'client_credentials' not allowed for the client.",
+        )
     audience = form.get("audience")
     if not audience:
         raise TokenError(
