@@ -1,9 +1,13 @@
-"""`linker demo`: the dev tenant, the linker service and the sample app, on loopback.
+"""`linker demo`: the dev tenant, the linker service, the sample web app and the single-page
+sample, on loopback.
 
-Each runs on its own loopback host name, so their cookies never mix: a browser keeps cookies
-per host, not per port. The three are wired as a real deployment is: the tenant runs the
+The tenant, linker and the web app each run on their own loopback host name, so their cookies
+never mix: a browser keeps cookies per host, not per port. The single-page sample shares
+`localhost` with the web app (a browser gives auth0-spa-js its WebCrypto only on a secure
+origin, and http://localhost is one); it keeps its tokens in its own origin's storage and
+uses no cookie of the web app's. They are wired as a real deployment is: the tenant runs the
 Action shim with linker's URL and a shared secret, linker signs in with the tenant's `linker`
-client, and the sample app is the tenant's `demo-app` client.
+client, the web app is the tenant's `demo-app` client and the SPA its public `demo-spa`.
 """
 
 from __future__ import annotations
@@ -25,35 +29,45 @@ from linker.app import create_app
 from linker.demo.config import SampleAppConfig
 from linker.demo.sample_app import create_sample_app
 from linker.demo.servers import Listener, PortInUse, ServerGroup, bind
+from linker.demo.spa_app import API_CLIENT_ID, SpaConfig, create_spa_app
+from linker.demo.spa_sdk import SpaSdkUnavailable, default_cache_dir, ensure_spa_sdk
 from linker.devtenant.app import DevTenantConfig, create_dev_tenant
 from linker.devtenant.seed import Seed, default_seed
 from linker.settings import Settings
 
-TENANT_HOST, LINKER_HOST, APP_HOST = "127.0.0.1", "127.0.0.2", "localhost"
-TENANT_PORT, LINKER_PORT, APP_PORT = 8700, 8701, 8702
+TENANT_HOST, LINKER_HOST, APP_HOST, SPA_HOST = "127.0.0.1", "127.0.0.2", "localhost", "localhost"
+TENANT_PORT, LINKER_PORT, APP_PORT, SPA_PORT = 8700, 8701, 8702, 8703
 LINKER_CLIENT_ID, APP_CLIENT_ID = "linker", "demo-app"
 
 
 @dataclass(frozen=True)
 class DemoUrls:
-    """Where each of the three servers is reached (and listens)."""
+    """Where each of the four servers is reached (and listens)."""
 
     tenant: str
     linker: str
     app: str
+    spa: str
 
     def named(self) -> list[tuple[str, str]]:
-        return [("dev tenant", self.tenant), ("linker", self.linker), ("sample app", self.app)]
+        return [
+            ("dev tenant", self.tenant),
+            ("linker", self.linker),
+            ("sample app", self.app),
+            ("SPA sample", self.spa),
+        ]
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="linker demo",
-        description="Run the dev tenant, linker and a sample app on loopback.",
+        description="Run the dev tenant, linker, a sample web app and a single-page app on "
+        "loopback.",
     )
     parser.add_argument("--tenant-port", type=int, default=TENANT_PORT)
     parser.add_argument("--linker-port", type=int, default=LINKER_PORT)
     parser.add_argument("--app-port", type=int, default=APP_PORT)
+    parser.add_argument("--spa-port", type=int, default=SPA_PORT)
     parser.add_argument(
         "--linker-host",
         default=LINKER_HOST,
@@ -76,9 +90,13 @@ def linker_env(urls: DemoUrls, *, client_secret: str, action_secret: str) -> dic
 
 
 def build_apps(urls: DemoUrls) -> list[ASGIApp]:
-    """The dev tenant, linker and the sample app, wired to each other (in that order)."""
+    """The dev tenant, linker, the sample app and the SPA, wired to each other (in that order).
+    Installs auth0-spa-js into the cache first if needed (`SpaSdkUnavailable` without npm)."""
+    sdk = ensure_spa_sdk(default_cache_dir())
     seed = default_seed(
-        app_callback=f"{urls.app}/callback", linker_callback=f"{urls.linker}/link/callback"
+        app_callback=f"{urls.app}/callback",
+        linker_callback=f"{urls.linker}/link/callback",
+        spa_origin=urls.spa,
     )
     # Made at each start: the tenant (as the Action's secret) and linker share it, nobody else.
     action_secret = secrets.token_urlsafe(32)
@@ -106,14 +124,22 @@ def build_apps(urls: DemoUrls) -> list[ASGIApp]:
             client_id=APP_CLIENT_ID,
         )
     )
-    return [tenant, create_app(settings), sample_app]
+    spa = create_spa_app(
+        SpaConfig(
+            tenant_url=urls.tenant,
+            public_url=urls.spa,
+            api_client_secret=_client_secret(seed, API_CLIENT_ID),
+        ),
+        sdk=sdk,
+    )
+    return [tenant, create_app(settings), sample_app, spa]
 
 
 def listen(args: argparse.Namespace) -> tuple[DemoUrls, list[socket.socket]]:
-    """Bind the three sockets (tenant, linker, app) before anything starts, so a busy port
+    """Bind the four sockets (tenant, linker, app, SPA) before anything starts, so a busy port
     fails at once; the URLs carry the ports actually bound (port 0 picks a free one)."""
-    hosts = (TENANT_HOST, args.linker_host, APP_HOST)
-    ports = (args.tenant_port, args.linker_port, args.app_port)
+    hosts = (TENANT_HOST, args.linker_host, APP_HOST, SPA_HOST)
+    ports = (args.tenant_port, args.linker_port, args.app_port, args.spa_port)
     sockets: list[socket.socket] = []
     try:
         for host, port in zip(hosts, ports, strict=True):
@@ -122,16 +148,16 @@ def listen(args: argparse.Namespace) -> tuple[DemoUrls, list[socket.socket]]:
         for sock in sockets:
             sock.close()
         raise
-    tenant, linker, app = (
+    tenant, linker, app, spa = (
         f"http://{host}:{sock.getsockname()[1]}" for host, sock in zip(hosts, sockets, strict=True)
     )
-    return DemoUrls(tenant=tenant, linker=linker, app=app), sockets
+    return DemoUrls(tenant=tenant, linker=linker, app=app, spa=spa), sockets
 
 
 def demo_servers(
     urls: DemoUrls, sockets: Sequence[socket.socket], *, log_level: str = "warning"
 ) -> ServerGroup:
-    """The three servers, ready to `run()`."""
+    """The four servers, ready to `run()`."""
     listeners = [
         Listener(name, url, app, sock)
         for (name, url), app, sock in zip(urls.named(), build_apps(urls), sockets, strict=True)
@@ -142,12 +168,13 @@ def demo_servers(
 def banner(urls: DemoUrls) -> str:
     lines = [f"Open {urls.app} and sign in"]
     lines += [f"  {name:<11} {url}" for name, url in urls.named()]
-    lines.append("Sign in as alice (Google), press Link GitHub, choose alice-codes. Ctrl+C stops.")
+    lines.append("Sign in as alice (Google), press Link GitHub, choose alice-codes.")
+    lines.append(f"The same with a single-page app (auth0-spa-js): {urls.spa}. Ctrl+C stops.")
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
-    """Run the three servers until Ctrl+C: 0 after a clean stop, 2 when a port cannot be
+    """Run the four servers until Ctrl+C: 0 after a clean stop, 2 when a port cannot be
     bound, 1 when the demo cannot be built or a server fails to start."""
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(name)s: %(message)s")
@@ -164,14 +191,16 @@ def main(argv: list[str]) -> int:
     except PortInUse as exc:
         print(f"linker demo: {exc}", file=sys.stderr)
         print(
-            "  Pass --tenant-port, --linker-port or --app-port to move a server; on macOS, "
+            "  Pass --tenant-port, --linker-port, --app-port or --spa-port to move a server; "
+            "on macOS, "
             "127.0.0.2 needs `sudo ifconfig lo0 alias 127.0.0.2 up` (or --linker-host).",
             file=sys.stderr,
         )
         return 2
     try:
         servers = demo_servers(urls, sockets, log_level=args.log_level)
-    except (OSError, LookupError, ValueError) as exc:  # no Action file, a bad seed or setting
+    except (OSError, LookupError, ValueError, SpaSdkUnavailable) as exc:
+        # no Action file, a bad seed or setting, or auth0-spa-js could not be installed
         for sock in sockets:
             sock.close()
         print(f"linker demo: {exc}", file=sys.stderr)

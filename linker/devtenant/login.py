@@ -20,6 +20,7 @@ from linker.devtenant.authorize_request import (
     AuthRequest,
     parse_authorize,
 )
+from linker.devtenant.login_context import purpose_line
 from linker.devtenant.pages import LoginChoice, connection_chooser, login_page
 from linker.devtenant.postlogin import request_info, run_post_login
 from linker.devtenant.state import AuthMethod, Session, TenantState
@@ -69,10 +70,13 @@ async def login_form(request: Request) -> Response:
     client = tenant.seed.client(auth.client_id)
     client_name = client.name if client else auth.client_id
     connection = auth.connection or request.query_params.get("connection")
+    purpose = purpose_line(tenant, auth, request.cookies.get(SESSION_COOKIE))
     if connection is None:
         names = [c.name for c in tenant.seed.connections]
         return HTMLResponse(
-            connection_chooser(state=key, client_name=client_name, connections=names)
+            connection_chooser(
+                state=key, client_name=client_name, connections=names, purpose=purpose
+            )
         )
     if tenant.seed.connection(connection) is None:
         return page_error(400, "Unknown connection", connection)
@@ -86,7 +90,9 @@ async def login_form(request: Request) -> Response:
         )
         for user, identity in tenant.directory.identities_of(connection)
     ]
-    page = login_page(state=key, client_name=client_name, connection=connection, choices=choices)
+    page = login_page(
+        state=key, client_name=client_name, connection=connection, choices=choices, purpose=purpose
+    )
     return HTMLResponse(page)
 
 

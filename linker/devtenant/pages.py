@@ -18,6 +18,8 @@ _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}"
     "form{margin:.5rem 0}button{width:100%;padding:.6rem;font-size:1rem;cursor:pointer}"
     ".cancel button{background:none;border:1px solid #999}.muted{color:#666;font-size:.9rem}"
+    ".purpose{padding:.6rem .8rem;background:#eef4ff;border-left:4px solid #3358d4;"
+    "border-radius:4px}"
 )
 
 
@@ -55,16 +57,27 @@ def _cancel(state: str) -> str:
     return _form({"state": state, "action": "cancel"}, "Cancel", "cancel")
 
 
-def connection_chooser(*, state: str, client_name: str, connections: Iterable[str]) -> str:
+def _purpose(purpose: str | None) -> str:
+    return f'<p class="purpose">{escape(purpose)}</p>' if purpose else ""
+
+
+def connection_chooser(
+    *, state: str, client_name: str, connections: Iterable[str], purpose: str | None = None
+) -> str:
     forms = "".join(
         _form({"state": state, "connection": name}, f"Continue with {name}") for name in connections
     )
-    intro = f'<p class="muted">to continue to {escape(client_name)}</p>'
+    intro = f'<p class="muted">to continue to {escape(client_name)}</p>' + _purpose(purpose)
     return _page("Sign in", intro + forms + _cancel(state))
 
 
 def login_page(
-    *, state: str, client_name: str, connection: str, choices: Iterable[LoginChoice]
+    *,
+    state: str,
+    client_name: str,
+    connection: str,
+    choices: Iterable[LoginChoice],
+    purpose: str | None = None,
 ) -> str:
     forms = []
     for choice in choices:
@@ -80,7 +93,7 @@ def login_page(
         forms.append(_form(fields, label) + note)
     intro = (
         f'<p class="muted">{escape(connection)} &middot; to continue to {escape(client_name)}</p>'
-    )
+    ) + _purpose(purpose)
     empty = "" if forms else "<p>No accounts on this connection.</p>"
     return _page(f"Sign in with {connection}", intro + "".join(forms) + empty + _cancel(state))
 

@@ -24,9 +24,10 @@ async def demo() -> AsyncIterator[Demo]:
     config = SampleAppConfig(tenant_url=TENANT_URL, client_secret=CLIENT_SECRET)
     app = create_sample_app(config, http=http, clock=clock)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as browser:
-        yield Demo(tenant, browser, clock)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as client:
+        yield Demo(tenant, client, clock)
     await http.aclose()
 
 
+from tests.demo.chromium import browser, page, shots  # noqa: E402, F401 - shared fixtures
 from tests.demo.demo_servers import demo_urls  # noqa: E402, F401 - a shared fixture

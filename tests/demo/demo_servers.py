@@ -1,4 +1,4 @@
-"""`linker demo`'s three servers on free loopback ports, for the walk-through tests."""
+"""`linker demo`'s four servers on free loopback ports, for the walk-through tests."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from linker.demo.cli import DemoUrls, demo_servers, listen, parse_args
 @pytest.fixture(scope="module")
 def demo_urls() -> Iterator[DemoUrls]:
     urls, sockets = listen(
-        parse_args(["--tenant-port", "0", "--linker-port", "0", "--app-port", "0"])
+        parse_args(
+            ["--tenant-port", "0", "--linker-port", "0", "--app-port", "0", "--spa-port", "0"]
+        )
     )
     servers = demo_servers(urls, sockets)
     exit_codes: list[int] = []

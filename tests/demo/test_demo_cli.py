@@ -10,19 +10,29 @@ from linker.demo.cli import DemoUrls, banner, linker_env, listen, main, parse_ar
 from linker.settings import Settings
 
 URLS = DemoUrls(
-    tenant="http://127.0.0.1:8700", linker="http://127.0.0.2:8701", app="http://localhost:8702"
+    tenant="http://127.0.0.1:8700",
+    linker="http://127.0.0.2:8701",
+    app="http://localhost:8702",
+    spa="http://localhost:8703",
 )
 
 
 def test_defaults_are_the_documented_hosts_and_ports() -> None:
     args = parse_args([])
-    assert (args.tenant_port, args.linker_port, args.app_port) == (8700, 8701, 8702)
+    assert (args.tenant_port, args.linker_port, args.app_port, args.spa_port) == (
+        8700,
+        8701,
+        8702,
+        8703,
+    )
     assert args.linker_host == "127.0.0.2"
 
 
-def test_listen_binds_three_loopback_hosts_and_reports_the_real_ports() -> None:
+def test_listen_binds_four_loopback_servers_and_reports_the_real_ports() -> None:
     urls, sockets = listen(
-        parse_args(["--tenant-port", "0", "--linker-port", "0", "--app-port", "0"])
+        parse_args(
+            ["--tenant-port", "0", "--linker-port", "0", "--app-port", "0", "--spa-port", "0"]
+        )
     )
     try:
         ports = [sock.getsockname()[1] for sock in sockets]
@@ -30,10 +40,12 @@ def test_listen_binds_three_loopback_hosts_and_reports_the_real_ports() -> None:
             tenant=f"http://127.0.0.1:{ports[0]}",
             linker=f"http://127.0.0.2:{ports[1]}",
             app=f"http://localhost:{ports[2]}",
+            spa=f"http://localhost:{ports[3]}",
         )
         assert [sock.getsockname()[0] for sock in sockets] == [
             "127.0.0.1",
             "127.0.0.2",
+            "127.0.0.1",
             "127.0.0.1",
         ]
     finally:
@@ -60,6 +72,8 @@ def test_banner_says_where_to_start_and_lists_each_server() -> None:
     assert "dev tenant  http://127.0.0.1:8700" in lines[1]
     assert "linker      http://127.0.0.2:8701" in lines[2]
     assert "sample app  http://localhost:8702" in lines[3]
+    assert "SPA sample  http://localhost:8703" in lines[4]
+    assert "auth0-spa-js" in lines[-1] and "http://localhost:8703" in lines[-1]
 
 
 def test_a_busy_port_stops_the_demo_before_anything_starts(

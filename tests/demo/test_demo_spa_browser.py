@@ -1,0 +1,104 @@
+"""The single-page sample in Chromium: the unmodified auth0-spa-js against the dev tenant.
+
+Sign in, link GitHub, see the result claim, the identities and the API's stable `sub`,
+unlink after signing in again, and a refused link (another user's ID token as the hint).
+auth0-spa-js is installed from npm into `.cache/` by the demo itself on first use.
+Screenshots: `.cache/screenshots/<test name>/`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from linker.demo.cli import DemoUrls
+from tests.demo.chromium import Screenshots
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+
+def sign_in(page: Page, urls: DemoUrls, email: str, connection: str = "google-oauth2") -> None:
+    page.goto(urls.spa)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name=f"Continue with {connection}").click()
+    page.get_by_role("button", name=email).click()
+    page.wait_for_url(f"{urls.spa}/")
+
+
+def test_alice_links_and_unlinks_github_from_the_spa(
+    page: Page, demo_urls: DemoUrls, shots: Screenshots
+) -> None:
+    page.goto(demo_urls.spa)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_text("@auth0/auth0-spa-js 2.27.0")).to_be_visible()
+    shots.take(page, "spa-signed-out")
+
+    sign_in(page, demo_urls, "alice@example.com")
+    expect(page.locator("#hello")).to_have_text("Hello, Alice Liddell")
+    expect(page.locator("#identities tbody tr")).to_have_count(1)
+    expect(page.locator("#api-sub")).to_contain_text("sees sub google-oauth2|alice")
+    shots.take(page, "spa-signed-in")
+
+    page.get_by_role("button", name="Link GitHub").click()
+    # linker's nested login at GitHub: the tenant's page says who asks, and why.
+    expect(page.get_by_role("heading", name="Sign in with github")).to_be_visible()
+    expect(page.locator(".purpose")).to_contain_text("Demo SPA")
+    expect(page.locator(".purpose")).to_contain_text("link")
+    expect(page.get_by_text("Account linking (linker)").first).to_be_visible()
+    shots.take(page, "nested-login-for-the-link")
+    page.get_by_role("button", name="alice-codes").click()
+    page.wait_for_url(f"{demo_urls.spa}/")
+
+    notice = page.locator("#notice")
+    expect(notice).to_have_attribute("data-kind", "ok")
+    expect(notice).to_contain_text("Linked: GitHub (github|1001)")
+    expect(page.locator("#claim")).to_contain_text('"status": "linked"')
+    expect(page.locator("#identities tbody tr")).to_have_count(2)
+    expect(page.locator("#api-stable")).to_contain_text(
+        "saw sub google-oauth2|alice, and with a new access token after it, the same sub"
+    )
+    shots.take(page, "spa-linked")
+
+    page.locator("#identities tbody tr", has_text="github").get_by_role(
+        "button", name="Unlink"
+    ).click()
+    # Unlinking re-authenticates the primary: the page says so.
+    expect(page.locator(".purpose")).to_contain_text("unlink")
+    expect(page.locator(".purpose")).to_contain_text("sign in again")
+    shots.take(page, "reauthentication-for-the-unlink")
+    page.get_by_role("button", name="alice@example.com").click()
+    page.wait_for_url(f"{demo_urls.spa}/")
+
+    expect(notice).to_have_attribute("data-kind", "ok")
+    expect(notice).to_contain_text("Unlinked: GitHub (github|1001)")
+    expect(page.locator("#identities tbody tr")).to_have_count(1)
+    expect(page.locator("#claim")).to_contain_text('"status": "unlinked"')
+    shots.take(page, "spa-unlinked")
+
+
+def test_a_link_with_another_users_id_token_is_refused(
+    page: Page, demo_urls: DemoUrls, shots: Screenshots
+) -> None:
+    sign_in(page, demo_urls, "alice@example.com")
+    expect(page.locator("#hello")).to_have_text("Hello, Alice Liddell")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{demo_urls.spa}/")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+    sign_in(page, demo_urls, "erin@example.com", connection="windowslive")
+    expect(page.locator("#hello")).to_have_text("Hello, Erin Windows")
+    expect(page.locator("#refusal-demo")).to_be_visible()
+    shots.take(page, "erin-holds-alices-id-token")
+    page.get_by_role("button", name="Link GitHub with Alice Liddell's ID token").click()
+    page.wait_for_url(f"{demo_urls.spa}/")
+
+    notice = page.locator("#notice")
+    expect(notice).to_have_attribute("data-kind", "bad")
+    expect(notice).to_have_class("note bad")
+    expect(notice).to_contain_text("Link refused: the ID token is another user's")
+    expect(notice).to_contain_text("What to do next:")
+    expect(notice).to_contain_text("sub_mismatch")
+    # Still Erin, with nothing linked.
+    expect(page.locator("#hello")).to_have_text("Hello, Erin Windows")
+    expect(page.locator("#identities tbody tr")).to_have_count(1)
+    shots.take(page, "refused-link")
