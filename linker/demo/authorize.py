@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 
 from linker.client import LinkRequest, random_token, s256_challenge
 from linker.demo.config import LOGIN_SCOPE, SampleAppConfig
-from linker.demo.sessions import Pending
+from linker.demo.sessions import Pending, PendingKind
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,12 @@ def sign_in(config: SampleAppConfig, *, now: float) -> Attempt:
     return Attempt(url, state, pending)
 
 
-def link(request: LinkRequest, *, now: float) -> Attempt:
-    """A link or unlink request built by `linker.client`, as an attempt to keep."""
+def link(request: LinkRequest, *, now: float, connect: bool = False) -> Attempt:
+    """A link or unlink request built by `linker.client`, as an attempt to keep; `connect`
+    marks a link that grants scopes for the agent (its outcome is told differently)."""
+    kind: PendingKind = "unlink" if request.action == "unlink" else "link"
     pending = Pending(
-        kind="unlink" if request.action == "unlink" else "link",
+        kind="connect" if connect else kind,
         nonce=request.nonce,
         code_verifier=request.code_verifier,
         created_at=now,

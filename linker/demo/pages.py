@@ -12,7 +12,7 @@ from html import escape
 
 from starlette.responses import HTMLResponse
 
-from linker.demo.sessions import AgentOutcome, Session
+from linker.demo.sessions import AgentOutcome, Notice, Session
 from linker.tokens import Identity
 
 LINK_BUTTONS = (
@@ -31,7 +31,10 @@ _STYLE = (
     "border:1px solid #3358d4;border-radius:4px;background:#3358d4;color:#fff;cursor:pointer;"
     "text-decoration:none;display:inline-block}button.quiet{background:#fff;color:#3358d4}"
     ".note{padding:.7rem 1rem;border-radius:4px;background:#eef4ff;border-left:4px solid #3358d4}"
-    ".bad{background:#fff1f0;border-left-color:#c93a2f}.muted{color:#5b6577}"
+    ".note p{margin:.3rem 0}.note .title{font-weight:600}"
+    ".ok{background:#eefaf1;border-left:5px solid #1f8a4c}"
+    ".bad{background:#fff1f0;border-left:5px solid #c93a2f}.bad .title{color:#9d2118}"
+    ".code{font-size:.85rem;color:#5b6577}.muted{color:#5b6577}"
 )
 
 # No scripts and no frames; styles only from the page itself.
@@ -45,13 +48,14 @@ HEADERS = {
 }
 
 
-def landing_page(message: str | None) -> HTMLResponse:
+def landing_page(notice: Notice | None) -> HTMLResponse:
     """Not signed in: what the demo is, and a Sign in button."""
     body = (
         "<h1>linker demo app</h1>"
-        f"{_note(message)}"
-        "<p>A small web app that links accounts through <code>linker</code>. Sign in (as "
-        "<b>alice</b> with Google, say), then link her GitHub account from your profile.</p>"
+        f"{_notice(notice)}"
+        "<p>A small web app (a Regular Web App: it keeps your tokens on its server) that links "
+        "accounts through <code>linker</code>. Sign in (as <b>alice</b> with Google, say), then "
+        "link her GitHub account from your profile.</p>"
         '<p><a class="button" href="/login">Sign in</a></p>'
     )
     return _html("linker demo app", body)
@@ -65,17 +69,29 @@ def profile_page(
     name = str(claims.get("name") or claims.get("nickname") or session.user_id)
     body = (
         f"<h1>Hello, {escape(name)}</h1>"
-        f"{_note(session.last_result, label='Last attempt')}"
+        f"{_notice(session.last_result)}"
         f"<p>Email: {escape(str(claims.get('email', '—')))}"
         f" <span class=muted>(user id <code>{escape(session.user_id)}</code>)</span></p>"
         "<h2>Your identities</h2>"
+        '<p class="muted">Read by this app\'s server through the Management API. '
+        "<b>Unlink</b> asks you to sign in again as yourself: removing an account needs "
+        "proof that it is you.</p>"
         f"{_identities(session, identities, identities_error)}"
-        "<h2>Link another account</h2><p>"
+        "<h2>Link another account</h2>"
+        '<p class="muted">Each button sends you to the tenant with <code>scope</code> including '
+        "<code>link_account</code>, <code>requested_connection</code> and your ID token as "
+        "<code>id_token_hint</code>. The tenant's Action hands you to linker, which asks you to "
+        "sign in to the account you want to add, checks it, and sends you back.</p><p>"
         + "".join(
             _post_form("/link", session, label, {"connection": connection})
             for connection, label in LINK_BUTTONS
         )
-        + "</p><h2>Agent</h2>"
+        + "</p>"
+        '<p class="muted">Linking is two-phase (protocol v2): linker verifies the request and the '
+        "account and prepares the link; the link is written only when your login resumes at "
+        "the tenant's <code>/continue</code> in the browser that started it, so a link URL that "
+        "leaks or is replayed elsewhere writes nothing.</p>"
+        "<h2>Agent</h2>"
         "<p>An agent in this app asks Token Vault for a Google Calendar token on your behalf.</p>"
         f"<p>{_post_form('/agent', session, 'Call the agent', {})}</p>"
         f"{_agent(session, session.agent)}"
@@ -93,13 +109,34 @@ def error_page(message: str, *, status: int = 400) -> HTMLResponse:
     return _html("Error", body, status=status)
 
 
-def describe_link_result(claim: object) -> str:
-    """The `https://linker/link_result` claim `{status, identity}` as a sentence."""
+_RESULTS = {
+    "linked": (
+        "Linked",
+        "linker checked the account you signed in to and prepared the link; it was written when "
+        "your login resumed at the tenant in this browser. The new ID token says so in its "
+        "https://linker/link_result claim.",
+    ),
+    "already_linked": ("Already linked", "That account was linked before; nothing changed."),
+    "unlinked": (
+        "Unlinked",
+        "You confirmed it was you, and linker removed the account; it is a user of its own again.",
+    ),
+}
+
+
+def describe_link_result(claim: object) -> Notice:
+    """The `https://linker/link_result` claim `{status, identity}` as a notice."""
     if not isinstance(claim, Mapping):
-        return "The tenant returned no link result (was the linker Action deployed?)."
+        return Notice(
+            "refused",
+            "No link result",
+            "The tenant returned no link result (was the linker Action deployed?).",
+            "Check the tenant's post-login Action.",
+        )
     status = str(claim.get("status", "unknown"))
     identity = _identity_text(claim.get("identity"))
-    return f"{status.replace('_', ' ')}: {identity}" if identity else status.replace("_", " ")
+    label, text = _RESULTS.get(status, (status.replace("_", " ").capitalize(), ""))
+    return Notice("ok", f"{label}: {identity}" if identity else label, text)
 
 
 def _identity_text(value: object) -> str:
@@ -163,11 +200,24 @@ def _post_form(
     )
 
 
-def _note(message: str | None, *, label: str | None = None) -> str:
-    if not message:
+_NOTICE_CLASS = {"ok": "note ok", "refused": "note bad", "info": "note"}
+
+
+def _notice(notice: Notice | None) -> str:
+    """A success, a refusal (that says what to do next), or information, each styled as such."""
+    if notice is None:
         return ""
-    prefix = f"<b>{escape(label)}:</b> " if label else ""
-    return f'<p class="note">{prefix}{escape(message)}</p>'
+    parts = [f'<p class="title">{escape(notice.title)}</p>']
+    if notice.text:
+        parts.append(f"<p>{escape(notice.text)}</p>")
+    if notice.next:
+        code = f' <span class="code">(code {escape(notice.code)})</span>' if notice.code else ""
+        parts.append(f"<p><b>What to do next:</b> {escape(notice.next)}{code}</p>")
+    return (
+        f'<div class="{_NOTICE_CLASS[notice.kind]}" role="status" data-kind="{notice.kind}">'
+        + "".join(parts)
+        + "</div>"
+    )
 
 
 def _html(title: str, body: str, *, status: int = 200) -> HTMLResponse:

@@ -34,7 +34,8 @@ from linker.demo import authorize
 from linker.demo.config import SampleAppConfig
 from linker.demo.forms import read_form
 from linker.demo.pages import describe_link_result, error_page, landing_page, profile_page
-from linker.demo.sessions import COOKIE_NAME, AgentOutcome, Session, SessionStore
+from linker.demo.refusals import explain
+from linker.demo.sessions import COOKIE_NAME, AgentOutcome, Notice, Session, SessionStore
 from linker.demo.tenant_client import DemoError, TenantClient, Tokens
 
 LINK_RESULT_CLAIM = "https://linker/link_result"
@@ -130,22 +131,59 @@ class SampleApp:
         error = query.get("error")
         if error is not None:
             description = query.get("error_description") or error
-            what = "Sign-in" if pending.kind == "login" else pending.kind.capitalize()
-            return _home(session, f"{what} refused: {description}")
+            why = explain(pending.kind, error, description, pending.connection)
+            return _home(session, Notice("refused", why.title, why.what, why.next, why.code))
         try:
             tokens = await self.tenant.redeem_code(
                 query.get("code", ""), code_verifier=pending.code_verifier, nonce=pending.nonce
             )
         except DemoError as exc:
-            return _home(session, str(exc))
+            return _home(session, _failed(exc))
         if pending.kind == "login":
             return self._signed_in(session, tokens)
         # Linking and unlinking both come back as the same (primary) user.
         if tokens.claims.get("sub") != session.user_id:
-            return _home(session, "Refused: the tenant answered for another user.")
+            return _home(
+                session,
+                Notice(
+                    "refused",
+                    "Refused: the tenant answered for another user.",
+                    "The sign-in that came back is not the one this session belongs to.",
+                    "Sign out, sign in again, and retry.",
+                ),
+            )
         sign_in(session, tokens)
         session.agent = None
-        return _home(session, describe_link_result(tokens.claims.get(LINK_RESULT_CLAIM)))
+        claim = tokens.claims.get(LINK_RESULT_CLAIM)
+        if pending.kind == "connect" and isinstance(claim, dict):
+            return _home(session, await self._connected(session, claim))
+        return _home(session, describe_link_result(claim))
+
+    async def _connected(self, session: Session, claim: dict[str, object]) -> Notice:
+        """After "Connect Google Calendar": ask Token Vault again at once, and say what it gave."""
+        how = (
+            "Google was linked already, so linker had you sign in at Google again to grant it."
+            if claim.get("status") == "already_linked"
+            else "linker linked your Google account with that scope."
+        )
+        try:
+            token = await self._calendar_token(session)
+        except LinkRequired:
+            return Notice(
+                "refused",
+                "Google Calendar is still not connected",
+                f"{how} Token Vault still has no Google token with the calendar scope.",
+                "Press Call the agent, then Connect Google Calendar, and grant the access.",
+            )
+        except (TokenVaultError, DemoError) as exc:
+            return _failed(exc)
+        session.agent = AgentOutcome(got_scopes=token.scopes)
+        return Notice(
+            "ok",
+            "Google Calendar connected",
+            f"{how} The agent asked Token Vault right away and got a Google token "
+            f"(scopes {' '.join(token.scopes) or 'none listed'}).",
+        )
 
     # -- link, unlink, connect ---------------------------------------------------------------
 
@@ -169,7 +207,7 @@ class SampleApp:
         try:
             attempt = await self._connect_attempt(session, _connection(form), scopes)
         except DemoError as exc:
-            return _home(session, str(exc))
+            return _home(session, _failed(exc))
         return self._send(session, attempt)
 
     async def _link(
@@ -202,7 +240,7 @@ class SampleApp:
             id_token_hint=await self._fresh_id_token(session),
             connection_scope=scopes,
         )
-        return authorize.link(link, now=self.clock())
+        return authorize.link(link, now=self.clock(), connect=True)
 
     async def _fresh_id_token(self, session: Session) -> str:
         """The session's ID token, refreshed first when linker would find it too old."""
@@ -304,7 +342,7 @@ class SampleApp:
     def _signed_out(self, session: Session, message: str) -> Response:
         self.sessions.drop(session)
         fresh = self.sessions.create()
-        fresh.last_result = message
+        fresh.last_result = Notice("info", message)
         return self._with_cookie(RedirectResponse("/", status_code=303), fresh)
 
     def _with_cookie(self, response: Response, session: Session) -> Response:
@@ -327,9 +365,15 @@ def sign_in(session: Session, tokens: Tokens) -> None:
         session.refresh_token = tokens.refresh_token
 
 
-def _home(session: Session, message: str) -> Response:
-    session.last_result = message
+def _home(session: Session, notice: Notice) -> Response:
+    session.last_result = notice
     return RedirectResponse("/", status_code=303)
+
+
+def _failed(exc: Exception) -> Notice:
+    return Notice(
+        "refused", "That did not work", str(exc), "Try again; sign in again if it persists."
+    )
 
 
 def _agent_failed(exc: Exception) -> JSONResponse:

@@ -23,6 +23,19 @@ MAX_PENDING = 5
 MAX_SESSIONS = 10_000
 
 PendingKind = Literal["login", "connect", "link", "unlink"]
+NoticeKind = Literal["ok", "refused", "info"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The outcome of the last attempt, as the profile page shows it: a success, a refusal
+    (with what to do next), or plain information."""
+
+    kind: NoticeKind
+    title: str
+    text: str = ""
+    next: str = ""
+    code: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,7 @@ class Session:
     id_token: str | None = field(default=None, repr=False)
     claims: dict[str, Any] = field(default_factory=dict)
     refresh_token: str | None = field(default=None, repr=False)
-    last_result: str | None = None
+    last_result: Notice | None = None
     agent: AgentOutcome | None = None
 
     @property

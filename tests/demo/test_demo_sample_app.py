@@ -183,7 +183,8 @@ async def test_link_result_claim_is_shown_after_the_callback(demo: Demo) -> None
         **{RESULT_CLAIM: {"status": "linked", "identity": GITHUB_1001}},
     )
 
-    assert "<b>Last attempt:</b> linked: github (github|1001)" in page.text
+    assert '<div class="note ok" role="status" data-kind="ok">' in page.text
+    assert "Linked: github (github|1001)" in page.text
     assert "<td>github</td>" in page.text
 
 
@@ -194,6 +195,7 @@ async def test_a_missing_result_claim_is_reported(demo: Demo) -> None:
     page = await demo.come_back(link.headers["location"], "c2")
 
     assert "The tenant returned no link result" in page.text
+    assert 'class="note bad"' in page.text
 
 
 async def test_access_denied_shows_the_error_description(demo: Demo) -> None:
@@ -211,10 +213,29 @@ async def test_access_denied_shows_the_error_description(demo: Demo) -> None:
     )
     page = await demo.browser.get("/")
 
-    assert (
-        "Link refused: secondary_email_not_verified: &lt;Verify&gt; the GitHub email first."
-        in page.text
+    assert 'class="note bad"' in page.text
+    assert "Link refused: that account&#x27;s email is not verified" in page.text
+    assert "(code secondary_email_not_verified)" in page.text
+
+
+async def test_an_unknown_refusal_shows_its_description_escaped(demo: Demo) -> None:
+    await demo.sign_in()
+    link = await demo.press("/link", connection="github")
+    state = query_of(link.headers["location"])["state"]
+
+    await demo.browser.get(
+        "/callback",
+        params={
+            "error": "access_denied",
+            "error_description": "brand_new_code: <b>Something</b> new.",
+            "state": state,
+        },
     )
+    page = await demo.browser.get("/")
+
+    assert "Link refused" in page.text
+    assert "&lt;b&gt;Something&lt;/b&gt; new." in page.text
+    assert "<b>What to do next:</b>" in page.text
 
 
 async def test_a_stale_id_token_is_refreshed_before_it_becomes_a_hint(demo: Demo) -> None:
@@ -290,10 +311,15 @@ async def test_connect_an_unlinked_connection_links_it_with_the_scope(demo: Demo
     assert params["scope"] == "openid profile email offline_access link_account"
     assert params["requested_connection"] == "google-oauth2"
     assert params["requested_connection_scope"] == CALENDAR
+    demo.tenant.vault_response = httpx.Response(
+        200, json={"access_token": "ya29.secret", "expires_in": 3600, "scope": CALENDAR}
+    )
     page = await demo.come_back(
         connect.headers["location"], "c2", **{RESULT_CLAIM: {"status": "linked"}}
     )
-    assert "<b>Last attempt:</b> linked" in page.text
+    assert "Google Calendar connected" in page.text
+    assert "linker linked your Google account with that scope." in page.text
+    assert f"got a Google token (scopes {CALENDAR})" in page.text
 
 
 async def test_connect_a_linked_connection_goes_through_linker_too(demo: Demo) -> None:
@@ -309,7 +335,10 @@ async def test_connect_a_linked_connection_goes_through_linker_too(demo: Demo) -
     page = await demo.come_back(
         connect.headers["location"], "c2", **{RESULT_CLAIM: {"status": "already_linked"}}
     )
-    assert "<b>Last attempt:</b> already linked" in page.text
+    # Token Vault (the fake) still has nothing: the page says so, as a refusal.
+    assert "Google Calendar is still not connected" in page.text
+    assert "linker had you sign in at Google again to grant it" in page.text
+    assert 'class="note bad"' in page.text
 
 
 async def test_connect_refuses_a_sign_in_as_another_user(demo: Demo) -> None:
@@ -365,7 +394,7 @@ async def test_agent_json_api_answers_link_required_with_a_usable_link(demo: Dem
     assert query_of(link_url)["requested_connection_scope"] == CALENDAR
     # The app kept this attempt's state, nonce and verifier: its callback completes.
     page = await demo.come_back(link_url, "c3", **{RESULT_CLAIM: {"status": "already_linked"}})
-    assert "<b>Last attempt:</b> already linked" in page.text
+    assert "Google Calendar is still not connected" in page.text
 
 
 async def test_agent_json_api_links_a_connection_the_user_lacks(demo: Demo) -> None:

@@ -1,4 +1,4 @@
-"""The README's walk-through, over real HTTP against `linker demo`'s three servers.
+"""The README's walk-through, over real HTTP against `linker demo`'s servers.
 
 The dev tenant runs the real Action shim in Node, linker runs as `linker serve` would, and a
 scripted browser clicks through the sample app exactly as a person would.
@@ -37,7 +37,8 @@ def test_alice_links_her_github_account(demo_urls: DemoUrls) -> None:
         page = browser.auto_submit()  # linker's resume page posts to the tenant's /continue
 
         assert str(page.url) == f"{demo_urls.app}/"
-        assert "<b>Last attempt:</b> linked: github (github|1001)" in page.text
+        assert '<div class="note ok"' in page.text
+        assert "Linked: github (github|1001)" in page.text
         assert "<td>github</td><td><code>1001</code></td>" in page.text
 
 
@@ -49,7 +50,10 @@ def test_a_refusal_comes_back_as_the_error_description(demo_urls: DemoUrls) -> N
         browser.submit(browser.form_with(user_id="github|1002"))  # bob: email not verified
         page = browser.auto_submit()
 
-        assert "<b>Last attempt:</b> Link refused: secondary_email_not_verified: " in page.text
+        assert '<div class="note bad" role="status" data-kind="refused">' in page.text
+        assert "Link refused: that account&#x27;s email is not verified" in page.text
+        assert "<b>What to do next:</b> Verify the address at GitHub" in page.text
+        assert "(code secondary_email_not_verified)" in page.text
         assert page.text.count("<tr><td>") == 1
 
 
@@ -62,7 +66,7 @@ def test_frank_unlinks_github_after_signing_in_again(demo_urls: DemoUrls) -> Non
         browser.submit(browser.form_with(user_id="google-oauth2|frank"))  # re-authentication
         page = browser.auto_submit()
 
-        assert "<b>Last attempt:</b> unlinked: github (github|1004)" in page.text
+        assert "Unlinked: github (github|1004)" in page.text
         assert "<td>github</td>" not in page.text
 
 
@@ -76,10 +80,30 @@ def test_the_agent_gets_a_calendar_token_once_the_user_connects_it(demo_urls: De
         # Google is Frank's own connection: linker has him sign in there again for the scope.
         browser.submit(browser.form_with(user_id="google-oauth2|frank"))
         page = browser.auto_submit()
-        assert "<b>Last attempt:</b> already linked: google-oauth2" in page.text
-        page = browser.submit(browser.form_saying("Call the agent"))
-
+        # Clear feedback at once: the app asked Token Vault again on the way back.
+        assert "Google Calendar connected" in page.text
+        assert "linker had you sign in at Google again to grant it" in page.text
         assert (
             "The agent got a Google token "
             "(scopes https://www.googleapis.com/auth/calendar.readonly)." in page.text
         )
+        page = browser.submit(browser.form_saying("Call the agent"))
+        assert (
+            "The agent got a Google token "
+            "(scopes https://www.googleapis.com/auth/calendar.readonly)." in page.text
+        )
+
+
+def test_cancelling_an_unlink_says_the_account_stays_linked(demo_urls: DemoUrls) -> None:
+    with ScriptedBrowser() as browser:
+        sign_in(browser, demo_urls.app, "github|1003")  # carol, with Microsoft linked
+        assert 'name="identity" value="windowslive|carol-msa"' in page_text(browser)
+
+        browser.submit(browser.form_saying("Unlink"))
+        browser.submit(browser.form_with(action="cancel"))  # at the re-authentication
+        page = browser.auto_submit()  # linker resumes the login with the cancellation
+
+        assert "Unlink cancelled" in page.text
+        assert "so Microsoft is still linked" in page.text
+        assert "the other account" not in page.text
+        assert "<td>windowslive</td>" in page.text
