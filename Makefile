@@ -28,7 +28,7 @@ unit: $(STAMP) system-deps
 test: lint typecheck unit
 
 demo: $(STAMP)
-	@command -v node >/dev/null 2>&1 || ./scripts/system-deps
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ./scripts/system-deps
 	$(BIN)/linker demo
 
 bench: $(STAMP)

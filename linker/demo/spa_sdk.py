@@ -69,7 +69,7 @@ def ensure_spa_sdk(cache_dir: Path | None = None, *, npm: str | None = None) -> 
 
 
 def _npm_pack(npm: str | None) -> bytes:
-    if npm is None:
+    if not npm:
         raise SpaSdkUnavailable(
             f"npm is needed to install {PACKAGE} for the single-page sample "
             "(`make system-deps` installs it, or `apt-get install npm`)"

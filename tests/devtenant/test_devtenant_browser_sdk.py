@@ -185,3 +185,13 @@ def _posted(page: str) -> dict[str, Any]:
     assert found, page
     message: dict[str, Any] = json.loads(found.group(1))
     return message
+
+
+async def test_web_message_in_a_popup_posts_after_the_login_page(spa: Any) -> None:
+    params = spa.authorize_params(**spa_params(response_mode="web_message"))
+    page = await spa.follow(await spa.http.get("/authorize", params=params))
+    response = await spa.pick(page, "google-oauth2|alice")
+    assert response.status_code == 200
+    message = _posted(response.text)
+    assert message["response"]["state"] == params["state"]
+    assert "code" in message["response"]
