@@ -8,8 +8,10 @@ Screenshots: `.cache/screenshots/<test name>/`.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Response, expect
 
 from linker.demo.cli import DemoUrls
 from tests.demo.chromium import Screenshots
@@ -28,6 +30,15 @@ def sign_in(page: Page, urls: DemoUrls, email: str, connection: str = "google-oa
 def test_alice_links_and_unlinks_github_from_the_spa(
     page: Page, demo_urls: DemoUrls, shots: Screenshots
 ) -> None:
+    token_calls: list[tuple[str, int, str | None]] = []
+
+    def record(response: Response) -> None:
+        if response.url == f"{demo_urls.tenant}/oauth/token" and response.request.method == "POST":
+            grant = parse_qs(response.request.post_data or "").get("grant_type", [""])[0]
+            origin = response.headers.get("access-control-allow-origin")
+            token_calls.append((grant, response.status, origin))
+
+    page.on("response", record)
     page.goto(demo_urls.spa)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(page.get_by_text("@auth0/auth0-spa-js 2.27.0")).to_be_visible()
@@ -74,6 +85,36 @@ def test_alice_links_and_unlinks_github_from_the_spa(
     expect(page.locator("#identities tbody tr")).to_have_count(1)
     expect(page.locator("#claim")).to_contain_text('"status": "unlinked"')
     shots.take(page, "spa-unlinked")
+
+    # The SDK redeemed codes and used (rotating) refresh tokens across origins, each answer
+    # readable by the page through CORS.
+    grants = {grant for grant, _, _ in token_calls}
+    assert {"authorization_code", "refresh_token"} <= grants, token_calls
+    assert all(status == 200 and origin == demo_urls.spa for _, status, origin in token_calls)
+
+
+def test_silent_authentication_answers_the_sdk_by_web_message(
+    page: Page, demo_urls: DemoUrls
+) -> None:
+    # Without refresh tokens the SDK asks in a hidden iframe (prompt=none,
+    # response_mode=web_message). The tenant's session cookie is SameSite=Lax and the iframe is
+    # cross-site, so the answer is login_required, posted to the page; a tenant without
+    # web_message would leave the SDK waiting until its timeout instead.
+    page.goto(demo_urls.spa)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    error = page.evaluate(
+        """async (settings) => {
+            const silent = await auth0.createAuth0Client({
+                domain: settings.domain, clientId: settings.clientId,
+                authorizationParams: {redirect_uri: settings.redirectUri},
+                authorizeTimeoutInSeconds: 15,
+            });
+            try { await silent.getTokenSilently({cacheMode: "off"}); return "no error"; }
+            catch (e) { return e.error || e.message; }
+        }""",
+        {"domain": demo_urls.tenant, "clientId": "demo-spa", "redirectUri": demo_urls.spa + "/"},
+    )
+    assert error == "login_required"
 
 
 def test_a_link_with_another_users_id_token_is_refused(
