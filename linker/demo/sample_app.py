@@ -35,7 +35,14 @@ from linker.demo.config import SampleAppConfig
 from linker.demo.forms import read_form
 from linker.demo.pages import describe_link_result, error_page, landing_page, profile_page
 from linker.demo.refusals import explain
-from linker.demo.sessions import COOKIE_NAME, AgentOutcome, Notice, Session, SessionStore
+from linker.demo.sessions import (
+    COOKIE_NAME,
+    AgentOutcome,
+    Notice,
+    NoticeKind,
+    Session,
+    SessionStore,
+)
 from linker.demo.tenant_client import DemoError, TenantClient, Tokens
 
 LINK_RESULT_CLAIM = "https://linker/link_result"
@@ -132,7 +139,9 @@ class SampleApp:
         if error is not None:
             description = query.get("error_description") or error
             why = explain(pending.kind, error, description, pending.connection)
-            return _home(session, Notice("refused", why.title, why.what, why.next, why.code))
+            # Cancelling is the user's own choice: told plainly, not as a refusal.
+            kind: NoticeKind = "info" if why.code == "cancelled" else "refused"
+            return _home(session, Notice(kind, why.title, why.what, why.next, why.code))
         try:
             tokens = await self.tenant.redeem_code(
                 query.get("code", ""), code_verifier=pending.code_verifier, nonce=pending.nonce

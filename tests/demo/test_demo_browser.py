@@ -74,6 +74,7 @@ def test_cancelling_an_unlink_keeps_the_account_and_says_so(
     page.wait_for_url(f"{demo_urls.app}/")
 
     notice = page.locator("[role=status]")
+    expect(notice).to_have_attribute("data-kind", "info")
     expect(notice).to_contain_text("Unlink cancelled")
     expect(notice).to_contain_text("so Microsoft is still linked")
     expect(notice).not_to_contain_text("the other account")

@@ -20,7 +20,7 @@ function notice(kind, title, what, next, code) {
   $("notice-title").textContent = title;
   $("notice-what").textContent = what || "";
   const nextLine = $("notice-next");
-  nextLine.textContent = next ? (kind === "bad" ? "What to do next: " : "") + next : "";
+  nextLine.textContent = next ? "What to do next: " + next : "";
   if (code) {
     const small = document.createElement("span");
     small.className = "code";
@@ -131,7 +131,8 @@ async function finishRedirect() {
     const state = e.appState || {};
     const action = state.action || "login";
     const why = explain(action, e.error, e.error_description, state.connection);
-    notice("bad", why.title, why.what, why.next, why.code);
+    // Cancelling is the user's own choice: told plainly, not as a refusal.
+    notice(why.code === "cancelled" ? "info" : "bad", why.title, why.what, why.next, why.code);
     return null;
   }
   const action = appState.action || "login";
