@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from linker.devtenant import default_seed
+from linker.devtenant import SeedError, default_seed, load_seed
 
 SPA = "http://localhost:8703"
 API = "https://api.linker-demo.example"
@@ -195,3 +195,19 @@ async def test_web_message_in_a_popup_posts_after_the_login_page(spa: Any) -> No
     message = _posted(response.text)
     assert message["response"]["state"] == params["state"]
     assert "code" in message["response"]
+
+
+def test_the_seed_checks_the_browser_sdk_fields() -> None:
+    base: dict[str, Any] = {"connections": [], "users": []}
+    public = {
+        "client_id": "spa",
+        "name": "SPA",
+        "callbacks": [],
+        "token_endpoint_auth_method": "none",
+    }
+    seed = load_seed({**base, "clients": [public], "apis": [{"identifier": "a", "name": "A"}]})
+    assert seed.clients[0].is_public and seed.api("a") is not None
+    with pytest.raises(SeedError, match=r"clients\[0\].token_endpoint_auth_method"):
+        load_seed({**base, "clients": [{**public, "token_endpoint_auth_method": "private_key"}]})
+    with pytest.raises(SeedError, match="duplicate identifier"):
+        load_seed({**base, "clients": [], "apis": [{"identifier": "a", "name": "A"}] * 2})
