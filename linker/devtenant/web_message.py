@@ -78,7 +78,7 @@ class WebMessageMiddleware:
                 origin = self.open.pop(_target(location, query.get("state")), None)
                 if origin is not None:
                     replaced = True
-                    await self._send_page(send, origin, query)
+                    await self._send_page(send, origin, query, message.get("headers", []))
                     return
             if replaced:
                 return  # the redirect's (empty) body: the page was sent instead
@@ -101,13 +101,23 @@ class WebMessageMiddleware:
             self.open.popitem(last=False)
 
     @staticmethod
-    async def _send_page(send: Send, origin: str, response: dict[str, str]) -> None:
+    async def _send_page(
+        send: Send, origin: str, response: dict[str, str], headers: list[tuple[bytes, bytes]]
+    ) -> None:
         body = web_message_page(origin, response).encode()
+        # The redirect's other headers stay: its Set-Cookie is the session the login leaves
+        # (after linker's nested login, `/continue` gives the user's own session back).
+        kept = [
+            (name, value)
+            for name, value in headers
+            if name.lower() not in (b"location", b"content-length", b"content-type")
+        ]
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
+                    *kept,
                     (b"content-type", b"text/html; charset=utf-8"),
                     (b"content-length", str(len(body)).encode()),
                     (b"cache-control", b"no-store"),

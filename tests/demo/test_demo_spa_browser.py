@@ -50,7 +50,7 @@ def test_alice_links_and_unlinks_github_from_the_spa(
     expect(page.locator("#api-sub")).to_contain_text("sees sub google-oauth2|alice")
     shots.take(page, "spa-signed-in")
 
-    page.get_by_role("button", name="Link GitHub").click()
+    page.get_by_role("button", name="Link GitHub", exact=True).click()
     # linker's nested login at GitHub: the tenant's page says who asks, and why.
     expect(page.get_by_role("heading", name="Sign in with github")).to_be_visible()
     expect(page.locator(".purpose")).to_contain_text("Demo SPA")
@@ -91,6 +91,42 @@ def test_alice_links_and_unlinks_github_from_the_spa(
     grants = {grant for grant, _, _ in token_calls}
     assert {"authorization_code", "refresh_token"} <= grants, token_calls
     assert all(status == 200 and origin == demo_urls.spa for _, status, origin in token_calls)
+
+
+def test_a_link_in_a_popup_comes_back_by_web_message(
+    page: Page, demo_urls: DemoUrls, shots: Screenshots
+) -> None:
+    # Dave (a database user) links GitHub in a popup: carol-builds is refused, alice-codes
+    # links; then he unlinks it again, so the other tests find alice-codes on its own.
+    sign_in(page, demo_urls, "dave@example.com", connection="Username-Password-Authentication")
+    expect(page.locator("#hello")).to_have_text("Hello, Dave Database")
+    with page.expect_popup() as opened:
+        page.get_by_role("button", name="Link GitHub in a popup").click()
+    popup = opened.value
+    expect(popup.locator(".purpose")).to_contain_text("Demo SPA asked to link a github account")
+    shots.take(popup, "popup-nested-login")
+    popup.get_by_role("button", name="carol-builds").click()  # has its own linked account
+    notice = page.locator("#notice")
+    expect(notice).to_have_attribute("data-kind", "bad")
+    expect(notice).to_contain_text("Link refused: that account has its own linked accounts")
+    shots.take(page, "popup-refused")
+
+    with page.expect_popup() as opened:
+        page.get_by_role("button", name="Link GitHub in a popup").click()
+    # The same browser's session again: the first popup's /continue gave Dave's session back.
+    opened.value.get_by_role("button", name="alice-codes").click()
+    expect(notice).to_have_attribute("data-kind", "ok")
+    expect(notice).to_contain_text("Linked: GitHub (github|1001)")
+    expect(page.locator("#identities tbody tr")).to_have_count(2)
+    expect(page.locator("#api-stable")).to_contain_text("the same sub and the same record")
+    shots.take(page, "popup-linked")
+
+    page.locator("#identities tbody tr", has_text="github").get_by_role(
+        "button", name="Unlink"
+    ).click()
+    page.get_by_role("button", name="dave@example.com").click()
+    page.wait_for_url(f"{demo_urls.spa}/")
+    expect(notice).to_contain_text("Unlinked: GitHub (github|1001)")
 
 
 def test_silent_authentication_answers_the_sdk_by_web_message(

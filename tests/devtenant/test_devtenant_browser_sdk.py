@@ -195,6 +195,8 @@ async def test_web_message_in_a_popup_posts_after_the_login_page(spa: Any) -> No
     message = _posted(response.text)
     assert message["response"]["state"] == params["state"]
     assert "code" in message["response"]
+    # The login's session cookie survives the page that replaced the redirect.
+    assert "auth0=" in response.headers["set-cookie"]
 
 
 def test_the_seed_checks_the_browser_sdk_fields() -> None:

@@ -20,7 +20,12 @@ function notice(kind, title, what, next, code) {
   $("notice-title").textContent = title;
   $("notice-what").textContent = what || "";
   const nextLine = $("notice-next");
-  nextLine.textContent = next ? "What to do next: " + next : "";
+  nextLine.replaceChildren();
+  if (next) {
+    const label = document.createElement("b");
+    label.textContent = "What to do next: ";
+    nextLine.append(label, next);
+  }
   if (code) {
     const small = document.createElement("span");
     small.className = "code";
@@ -109,6 +114,33 @@ async function link(connection, hintOverride) {
   });
 }
 
+async function linkInPopup(connection) {
+  // Opened during the click, before anything is awaited: a popup opened after an await may
+  // have lost the click's user activation, and the browser blocks it.
+  const popup = window.open("", "auth0:authorize:popup", "width=480,height=680");
+  const claims = await freshHint();
+  try {
+    await client.loginWithPopup({
+      authorizationParams: {
+        scope: "openid profile email link_account",
+        requested_connection: connection,
+        id_token_hint: claims.__raw,
+      },
+    }, { popup });
+  } catch (e) {
+    if (!e.error) throw e;
+    const why = explain("link", e.error, e.error_description || e.message, connection);
+    notice(why.code === "cancelled" || e.error === "cancelled" ? "info" : "bad",
+      why.title, why.what, why.next, why.code);
+    return;
+  }
+  const result = (await client.getIdTokenClaims())[RESULT_CLAIM] || null;
+  showLinkResult(result);
+  $("claim").textContent = JSON.stringify(result, null, 2);
+  await showIdentities();
+  showApi(await callApi(true), claims.sub);
+}
+
 async function unlink(identity) {
   const claims = await freshHint();
   await client.loginWithRedirect({
@@ -142,7 +174,11 @@ async function finishRedirect() {
     return null;
   }
   const claims = await client.getIdTokenClaims();
-  const result = claims[RESULT_CLAIM] || null;
+  showLinkResult(claims[RESULT_CLAIM] || null);
+  return appState.subBefore || null;
+}
+
+function showLinkResult(result) {
   sessionStorage.setItem(LAST_RESULT, JSON.stringify(result));
   const who = describeIdentity(result && result.identity);
   if (result && result.status === "linked") {
@@ -158,7 +194,6 @@ async function finishRedirect() {
     notice("bad", "No link result", "The ID token carries no " + RESULT_CLAIM + " claim: is the "
       + "linker Action deployed on the tenant?", "Check the tenant's post-login Action.");
   }
-  return appState.subBefore || null;
 }
 
 async function showIdentities() {
@@ -215,6 +250,13 @@ async function render(subBefore) {
     button.addEventListener("click", () => link(connection));
     buttons.appendChild(button);
   }
+  const popupButton = document.createElement("button");
+  popupButton.type = "button";
+  popupButton.className = "quiet";
+  popupButton.textContent = "Link GitHub in a popup";
+  popupButton.title = "loginWithPopup: the same request, answered by web_message to this page";
+  popupButton.addEventListener("click", () => linkInPopup("github"));
+  buttons.appendChild(popupButton);
   const previous = JSON.parse(sessionStorage.getItem(PREVIOUS_USER) || "null");
   if (previous && previous.sub !== claims.sub) {
     $("previous-name").textContent = previous.name;
