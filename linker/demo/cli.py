@@ -122,6 +122,7 @@ def build_apps(urls: DemoUrls) -> list[ASGIApp]:
             client_secret=_client_secret(seed, APP_CLIENT_ID),
             public_url=urls.app,
             client_id=APP_CLIENT_ID,
+            spa_url=urls.spa,
         )
     )
     spa = create_spa_app(
@@ -129,6 +130,7 @@ def build_apps(urls: DemoUrls) -> list[ASGIApp]:
             tenant_url=urls.tenant,
             public_url=urls.spa,
             api_client_secret=_client_secret(seed, API_CLIENT_ID),
+            web_app_url=urls.app,
         ),
         sdk=sdk,
     )

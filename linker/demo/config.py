@@ -24,6 +24,7 @@ class SampleAppConfig:
     # A fresh key per start: sessions live in memory, so they die with the process anyway.
     session_secret: str = field(default_factory=random_token, repr=False)
     hint_refresh_after: int = HINT_REFRESH_AFTER
+    spa_url: str | None = None  # the single-page sample, linked from the landing page
 
     def __post_init__(self) -> None:
         for name in ("tenant_url", "public_url"):

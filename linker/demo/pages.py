@@ -48,8 +48,14 @@ HEADERS = {
 }
 
 
-def landing_page(notice: Notice | None) -> HTMLResponse:
-    """Not signed in: what the demo is, and a Sign in button."""
+def landing_page(notice: Notice | None, *, spa_url: str | None = None) -> HTMLResponse:
+    """Not signed in: what the demo is, a Sign in button, and where the SPA sample is."""
+    spa = (
+        f'<p class="muted">The same story from a single-page app on auth0-spa-js: '
+        f'<a href="{escape(spa_url)}">{escape(spa_url)}</a></p>'
+        if spa_url
+        else ""
+    )
     body = (
         "<h1>linker demo app</h1>"
         f"{_notice(notice)}"
@@ -57,6 +63,7 @@ def landing_page(notice: Notice | None) -> HTMLResponse:
         "accounts through <code>linker</code>. Sign in (as <b>alice</b> with Google, say), then "
         "link her GitHub account from your profile.</p>"
         '<p><a class="button" href="/login">Sign in</a></p>'
+        f"{spa}"
     )
     return _html("linker demo app", body)
 

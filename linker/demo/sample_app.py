@@ -113,7 +113,9 @@ class SampleApp:
     async def home(self, request: Request) -> Response:
         session = self._session(request)
         if session is None or not session.signed_in:
-            return landing_page(session.last_result if session else None)
+            return landing_page(
+                session.last_result if session else None, spa_url=self.config.spa_url
+            )
         try:
             identities = await self.tenant.identities(session.user_id)
         except DemoError as exc:

@@ -51,6 +51,7 @@ class SpaConfig:
     client_id: str = SPA_CLIENT_ID
     api_client_id: str = API_CLIENT_ID
     audience: str = API_AUDIENCE
+    web_app_url: str | None = None  # the regular web app of the demo, linked from the page
 
     def __post_init__(self) -> None:
         for name in ("tenant_url", "public_url"):
@@ -69,6 +70,7 @@ class SpaConfig:
             "redirectUri": self.public_url + "/",
             "sdkVersion": VERSION,
             "hintRefreshAfter": HINT_REFRESH_AFTER,
+            "webAppUrl": self.web_app_url,
         }
 
 

@@ -27,6 +27,8 @@ def sign_in(page: Page, urls: DemoUrls, connection: str, email: str) -> None:
 def test_alice_links_github_in_chromium(
     page: Page, demo_urls: DemoUrls, shots: Screenshots
 ) -> None:
+    page.goto(demo_urls.app)
+    expect(page.get_by_role("link", name=demo_urls.spa)).to_be_visible()  # the SPA, beside it
     sign_in(page, demo_urls, "google-oauth2", "alice@example.com")
     expect(page.get_by_text("Hello, Alice Liddell")).to_be_visible()
 

@@ -81,6 +81,7 @@ async def test_the_page_carries_public_settings_only(spa: Any) -> None:
         "redirectUri": SPA + "/",
         "sdkVersion": "2.27.0",
         "hintRefreshAfter": 480,
+        "webAppUrl": None,
     }
     assert CLIENT_SECRET not in page.text
     csp = page.headers["content-security-policy"]

@@ -42,6 +42,7 @@ def test_alice_links_and_unlinks_github_from_the_spa(
     page.goto(demo_urls.spa)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(page.get_by_text("@auth0/auth0-spa-js 2.27.0")).to_be_visible()
+    expect(page.locator("#web-app-link")).to_have_attribute("href", demo_urls.app)
     shots.take(page, "spa-signed-out")
 
     sign_in(page, demo_urls, "alice@example.com")

@@ -213,3 +213,12 @@ def test_the_seed_checks_the_browser_sdk_fields() -> None:
         load_seed({**base, "clients": [{**public, "token_endpoint_auth_method": "private_key"}]})
     with pytest.raises(SeedError, match="duplicate identifier"):
         load_seed({**base, "clients": [], "apis": [{"identifier": "a", "name": "A"}] * 2})
+
+
+async def test_the_web_message_page_cannot_be_broken_out_of(spa: Any) -> None:
+    params = spa.authorize_params(
+        **spa_params(prompt="none", response_mode="web_message", state="</script><b>x</b>&")
+    )
+    response = await spa.http.get("/authorize", params=params)
+    assert "</script><b>" not in response.text
+    assert _posted(response.text)["response"]["state"] == "</script><b>x</b>&"

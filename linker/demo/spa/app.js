@@ -269,6 +269,11 @@ async function render(subBefore) {
 }
 
 async function main() {
+  if (settings.webAppUrl) {
+    $("web-app-link").href = settings.webAppUrl;
+    $("web-app-link").textContent = settings.webAppUrl;
+    $("web-app").hidden = false;
+  }
   try {
     explanations = await (await fetch("/explanations.json")).json();
     client = await auth0.createAuth0Client({
