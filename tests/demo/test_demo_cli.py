@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +92,18 @@ def test_a_busy_port_stops_the_demo_before_anything_starts(
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err
     assert "--tenant-port" in err
+
+
+def test_without_npm_the_demo_stops_and_says_so(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "npm" else real_which(name))
+    monkeypatch.setenv("LINKER_DEMO_CACHE", str(tmp_path))  # an empty cache: npm is needed
+
+    code = main(["--tenant-port", "0", "--linker-port", "0", "--app-port", "0", "--spa-port", "0"])
+
+    assert code == 1
+    assert "npm is needed to install @auth0/auth0-spa-js" in capsys.readouterr().err
