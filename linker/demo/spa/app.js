@@ -202,7 +202,18 @@ async function showIdentities() {
   const body = await response.json();
   const rows = $("identities").querySelector("tbody");
   rows.replaceChildren();
-  (body.identities || []).forEach((identity, index) => {
+  if (!response.ok) {
+    const row = document.createElement("tr");
+    const cell = document.createElement("td");
+    cell.colSpan = 3;
+    cell.className = "muted";
+    cell.textContent = "The API could not list your identities: "
+      + (body.error_description || body.error || response.status);
+    row.appendChild(cell);
+    rows.appendChild(row);
+    return;
+  }
+  body.identities.forEach((identity, index) => {
     const row = document.createElement("tr");
     for (const text of [identity.connection, identity.user_id]) {
       const cell = document.createElement("td");
