@@ -72,6 +72,7 @@ class Settings:
     require_verified_secondary_email: bool = True
     metadata_merge: MergeMode = "primary-wins"
     merge_app_metadata: bool = False
+    max_pending_per_user: int = 5
     audit_file: Path | None = None
     trusted_proxies: frozenset[str] = frozenset()
 
@@ -214,6 +215,16 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _positive_int_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     try:
         value = float(raw)
@@ -275,6 +286,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_REQUIRE_VERIFIED_SECONDARY_EMAIL", "require_verified_secondary_email", _bool, True),
     ("LINKER_METADATA_MERGE", "metadata_merge", _merge_mode, "primary-wins"),
     ("LINKER_MERGE_APP_METADATA", "merge_app_metadata", _bool, False),
+    ("LINKER_MAX_PENDING_PER_USER", "max_pending_per_user", _positive_int_count, 5),
     ("LINKER_AUDIT_FILE", "audit_file", _path, None),
     ("LINKER_TRUSTED_PROXIES", "trusted_proxies", _csv_set, frozenset()),
 )

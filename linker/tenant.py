@@ -103,7 +103,7 @@ class Tenant:
             "code_verifier": code_verifier,
             "redirect_uri": self.settings.callback_url,
         }
-        response = await self._post_token(form, budget)
+        response = await self._post_token(form, budget, once=True)
         body = json_object(response)
         if response.status_code != 200 or not isinstance(body.get("id_token"), str):
             error = body.get("error", f"HTTP {response.status_code}")
@@ -142,7 +142,9 @@ class Tenant:
     def forget_management_token(self) -> None:
         self._token = None
 
-    async def _post_token(self, form: dict[str, str], budget: Budget) -> httpx.Response:
+    async def _post_token(
+        self, form: dict[str, str], budget: Budget, *, once: bool = False
+    ) -> httpx.Response:
         url = await self._endpoint("token_endpoint")
         body = {
             **form,
@@ -153,5 +155,5 @@ class Tenant:
         async def attempt(limit: float) -> httpx.Response:
             return await self._http.post(url, data=body, timeout=limit)
 
-        # A code can be redeemed once: a lost answer cannot be retried into a success anyway.
-        return await self._retrier.send(attempt, budget)
+        # A code can be redeemed once: a lost answer is "failed", never a resend.
+        return await self._retrier.send(attempt, budget, once=once)

@@ -10,10 +10,10 @@ from tests.support.harness import PRIMARY, SECONDARY, Harness, nested_state, rea
 
 
 async def callback_error(harness: Harness, sub: str = SECONDARY, **claims: object) -> str | None:
-    resumed = read_resume(await harness.link(sub, **claims))
-    assert resumed.status in ("denied", "failed")
-    assert resumed.state == harness.outer_state
-    return resumed.error
+    linked = await harness.link(sub, **claims)
+    assert linked.status in ("denied", "failed")
+    assert linked.resumed.state == harness.outer_state
+    return linked.error
 
 
 def assert_dead_end(response: httpx.Response, code: str) -> None:
@@ -24,26 +24,37 @@ def assert_dead_end(response: httpx.Response, code: str) -> None:
 
 async def test_replayed_callback_finds_nothing(harness: Harness) -> None:
     started = await harness.start()
+    cookies = dict(harness.client.cookies)
     code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
     state = nested_state(started)
-    assert read_resume(await harness.callback(code=code, state=state)).status == "linked"
+    assert read_resume(await harness.callback(code=code, state=state)).status == "pending"
+    # The resume page cleared the cookie: a replay from this browser is a dead end...
+    assert_dead_end(await harness.callback(code=code, state=state), "browser_mismatch")
+    # ...and with the cookie put back, the transaction is gone.
+    for name, value in cookies.items():
+        harness.client.cookies.set(name, value, path="/link")
     assert_dead_end(await harness.callback(code=code, state=state), "transaction_not_found")
-    assert harness.tenant.calls["POST identities"] == 1
+    assert harness.tenant.calls["POST /oauth/token"] == 1  # the code was exchanged once
 
 
 async def test_unknown_or_missing_state(harness: Harness) -> None:
-    assert_dead_end(await harness.callback(code="x", state="made-up"), "transaction_not_found")
-    assert_dead_end(await harness.callback(code="x"), "transaction_not_found")
+    assert_dead_end(await harness.callback(code="x", state="made-up"), "browser_mismatch")
+    assert_dead_end(await harness.callback(code="x"), "browser_mismatch")
 
 
-async def test_callback_without_the_cookie(harness: Harness) -> None:
+async def test_callback_without_the_cookie_destroys_nothing(harness: Harness) -> None:
     started = await harness.start()
+    cookies = dict(harness.client.cookies)
     code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
     harness.client.cookies.clear()
     response = await harness.callback(code=code, state=nested_state(started))
     assert_dead_end(response, "browser_mismatch")
-    # The transaction is spent: a retry with the cookie cannot succeed either.
-    assert harness.tenant.calls["POST identities"] == 0
+    assert harness.tenant.calls["POST /oauth/token"] == 0  # nothing exchanged, nothing taken
+    # The victim's own browser still finishes the attempt.
+    for name, value in cookies.items():
+        harness.client.cookies.set(name, value, path="/link")
+    linked = await harness.finish(await harness.callback(code=code, state=nested_state(started)))
+    assert linked.status == "linked"
 
 
 async def test_callback_with_another_browsers_cookie(harness: Harness) -> None:
@@ -158,12 +169,12 @@ async def test_email_mismatch_when_required(harness: Harness) -> None:
     harness.tenant.add_user("github|2002", email="bob@example.com")
     assert await callback_error(harness, "github|2002") == "email_mismatch"
     harness.tenant.users["github|1001"]["email"] = "ALICE@example.com"
-    assert read_resume(await harness.link()).status == "linked"  # same email, any case
+    assert (await harness.link()).status == "linked"  # same email, any case
 
 
 async def test_email_may_differ_by_default(harness: Harness) -> None:
     harness.tenant.add_user("github|2002", email="bob@example.com")
-    assert read_resume(await harness.link("github|2002")).status == "linked"
+    assert (await harness.link("github|2002")).status == "linked"
 
 
 async def test_secondary_with_linked_identities(harness: Harness) -> None:

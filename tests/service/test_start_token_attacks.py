@@ -62,11 +62,18 @@ async def test_wrong_issuer_is_refused(harness: Harness) -> None:
     assert "another tenant" in response.text
 
 
-async def test_wrong_version_is_refused(harness: Harness) -> None:
-    assert_dead_end(await harness.start(linker_v=2))
+async def test_wrong_version_is_refused_with_a_hint_to_update_the_action(
+    harness: Harness,
+) -> None:
+    for version in (1, 3, "2", None):
+        response = await harness.start(linker_v=version)
+        assert_dead_end(response)
+        assert "update the linker Action" in response.text
 
 
-@pytest.mark.parametrize("claim", ["sub", "iss", "iat", "exp", "action", "client_id", "user"])
+@pytest.mark.parametrize(
+    "claim", ["sub", "iss", "iat", "exp", "jti", "action", "client_id", "user"]
+)
 async def test_missing_claim_is_refused(harness: Harness, claim: str) -> None:
     claims = harness.start_claims()
     del claims[claim]
