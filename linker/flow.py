@@ -266,7 +266,7 @@ _ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 
 def same_email(a: str, b: str) -> bool:
-    """Equal after Unicode NFC, folding the case of ASCII letters only.
+    """Equal after folding the case of ASCII letters only, and Unicode NFC.
 
     Full case folding would make a KELVIN SIGN equal `k` and `straße` equal `strasse`: two
     different mailboxes at most providers, and a way to pass for someone else.
@@ -275,7 +275,8 @@ def same_email(a: str, b: str) -> bool:
 
 
 def _fold(address: str) -> str:
-    return unicodedata.normalize("NFC", address).translate(_ASCII_UPPER)
+    # ASCII case first: NFC maps the KELVIN SIGN to an ASCII `K`, which must stay a capital.
+    return unicodedata.normalize("NFC", address.translate(_ASCII_UPPER))
 
 
 def check_reauthentication(claims: Mapping[str, Any], txn: Transaction) -> Identity:

@@ -191,3 +191,53 @@ async def test_error_page_escapes_everything(harness: Harness) -> None:
     assert response.status_code == 400
     assert "<script>alert" not in response.text and "<img" not in response.text
     assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+async def test_secondary_sub_without_a_provider_is_invalid(harness: Harness) -> None:
+    harness.tenant.add_user("nopipe", email="alice@example.com")
+    assert await callback_error(harness, "nopipe") == "invalid_secondary_token"
+    assert harness.tenant.calls["POST identities"] == 0
+
+
+async def test_secondary_token_not_valid_yet(harness: Harness) -> None:
+    later = int(harness.clock()) + 600
+    assert await callback_error(harness, nbf=later) == "invalid_secondary_token"
+
+
+async def test_secondary_token_with_infinite_expiry(harness: Harness) -> None:
+    assert await callback_error(harness, exp=float("inf")) == "invalid_secondary_token"
+
+
+@pytest.mark.parametrize("env_overrides", [{"LINKER_REQUIRE_SAME_EMAIL": "true"}])
+@pytest.mark.parametrize(
+    ("primary", "secondary"),
+    [("kim@example.com", "\u212aim@example.com"), ("straße@example.com", "strasse@example.com")],
+)
+async def test_same_email_folds_ascii_case_only(
+    harness: Harness, primary: str, secondary: str
+) -> None:
+    """A KELVIN SIGN is not a `K`, and `ß` is not `ss`: full case folding would let another
+    mailbox pass for the primary's."""
+    harness.tenant.add_user("github|2002", email=secondary)
+    linked = await harness.link_with_email("github|2002", primary)
+    assert (linked.status, linked.error) == ("denied", "email_mismatch")
+
+
+@pytest.mark.parametrize("env_overrides", [{"LINKER_REQUIRE_SAME_EMAIL": "true"}])
+async def test_same_email_after_nfc(harness: Harness) -> None:
+    harness.tenant.add_user("github|2002", email="Ame\u0301lie@Example.com")  # decomposed
+    linked = await harness.link_with_email("github|2002", "am\u00e9lie@example.com")
+    assert linked.status == "linked"
+
+
+async def test_tenant_error_description_is_cut_and_cleaned(harness: Harness) -> None:
+    started = await harness.start()
+    noisy = "line one\r\nline\x00two\x1b[31m " + "y" * 400
+    resumed = read_resume(
+        await harness.callback(
+            error="server_error", error_description=noisy, state=nested_state(started)
+        )
+    )
+    description = resumed.result["error_description"]
+    assert "\n" not in description and "\x00" not in description and "\x1b" not in description
+    assert description.count("y") == 200 - len("line one  line two [31m ")

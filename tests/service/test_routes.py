@@ -123,3 +123,17 @@ async def test_invalid_redis_url_fails_at_start() -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(settings_env(LINKER_STORE_URL="mysql://x"))
     assert httpx  # the module is used by the fixtures' transports
+
+
+async def test_readyz_does_not_refetch_keys_after_a_failure_within_the_cooldown(
+    harness: Harness,
+) -> None:
+    harness.tenant.fail("GET /.well-known/openid-configuration", *[status(503)] * 1000)
+    assert (await harness.client.get("/readyz")).status_code == 503
+    fetched = harness.tenant.calls["GET /.well-known/openid-configuration"]
+    for _ in range(5):
+        assert (await harness.client.get("/readyz")).status_code == 503
+    assert harness.tenant.calls["GET /.well-known/openid-configuration"] == fetched
+    harness.clock.now += 31  # after the cooldown, one more try
+    harness.tenant.faults.clear()
+    assert (await harness.client.get("/readyz")).status_code == 200

@@ -184,6 +184,14 @@ class Harness:
         code = self.tenant.login(started.headers["location"], sub=sub, **claims)
         return await self.callback(code=code, state=nested_state(started))
 
+    async def link_with_email(self, sub: str, primary_email: str) -> Linked:
+        """A whole attempt by a primary whose start token carries `primary_email`."""
+        user = {**self.start_claims()["user"], "email": primary_email}
+        started = await self.start(user=user)
+        assert started.status_code == 302, started.text
+        code = self.tenant.login(started.headers["location"], sub=sub)
+        return await self.finish(await self.callback(code=code, state=nested_state(started)))
+
     async def link(self, sub: str = SECONDARY, **claims: Any) -> Linked:
         """A whole attempt: start, nested login as `sub`, callback, and the Action's commit."""
         return await self.finish(await self.link_callback(sub, **claims))
@@ -230,3 +238,23 @@ def nested_state(started: httpx.Response) -> str:
 
 def query(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def signed_raw(payload: str, secret: str = SECRET) -> str:
+    """An HS256 JWT over a payload given as raw JSON text: shapes `json.dumps` cannot make
+    (nested past Python's recursion limit) or that a careless signer would (NaN)."""
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    header = b64(b'{"alg":"HS256","typ":"JWT"}')
+    signing_input = f"{header}.{b64(payload.encode())}"
+    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def deeply_nested(depth: int = 5_000) -> str:
+    return "[" * depth + "]" * depth
