@@ -6,6 +6,8 @@ endpoints below are plain functions that read it. Rendering lives in `linker.ren
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +27,7 @@ from linker.cookies import TxnCookies, cookie_name
 from linker.errors import LinkError
 from linker.management import ManagementApi
 from linker.observability import Metrics
+from linker.reconcile import reconcile, run_in_background
 from linker.render import render, too_long
 from linker.runtime import Runtime
 from linker.settings import Settings
@@ -47,18 +50,48 @@ def create_app(
     retrier: Retrier | None = None,
 ) -> Starlette:
     """The linking service. Every call to the tenant goes through `http` when given."""
-    metrics = Metrics()
     client = http or httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+    runtime = build_runtime(settings, http=client, store=store, clock=clock, retrier=retrier)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        background = asyncio.create_task(run_in_background(runtime))
+        try:
+            yield
+        finally:
+            background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await background
+            await runtime.attempts.store.aclose()
+            if http is None:  # an injected client belongs to the caller
+                await client.aclose()
+
+    app = Starlette(routes=ROUTES, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.reconcile = lambda: reconcile(runtime)
+    return app
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+    retrier: Retrier | None = None,
+) -> Runtime:
+    """The service's parts, for `create_app` and for `linker reconcile`."""
+    metrics = Metrics()
     retrier = retrier or Retrier(clock=clock)
     retrier.on_attempt = lambda outcome: metrics.count(
         "linker_upstream_attempts_total", outcome=outcome
     )
-    tenant = Tenant(settings, client, retrier, clock=clock)
+    tenant = Tenant(settings, http, retrier, clock=clock)
     kv = store or open_store(settings.store_url.reveal(), clock=clock)
-    runtime = Runtime(
+    return Runtime(
         settings=settings,
         tenant=tenant,
-        management=ManagementApi(tenant, client, retrier),
+        management=ManagementApi(tenant, http, retrier),
         attempts=Attempts(kv, max_pending_per_user=settings.max_pending_per_user),
         audit=Audit(settings.audit_file),
         metrics=metrics,
@@ -66,19 +99,6 @@ def create_app(
         clock=clock,
         sleep=retrier.sleep,
     )
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await kv.aclose()
-            if http is None:  # an injected client belongs to the caller
-                await client.aclose()
-
-    app = Starlette(routes=ROUTES, lifespan=lifespan)
-    app.state.runtime = runtime
-    return app
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -32,6 +32,7 @@ class AuditRecord:
     secondary: str | None = None
     status: str = "failed"
     code: str | None = None
+    merge: str | None = None  # link: "applied", "none" (nothing to merge) or "pending"
     secondary_metadata: dict[str, Any] | None = field(default=None)
 
 

@@ -101,7 +101,7 @@ def check(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = ("serve", "check", "dev-tenant", "demo")
+    commands = ("serve", "check", "reconcile", "dev-tenant", "demo")
     if not args or args[0] not in commands:
         print(f"usage: linker {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2
@@ -110,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(rest)
     if command == "check":
         return check(rest)
+    if command == "reconcile":
+        from linker.reconcile_cli import main as reconcile
+
+        return reconcile(rest)
     if command == "dev-tenant":
         from linker.devtenant.cli import main as dev_tenant
 

@@ -10,8 +10,6 @@ the primary's identities, never by guessing (`ManagementApi._change`).
 
 from __future__ import annotations
 
-import contextlib
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -22,14 +20,10 @@ from linker.claims import json_depth_ok
 from linker.errors import Code, LinkError
 from linker.merge import metadata_patch
 from linker.observability import log_event
+from linker.reconcile import WORK_PREFIX, WorkItem, forget, owe_merge
 from linker.retry import Budget
 from linker.runtime import Runtime
-from linker.store import StoreUnavailable
 from linker.tokens import PrimaryProfile, Result
-
-WORK_PREFIX = "work:"
-# Pending work outlives any outage worth waiting for; `linker reconcile` finishes it sooner.
-WORK_TTL = 7 * 24 * 3600
 
 
 def _snapshot(secondary: dict[str, Any]) -> dict[str, Any]:
@@ -64,33 +58,29 @@ async def link(
     record.secondary_metadata = snapshot
     # (a) The snapshot first: Auth0 discards the secondary's metadata when it links.
     rt.audit.write(replace(record, event="snapshot", status="pending"), when=rt.clock())
-    work = {"primary": attempt.primary, "identity": identity.to_claim(), "patch": patch}
-    await rt.attempts.store.put(
-        WORK_PREFIX + attempt.commit, json.dumps(work, separators=(",", ":")), WORK_TTL
-    )
+    work = WorkItem(WORK_PREFIX + attempt.commit, attempt.primary, identity, snapshot, rt.clock())
+    await owe_merge(rt, attempt.commit, work)
     # (b) The link. A lost answer is settled by reading; a refusal leaves nothing written.
+    # With the outcome unknown, the work item stays: reconcile merges if the link exists.
     try:
         await rt.management.link(attempt.primary, identity, budget)
     except LinkError as error:
         if error.code is not Code.OUTCOME_UNKNOWN:
-            await _forget(rt, attempt.commit)
+            await forget(rt, work.key)
         raise
     # (c) The merge, from the snapshot, against the profile the Action saw at /continue.
+    record.merge = "none"
     if patch:
         try:
             await rt.management.update_metadata(attempt.primary, patch, budget)
         except LinkError as error:
+            # Linked all the same: the merge stays owed, and reconcile writes it.
             log_event("merge_pending", sub=attempt.primary, code=error.code.value)
+            record.merge = "pending"
             return Result(status="linked", identity=identity)
-    await _forget(rt, attempt.commit)
+        record.merge = "applied"
+    await forget(rt, work.key)
     return Result(status="linked", identity=identity)
-
-
-async def _forget(rt: Runtime, commit: str) -> None:
-    """Drop finished work. Failing to is harmless (finishing it again changes nothing), and
-    must not turn a true result into an error."""
-    with contextlib.suppress(StoreUnavailable):
-        await rt.attempts.store.delete(WORK_PREFIX + commit)
 
 
 async def unlink(rt: Runtime, attempt: Prepared, profile: PrimaryProfile, budget: Budget) -> Result:
