@@ -27,9 +27,10 @@ from linker.devtenant.faults import FaultMiddleware
 from linker.devtenant.seed import Seed
 from linker.devtenant.state import TenantState
 from linker.devtenant.token_endpoint import token
+from linker.shim import shim_path
 
-# linker/devtenant/app.py -> <repo>/deploy/action/linker-action.js
-DEFAULT_ACTION = Path(__file__).resolve().parents[2] / "deploy" / "action" / "linker-action.js"
+# The shim shipped in linker-auth0's wheel, or deploy/action/linker-action.js in a checkout.
+DEFAULT_ACTION = shim_path()
 
 
 @dataclass(frozen=True)
