@@ -33,6 +33,7 @@ class Code(StrEnum):
     SECONDARY_EMAIL_NOT_VERIFIED = "secondary_email_not_verified"
     EMAIL_MISMATCH = "email_mismatch"
     SECONDARY_HAS_LINKED_IDENTITIES = "secondary_has_linked_identities"
+    CONNECTION_MISMATCH = "connection_mismatch"
     IDENTITY_NOT_LINKED = "identity_not_linked"
     PRIMARY_IDENTITY = "primary_identity"
     AMBIGUOUS_IDENTITY = "ambiguous_identity"
@@ -40,6 +41,7 @@ class Code(StrEnum):
     IDENTITY_CONFLICT = "identity_conflict"
     MANAGEMENT_API_ERROR = "management_api_error"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 # Failures of the nested login or of upstream calls are "failed"; refusals by policy or by a
