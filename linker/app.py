@@ -16,7 +16,7 @@ from linker.audit import Audit
 from linker.cookies import COOKIE_PATH, TxnCookies, cookie_name
 from linker.errors import Code, LinkError
 from linker.management import ManagementApi
-from linker.observability import Metrics
+from linker.observability import Metrics, instrument, observe_upstream
 from linker.pages import SECURITY_HEADERS, error_page, resume_page
 from linker.service import DeadEnd, LinkService, NestedLogin, Outcome
 from linker.settings import Settings
@@ -39,6 +39,7 @@ def create_app(
     """The linking service. Every call to the tenant goes through `http` when given."""
     metrics = Metrics()
     client = http or httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+    observe_upstream(client, metrics)
     retrier = retrier or Retrier(clock=clock)
     retrier.on_attempt = lambda outcome: metrics.count(
         "linker_upstream_attempts_total", outcome=outcome
@@ -157,6 +158,7 @@ def create_app(
     )
     app.state.service = service
     app.state.store = txn_store
+    instrument(app)  # request ids, and no token in any log line whoever serves the app
     return app
 
 
