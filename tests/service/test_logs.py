@@ -36,7 +36,7 @@ def lines_of(out: io.StringIO) -> list[dict[str, object]]:
 
 def test_every_logger_writes_the_same_json_shape(json_lines: io.StringIO) -> None:
     log_event("start", code="invalid_session_token", sub="google-oauth2|alice")
-    logging.getLogger("uvicorn.error").warning("Started server process [%d]", 42)
+    logging.getLogger("hypercorn.error").warning("Started server process [%d]", 42)
     logging.getLogger("httpx").info("HTTP Request: GET %s", "http://tenant/authorize?nonce=n0")
     first, second, third = lines_of(json_lines)
     for line in (first, second, third):
@@ -44,7 +44,7 @@ def test_every_logger_writes_the_same_json_shape(json_lines: io.StringIO) -> Non
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", str(line["time"]))
     assert first["logger"] == "linker" and first["level"] == "info"
     assert first["event"] == "start" and first["code"] == "invalid_session_token"
-    assert (second["logger"], second["level"]) == ("uvicorn.error", "warning")
+    assert (second["logger"], second["level"]) == ("hypercorn.error", "warning")
     assert second["message"] == "Started server process [42]"
     assert third["message"] == "HTTP Request: GET http://tenant/authorize?nonce=[redacted]"
 
