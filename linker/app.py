@@ -26,7 +26,7 @@ from linker.commit import commit
 from linker.cookies import TxnCookies, cookie_name
 from linker.errors import LinkError
 from linker.management import ManagementApi
-from linker.observability import Metrics
+from linker.observability import Metrics, instrument, observe_upstream
 from linker.reconcile import reconcile, run_in_background
 from linker.render import render, too_long
 from linker.runtime import Runtime
@@ -69,6 +69,7 @@ def create_app(
     app = Starlette(routes=ROUTES, lifespan=lifespan)
     app.state.runtime = runtime
     app.state.reconcile = lambda: reconcile(runtime)
+    instrument(app)  # request ids, and no token in any log line whoever serves the app
     return app
 
 
@@ -82,6 +83,7 @@ def build_runtime(
 ) -> Runtime:
     """The service's parts, for `create_app` and for `linker reconcile`."""
     metrics = Metrics()
+    observe_upstream(http, metrics)
     retrier = retrier or Retrier(clock=clock)
     retrier.on_attempt = lambda outcome: metrics.count(
         "linker_upstream_attempts_total", outcome=outcome

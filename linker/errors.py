@@ -1,6 +1,6 @@
 """One exception type for every refusal, carrying the contract's error code.
 
-The code is the machine-readable name from PROTOCOL.md's table; the description is what a
+The code is the machine-readable name from docs/protocol.md's table; the description is what a
 user or operator can act on. Routes map a `LinkError` to an HTML page or to a result token
 only at the edge, so the protocol logic never knows about HTTP.
 """

@@ -1,7 +1,7 @@
 """The linking protocol's decisions, as pure functions of data.
 
 `/link/start` and `/link/callback` (in `service.py`) do the I/O and call these in the order
-PROTOCOL.md gives. Each check raises `LinkError` with the contract's code, or returns what
+docs/protocol.md gives. Each check raises `LinkError` with the contract's code, or returns what
 the next step needs.
 """
 

@@ -1,6 +1,6 @@
 """The Management API calls linking needs: read a user, merge metadata, link, unlink.
 
-Statuses and messages are Auth0's (PROTOCOL.md section 2); each maps to a contract code here.
+Statuses and messages are Auth0's (docs/protocol.md section 2); each maps to a contract code here.
 Link and unlink are not idempotent, so when an attempt's outcome is unknown the primary's
 identities are read before anything is resent: if the change is there, it is done.
 """

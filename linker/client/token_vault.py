@@ -1,6 +1,6 @@
 """Token Vault: trade the user's Auth0 token for the access token of a connected account.
 
-`TokenVault.exchange` posts the federated-connection token exchange of PROTOCOL.md section 2.
+`TokenVault.exchange` posts the federated-connection token exchange of docs/protocol.md section 2.
 When the tenant holds no tokens for the connection it raises `LinkRequired`, which an app turns
 into "connect your account" (a link request with `requested_connection_scope`).
 """
