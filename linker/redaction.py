@@ -26,7 +26,10 @@ REDACTED = "[redacted]"
 
 # name=value in a query string, a fragment or a form body: after ?, #, &, the start, a space
 # or a quote.
-_PAIR = re.compile(r"(?P<lead>^|[?#&\s\"'(\[])(?P<name>[^=&?#\s\"'<>]+)=(?P<value>[^&#\s\"'<>]*)")
+# A backslash ends a value too: in an already JSON-encoded line it escapes the next quote.
+_PAIR = re.compile(
+    r"(?P<lead>^|[?#&\s\"'(\[])(?P<name>[^=&?#\s\"'<>\\]+)=(?P<value>[^&#\s\"'<>\\]*)"
+)
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
