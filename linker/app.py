@@ -131,15 +131,17 @@ def create_app(
 
     async def readyz(request: Request) -> Response:
         store_ok = await txn_store.ping()
-        keys_ok = tenant.keys.loaded
+        keys_ok, reason = tenant.keys.loaded, None
         if not keys_ok:
             try:
                 await tenant.keys.keys_for(None)
                 keys_ok = True
-            except LinkError:
-                keys_ok = False
+            except LinkError as error:  # e.g. discovery names another issuer
+                keys_ok, reason = False, error.description
         ready = store_ok and keys_ok
         body = {"status": "ready" if ready else "not_ready", "store": store_ok, "keys": keys_ok}
+        if reason is not None:
+            body["reason"] = reason
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics_route(request: Request) -> Response:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import httpx
 
+from linker import oidc
+from linker.errors import LinkError
 from linker.observability import RedactQueryFilter
 from linker.settings import Settings, SettingsError
 
@@ -63,14 +65,23 @@ async def _check_tenant(settings: Settings) -> list[str]:
         token_endpoint = config.get("token_endpoint") if isinstance(config, dict) else None
         if not isinstance(token_endpoint, str):
             return [f"tenant: no OpenID configuration at {settings.tenant_url}"]
+        wrong_issuer = oidc.issuer_problem(config, settings.issuer)
+        if wrong_issuer is not None:
+            return [f"LINKER_AUTH0_DOMAIN / LINKER_TENANT_SCHEME: {wrong_issuer}"]
+        try:
+            method = oidc.token_auth_method(config)
+        except LinkError as error:
+            return [f"tenant: {error.description}"]
+        fields, headers = oidc.client_auth(
+            method, settings.client_id, settings.client_secret.reveal()
+        )
         form = {
             "grant_type": "client_credentials",
-            "client_id": settings.client_id,
-            "client_secret": settings.client_secret.reveal(),
             "audience": f"{settings.tenant_url}/api/v2/",
+            **fields,
         }
         try:
-            answer = await http.post(token_endpoint, data=form)
+            answer = await http.post(token_endpoint, data=form, headers=headers)
         except httpx.HTTPError as exc:
             return [f"tenant: token endpoint unreachable ({type(exc).__name__})"]
         if answer.status_code != 200:

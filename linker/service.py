@@ -208,6 +208,7 @@ class LinkService:
         id_token = str(tokens["id_token"])
         keys = await self.tenant.keys.keys_for(key_id(id_token))
         claims = flow.check_secondary_token(id_token, keys, txn, self.settings, now=self.clock())
+        claims = await self.tenant.with_userinfo(claims, tokens, budget)  # OIDC Core 5.4
         if txn.action == "unlink":
             target = flow.check_reauthentication(claims, txn)
             record.secondary = target.full_id
