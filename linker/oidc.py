@@ -52,6 +52,18 @@ def token_auth_method(discovery: Mapping[str, Any]) -> AuthMethod:
     )
 
 
+def other_auth_method(method: AuthMethod, discovery: Mapping[str, Any]) -> AuthMethod | None:
+    """The other secret-based method, when discovery lists it: the fallback for a client
+    registered with the one linker did not pick."""
+    supported = discovery.get("token_endpoint_auth_methods_supported")
+    other: AuthMethod = (
+        "client_secret_post" if method == "client_secret_basic" else "client_secret_basic"
+    )
+    if isinstance(supported, list) and other in supported:
+        return other
+    return None
+
+
 def client_auth(
     method: AuthMethod, client_id: str, client_secret: str
 ) -> tuple[dict[str, str], dict[str, str]]:

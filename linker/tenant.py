@@ -60,6 +60,7 @@ class Tenant:
         self._discovery_lock = asyncio.Lock()
         self._token: _CachedToken | None = None
         self._token_lock = asyncio.Lock()
+        self._auth_method: oidc.AuthMethod | None = None  # learnt from an invalid_client
         self.keys = KeyCache(self._fetch_jwks, clock=clock)
 
     def budget(self) -> Budget:
@@ -185,8 +186,28 @@ class Tenant:
         self._token = None
 
     async def _post_token(self, form: dict[str, str], budget: Budget) -> httpx.Response:
+        """POST to the token endpoint, authenticated the way discovery and the client allow.
+
+        Discovery lists what the server supports, not what this client was registered with
+        (Auth0's Regular Web Apps default to Post). A 401 `invalid_client` is a refusal of the
+        authentication itself, answered before any code is looked at, so the other method is
+        tried once and, if it works, kept.
+        """
         url = await self._endpoint("token_endpoint")
-        method = oidc.token_auth_method(await self.discovery())
+        discovery = await self.discovery()
+        method = self._auth_method or oidc.token_auth_method(discovery)
+        response = await self._send_token(url, form, method, budget)
+        other = oidc.other_auth_method(method, discovery)
+        if other is not None and _invalid_client(response):
+            retried = await self._send_token(url, form, other, budget)
+            if not _invalid_client(retried):
+                self._auth_method = other
+            return retried
+        return response
+
+    async def _send_token(
+        self, url: str, form: dict[str, str], method: oidc.AuthMethod, budget: Budget
+    ) -> httpx.Response:
         fields, headers = oidc.client_auth(
             method, self.settings.client_id, self.settings.client_secret.reveal()
         )
@@ -197,3 +218,7 @@ class Tenant:
 
         # A code can be redeemed once: a lost answer cannot be retried into a success anyway.
         return await self._retrier.send(attempt, budget)
+
+
+def _invalid_client(response: httpx.Response) -> bool:
+    return response.status_code == 401 and json_object(response).get("error") == "invalid_client"

@@ -105,6 +105,21 @@ async def test_client_authentication_follows_discovery(
     assert set(harness.tenant.auth_used) == {expected}
 
 
+async def test_a_client_registered_for_post_is_served_after_one_refusal(
+    harness: Harness,
+) -> None:
+    """Discovery lists both; the client was registered for Post (Auth0's Regular Web App
+    default): Basic is refused with invalid_client before the code is spent, Post is tried
+    once and then kept."""
+    harness.tenant.registered_auth = "client_secret_post"
+    first = read_resume(await harness.link())
+    assert first.status in VERIFIED, first.result
+    assert harness.tenant.auth_used[:2] == ["client_secret_basic", "client_secret_post"]
+    assert harness.tenant.auth_used[2:] == ["client_secret_post"] * (
+        len(harness.tenant.auth_used) - 2
+    )
+
+
 async def test_no_usable_client_authentication_fails_the_attempt(harness: Harness) -> None:
     harness.tenant.auth_methods = ["private_key_jwt"]
     resumed = read_resume(await harness.link())

@@ -50,6 +50,7 @@ class FakeTenant:
     )
     discovered_issuer: str = ISSUER
     auth_used: list[str] = field(default_factory=list)  # client auth seen at /oauth/token
+    registered_auth: str | None = None  # the one method linker's client may use, when set
     userinfo: dict[str, dict[str, Any]] = field(default_factory=dict)  # access token -> claims
 
     # -- test helpers -------------------------------------------------------------------
@@ -208,6 +209,10 @@ class FakeTenant:
     ) -> tuple[str | None, str | None]:
         """The (client_id, secret) presented, by the method discovery advertises."""
         header = request.headers.get("authorization", "")
+        used = "client_secret_basic" if header.startswith("Basic ") else "client_secret_post"
+        if self.registered_auth not in (None, used):
+            self.auth_used.append(used)
+            return None, None
         if header.startswith("Basic "):
             self.auth_used.append("client_secret_basic")
             if "client_secret" in form:
