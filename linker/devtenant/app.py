@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from linker.devtenant import admin, login, management, oidc
+from linker.devtenant import admin, login, management, my_account, oidc
 from linker.devtenant.action_runner import ActionRunner
 from linker.devtenant.faults import FaultMiddleware
 from linker.devtenant.seed import Seed
@@ -83,6 +83,7 @@ def create_dev_tenant(config: DevTenantConfig) -> Starlette:
             management.users,
             methods=["GET", "PATCH", "POST", "DELETE"],
         ),
+        *my_account.routes,
     ]
     if config.admin:
         routes += admin.routes

@@ -59,7 +59,24 @@ def _authorize(tenant: TenantState, request: Request, needed: str) -> JSONRespon
 
 
 async def users(request: Request) -> Response:
+    """Every Management API answer carries the rate-limit headers, not only a 429:
+    https://auth0.com/docs/troubleshoot/customer-support/operational-policies/rate-limit-policy/management-api-endpoint-rate-limits
+    """
     tenant = tenant_of(request)
+    headers, over = tenant.rate_limit()
+    if over:
+        wait = max(1, int(headers["x-ratelimit-reset"]) - int(tenant.now()))
+        response: Response = _error(
+            429, "Too Many Requests", "Global limit has been reached", "too_many_requests"
+        )
+        response.headers["retry-after"] = str(wait)
+    else:
+        response = await _users(request, tenant)
+    response.headers.update(headers)
+    return response
+
+
+async def _users(request: Request, tenant: TenantState) -> Response:
     segments = _segments(request)
     method = request.method
     route = (method, len(segments))

@@ -137,11 +137,17 @@ def _authorization_code(
         nonce=auth.nonce,
         id_claims=code.id_token_claims,
         at_claims=code.access_token_claims,
+        audience=auth.audience,
     )
     if "offline_access" in auth.scopes:
         response["refresh_token"] = tenant.issue_refresh_token(
             RefreshToken(
-                client.client_id, user.user_id, auth.scopes, code.session_id, code.auth_time
+                client.client_id,
+                user.user_id,
+                auth.scopes,
+                code.session_id,
+                code.auth_time,
+                audience=auth.audience,
             )
         )
     return response
@@ -164,14 +170,16 @@ def user_tokens(
     nonce: str | None,
     id_claims: dict[str, Any],
     at_claims: dict[str, Any],
+    audience: str | None = None,
 ) -> dict[str, Any]:
     now = int(tenant.now())
+    aud, granted = token_audience(tenant, scopes, audience)
     access = access_token_claims(
         issuer=tenant.issuer,
         subject=user.user_id,
-        audience=tenant.issuer + "userinfo",
+        audience=aud,
         client_id=client.client_id,
-        scopes=scopes,
+        scopes=granted,
         now=now,
         extra=at_claims,
     )
@@ -179,7 +187,7 @@ def user_tokens(
         "access_token": tenant.keys.sign(access),
         "token_type": "Bearer",
         "expires_in": ACCESS_TOKEN_TTL,
-        "scope": " ".join(scopes),
+        "scope": " ".join(granted),
     }
     if "openid" in scopes:
         claims = id_token_claims(
@@ -195,6 +203,27 @@ def user_tokens(
         )
         response["id_token"] = tenant.keys.sign(claims)
     return response
+
+
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+
+
+def token_audience(
+    tenant: TenantState, scopes: tuple[str, ...], audience: str | None
+) -> tuple[str | list[str], tuple[str, ...]]:
+    """An access token's `aud` and `scope`.
+
+    Without `audience` it is good for `/userinfo` only. With an API's identifier it is for that
+    API (and `/userinfo` too when `openid` was asked), carrying the OpenID scopes and those of
+    the requested scopes the API defines:
+    https://auth0.com/docs/get-started/apis/scopes/api-scopes
+    """
+    userinfo = tenant.issuer + "userinfo"
+    if audience is None:
+        return userinfo, scopes
+    defined = tenant.audience_scopes(audience) or ()
+    granted = tuple(s for s in scopes if s in OIDC_SCOPES or s in defined)
+    return ([audience, userinfo] if "openid" in scopes else audience), granted
 
 
 async def _refresh_token(
@@ -258,6 +287,7 @@ async def _refresh_token(
         nonce=None,
         id_claims=dict(outcome.id_token_claims),
         at_claims=dict(outcome.access_token_claims),
+        audience=grant.audience,
     )
 
 
