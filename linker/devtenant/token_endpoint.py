@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from linker.client.pkce import s256_challenge
-from linker.devtenant.action_event import RequestInfo, build_event
+from linker.devtenant.action_effects import apply_user_changes
+from linker.devtenant.action_event import RequestInfo, build_event, can_redirect
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.directory import User
 from linker.devtenant.errors import TokenError
@@ -263,15 +264,23 @@ async def _refresh_token(
         secrets=tenant.action_secrets,
         scopes=grant.scopes,
     )
-    context = {"now": int(tenant.now()), "issuer": tenant.domain, "continueState": None}
+    context = {
+        "now": int(tenant.now()),
+        "issuer": tenant.domain,
+        "continueState": None,
+        "canRedirect": can_redirect("oauth2-refresh-token", silent=True),
+    }
     try:
         outcome = await actions_of(request).run("onExecutePostLogin", event, context)
     except ActionWorkerError as exc:
         raise TokenError(
             500, "server_error", f"The post-login Action could not run: {exc}"
         ) from exc
-    if outcome.thrown is not None or outcome.deny is not None:
-        raise TokenError(403, "access_denied", outcome.thrown or outcome.deny or "")
+    if outcome.thrown is not None:
+        raise TokenError(403, "access_denied", outcome.thrown)
+    apply_user_changes(tenant, user, outcome)
+    if outcome.deny is not None:
+        raise TokenError(403, "access_denied", outcome.deny)
     if outcome.redirect_url is not None:
         # Auth0 cannot redirect a refresh token request: an Action that tries fails it.
         raise TokenError(
