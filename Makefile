@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint typecheck unit system-deps demo bench serve clean
 
-$(STAMP): pyproject.toml
+# Both distributions, editable: linker-auth0 with its dev and test extras, and
+# linker-auth0-dev (dev/), which the dev extra names and pip finds here.
+$(STAMP): pyproject.toml dev/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./dev -e '.[dev,test]'
 	touch $(STAMP)
 
 system-deps:
@@ -38,4 +40,4 @@ serve: $(STAMP)
 	$(BIN)/linker serve
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

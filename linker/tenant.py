@@ -113,7 +113,7 @@ class Tenant:
             "code_verifier": code_verifier,
             "redirect_uri": self.settings.callback_url,
         }
-        response = await self._post_token(form, budget)
+        response = await self._post_token(form, budget, once=True)
         body = json_object(response)
         if response.status_code != 200 or not isinstance(body.get("id_token"), str):
             error = body.get("error", f"HTTP {response.status_code}")
@@ -185,7 +185,9 @@ class Tenant:
     def forget_management_token(self) -> None:
         self._token = None
 
-    async def _post_token(self, form: dict[str, str], budget: Budget) -> httpx.Response:
+    async def _post_token(
+        self, form: dict[str, str], budget: Budget, *, once: bool = False
+    ) -> httpx.Response:
         """POST to the token endpoint, authenticated the way discovery and the client allow.
 
         Discovery lists what the server supports, not what this client was registered with
@@ -196,17 +198,23 @@ class Tenant:
         url = await self._endpoint("token_endpoint")
         discovery = await self.discovery()
         method = self._auth_method or oidc.token_auth_method(discovery)
-        response = await self._send_token(url, form, method, budget)
+        response = await self._send_token(url, form, method, budget, once=once)
         other = oidc.other_auth_method(method, discovery)
         if other is not None and _invalid_client(response):
-            retried = await self._send_token(url, form, other, budget)
+            retried = await self._send_token(url, form, other, budget, once=once)
             if not _invalid_client(retried):
                 self._auth_method = other
             return retried
         return response
 
     async def _send_token(
-        self, url: str, form: dict[str, str], method: oidc.AuthMethod, budget: Budget
+        self,
+        url: str,
+        form: dict[str, str],
+        method: oidc.AuthMethod,
+        budget: Budget,
+        *,
+        once: bool,
     ) -> httpx.Response:
         fields, headers = oidc.client_auth(
             method, self.settings.client_id, self.settings.client_secret.reveal()
@@ -216,8 +224,8 @@ class Tenant:
         async def attempt(limit: float) -> httpx.Response:
             return await self._http.post(url, data=body, headers=headers, timeout=limit)
 
-        # A code can be redeemed once: a lost answer cannot be retried into a success anyway.
-        return await self._retrier.send(attempt, budget)
+        # A code can be redeemed once: a lost answer is "failed", never a resend.
+        return await self._retrier.send(attempt, budget, once=once)
 
 
 def _invalid_client(response: httpx.Response) -> bool:

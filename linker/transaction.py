@@ -28,7 +28,6 @@ class Transaction:
     expires_at: float
     target: Identity | None = None  # unlink: the identity to remove
     existing: Identity | None = None  # link: already linked, signing in again for new scopes
-    start_jti: str | None = None
 
     def dumps(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

@@ -1,4 +1,4 @@
-"""The Python API for apps and agent builders (PROTOCOL.md section 6).
+"""The Python API for apps and agent builders (docs/protocol.md section 6).
 
 - `build_link_url(...)` / `LinkSettings.link_request(...)`: the `/authorize` request that links
   (or unlinks) an identity, with the state, nonce and PKCE verifier to keep.

@@ -2,7 +2,7 @@
 
 Pure functions: no I/O. The app sends the browser to `LinkRequest.url` and keeps the rest of
 the `LinkRequest` (state, nonce, PKCE verifier) in its session to finish its own code exchange
-when the tenant redirects back (PROTOCOL.md, sections 1 and 6).
+when the tenant redirects back (docs/protocol.md, sections 1 and 6).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Token Vault: trade the user's Auth0 token for the access token of a connected account.
 
-`TokenVault.exchange` posts the federated-connection token exchange of PROTOCOL.md section 2.
+`TokenVault.exchange` posts the federated-connection token exchange of docs/protocol.md section 2.
 The request names no scopes: the answer's `scope` says what Token Vault holds
 (https://auth0.com/docs/secure/tokens/token-vault/refresh-token-exchange-with-token-vault), and
 `exchange` compares it with the scopes the caller needs. When nothing is stored (either code seen

@@ -1,7 +1,7 @@
 """The tenant's users and what the Management API does to them, as plain data operations.
 
 Nothing here knows about HTTP: the routes in `management.py` turn a `ManagementError` into
-Auth0's error body. The statuses and messages are the ones PROTOCOL.md section 2 relies on,
+Auth0's error body. The statuses and messages are the ones docs/protocol.md section 2 relies on,
 so a client written against this directory behaves the same against a real tenant.
 """
 

@@ -14,6 +14,7 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from linker.devtenant import resume_binding
 from linker.devtenant.authorize_request import (
     AuthorizePageError,
     AuthorizeRedirectError,
@@ -143,6 +144,12 @@ async def continue_login(request: Request) -> Response:
     query = dict(request.query_params)
     body = await read_form(request) if request.method == "POST" else {}
     key = body.get("state") or query.get("state") or ""
+    waiting = tenant.peek_suspended(key)
+    # Checked before the login is taken: another browser's request must not end it either.
+    if waiting is None or not resume_binding.holds(request, key, waiting.binding):
+        return page_error(
+            400, "Invalid state", "No login is waiting for this state in this browser."
+        )
     suspended = tenant.take_suspended(key)
     if suspended is None:
         return page_error(400, "Invalid state", "No login is waiting for this state.")
@@ -162,6 +169,7 @@ async def continue_login(request: Request) -> Response:
     )
     # A nested login in between (linker's) replaced the SSO session: this user's comes back.
     _set_session_cookie(tenant, response, session)
+    resume_binding.release(response, key)
     return response
 
 

@@ -66,6 +66,7 @@ class Suspended:
     id_token_claims: dict[str, Any]
     access_token_claims: dict[str, Any]
     created: float
+    binding: str = ""  # the value of this login's cookie in the browser that holds it
 
 
 @dataclass
@@ -238,6 +239,13 @@ class TenantState:
         key = secrets.token_urlsafe(24)
         self.suspended[key] = suspended
         return key
+
+    def peek_suspended(self, key: str) -> Suspended | None:
+        """The suspended login, left in place (to check the browser before taking it)."""
+        suspended = self.suspended.get(key)
+        if suspended is None or self.now() - suspended.created > LOGIN_TTL:
+            return None
+        return suspended
 
     def take_suspended(self, key: str) -> Suspended | None:
         """One use: a second `/continue` with the same state finds nothing."""

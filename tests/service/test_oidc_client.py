@@ -39,7 +39,7 @@ async def test_email_claims_only_at_userinfo_still_link(harness: Harness) -> Non
 
 
 async def test_email_claims_in_the_id_token_need_no_userinfo(harness: Harness) -> None:
-    resumed = read_resume(await harness.link())
+    resumed = await harness.link()
     assert resumed.status in VERIFIED
     assert harness.tenant.calls["GET /userinfo"] == 0
 
@@ -100,7 +100,7 @@ async def test_client_authentication_follows_discovery(
     harness: Harness, advertised: list[str] | None, expected: str
 ) -> None:
     harness.tenant.auth_methods = advertised
-    resumed = read_resume(await harness.link())
+    resumed = await harness.link()
     assert resumed.status in VERIFIED, resumed.result
     assert set(harness.tenant.auth_used) == {expected}
 
@@ -112,7 +112,7 @@ async def test_a_client_registered_for_post_is_served_after_one_refusal(
     default): Basic is refused with invalid_client before the code is spent, Post is tried
     once and then kept."""
     harness.tenant.registered_auth = "client_secret_post"
-    first = read_resume(await harness.link())
+    first = await harness.link()
     assert first.status in VERIFIED, first.result
     assert harness.tenant.auth_used[:2] == ["client_secret_basic", "client_secret_post"]
     assert harness.tenant.auth_used[2:] == ["client_secret_post"] * (
@@ -122,7 +122,7 @@ async def test_a_client_registered_for_post_is_served_after_one_refusal(
 
 async def test_no_usable_client_authentication_fails_the_attempt(harness: Harness) -> None:
     harness.tenant.auth_methods = ["private_key_jwt"]
-    resumed = read_resume(await harness.link())
+    resumed = await harness.link()
     assert (resumed.status, resumed.error) == ("failed", "upstream_unavailable")
     assert "client_secret_basic" in resumed.result["error_description"]
     assert harness.tenant.auth_used == []
