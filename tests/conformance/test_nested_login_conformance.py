@@ -10,8 +10,8 @@ A certified OP has no Auth0 Management API, so that leg (client credentials for
 else goes over real HTTP to the provider. The application's `id_token_hint` is a real ID token
 the provider issued to the application's own client.
 
-The assertion is on what the callback's result says about the verified secondary identity:
-with protocol v1 the status is `linked`, with v2 `pending` (written at the commit).
+The callback's result says what was verified about the secondary identity (`pending`, with the
+identity); the commit, made as the shim makes it, then writes the link on the fake tenant.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from linker.client.pkce import random_token, s256_challenge
 from linker.tokens import TOKEN_VERSION
 from tests.conformance.conftest import Provider
 from tests.support.fake_tenant import LINKER_CLIENT, LINKER_SECRET, FakeTenant
-from tests.support.harness import Resumed, hs256, make_settings, query, read_resume
+from tests.support.harness import Clock, Harness, Linked, hs256, make_settings, query
 
 APP, APP_SECRET, APP_CALLBACK = "app-client", "app-client-secret-0123456789", "https://app.test/cb"
 PUBLIC_URL = "https://linker.test"
@@ -186,8 +186,9 @@ def fake(rsa_key: RSAKey) -> FakeTenant:
     return tenant
 
 
-async def link_at(provider: Provider, fake: FakeTenant) -> tuple[Resumed, SplitTransport]:
-    """Alice links her GitHub account; the nested login runs at `provider`."""
+async def link_at(provider: Provider, fake: FakeTenant) -> tuple[Linked, SplitTransport]:
+    """Alice links her GitHub account; the nested login runs at `provider`, and the Action's
+    commit (protocol v2) follows a pending result, as the shim would send it."""
     settings = make_settings(
         LINKER_AUTH0_DOMAIN=provider.domain,
         LINKER_TENANT_SCHEME="http",
@@ -217,8 +218,9 @@ async def link_at(provider: Provider, fake: FakeTenant) -> tuple[Resumed, SplitT
                 assert nested.startswith(f"http://{provider.domain}/auth?")
                 back = await follow(browser, nested, f"{PUBLIC_URL}/link/callback")
                 assert "code" in back, back
-                resumed = read_resume(await linker.get("/link/callback", params=back))
-    return resumed, upstream_transport
+                harness = Harness(tenant=fake, clock=Clock(), client=linker, settings=settings)
+                linked = await harness.finish(await linker.get("/link/callback", params=back))
+    return linked, upstream_transport
 
 
 @pytest.mark.parametrize("linker_auth", ["client_secret_basic", "client_secret_post"])
@@ -226,9 +228,11 @@ async def test_strict_provider_email_only_at_userinfo(
     start_provider: Any, fake: FakeTenant, linker_auth: str
 ) -> None:
     provider = start_provider(provider_config(claims_in_id_token=False, linker_auth=linker_auth))
-    resumed, sent = await link_at(provider, fake)
-    assert resumed.status in {"linked", "pending"}, resumed.result
-    assert resumed.result["identity"] == GITHUB_1001
+    linked, sent = await link_at(provider, fake)
+    assert linked.resumed.status == "pending", linked.resumed.result
+    assert linked.resumed.result["identity"] == GITHUB_1001  # what the callback verified
+    assert linked.status == "linked", linked.result
+    assert GITHUB_1001["user_id"] in [i["user_id"] for i in fake.users[ALICE]["identities"]]
     assert ("GET", "/.well-known/openid-configuration", "") in sent.sent
     assert ("GET", "/me", "Bearer") in sent.sent  # the email claims came from UserInfo
     # Discovery lists Basic, so Basic it is (RFC 6749 2.3.1); oidc-provider takes either
@@ -244,9 +248,11 @@ async def test_provider_with_email_claims_in_the_id_token(
     provider = start_provider(
         provider_config(claims_in_id_token=True, linker_auth="client_secret_basic")
     )
-    resumed, sent = await link_at(provider, fake)
-    assert resumed.status in {"linked", "pending"}, resumed.result
-    assert resumed.result["identity"] == GITHUB_1001
+    linked, sent = await link_at(provider, fake)
+    assert linked.resumed.status == "pending", linked.resumed.result
+    assert linked.resumed.result["identity"] == GITHUB_1001  # what the callback verified
+    assert linked.status == "linked", linked.result
+    assert GITHUB_1001["user_id"] in [i["user_id"] for i in fake.users[ALICE]["identities"]]
     assert not [path for _, path, _ in sent.sent if path == "/me"]
 
 
@@ -258,6 +264,6 @@ async def test_unverified_email_at_userinfo_is_refused(
             claims_in_id_token=False, linker_auth="client_secret_basic", github_verified=False
         )
     )
-    resumed, _ = await link_at(provider, fake)
-    assert (resumed.status, resumed.error) == ("denied", "secondary_email_not_verified")
+    linked, _ = await link_at(provider, fake)
+    assert (linked.status, linked.error) == ("denied", "secondary_email_not_verified")
     assert fake.calls["POST identities"] == 0
