@@ -166,15 +166,17 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     rt = runtime_of(request)
     store_ok = await rt.attempts.store.ping()
-    keys_ok = rt.tenant.keys.loaded
+    keys_ok, reason = rt.tenant.keys.loaded, None
     if not keys_ok:
         try:
             await rt.tenant.keys.keys_for(None)
             keys_ok = True
-        except LinkError:
-            keys_ok = False
+        except LinkError as error:  # e.g. discovery names another issuer
+            keys_ok, reason = False, error.description
     ready = store_ok and keys_ok
     body = {"status": "ready" if ready else "not_ready", "store": store_ok, "keys": keys_ok}
+    if reason is not None:
+        body["reason"] = reason
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

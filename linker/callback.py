@@ -81,6 +81,7 @@ async def _verify(
     id_token = str(tokens["id_token"])
     keys = await rt.tenant.keys.keys_for(key_id(id_token))
     claims = flow.check_secondary_token(id_token, keys, txn, rt.settings, now=rt.clock())
+    claims = await rt.tenant.with_userinfo(claims, tokens, rt.tenant.budget())  # OIDC Core 5.4
     if txn.action == "unlink":
         return await _prepare(rt, txn, flow.check_reauthentication(claims, txn), ip)
     if txn.existing is not None and claims["sub"] == txn.primary_user_id:

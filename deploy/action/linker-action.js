@@ -26,6 +26,9 @@ const NON_INTERACTIVE_PROTOCOLS = new Set([
   "oauth2-token-exchange",
   "oauth2-device-code",
   "oauth2-ciba",
+  // Also documented for post-login (event.transaction.protocol), and no browser either.
+  "oauth2-access-token",
+  "wstrust-usernamemixed",
 ]);
 
 // The statuses that let the login continue, for the action the login asked for.

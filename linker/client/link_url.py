@@ -101,8 +101,8 @@ def build_link_url(
         raise ValueError(f"action must be 'link' or 'unlink', not {action!r}")
     if scheme not in ("https", "http"):
         raise ValueError("scheme must be 'https' (or 'http' for a local dev tenant)")
-    _check_domain(domain)
-    _check_redirect_uri(redirect_uri)
+    check_domain(domain)
+    check_redirect_uri(redirect_uri)
     for name, value in (
         ("client_id", client_id),
         ("connection", connection),
@@ -150,12 +150,12 @@ def build_link_url(
     )
 
 
-def _check_domain(domain: str) -> None:
+def check_domain(domain: str) -> None:
     if not _DOMAIN.fullmatch(domain):
         raise ValueError("domain is the bare tenant domain (example.eu.auth0.com[:port])")
 
 
-def _check_redirect_uri(redirect_uri: str) -> None:
+def check_redirect_uri(redirect_uri: str) -> None:
     parts = urlsplit(redirect_uri)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
         raise ValueError("redirect_uri must be an absolute http(s) URL without a fragment")

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from linker.devtenant import admin, clients_api, login, management, oidc
+from linker.devtenant import admin, clients_api, login, management, my_account, oidc
 from linker.devtenant.action_runner import ActionRunner
 from linker.devtenant.faults import FaultMiddleware
 from linker.devtenant.seed import Seed
@@ -79,13 +79,22 @@ def create_dev_tenant(config: DevTenantConfig) -> Starlette:
         Route("/v2/logout", login.logout, methods=["GET"]),
         Route("/oauth/token", token, methods=["POST"]),
         Route("/userinfo", oidc.userinfo, methods=["GET", "POST"]),
-        Route("/api/v2/clients/{client_id}", clients_api.client, methods=["GET"]),
-        Route("/api/v2/client-grants", clients_api.client_grants, methods=["GET"]),
+        Route(
+            "/api/v2/clients/{client_id}",
+            management.rate_limited(clients_api.client),
+            methods=["GET"],
+        ),
+        Route(
+            "/api/v2/client-grants",
+            management.rate_limited(clients_api.client_grants),
+            methods=["GET"],
+        ),
         Route(
             "/api/v2/{rest:path}",
             management.users,
             methods=["GET", "PATCH", "POST", "DELETE"],
         ),
+        *my_account.routes,
     ]
     if config.admin:
         routes += admin.routes

@@ -33,7 +33,10 @@ async def authorize(request: Request) -> Response:
     tenant = tenant_of(request)
     try:
         auth = parse_authorize(
-            dict(request.query_params), tenant.seed, transaction_id=secrets.token_urlsafe(16)
+            dict(request.query_params),
+            tenant.seed,
+            transaction_id=secrets.token_urlsafe(16),
+            builtin_apis=frozenset({tenant.my_account_audience}),
         )
     except AuthorizePageError as exc:
         return page_error(400, exc.title, exc.detail)
@@ -71,11 +74,12 @@ async def login_form(request: Request) -> Response:
     client_name = client.name if client else auth.client_id
     connection = auth.connection or request.query_params.get("connection")
     if connection is None:
-        names = [c.name for c in tenant.seed.connections]
+        names = [c.name for c in tenant.seed.connections if c.for_login]
         return HTMLResponse(
             connection_chooser(state=key, client_name=client_name, connections=names)
         )
-    if tenant.seed.connection(connection) is None:
+    found = tenant.seed.connection(connection)
+    if found is None or not found.for_login:
         return page_error(400, "Unknown connection", connection)
     choices = [
         LoginChoice(
@@ -115,6 +119,8 @@ async def login_submit(request: Request) -> Response:
         return page_error(400, "Wrong connection", f"This login only accepts {auth.connection}.")
     connection = tenant.seed.connection(identity.connection)
     assert connection is not None  # the seed validated every identity's connection
+    if not connection.for_login:
+        return page_error(400, "Wrong connection", f"{connection.name} is not used to log in.")
     now = tenant.now()
     methods = [AuthMethod("federated" if connection.is_social else "pwd", now)]
     if form.get("mfa") == "1" and user.enrolled_factors:

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from linker.devtenant import resume_binding
-from linker.devtenant.action_event import RequestInfo, build_event
+from linker.devtenant.action_effects import apply_session_changes, apply_user_changes
+from linker.devtenant.action_event import RequestInfo, build_event, can_redirect
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.authorize_request import AuthRequest, with_query
 from linker.devtenant.state import LOGIN_TTL, Code, Session, Suspended
@@ -67,7 +68,12 @@ async def run_post_login(
         request=info,
         secrets=tenant.action_secrets,
     )
-    context = {"now": int(tenant.now()), "issuer": tenant.domain, "continueState": continue_state}
+    context = {
+        "now": int(tenant.now()),
+        "issuer": tenant.domain,
+        "continueState": continue_state,
+        "canRedirect": can_redirect(INTERACTIVE_PROTOCOL, silent=auth.silent),
+    }
     try:
         outcome = await actions_of(request).run(trigger, event, context)
     except ActionWorkerError as exc:
@@ -76,8 +82,12 @@ async def run_post_login(
     # Auth0 fails the login with the message of an Action that throws, as with a deny.
     if outcome.thrown is not None:
         return _redirect(auth.error_url("access_denied", outcome.thrown))
+    apply_user_changes(tenant, user, outcome)  # kept even when the login is then denied
     if outcome.deny is not None:
         return _redirect(auth.error_url("access_denied", outcome.deny))
+    unmet = apply_session_changes(tenant, user, session, outcome)
+    if unmet is not None:
+        return _redirect(auth.error_url("access_denied", unmet))
     id_claims = {**(id_token_claims or {}), **outcome.id_token_claims}
     at_claims = {**(access_token_claims or {}), **outcome.access_token_claims}
     if outcome.redirect_url is not None:

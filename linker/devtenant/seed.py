@@ -15,6 +15,15 @@ from pathlib import Path
 from typing import Any
 
 DATABASE_STRATEGY = "auth0"
+# A connection's purposes (Management API `purposes`: `authentication`, `connected_accounts`),
+# as "Connected Accounts for Token Vault" documents them:
+# https://auth0.com/docs/secure/tokens/token-vault/connected-accounts-for-token-vault
+AUTHENTICATION, CONNECTED_ACCOUNTS = "authentication", "connected_accounts"
+PURPOSES = frozenset({AUTHENTICATION, CONNECTED_ACCOUNTS})
+# The two answers Token Vault gives when it holds nothing for a connection (both seen in the
+# wild); which one this tenant gives is a seed setting.
+NOT_FOUND_ERRORS = ("tokenset_not_found", "federated_connection_refresh_token_not_found")
+APP_TYPES = frozenset({"regular_web", "spa", "native", "non_interactive", "resource_server"})
 
 
 class SeedError(ValueError):
@@ -27,6 +36,7 @@ class Connection:
     id: str
     strategy: str  # "auth0" for a database connection, else the social provider's name
     default_scopes: tuple[str, ...] = ()  # what a plain login through it grants (Token Vault)
+    purposes: frozenset[str] = frozenset({AUTHENTICATION})
 
     @property
     def provider(self) -> str:
@@ -35,6 +45,22 @@ class Connection:
     @property
     def is_social(self) -> bool:
         return self.strategy != DATABASE_STRATEGY
+
+    @property
+    def for_login(self) -> bool:
+        return AUTHENTICATION in self.purposes
+
+    @property
+    def vault_reads_connected_accounts(self) -> bool:
+        """Where Token Vault looks for this connection's tokens.
+
+        With the Connected Accounts purpose on, only in the user's connected accounts (filled by
+        the My Account API's connect flow), whether or not the connection is also used to log
+        in: a login or a link fills `identities`, which Token Vault then does not read. A
+        connection used only to log in keeps the model of tenants before Connected Accounts
+        (tokens from logins, kept per identity), so the identities path can still be tested.
+        """
+        return CONNECTED_ACCOUNTS in self.purposes
 
 
 @dataclass(frozen=True)
@@ -45,6 +71,30 @@ class Client:
     callbacks: tuple[str, ...]
     app_type: str = "regular_web"
     management_scopes: tuple[str, ...] = ()  # client-credentials grant on the Management API
+    # Third-party applications: https://auth0.com/docs/get-started/applications/third-party-applications
+    is_first_party: bool = True
+    # A Custom API Client (app_type "resource_server") acts for the API with this identifier:
+    # https://auth0.com/docs/secure/tokens/token-vault/access-token-exchange-with-token-vault
+    resource_server_identifier: str | None = None
+
+
+@dataclass(frozen=True)
+class Api:
+    """A resource server (Dashboard > Applications > APIs): an audience and its scopes."""
+
+    identifier: str
+    name: str
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    token_vault_not_found_error: str = NOT_FOUND_ERRORS[0]
+    # x-ratelimit-* on every Management API answer: requests per window, and whether a request
+    # beyond them is refused with 429 (off by default: the tests run on a frozen clock).
+    management_rate_limit: int = 50
+    management_rate_window: int = 1
+    enforce_management_rate_limit: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,12 +119,26 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class ConnectedAccount:
+    """An account connected through the My Account API; Token Vault keeps its tokens.
+
+    https://auth0.com/docs/secure/tokens/token-vault/connected-accounts-for-token-vault
+    """
+
+    id: str
+    connection: str
+    scopes: frozenset[str]
+    created_at: float
+
+
+@dataclass(frozen=True)
 class SeedUser:
     identities: tuple[Identity, ...]  # the first is the primary; its profile is the user's
     user_metadata: Mapping[str, Any]
     app_metadata: Mapping[str, Any]
     enrolled_factors: tuple[str, ...] = ()
     comment: str = ""
+    connected_accounts: tuple[ConnectedAccount, ...] = ()
 
     @property
     def user_id(self) -> str:
@@ -86,6 +150,11 @@ class Seed:
     connections: tuple[Connection, ...]
     clients: tuple[Client, ...]
     users: tuple[SeedUser, ...]
+    apis: tuple[Api, ...] = ()
+    settings: TenantSettings = TenantSettings()
+
+    def api(self, identifier: str) -> Api | None:
+        return next((a for a in self.apis if a.identifier == identifier), None)
 
     def connection(self, name: str) -> Connection | None:
         return next((c for c in self.connections if c.name == name), None)
@@ -128,14 +197,33 @@ def load_seed(source: Path | Mapping[str, Any]) -> Seed:
         _user(item, f"users[{i}]", by_name) for i, item in enumerate(_list(data, "users", "seed"))
     )
     _unique([i.full_id for u in users for i in u.identities], "users", "identity")
-    return Seed(connections=connections, clients=clients, users=users)
+    apis = tuple(_api(item, f"apis[{i}]") for i, item in enumerate(_list(data, "apis", "seed")))
+    _unique([a.identifier for a in apis], "apis", "identifier")
+    known = {a.identifier for a in apis}
+    for i, client in enumerate(clients):
+        if client.resource_server_identifier not in (None, *known):
+            raise SeedError(
+                f"clients[{i}].resource_server_identifier: unknown API "
+                f"{client.resource_server_identifier!r}"
+            )
+    return Seed(
+        connections=connections,
+        clients=clients,
+        users=users,
+        apis=apis,
+        settings=_settings(data.get("settings", {})),
+    )
 
 
 def default_seed(*, app_callback: str, linker_callback: str) -> Seed:
     """The bundled seed, with the sample app's and linker's callback URLs filled in."""
     text = resources.files("linker.devtenant").joinpath("seed.json").read_text(encoding="utf-8")
     seed = load_seed(json.loads(text))
-    callbacks = {"demo-app": (app_callback,), "linker": (linker_callback,)}
+    callbacks = {
+        "demo-app": (app_callback,),
+        "partner-app": (app_callback,),
+        "linker": (linker_callback,),
+    }
     clients = tuple(
         replace(c, callbacks=callbacks.get(c.client_id, c.callbacks)) for c in seed.clients
     )
@@ -144,23 +232,70 @@ def default_seed(*, app_callback: str, linker_callback: str) -> Seed:
 
 def _connection(item: Any, where: str) -> Connection:
     obj = _object(item, where)
-    return Connection(
+    purposes = frozenset(_strs(obj, "purposes", where) or (AUTHENTICATION,))
+    if not purposes <= PURPOSES:
+        raise SeedError(f"{where}.purposes: each is one of {sorted(PURPOSES)}")
+    connection = Connection(
         name=_str(obj, "name", where),
         id=_str(obj, "id", where),
         strategy=_str(obj, "strategy", where),
         default_scopes=_strs(obj, "default_scopes", where),
+        purposes=purposes,
     )
+    if CONNECTED_ACCOUNTS in purposes and not connection.is_social:
+        raise SeedError(f"{where}.purposes: a database connection has no connected accounts")
+    return connection
 
 
 def _client(item: Any, where: str) -> Client:
     obj = _object(item, where)
+    app_type = _opt_str(obj, "app_type", where) or "regular_web"
+    if app_type not in APP_TYPES:
+        raise SeedError(f"{where}.app_type: one of {sorted(APP_TYPES)}")
+    first_party = obj.get("is_first_party", True)
+    if not isinstance(first_party, bool):
+        raise SeedError(f"{where}.is_first_party: expected true or false")
+    identifier = _opt_str(obj, "resource_server_identifier", where)
+    if (identifier is None) != (app_type != "resource_server"):
+        raise SeedError(
+            f"{where}.resource_server_identifier: required with app_type resource_server, "
+            "and only then"
+        )
     return Client(
         client_id=_str(obj, "client_id", where),
         name=_str(obj, "name", where),
         client_secret=_str(obj, "client_secret", where),
         callbacks=_strs(obj, "callbacks", where),
-        app_type=_opt_str(obj, "app_type", where) or "regular_web",
+        app_type=app_type,
         management_scopes=_strs(obj, "management_scopes", where),
+        is_first_party=first_party,
+        resource_server_identifier=identifier,
+    )
+
+
+def _api(item: Any, where: str) -> Api:
+    obj = _object(item, where)
+    return Api(
+        identifier=_str(obj, "identifier", where),
+        name=_str(obj, "name", where),
+        scopes=_strs(obj, "scopes", where),
+    )
+
+
+def _settings(item: Any) -> TenantSettings:
+    obj = _object(item, "settings")
+    error = _opt_str(obj, "token_vault_not_found_error", "settings") or NOT_FOUND_ERRORS[0]
+    if error not in NOT_FOUND_ERRORS:
+        raise SeedError(f"settings.token_vault_not_found_error: one of {list(NOT_FOUND_ERRORS)}")
+    limit, window = obj.get("management_rate_limit", 50), obj.get("management_rate_window", 1)
+    for name, value in (("management_rate_limit", limit), ("management_rate_window", window)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise SeedError(f"settings.{name}: expected a positive integer")
+    return TenantSettings(
+        token_vault_not_found_error=error,
+        management_rate_limit=limit,
+        management_rate_window=window,
+        enforce_management_rate_limit=_bool(obj, "enforce_management_rate_limit", "settings"),
     )
 
 
@@ -184,12 +319,28 @@ def _user(item: Any, where: str, connections: Mapping[str, Connection]) -> SeedU
             f"{where}.user_id: {user_id!r} must be the first identity's provider|user_id "
             f"({identities[0].full_id!r})"
         )
+    connected = []
+    for i, entry in enumerate(_list(obj, "connected_accounts", where)):
+        at = f"{where}.connected_accounts[{i}]"
+        name = _str(_object(entry, at), "connection", at)
+        found = connections.get(name)
+        if found is None or CONNECTED_ACCOUNTS not in found.purposes:
+            raise SeedError(f"{at}.connection: {name!r} has no Connected Accounts purpose")
+        connected.append(
+            ConnectedAccount(
+                id=f"cac_{identities[0].user_id}_{name}",
+                connection=name,
+                scopes=frozenset((*found.default_scopes, *_strs(entry, "scopes", at))),
+                created_at=0.0,
+            )
+        )
     return SeedUser(
         identities=identities,
         user_metadata=_metadata(obj, "user_metadata", where),
         app_metadata=_metadata(obj, "app_metadata", where),
         enrolled_factors=_strs(obj, "enrolled_factors", where),
         comment=str(obj.get("_comment", "")),
+        connected_accounts=tuple(connected),
     )
 
 
