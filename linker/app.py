@@ -1,7 +1,14 @@
-"""The one app factory: `create_app(settings, *, http=None)` builds the whole service."""
+"""The one app factory: `create_app(settings, *, http=None)` builds the whole service.
+
+`create_app` only wires: the parts go into a `Runtime` on `app.state.runtime`, and the
+endpoints below are plain functions that read it. Rendering lives in `linker.render`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -9,157 +16,180 @@ from contextlib import asynccontextmanager
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from linker.attempts import Attempts
 from linker.audit import Audit
-from linker.cookies import COOKIE_PATH, TxnCookies, cookie_name
-from linker.errors import Code, LinkError
+from linker.callback import callback
+from linker.commit import commit
+from linker.cookies import TxnCookies, cookie_name
+from linker.errors import LinkError
 from linker.management import ManagementApi
-from linker.observability import Metrics
-from linker.pages import SECURITY_HEADERS, error_page, resume_page
-from linker.service import DeadEnd, LinkService, NestedLogin, Outcome
+from linker.observability import Metrics, instrument, observe_upstream
+from linker.reconcile import reconcile, run_in_background
+from linker.render import render, too_long
+from linker.runtime import Runtime
 from linker.settings import Settings
-from linker.store import TransactionStore, open_store
+from linker.start import start
+from linker.store import Store, open_store
 from linker.tenant import Tenant
 from linker.upstream import Retrier
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
 MAX_PARAM_LENGTH = 16_384
+MAX_COMMIT_BODY = 64 * 1024
 
 
 def create_app(
     settings: Settings,
     *,
     http: httpx.AsyncClient | None = None,
-    store: TransactionStore | None = None,
+    store: Store | None = None,
     clock: Callable[[], float] = time.time,
     retrier: Retrier | None = None,
 ) -> Starlette:
     """The linking service. Every call to the tenant goes through `http` when given."""
-    metrics = Metrics()
     client = http or httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+    runtime = build_runtime(settings, http=client, store=store, clock=clock, retrier=retrier)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        background = asyncio.create_task(run_in_background(runtime))
+        try:
+            yield
+        finally:
+            background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await background
+            await runtime.attempts.store.aclose()
+            if http is None:  # an injected client belongs to the caller
+                await client.aclose()
+
+    app = Starlette(routes=ROUTES, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.reconcile = lambda: reconcile(runtime)
+    instrument(app)  # request ids, and no token in any log line whoever serves the app
+    return app
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+    retrier: Retrier | None = None,
+) -> Runtime:
+    """The service's parts, for `create_app` and for `linker reconcile`."""
+    metrics = Metrics()
+    observe_upstream(http, metrics)
     retrier = retrier or Retrier(clock=clock)
     retrier.on_attempt = lambda outcome: metrics.count(
         "linker_upstream_attempts_total", outcome=outcome
     )
-    tenant = Tenant(settings, client, retrier, clock=clock)
-    txn_store = store or open_store(settings.store_url.reveal(), clock=clock)
-    service = LinkService(
-        settings,
+    tenant = Tenant(settings, http, retrier, clock=clock)
+    kv = store or open_store(settings.store_url.reveal(), clock=clock)
+    return Runtime(
+        settings=settings,
         tenant=tenant,
-        management=ManagementApi(tenant, client, retrier),
-        store=txn_store,
+        management=ManagementApi(tenant, http, retrier),
+        attempts=Attempts(kv, max_pending_per_user=settings.max_pending_per_user),
         audit=Audit(settings.audit_file),
         metrics=metrics,
+        cookies=TxnCookies(settings.action_secrets, max_age=settings.txn_ttl),
         clock=clock,
+        sleep=retrier.sleep,
     )
-    cookies = TxnCookies(settings.action_secrets, max_age=settings.txn_ttl)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _params(request: Request) -> dict[str, str] | None:
+    params = dict(request.query_params)
+    if any(len(v) > MAX_PARAM_LENGTH for v in params.values()):
+        return None
+    return params
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def link_start(request: Request) -> Response:
+    rt, params = runtime_of(request), _params(request)
+    if params is None:
+        return too_long()
+    outcome = await start(
+        rt, params.get("session_token", ""), params.get("state", ""), _client_ip(request)
+    )
+    return render(rt, outcome)
+
+
+async def link_callback(request: Request) -> Response:
+    rt, params = runtime_of(request), _params(request)
+    if params is None:
+        return too_long()
+
+    def cookie_ok(state: str) -> bool:
+        return rt.cookies.matches(request.cookies.get(cookie_name(state)), state)
+
+    outcome = await callback(rt, params, cookie_ok=cookie_ok, ip=_client_ip(request))
+    return render(rt, outcome)
+
+
+async def link_commit(request: Request) -> Response:
+    """JSON in, JSON out: `{"commit_token": T}` answers the final result."""
+    body = await request.body()
+    token = None
+    if len(body) <= MAX_COMMIT_BODY:
         try:
-            yield
-        finally:
-            await txn_store.aclose()
-            if http is None:  # an injected client belongs to the caller
-                await client.aclose()
-
-    def render(outcome: Outcome) -> Response:
-        if isinstance(outcome, DeadEnd):
-            return error_page(
-                outcome.error.code.value, outcome.error.description, status=outcome.status
-            )
-        if isinstance(outcome, NestedLogin):
-            response: Response = RedirectResponse(
-                outcome.url, status_code=302, headers=SECURITY_HEADERS
-            )
-            response.set_cookie(
-                cookie_name(outcome.txn_id),
-                cookies.value(outcome.txn_id),
-                max_age=settings.txn_ttl,
-                path=COOKIE_PATH,
-                secure=settings.secure_cookies,
-                httponly=True,
-                samesite="lax",
-            )
-            return response
-        response = resume_page(
-            outcome.continue_url, state=outcome.state, session_token=outcome.session_token
-        )
-        if outcome.txn_id:
-            response.delete_cookie(
-                cookie_name(outcome.txn_id),
-                path=COOKIE_PATH,
-                secure=settings.secure_cookies,
-                httponly=True,
-                samesite="lax",
-            )
-        return response
-
-    def params_of(request: Request) -> dict[str, str] | None:
-        params = dict(request.query_params)
-        if any(len(v) > MAX_PARAM_LENGTH for v in params.values()):
-            return None
-        return params
-
-    def client_ip(request: Request) -> str | None:
-        return request.client.host if request.client else None
-
-    async def link_start(request: Request) -> Response:
-        params = params_of(request)
-        if params is None:
-            return _too_long()
-        outcome = await service.start(
-            params.get("session_token", ""), params.get("state", ""), client_ip(request)
-        )
-        return render(outcome)
-
-    async def link_callback(request: Request) -> Response:
-        params = params_of(request)
-        if params is None:
-            return _too_long()
-
-        def cookie_ok(state: str) -> bool:
-            return cookies.matches(request.cookies.get(cookie_name(state)), state)
-
-        outcome = await service.callback(params, cookie_ok=cookie_ok, ip=client_ip(request))
-        return render(outcome)
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        store_ok = await txn_store.ping()
-        keys_ok = tenant.keys.loaded
-        if not keys_ok:
-            try:
-                await tenant.keys.keys_for(None)
-                keys_ok = True
-            except LinkError:
-                keys_ok = False
-        ready = store_ok and keys_ok
-        body = {"status": "ready" if ready else "not_ready", "store": store_ok, "keys": keys_ok}
-        return JSONResponse(body, status_code=200 if ready else 503)
-
-    async def metrics_route(request: Request) -> Response:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
-
-    app = Starlette(
-        routes=[
-            Route("/link/start", link_start, methods=["GET"]),
-            Route("/link/callback", link_callback, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_route, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
-    app.state.service = service
-    app.state.store = txn_store
-    return app
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            payload = None
+        if isinstance(payload, dict) and isinstance(payload.get("commit_token"), str):
+            token = payload["commit_token"]
+    answer = await commit(runtime_of(request), token or "")
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=_NO_STORE)
 
 
-def _too_long() -> Response:
-    error = LinkError(Code.INVALID_REQUEST, "A request parameter is too long.")
-    return error_page(error.code.value, error.description)
+_NO_STORE = {"cache-control": "no-store"}
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    rt = runtime_of(request)
+    store_ok = await rt.attempts.store.ping()
+    keys_ok, reason = rt.tenant.keys.loaded, None
+    if not keys_ok:
+        try:
+            await rt.tenant.keys.keys_for(None)
+            keys_ok = True
+        except LinkError as error:  # e.g. discovery names another issuer
+            keys_ok, reason = False, error.description
+    ready = store_ok and keys_ok
+    body = {"status": "ready" if ready else "not_ready", "store": store_ok, "keys": keys_ok}
+    if reason is not None:
+        body["reason"] = reason
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    text = runtime_of(request).metrics.render()
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+
+ROUTES = [
+    Route("/link/start", link_start, methods=["GET"]),
+    Route("/link/callback", link_callback, methods=["GET"]),
+    Route("/link/commit", link_commit, methods=["POST"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

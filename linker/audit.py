@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 audit_log = logging.getLogger("linker.audit")
 
@@ -32,6 +33,7 @@ class AuditRecord:
     secondary: str | None = None
     status: str = "failed"
     code: str | None = None
+    merge: str | None = None  # link: "applied", "none" (nothing to merge) or "pending"
     secondary_metadata: dict[str, Any] | None = field(default=None)
 
 
@@ -50,6 +52,13 @@ class Audit:
         )
         audit_log.info(line)
         if self._path is not None:
-            with self._lock, self._path.open("a", encoding="utf-8") as out:
+            with self._lock, _open_private(self._path) as out:
                 out.write(line + "\n")
         return line
+
+
+def _open_private(path: Path) -> TextIO:
+    """Open for appending; a new file is created readable by its owner only (0600), since
+    it holds users' metadata. An existing file keeps the mode its owner gave it."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return os.fdopen(fd, "a", encoding="utf-8")

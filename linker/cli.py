@@ -1,17 +1,41 @@
-"""`linker serve | check | dev-tenant | demo`."""
+"""`linker serve | check | action | dev-tenant | demo`: the command line.
+
+`dev-tenant` and `demo` live in the linker-auth0-dev distribution (the `dev` extra); without
+it they say how to install it in one line instead of failing with a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-import httpx
-
-from linker.observability import RedactQueryFilter
+from linker.check import check_tenant, unknown_names
+from linker.logs import configure_logging
 from linker.settings import Settings, SettingsError
+from linker.shim import shim_path, shim_source
+
+DEV_HINT = "is part of linker's development tools: pip install 'linker-auth0[dev]'"
+
+VERBS = {
+    "serve": "run the linking service with the settings from the environment and .env",
+    "check": "validate every setting, then the tenant: discovery, signing keys, the companion "
+    "client's credentials, grant scopes and callback URL",
+    "reconcile": "finish pending merges in the shared store now (and replay an audit file's)",
+    "action": "print the post-login Action (the shim) to deploy to the tenant, or write it out",
+    "dev-tenant": "serve a local stand-in for an Auth0 tenant (needs linker-auth0[dev])",
+    "demo": "run a dev tenant, linker and a sample app on loopback (needs linker-auth0[dev])",
+}
+
+
+def _parser(verb: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"linker {verb}",
+        description=VERBS[verb][0].upper() + VERBS[verb][1:] + ".",
+        epilog=epilog,
+    )
 
 
 def _load_settings() -> Settings | None:
@@ -23,11 +47,16 @@ def _load_settings() -> Settings | None:
 
 
 def serve(argv: Sequence[str]) -> int:
-    """Run the service with uvicorn; settings come from the environment and `.env`."""
-    parser = argparse.ArgumentParser(prog="linker serve")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--log-level", default="info")
+    """Run the service with uvicorn, logging JSON lines on stderr."""
+    parser = _parser(
+        "serve",
+        "Settings: LINKER_* environment variables (see README.md); `linker check` validates them.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     args = parser.parse_args(argv)
     settings = _load_settings()
     if settings is None:
@@ -36,14 +65,13 @@ def serve(argv: Sequence[str]) -> int:
 
     from linker.app import create_app
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(message)s")
-    # The start URL carries the session token; uvicorn would log it whole.
-    logging.getLogger("uvicorn.access").addFilter(RedactQueryFilter())
+    configure_logging(args.log_level)
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=None,  # keep the JSON configuration above
         # X-Forwarded-For is believed only from the proxies named in the settings.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(sorted(settings.trusted_proxies)) or None,
@@ -52,71 +80,112 @@ def serve(argv: Sequence[str]) -> int:
     return 0
 
 
-async def _check_tenant(settings: Settings) -> list[str]:
-    problems: list[str] = []
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        try:
-            discovery = await http.get(f"{settings.tenant_url}/.well-known/openid-configuration")
-            config = discovery.json() if discovery.status_code == 200 else {}
-        except (httpx.HTTPError, ValueError) as exc:
-            return [f"tenant: discovery at {settings.tenant_url} failed ({type(exc).__name__})"]
-        token_endpoint = config.get("token_endpoint") if isinstance(config, dict) else None
-        if not isinstance(token_endpoint, str):
-            return [f"tenant: no OpenID configuration at {settings.tenant_url}"]
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": settings.client_id,
-            "client_secret": settings.client_secret.reveal(),
-            "audience": f"{settings.tenant_url}/api/v2/",
-        }
-        try:
-            answer = await http.post(token_endpoint, data=form)
-        except httpx.HTTPError as exc:
-            return [f"tenant: token endpoint unreachable ({type(exc).__name__})"]
-        if answer.status_code != 200:
-            problems.append(
-                "LINKER_CLIENT_ID / LINKER_CLIENT_SECRET: client credentials for the Management "
-                f"API were refused (HTTP {answer.status_code})"
-            )
-    return problems
-
-
 def check(argv: Sequence[str]) -> int:
-    """Validate settings, then that the tenant answers discovery and client credentials."""
-    argparse.ArgumentParser(prog="linker check").parse_args(argv)
+    """One line per problem on stdout; exit 2 for bad settings, 1 for tenant problems."""
+    _parser(
+        "check",
+        "Exit status: 0 all good, 2 a setting is bad or unknown, 1 the tenant disagrees. "
+        "The client and grant checks need read:clients and read:client_grants; without them "
+        "they are skipped with a note on stderr.",
+    ).parse_args(argv)
     env = Settings.environment()
-    bad = Settings.problems(env)
-    for problem in bad:
-        print(problem)
+    bad = [str(problem) for problem in Settings.problems(env)] + unknown_names(env)
+    for line in bad:
+        print(line)
     if bad:
         return 2
     settings = Settings.from_env(env)
-    problems = asyncio.run(_check_tenant(settings))
-    for line in problems:
+    report = asyncio.run(check_tenant(settings))
+    for note in report.notes:
+        print(note, file=sys.stderr)
+    for line in report.problems:
         print(line)
-    if not problems:
+    if not report.problems:
         print(f"ok: settings valid, tenant {settings.auth0_domain} answers")
-    return 1 if problems else 0
+    return 1 if report.problems else 0
+
+
+def action(argv: Sequence[str]) -> int:
+    """Print the shim, or write it to a file."""
+    parser = _parser(
+        "action",
+        "Deploy it as a Login / Post Login Action (Node 22) with the secrets LINKER_URL, "
+        "LINKER_ACTION_SECRET and LINKER_CLIENT_ID; deploy/terraform does it as code.",
+    )
+    parser.add_argument("--write", type=Path, metavar="PATH", help="write the shim to PATH")
+    parser.add_argument("--path", action="store_true", help="print where the shim file is")
+    args = parser.parse_args(argv)
+    try:
+        if args.path:
+            print(shim_path())
+            return 0
+        source = shim_source()
+    except OSError as exc:
+        print(f"linker action: the shim cannot be read ({exc})", file=sys.stderr)
+        return 1
+    if args.write is None:
+        sys.stdout.write(source)
+        return 0
+    args.write.write_text(source, encoding="utf-8")
+    print(f"linker action: wrote {args.write}", file=sys.stderr)
+    return 0
+
+
+def _dev_verb(verb: str) -> Callable[[list[str]], int] | None:
+    """The verb's `main` from linker-auth0-dev, or `None` (with the hint) when not installed."""
+    try:
+        if verb == "dev-tenant":
+            from linker.devtenant.cli import main as dev_tenant
+
+            return dev_tenant
+        from linker.demo.cli import main as demo
+
+        return demo
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("linker."):
+            raise
+        print(f"linker {verb} {DEV_HINT}", file=sys.stderr)
+        return None
+
+
+def reconcile(argv: Sequence[str]) -> int:
+    from linker.reconcile_cli import main as reconcile_main
+
+    return reconcile_main(argv)
+
+
+def usage() -> str:
+    width = max(len(verb) for verb in VERBS)
+    lines = [
+        "usage: linker COMMAND [options]",
+        "",
+        "Client-initiated account linking for Auth0. Commands:",
+        *(f"  {verb:<{width}}  {text}" for verb, text in VERBS.items()),
+        "",
+        "`linker COMMAND --help` describes each command.",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = ("serve", "check", "dev-tenant", "demo")
-    if not args or args[0] not in commands:
-        print(f"usage: linker {{{','.join(commands)}}} [options]", file=sys.stderr)
+    if args and args[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if not args or args[0] not in VERBS:
+        print(usage(), file=sys.stderr)
         return 2
-    command, rest = args[0], args[1:]
-    if command == "serve":
-        return serve(rest)
-    if command == "check":
-        return check(rest)
-    if command == "dev-tenant":
-        from linker.devtenant.cli import main as dev_tenant
-
-        return dev_tenant(rest)
-    from linker.demo.cli import main as demo
-
-    return demo(rest)
+    verb, rest = args[0], args[1:]
+    commands: dict[str, Callable[[Sequence[str]], int]] = {
+        "serve": serve,
+        "check": check,
+        "action": action,
+        "reconcile": reconcile,
+    }
+    if verb in commands:
+        return commands[verb](rest)
+    dev_main = _dev_verb(verb)
+    return 2 if dev_main is None else dev_main(rest)
 
 
 if __name__ == "__main__":

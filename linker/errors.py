@@ -1,6 +1,6 @@
 """One exception type for every refusal, carrying the contract's error code.
 
-The code is the machine-readable name from PROTOCOL.md's table; the description is what a
+The code is the machine-readable name from docs/protocol.md's table; the description is what a
 user or operator can act on. Routes map a `LinkError` to an HTML page or to a result token
 only at the edge, so the protocol logic never knows about HTTP.
 """
@@ -33,6 +33,7 @@ class Code(StrEnum):
     SECONDARY_EMAIL_NOT_VERIFIED = "secondary_email_not_verified"
     EMAIL_MISMATCH = "email_mismatch"
     SECONDARY_HAS_LINKED_IDENTITIES = "secondary_has_linked_identities"
+    CONNECTION_MISMATCH = "connection_mismatch"
     IDENTITY_NOT_LINKED = "identity_not_linked"
     PRIMARY_IDENTITY = "primary_identity"
     AMBIGUOUS_IDENTITY = "ambiguous_identity"
@@ -40,12 +41,19 @@ class Code(StrEnum):
     IDENTITY_CONFLICT = "identity_conflict"
     MANAGEMENT_API_ERROR = "management_api_error"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 # Failures of the nested login or of upstream calls are "failed"; refusals by policy or by a
 # check are "denied". The distinction lets an application tell "try again later" from "no".
 FAILED_CODES = frozenset(
-    {Code.SECONDARY_LOGIN_FAILED, Code.MANAGEMENT_API_ERROR, Code.UPSTREAM_UNAVAILABLE}
+    {
+        Code.SECONDARY_LOGIN_FAILED,
+        Code.MANAGEMENT_API_ERROR,
+        Code.UPSTREAM_UNAVAILABLE,
+        Code.OUTCOME_UNKNOWN,
+        Code.TRANSACTION_NOT_FOUND,
+    }
 )
 
 

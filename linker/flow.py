@@ -1,12 +1,13 @@
 """The linking protocol's decisions, as pure functions of data.
 
 `/link/start` and `/link/callback` (in `service.py`) do the I/O and call these in the order
-PROTOCOL.md gives. Each check raises `LinkError` with the contract's code, or returns what
+docs/protocol.md gives. Each check raises `LinkError` with the contract's code, or returns what
 the next step needs.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from linker.idtokens import (
     verify_rs256,
 )
 from linker.settings import Settings
-from linker.tokens import Identity, StartRequest, split_user_id
+from linker.tokens import Identity, StartRequest, identities_of, split_user_id
 from linker.transaction import Transaction
 
 ACTIONS = frozenset({"link", "unlink"})
@@ -168,19 +169,23 @@ def authorize_url(endpoint: str, txn: Transaction, *, settings: Settings, challe
     return endpoint + separator + urlencode(params)
 
 
+def browser_mismatch() -> LinkError:
+    """Callback step 1, before anything is taken: this browser holds no cookie for the state."""
+    return LinkError(
+        Code.BROWSER_MISMATCH,
+        "This sign-in was started in another browser, or already finished in this one. "
+        "Start again from the application.",
+    )
+
+
 def check_transaction(
-    txn: Transaction | None, *, cookie_ok: bool, ip: str | None, settings: Settings, now: float
+    txn: Transaction | None, *, ip: str | None, settings: Settings, now: float
 ) -> Transaction:
-    """Callback step 1: the transaction exists, belongs to this browser and is still valid."""
+    """Callback step 1, after the take: the transaction existed and is still valid."""
     if txn is None:
         raise LinkError(
             Code.TRANSACTION_NOT_FOUND,
             "This sign-in was already used or is unknown. Start again from the application.",
-        )
-    if not cookie_ok:
-        raise LinkError(
-            Code.BROWSER_MISMATCH,
-            "This sign-in was started in another browser. Start again from the application.",
         )
     if now > txn.expires_at:
         raise LinkError(
@@ -202,8 +207,19 @@ def nested_login_error(error: str, description: str | None) -> LinkError:
     """Callback step 2: the tenant sent an error instead of a code."""
     if error == "access_denied":
         return LinkError(Code.CANCELLED, "The sign-in to the other account was cancelled.")
-    detail = f": {description}" if description else ""
-    return LinkError(Code.SECONDARY_LOGIN_FAILED, f"The sign-in failed ({error}){detail}.")
+    detail = f": {tenant_text(description)}" if description else ""
+    return LinkError(
+        Code.SECONDARY_LOGIN_FAILED, f"The sign-in failed ({tenant_text(error)}){detail}."
+    )
+
+
+TENANT_TEXT_LIMIT = 200
+
+
+def tenant_text(text: str) -> str:
+    """Text that came from the tenant, fit to pass on: control characters out, 200 at most."""
+    cleaned = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text)
+    return cleaned[:TENANT_TEXT_LIMIT]
 
 
 def check_secondary_token(
@@ -213,9 +229,7 @@ def check_secondary_token(
     try:
         claims = verify_rs256(token, keys)
         check_common_claims(claims, issuer=settings.issuer, audience=settings.client_id, now=now)
-        check_login_claims(
-            claims, client_id=settings.client_id, nonce=txn.nonce, not_before=txn.created_at
-        )
+        check_login_claims(claims, nonce=txn.nonce, not_before=txn.created_at)
     except TokenRejected as exc:
         raise LinkError(
             Code.INVALID_SECONDARY_TOKEN, f"The other account's ID token was refused: {exc}."
@@ -226,6 +240,12 @@ def check_secondary_token(
 def secondary_identity(claims: Mapping[str, Any], txn: Transaction, settings: Settings) -> Identity:
     """Callback step 4 (link): the checks on who signed in, before anything is written."""
     sub = str(claims["sub"])
+    try:
+        split_user_id(sub)
+    except ValueError:
+        raise LinkError(
+            Code.INVALID_SECONDARY_TOKEN, "The other account's ID token has no provider|id 'sub'."
+        ) from None
     if sub == txn.primary_user_id:
         raise LinkError(Code.SAME_ACCOUNT, "You signed in with the account you are linking to.")
     if settings.require_verified_secondary_email and claims.get("email_verified") is not True:
@@ -236,10 +256,27 @@ def secondary_identity(claims: Mapping[str, Any], txn: Transaction, settings: Se
     if settings.require_same_email:
         theirs = claims.get("email")
         ours = txn.primary_email
-        if not ours or not isinstance(theirs, str) or theirs.casefold() != ours.casefold():
+        if not ours or not isinstance(theirs, str) or not same_email(theirs, ours):
             raise LinkError(Code.EMAIL_MISMATCH, "The other account has a different email address.")
     provider, user_id = split_user_id(sub)
     return Identity(provider=provider, user_id=user_id, connection=txn.connection)
+
+
+_ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def same_email(a: str, b: str) -> bool:
+    """Equal after folding the case of ASCII letters only, and Unicode NFC.
+
+    Full case folding would make a KELVIN SIGN equal `k` and `straße` equal `strasse`: two
+    different mailboxes at most providers, and a way to pass for someone else.
+    """
+    return _fold(a) == _fold(b)
+
+
+def _fold(address: str) -> str:
+    # ASCII case first: NFC maps the KELVIN SIGN to an ASCII `K`, which must stay a capital.
+    return unicodedata.normalize("NFC", address.translate(_ASCII_UPPER))
 
 
 def check_reauthentication(claims: Mapping[str, Any], txn: Transaction) -> Identity:
@@ -253,11 +290,23 @@ def check_reauthentication(claims: Mapping[str, Any], txn: Transaction) -> Ident
     return txn.target
 
 
-def check_secondary_user(user: Mapping[str, Any]) -> None:
-    """A secondary with identities of its own would drag them along or lose them: refuse."""
+def check_secondary_user(user: Mapping[str, Any], expected: Identity) -> Identity:
+    """Commit step 3: the secondary is still a user of its own, at the requested connection,
+    with nothing linked to it. Returns its identity as the tenant lists it."""
     identities = user.get("identities")
-    if isinstance(identities, list) and len(identities) > 1:
+    if not isinstance(identities, list):
+        raise LinkError(Code.IDENTITY_CONFLICT, "The other account is no longer a user of its own.")
+    listed = [i for i in identities_of(user) if i.full_id == expected.full_id]
+    if user.get("user_id") != expected.full_id or not listed:
+        raise LinkError(Code.IDENTITY_CONFLICT, "The other account is no longer a user of its own.")
+    if listed[0].connection != expected.connection:
+        raise LinkError(
+            Code.CONNECTION_MISMATCH,
+            "The other account belongs to another connection than the one asked for.",
+        )
+    if len(identities) > 1:
         raise LinkError(
             Code.SECONDARY_HAS_LINKED_IDENTITIES,
             "The other account has accounts linked to it; unlink them first.",
         )
+    return listed[0]

@@ -14,7 +14,8 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-LEEWAY = 30
+from linker.claims import LEEWAY, BadClaim, finite_number, optional_number
+
 _RS256 = ["RS256"]
 
 
@@ -37,31 +38,44 @@ def verify_rs256(token: str, keys: KeySet) -> dict[str, Any]:
         return jwt.decode(token, keys, algorithms=_RS256).claims
     except JoseError as exc:
         raise TokenRejected(f"signature check failed ({exc.error})") from None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise TokenRejected("the token is malformed") from None
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float:
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TokenRejected(f"'{name}' is missing or not a number")
-    return float(value)
+    try:
+        return finite_number(claims, name)
+    except BadClaim as exc:
+        raise TokenRejected(str(exc)) from None
 
 
 def check_common_claims(
-    claims: Mapping[str, Any], *, issuer: str, audience: str, now: float
+    claims: Mapping[str, Any], *, issuer: str, audience: str, now: float, id_token: bool = True
 ) -> None:
-    """`iss`, `aud`, `exp`, `iat` as OpenID Connect Core 3.1.3.7 asks."""
+    """`iss`, `aud`, `azp`, `exp`, `iat`, `nbf` as OpenID Connect Core 3.1.3.7 asks.
+
+    An access token for an API (`id_token=False`) is checked alike, except `azp`: there it names
+    the client the token was issued to, not the audience.
+    """
     if claims.get("iss") != issuer:
         raise TokenRejected("issued by another tenant")
     aud = claims.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
     if audience not in audiences:
         raise TokenRejected("issued for another client")
+    azp = claims.get("azp")
+    if id_token and azp is not None and azp != audience:
+        raise TokenRejected("'azp' names another client")
     if _number(claims, "exp") <= now - LEEWAY:
         raise TokenRejected("expired")
     if _number(claims, "iat") > now + LEEWAY:
         raise TokenRejected("issued in the future")
+    try:
+        nbf = optional_number(claims, "nbf")
+    except BadClaim as exc:
+        raise TokenRejected(str(exc)) from None
+    if nbf is not None and nbf > now + LEEWAY:
+        raise TokenRejected("not valid yet ('nbf')")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise TokenRejected("'sub' is missing")
 
@@ -70,16 +84,11 @@ def issued_at(claims: Mapping[str, Any]) -> float:
     return _number(claims, "iat")
 
 
-def check_login_claims(
-    claims: Mapping[str, Any], *, client_id: str, nonce: str, not_before: float
-) -> None:
-    """The nested login's own checks: `azp`, `nonce`, and a fresh `auth_time`."""
+def check_login_claims(claims: Mapping[str, Any], *, nonce: str, not_before: float) -> None:
+    """The nested login's own checks: `azp` with several audiences, `nonce`, fresh `auth_time`."""
     aud = claims.get("aud")
-    azp = claims.get("azp")
-    if isinstance(aud, list) and len(aud) > 1 and azp is None:
+    if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") is None:
         raise TokenRejected("several audiences and no 'azp'")
-    if azp is not None and azp != client_id:
-        raise TokenRejected("'azp' names another client")
     got = claims.get("nonce")
     if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
         raise TokenRejected("'nonce' does not match this transaction")

@@ -13,6 +13,8 @@ from typing import Any
 
 from joserfc.jwk import KeySet
 
+from linker.errors import LinkError
+
 Fetch = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -34,6 +36,8 @@ class KeyCache:
         self._keys: KeySet | None = None
         self._kids: frozenset[str] = frozenset()
         self._fetched_at = float("-inf")
+        self._failed_at = float("-inf")
+        self._failure: LinkError | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -41,14 +45,31 @@ class KeyCache:
         return self._keys is not None
 
     async def keys_for(self, kid: str | None) -> KeySet:
-        """The key set, refreshed when stale or when it lacks `kid` (subject to the cooldown)."""
+        """The key set, refreshed when stale or when it lacks `kid` (subject to the cooldown).
+
+        A failed fetch is not repeated within the cooldown either: `/readyz` probes and bad
+        tokens must not turn an outage of the tenant into a stream of requests to it. Keys
+        already held are kept while a refresh fails.
+        """
         if self._needs_refresh(kid):
+            self._raise_recent_failure()
             async with self._lock:
                 # Another request may have refreshed while this one waited for the lock.
                 if self._needs_refresh(kid):
-                    await self._refresh()
+                    self._raise_recent_failure()
+                    try:
+                        await self._refresh()
+                    except LinkError as failure:
+                        self._failed_at, self._failure = self._clock(), failure
+                        if self._keys is None:
+                            raise
         assert self._keys is not None
         return self._keys
+
+    def _raise_recent_failure(self) -> None:
+        recent = self._clock() - self._failed_at < self._cooldown
+        if recent and self._keys is None and self._failure is not None:
+            raise self._failure
 
     def _needs_refresh(self, kid: str | None) -> bool:
         age = self._clock() - self._fetched_at

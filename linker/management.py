@@ -1,6 +1,6 @@
 """The Management API calls linking needs: read a user, merge metadata, link, unlink.
 
-Statuses and messages are Auth0's (PROTOCOL.md section 2); each maps to a contract code here.
+Statuses and messages are Auth0's (docs/protocol.md section 2); each maps to a contract code here.
 Link and unlink are not idempotent, so when an attempt's outcome is unknown the primary's
 identities are read before anything is resent: if the change is there, it is done.
 """
@@ -14,10 +14,13 @@ from urllib.parse import quote
 import httpx
 
 from linker.errors import Code, LinkError
-from linker.retry import Budget
+from linker.retry import BASE_DELAY, MAX_DELAY, Budget
 from linker.tenant import Tenant, json_object
-from linker.tokens import Identity
+from linker.tokens import Identity, identities_of
 from linker.upstream import OutcomeUnknown, Retrier
+
+# Time kept back from the step's budget for the read that settles a lost answer.
+SETTLE_READ_SECONDS = 2.0
 
 _SAME = "Main identity and the new one are the same."
 _UNABLE = "Unable to link with the secondary account."
@@ -43,17 +46,6 @@ def _failure(response: httpx.Response, doing: str) -> LinkError:
         return LinkError(Code.MANAGEMENT_API_ERROR, f"Not allowed to {doing}; {hint}.")
     detail = message or f"HTTP {status}"
     return LinkError(Code.MANAGEMENT_API_ERROR, f"The tenant failed to {doing}: {detail}")
-
-
-def identities_of(user: dict[str, Any]) -> list[Identity]:
-    """A Management API user's identities; malformed entries are skipped."""
-    found = []
-    for raw in user.get("identities") or []:
-        try:
-            found.append(Identity.from_auth0(raw))
-        except (ValueError, AttributeError):
-            continue
-    return found
 
 
 class ManagementApi:
@@ -94,7 +86,16 @@ class ManagementApi:
             return response
 
     async def get_user(self, user_id: str, budget: Budget) -> dict[str, Any]:
+        user = await self.find_user(user_id, budget)
+        if user is None:
+            raise LinkError(Code.MANAGEMENT_API_ERROR, "The tenant has no such user.")
+        return user
+
+    async def find_user(self, user_id: str, budget: Budget) -> dict[str, Any] | None:
+        """The user, or None when the tenant answers 404."""
         response = await self._send("GET", _path(user_id), budget)
+        if response.status_code == 404:
+            return None
         if response.status_code != 200:
             raise _failure(response, "read the user")
         return json_object(response)
@@ -144,14 +145,26 @@ class ManagementApi:
         doing: str,
         ok: tuple[int, ...],
     ) -> list[Identity]:
+        resends = 0
         while True:
+            if resends and budget.remaining(self._retrier.clock()) <= SETTLE_READ_SECONDS:
+                # The read said "not done", and no time is left to resend and read again.
+                raise LinkError(
+                    Code.UPSTREAM_UNAVAILABLE,
+                    "The Auth0 tenant did not answer in time; nothing was changed. Try again.",
+                )
             try:
                 response = await self._send(method, path, budget, json=body, write=True)
             except OutcomeUnknown as unknown:
-                await self._retrier.sleep(unknown.delay)
-                identities = identities_of(await self.get_user(primary_id, budget))
+                # Wait as asked, but keep the time the read that settles the outcome needs.
+                # The wait grows with every resend, as the tenant is evidently struggling.
+                spare = budget.remaining(self._retrier.clock()) - SETTLE_READ_SECONDS
+                wait = max(unknown.delay, min(MAX_DELAY, BASE_DELAY * 2**resends))
+                await self._retrier.sleep(max(0.0, min(wait, spare)))
+                identities = await self._settle(primary_id, budget)
                 if done(identities):
                     return identities
+                resends += 1
                 continue
             if response.status_code not in ok:
                 raise _failure(response, doing)
@@ -162,3 +175,17 @@ class ManagementApi:
             if isinstance(answer, list):
                 return identities_of({"identities": answer})
             return identities_of(await self.get_user(primary_id, budget))
+
+    async def _settle(self, primary_id: str, budget: Budget) -> list[Identity]:
+        """Read the primary's identities after a write whose answer was lost.
+
+        If even this read fails, whether the write happened is unknown: saying "nothing was
+        changed" could be untrue, so the answer is `outcome_unknown`.
+        """
+        try:
+            return identities_of(await self.get_user(primary_id, budget))
+        except LinkError:
+            raise LinkError(
+                Code.OUTCOME_UNKNOWN,
+                "The tenant did not confirm the change in time; it will be checked and finished.",
+            ) from None

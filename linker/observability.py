@@ -1,16 +1,40 @@
-"""Structured log lines and Prometheus counters.
+"""Structured log lines and Prometheus metrics.
 
 Log lines carry codes, `sub`, client ids, connections, timings and token `jti`s: never a
-token, a code, a cookie or a secret.
+token, a code, a cookie or a secret (`linker.redaction` enforces it for every logger).
+`Metrics` keeps the small `count` / `observe` interface the service uses and exposes a
+`prometheus_client` registry of its own per app, so several apps in one process (tests, the
+demo) never share counters.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
-from collections.abc import Mapping
+import time
 from typing import ClassVar
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.applications import Starlette
+
+from linker.logs import RequestIdMiddleware
+from linker.redaction import (
+    SENSITIVE_PARAMS,
+    RedactQueryFilter,
+    install_redaction,
+    redact_url,
+)
+
+__all__ = [
+    "SENSITIVE_PARAMS",
+    "Metrics",
+    "RedactQueryFilter",
+    "instrument",
+    "log_event",
+    "observe_upstream",
+    "redact_url",
+]
 
 log = logging.getLogger("linker")
 
@@ -21,70 +45,107 @@ def log_event(event: str, **fields: object) -> None:
     log.info(json.dumps(record, sort_keys=True, default=str))
 
 
-def _labels(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(
-        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for k, v in sorted(labels.items())
-    )
-    return "{" + inner + "}"
+# Request steps are fast when the tenant is (start reads keys, callback exchanges a code,
+# commit writes through the Management API) and bounded by the upstream budget (10 s).
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
+UPSTREAM_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Metrics:
-    """Counters and duration sums, rendered in the Prometheus text format."""
+    """Counters and histograms, rendered in the Prometheus text format."""
 
-    _HELP: ClassVar[dict[str, str]] = {
-        "linker_requests_total": "Finished /link/start and /link/callback requests by outcome.",
-        "linker_request_seconds": "Time spent in /link/start and /link/callback.",
-        "linker_upstream_attempts_total": "Attempts at calls to the tenant by outcome.",
+    _COUNTERS: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        "linker_requests_total": (
+            "Finished linking requests by step and outcome.",
+            ("code", "status", "step"),
+        ),
+        "linker_upstream_attempts_total": (
+            "Attempts at calls to the tenant by outcome.",
+            ("outcome",),
+        ),
+    }
+    _HISTOGRAMS: ClassVar[dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]]] = {
+        "linker_request_seconds": (
+            "Time spent serving a linking step (start, callback, commit).",
+            ("step",),
+            REQUEST_BUCKETS,
+        ),
+        "linker_upstream_seconds": (
+            "Time until the tenant answered, by kind of call.",
+            ("kind",),
+            UPSTREAM_BUCKETS,
+        ),
     }
 
     def __init__(self) -> None:
-        self._counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
-        self._sums: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self.registry = CollectorRegistry()
+        self._counters = {
+            name: Counter(name, text, labels, registry=self.registry)
+            for name, (text, labels) in self._COUNTERS.items()
+        }
+        self._histograms = {
+            name: Histogram(name, text, labels, buckets=buckets, registry=self.registry)
+            for name, (text, labels, buckets) in self._HISTOGRAMS.items()
+        }
 
     def count(self, name: str, **labels: str) -> None:
-        self._counts[(name, tuple(sorted(labels.items())))] += 1
+        counter = self._counters.get(name)
+        if counter is None:  # a name the service started using: registered on first use
+            help_text = name.replace("_", " ")
+            counter = Counter(name, help_text, sorted(labels), registry=self.registry)
+            self._counters[name] = counter
+        (counter.labels(**labels) if labels else counter).inc()
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
-        key = (name, tuple(sorted(labels.items())))
-        self._sums[key] = self._sums.get(key, 0.0) + seconds
-        self._counts[(name + "_count", key[1])] += 1
+        histogram = self._histograms.get(name)
+        if histogram is None:
+            histogram = Histogram(
+                name,
+                name.replace("_", " "),
+                sorted(labels),
+                buckets=REQUEST_BUCKETS,
+                registry=self.registry,
+            )
+            self._histograms[name] = histogram
+        (histogram.labels(**labels) if labels else histogram).observe(seconds)
 
     def render(self) -> str:
-        lines: list[str] = []
-        for name, help_text in self._HELP.items():
-            kind = "summary" if name.endswith("_seconds") else "counter"
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-            for (metric, labels), value in sorted(self._sums.items()):
-                if metric == name:
-                    lines.append(f"{name}_sum{_labels(dict(labels))} {value:.6f}")
-            for (metric, labels), value in sorted(self._counts.items()):
-                if metric == name or metric == name + "_count":
-                    lines.append(f"{metric}{_labels(dict(labels))} {value}")
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry).decode("utf-8")
 
 
-SENSITIVE_PARAMS = frozenset({"session_token", "code", "state", "id_token_hint", "nonce"})
+def upstream_kind(url: httpx.URL) -> str:
+    """What a call to the tenant was for, from its path (a small, fixed label set)."""
+    path = url.path
+    if path.endswith("/openid-configuration"):
+        return "discovery"
+    if path.endswith("jwks.json"):
+        return "jwks"
+    if path.endswith("/oauth/token"):
+        return "token"
+    if path.endswith("/userinfo"):
+        return "userinfo"
+    if "/api/v2/" in path:
+        return "management"
+    return "other"
 
 
-def redact_url(path: str) -> str:
-    """`path?query` with the values of token-bearing parameters replaced by `[redacted]`."""
-    base, sep, query = path.partition("?")
-    if not sep:
-        return path
-    parts = []
-    for pair in query.split("&"):
-        name, eq, _ = pair.partition("=")
-        parts.append(f"{name}=[redacted]" if eq and name in SENSITIVE_PARAMS else pair)
-    return f"{base}?{'&'.join(parts)}"
+def observe_upstream(http: httpx.AsyncClient, metrics: Metrics) -> None:
+    """Time every call `http` makes, until the answer's headers, into `linker_upstream_seconds`."""
+
+    async def started(request: httpx.Request) -> None:
+        request.extensions["linker_started"] = time.perf_counter()
+
+    async def answered(response: httpx.Response) -> None:
+        began = response.request.extensions.get("linker_started")
+        if isinstance(began, float):
+            kind = upstream_kind(response.request.url)
+            metrics.observe("linker_upstream_seconds", time.perf_counter() - began, kind=kind)
+
+    http.event_hooks["request"].append(started)
+    http.event_hooks["response"].append(answered)
 
 
-class RedactQueryFilter(logging.Filter):
-    """Keeps session tokens, codes and states out of uvicorn's access log lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact_url(a) if isinstance(a, str) else a for a in record.args)
-        return True
+def instrument(app: Starlette) -> None:
+    """Request ids on every request and response, and redaction of every log record."""
+    install_redaction()
+    app.add_middleware(RequestIdMiddleware)

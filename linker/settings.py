@@ -6,12 +6,15 @@ never show them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from linker.environment import read_dotenv, resolve_secret_files
 
 MergeMode = Literal["none", "primary-wins", "secondary-wins"]
 MERGE_MODES: tuple[MergeMode, ...] = ("none", "primary-wins", "secondary-wins")
@@ -72,6 +75,7 @@ class Settings:
     require_verified_secondary_email: bool = True
     metadata_merge: MergeMode = "primary-wins"
     merge_app_metadata: bool = False
+    max_pending_per_user: int = 5
     audit_file: Path | None = None
     trusted_proxies: frozenset[str] = frozenset()
 
@@ -114,29 +118,13 @@ class Settings:
         return env
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse a `.env` file: `KEY=value` lines, `#` comments, optional surrounding quotes."""
-    if not path.is_file():
-        return {}
-    values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
-
-
 _REQUIRED = object()
 
 
 def _read(env: Mapping[str, str]) -> tuple[dict[str, Any], list[SettingsError]]:
     values: dict[str, Any] = {}
-    problems: list[SettingsError] = []
+    env, file_problems = resolve_secret_files(env)
+    problems = [SettingsError(name, problem) for name, problem in file_problems]
     for name, field_name, parse, default in _TABLE:
         raw = env.get(name, "").strip()
         if not raw:
@@ -214,6 +202,16 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _positive_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     try:
         value = float(raw)
@@ -242,6 +240,19 @@ def _merge_mode(raw: str) -> MergeMode:
         if raw == mode:
             return mode
     raise ValueError("must be one of none, primary-wins, secondary-wins")
+
+
+def _proxies(raw: str) -> frozenset[str]:
+    # Proxy addresses are not secret, so the message may quote the bad entry.
+    entries = _csv_set(raw)
+    for entry in sorted(entries):
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address, a CIDR range or *") from None
+    return entries
 
 
 def _path(raw: str) -> Path:
@@ -275,6 +286,10 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_REQUIRE_VERIFIED_SECONDARY_EMAIL", "require_verified_secondary_email", _bool, True),
     ("LINKER_METADATA_MERGE", "metadata_merge", _merge_mode, "primary-wins"),
     ("LINKER_MERGE_APP_METADATA", "merge_app_metadata", _bool, False),
+    ("LINKER_MAX_PENDING_PER_USER", "max_pending_per_user", _positive_count, 5),
     ("LINKER_AUDIT_FILE", "audit_file", _path, None),
-    ("LINKER_TRUSTED_PROXIES", "trusted_proxies", _csv_set, frozenset()),
+    ("LINKER_TRUSTED_PROXIES", "trusted_proxies", _proxies, frozenset()),
 )
+
+# Every setting's name, in table order (for `linker check`'s look-out for misspellings).
+SETTING_NAMES: tuple[str, ...] = tuple(row[0] for row in _TABLE)

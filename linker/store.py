@@ -1,34 +1,53 @@
-"""Where transactions wait between `/link/start` and `/link/callback`.
+"""Where attempts wait between the steps: a small key-value store with expiry.
 
-`take` is atomic and one-shot: a replayed callback finds nothing. The memory store is for a
-single process; `redis://` shares transactions between replicas.
+Two implementations of one protocol: `MemoryStore` for a single process, `RedisStore` to share
+attempts between replicas. The operations are the few the protocol needs, each atomic:
+put (optionally only if new), get, take (read and delete at once), claim (take one key and
+write another in the same step), and a per-user index bounded to its newest entries.
+`linker.attempts` gives them their meaning.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
 
-from linker.transaction import Transaction
-
-# A transaction is kept a little past its own expiry so that a late callback is told
-# "expired" rather than "not found"; the transaction's `expires_at` is what is enforced.
-GRACE_SECONDS = 300
-
 
 class StoreUnavailable(Exception):
     """The shared store could not be reached."""
 
 
-class TransactionStore(Protocol):
-    async def put(self, txn: Transaction, ttl: float) -> None: ...
+class StoreFull(StoreUnavailable):
+    """The memory store holds as many live entries as it may: new ones are refused."""
 
-    async def take(self, txn_id: str) -> Transaction | None: ...
+
+class Store(Protocol):
+    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+        """Store `value` for `ttl` seconds; with `only_new`, only if `key` is absent."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def take(self, key: str) -> str | None:
+        """Read and delete `key` at once: of two concurrent takes, one gets the value."""
+
+    async def claim(self, key: str, marker_key: str, marker: str, ttl: float) -> str | None:
+        """Take `key` and, if it was there, put `marker` at `marker_key`, in one step."""
+
+    async def delete(self, key: str) -> None: ...
+
+    async def track(self, index: str, member: str, *, keep: int, ttl: float) -> list[str]:
+        """Append `member` to the list `index`; return the oldest members beyond `keep`."""
+
+    async def untrack(self, index: str, member: str) -> None:
+        """Remove `member` from the list `index`, if it is there."""
+
+    async def scan(self, prefix: str) -> list[str]:
+        """Every live key that starts with `prefix` (for background work)."""
 
     async def ping(self) -> bool: ...
 
@@ -36,77 +55,204 @@ class TransactionStore(Protocol):
 
 
 class MemoryStore:
-    """In-process store, bounded: expired entries go first, then the oldest."""
+    """In-process store, bounded: expired entries go first; when full, new keys are refused.
 
-    def __init__(self, *, max_entries: int = 10_000, clock: Callable[[], float] = time.time):
-        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+    Nothing live is ever evicted to make room: an attacker who fills the store gets refusals,
+    and every attempt already under way finishes.
+    """
+
+    def __init__(self, *, max_entries: int = 50_000, clock: Callable[[], float] = time.time):
+        # Values are kept as UTF-8 bytes: 16 bytes less per entry than a str.
+        self._entries: dict[str, tuple[float, bytes]] = {}
+        # One queue of keys per TTL: in each, insertion order is expiry order, so expired
+        # keys leave from the front at O(1) each, at 8 bytes a key (a heap row costs 64).
+        self._expiry: dict[float, deque[str]] = {}
+        # Per index: [expiry, member, member, ...], one list and no tuple (one per user).
+        self._indexes: dict[str, list[Any]] = {}
         self._max = max_entries
         self._clock = clock
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def put(self, txn: Transaction, ttl: float) -> None:
-        now = self._clock()
-        self._drop_expired_head(now)
-        if len(self._entries) >= self._max:
-            self._evict(now)
-        self._entries[txn.id] = (now + ttl + GRACE_SECONDS, txn.dumps())
-
-    def _drop_expired_head(self, now: float) -> None:
-        # Entries are kept in insertion order, and with one TTL that is expiry order too, so
-        # abandoned transactions go from the front at O(1) per put: none lingers.
-        while self._entries:
-            key, (until, _) = next(iter(self._entries.items()))
-            if until > now:
-                return
-            del self._entries[key]
-
-    def _evict(self, now: float) -> None:
-        for key in [k for k, (until, _) in self._entries.items() if until <= now]:
-            del self._entries[key]
-        while len(self._entries) >= self._max:
-            self._entries.popitem(last=False)
-
-    async def take(self, txn_id: str) -> Transaction | None:
-        entry = self._entries.pop(txn_id, None)
-        if entry is None or entry[0] <= self._clock():
+    def _live(self, key: str) -> str | None:
+        entry = self._entries.get(key)
+        if entry is None:
             return None
-        return Transaction.loads(entry[1])
+        if entry[0] <= self._clock():
+            del self._entries[key]
+            return None
+        return entry[1].decode()
+
+    def _drop_expired(self, now: float) -> None:
+        for queue in self._expiry.values():
+            while queue:
+                entry = self._entries.get(queue[0])
+                if entry is not None and entry[0] > now:
+                    break
+                if entry is not None:
+                    del self._entries[queue[0]]
+                queue.popleft()
+        if len(self._indexes) > self._max:
+            for name in [n for n, row in self._indexes.items() if row[0] <= now]:
+                del self._indexes[name]
+
+    def _write(self, key: str, value: str, ttl: float) -> None:
+        now = self._clock()
+        self._drop_expired(now)
+        if key not in self._entries and len(self._entries) >= self._max:
+            raise StoreFull("the memory store is full")
+        self._entries[key] = (now + ttl, value.encode())
+        self._expiry.setdefault(ttl, deque()).append(key)
+
+    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+        if only_new and self._live(key) is not None:
+            return False
+        self._write(key, value, ttl)
+        return True
+
+    async def get(self, key: str) -> str | None:
+        return self._live(key)
+
+    async def take(self, key: str) -> str | None:
+        value = self._live(key)
+        self._entries.pop(key, None)
+        return value
+
+    async def claim(self, key: str, marker_key: str, marker: str, ttl: float) -> str | None:
+        value = await self.take(key)
+        if value is not None:
+            self._write(marker_key, marker, ttl)
+        return value
+
+    async def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    async def track(self, index: str, member: str, *, keep: int, ttl: float) -> list[str]:
+        now = self._clock()
+        # A list, not a deque: one per user, and a deque's first block alone is ~600 bytes.
+        row = self._indexes.get(index)
+        if row is None or row[0] <= now:
+            row = self._indexes[index] = [now + ttl, member]  # sized exactly: most stay so
+        else:
+            row[0] = now + ttl
+            row.append(member)
+        excess = max(0, len(row) - 1 - keep)
+        dropped: list[str] = row[1 : 1 + excess]
+        del row[1 : 1 + excess]
+        return dropped
+
+    async def untrack(self, index: str, member: str) -> None:
+        row = self._indexes.get(index)
+        if row is not None and member in row[1:]:
+            row.remove(member)
+
+    async def scan(self, prefix: str) -> list[str]:
+        return [k for k in list(self._entries) if k.startswith(prefix) and self._live(k)]
 
     async def ping(self) -> bool:
         return True
 
     async def aclose(self) -> None:
         self._entries.clear()
+        self._expiry.clear()
+        self._indexes.clear()
+
+
+# Take one key and leave a marker in its place, atomically (Redis runs a script as one step).
+_CLAIM = """
+local value = redis.call('GETDEL', KEYS[1])
+if value then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
+return value
+"""
+
+# Append to a per-user list, keep the newest ARGV[2], and return what fell off the front.
+_TRACK = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local extra = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[2])
+if extra <= 0 then return {} end
+local dropped = redis.call('LRANGE', KEYS[1], 0, extra - 1)
+redis.call('LTRIM', KEYS[1], extra, -1)
+return dropped
+"""
+
+# A request waits this long for a free connection before the store counts as unavailable:
+# a short stall of Redis queues requests instead of failing them at once.
+POOL_WAIT_SECONDS = 5.0
+POOL_SIZE = 32
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
 class RedisStore:
-    """Transactions in Redis: `SET ... EX` to put, `GETDEL` to take exactly once."""
+    """The store in Redis, every key under one prefix; Redis keeps its own time for expiry."""
 
-    def __init__(self, client: Any, *, prefix: str = "linker:txn:") -> None:
+    def __init__(self, client: Any, *, prefix: str = "linker:") -> None:
         self._redis = client
         self._prefix = prefix
+        self._claim = client.register_script(_CLAIM)
+        self._track = client.register_script(_TRACK)
 
     @classmethod
-    def from_url(cls, url: str) -> RedisStore:
-        from redis.asyncio import Redis
+    def from_url(cls, url: str, *, pool_size: int = POOL_SIZE) -> RedisStore:
+        from redis.asyncio import BlockingConnectionPool, Redis
 
-        return cls(Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0))
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=pool_size,
+            timeout=POOL_WAIT_SECONDS,
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+        )
+        return cls(Redis(connection_pool=pool))
 
-    async def put(self, txn: Transaction, ttl: float) -> None:
-        key, ex = self._prefix + txn.id, int(ttl) + GRACE_SECONDS
+    async def _run(self, call: Callable[[], Any]) -> Any:
         try:
-            await self._redis.set(key, txn.dumps(), ex=ex)
+            return await call()
         except RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from None
 
-    async def take(self, txn_id: str) -> Transaction | None:
-        try:
-            raw = await self._redis.getdel(self._prefix + txn_id)
-        except RedisError as exc:
-            raise StoreUnavailable(type(exc).__name__) from None
-        return None if raw is None else Transaction.loads(raw)
+    @staticmethod
+    def _text(raw: Any) -> str | None:
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+        full = self._prefix + key
+        done = await self._run(lambda: self._redis.set(full, value, px=_ms(ttl), nx=only_new))
+        return bool(done)
+
+    async def get(self, key: str) -> str | None:
+        return self._text(await self._run(lambda: self._redis.get(self._prefix + key)))
+
+    async def take(self, key: str) -> str | None:
+        return self._text(await self._run(lambda: self._redis.getdel(self._prefix + key)))
+
+    async def claim(self, key: str, marker_key: str, marker: str, ttl: float) -> str | None:
+        keys = [self._prefix + key, self._prefix + marker_key]
+        return self._text(await self._run(lambda: self._claim(keys=keys, args=[marker, _ms(ttl)])))
+
+    async def delete(self, key: str) -> None:
+        await self._run(lambda: self._redis.delete(self._prefix + key))
+
+    async def track(self, index: str, member: str, *, keep: int, ttl: float) -> list[str]:
+        keys, args = [self._prefix + index], [member, keep, _ms(ttl)]
+        dropped = await self._run(lambda: self._track(keys=keys, args=args))
+        return [text for raw in dropped if (text := self._text(raw)) is not None]
+
+    async def untrack(self, index: str, member: str) -> None:
+        await self._run(lambda: self._redis.lrem(self._prefix + index, 0, member))
+
+    async def scan(self, prefix: str) -> list[str]:
+        async def collect() -> list[str]:
+            found = []
+            async for raw in self._redis.scan_iter(match=self._prefix + prefix + "*", count=500):
+                found.append(self._text(raw)[len(self._prefix) :])  # type: ignore[index]
+            return found
+
+        return await self._run(collect)  # type: ignore[no-any-return]
 
     async def ping(self) -> bool:
         try:
@@ -116,11 +262,12 @@ class RedisStore:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+        # A client made around a pool of ours does not close that pool itself.
+        await self._redis.connection_pool.disconnect()
 
 
-def open_store(url: str, *, clock: Callable[[], float] = time.time) -> TransactionStore:
-    """The store for `LINKER_STORE_URL` (Redis keeps its own time for expiry)."""
-    scheme = urlsplit(url).scheme
-    if scheme == "memory":
+def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
+    """The store for `LINKER_STORE_URL`."""
+    if urlsplit(url).scheme == "memory":
         return MemoryStore(clock=clock)
     return RedisStore.from_url(url)

@@ -6,12 +6,13 @@ Thin I/O around `httpx`; every call goes through the `Retrier` and a budget.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from linker import oidc
 from linker.errors import Code, LinkError
 from linker.keys import KeyCache
 from linker.retry import Budget
@@ -59,6 +60,7 @@ class Tenant:
         self._discovery_lock = asyncio.Lock()
         self._token: _CachedToken | None = None
         self._token_lock = asyncio.Lock()
+        self._auth_method: oidc.AuthMethod | None = None  # learnt from an invalid_client
         self.keys = KeyCache(self._fetch_jwks, clock=clock)
 
     def budget(self) -> Budget:
@@ -75,12 +77,20 @@ class Tenant:
         return body
 
     async def discovery(self) -> dict[str, Any]:
-        """The OpenID configuration, fetched once and kept."""
+        """The OpenID configuration, fetched once and kept once its `issuer` checks out.
+
+        A configuration for another issuer is never kept (OpenID Connect Discovery 4.3): the
+        error names both issuers, and `/readyz` and `linker check` report it.
+        """
         if self._discovery is None:
             async with self._discovery_lock:
                 if self._discovery is None:
                     url = f"{self.settings.tenant_url}/.well-known/openid-configuration"
-                    self._discovery = await self._get_json(url, "OpenID configuration")
+                    document = await self._get_json(url, "OpenID configuration")
+                    problem = oidc.issuer_problem(document, self.settings.issuer)
+                    if problem is not None:
+                        raise LinkError(Code.UPSTREAM_UNAVAILABLE, f"Misconfigured: {problem}.")
+                    self._discovery = document
         return self._discovery
 
     async def _endpoint(self, name: str) -> str:
@@ -103,7 +113,7 @@ class Tenant:
             "code_verifier": code_verifier,
             "redirect_uri": self.settings.callback_url,
         }
-        response = await self._post_token(form, budget)
+        response = await self._post_token(form, budget, once=True)
         body = json_object(response)
         if response.status_code != 200 or not isinstance(body.get("id_token"), str):
             error = body.get("error", f"HTTP {response.status_code}")
@@ -112,6 +122,39 @@ class Tenant:
                 f"The tenant refused the sign-in code ({error}).",
             )
         return body
+
+    async def userinfo(self, access_token: str, budget: Budget) -> dict[str, Any]:
+        """The UserInfo claims for the nested login's access token (OIDC Core 5.3).
+
+        A GET that changes nothing, so the retrier may repeat it; a refusal, or an answer that
+        is not a JSON object with a `sub`, is `invalid_secondary_token`.
+        """
+        url = await self._endpoint("userinfo_endpoint")
+        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+
+        async def attempt(limit: float) -> httpx.Response:
+            return await self._http.get(url, headers=headers, timeout=limit)
+
+        response = await self._retrier.send(attempt, budget)
+        body = json_object(response)
+        if response.status_code != 200 or not isinstance(body.get("sub"), str):
+            raise LinkError(
+                Code.INVALID_SECONDARY_TOKEN,
+                "The tenant's UserInfo endpoint refused the sign-in "
+                f"(HTTP {response.status_code}).",
+            )
+        return body
+
+    async def with_userinfo(
+        self, claims: Mapping[str, Any], tokens: Mapping[str, Any], budget: Budget
+    ) -> Mapping[str, Any]:
+        """`claims` with the email claims the ID token lacks read from UserInfo (Core 5.4)."""
+        if not oidc.lacks_email_claims(claims):
+            return claims
+        access_token = tokens.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            return claims  # nothing to ask UserInfo with: the email checks decide as before
+        return oidc.merge_userinfo(claims, await self.userinfo(access_token, budget))
 
     async def management_token(self, budget: Budget) -> str:
         """A client-credentials token for the Management API, refreshed one request at a time."""
@@ -142,16 +185,48 @@ class Tenant:
     def forget_management_token(self) -> None:
         self._token = None
 
-    async def _post_token(self, form: dict[str, str], budget: Budget) -> httpx.Response:
+    async def _post_token(
+        self, form: dict[str, str], budget: Budget, *, once: bool = False
+    ) -> httpx.Response:
+        """POST to the token endpoint, authenticated the way discovery and the client allow.
+
+        Discovery lists what the server supports, not what this client was registered with
+        (Auth0's Regular Web Apps default to Post). A 401 `invalid_client` is a refusal of the
+        authentication itself, answered before any code is looked at, so the other method is
+        tried once and, if it works, kept.
+        """
         url = await self._endpoint("token_endpoint")
-        body = {
-            **form,
-            "client_id": self.settings.client_id,
-            "client_secret": self.settings.client_secret.reveal(),
-        }
+        discovery = await self.discovery()
+        method = self._auth_method or oidc.token_auth_method(discovery)
+        response = await self._send_token(url, form, method, budget, once=once)
+        other = oidc.other_auth_method(method, discovery)
+        if other is not None and _invalid_client(response):
+            retried = await self._send_token(url, form, other, budget, once=once)
+            if not _invalid_client(retried):
+                self._auth_method = other
+            return retried
+        return response
+
+    async def _send_token(
+        self,
+        url: str,
+        form: dict[str, str],
+        method: oidc.AuthMethod,
+        budget: Budget,
+        *,
+        once: bool,
+    ) -> httpx.Response:
+        fields, headers = oidc.client_auth(
+            method, self.settings.client_id, self.settings.client_secret.reveal()
+        )
+        body = {**form, **fields}
 
         async def attempt(limit: float) -> httpx.Response:
-            return await self._http.post(url, data=body, timeout=limit)
+            return await self._http.post(url, data=body, headers=headers, timeout=limit)
 
-        # A code can be redeemed once: a lost answer cannot be retried into a success anyway.
-        return await self._retrier.send(attempt, budget)
+        # A code can be redeemed once: a lost answer is "failed", never a resend.
+        return await self._retrier.send(attempt, budget, once=once)
+
+
+def _invalid_client(response: httpx.Response) -> bool:
+    return response.status_code == 401 and json_object(response).get("error") == "invalid_client"

@@ -1,7 +1,8 @@
-"""The two HS256 tokens shared with the Action: the start token in, the result token out.
+"""The HS256 tokens shared with the Action: the start token in, the result token out, and the
+commit token the Action sends back from inside the tenant's login.
 
-Pure functions: each takes the token, the secrets and `now`, and returns data or raises
-`LinkError`. Signature first, then claims, with a small leeway for clock skew.
+Pure functions: each takes the token, the secrets and `now`, and returns data or raises.
+Signature first, then claims, with a small leeway for clock skew.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OctKey
 
+from linker.claims import LEEWAY, BadClaim, finite_number, json_depth_ok, optional_number
 from linker.errors import Code, LinkError
 from linker.settings import Secret
 
-LEEWAY = 30
 START_TOKEN_MAX_AGE = 300
 RESULT_TOKEN_LIFETIME = 120
-TOKEN_VERSION = 1
+COMMIT_TOKEN_MAX_LIFETIME = 60
+COMMIT_AUDIENCE = "linker:commit"
+TOKEN_VERSION = 2
 _HS256 = ["HS256"]
-_REQUIRED_START_CLAIMS = ("sub", "iss", "iat", "exp", "action", "client_id", "user")
+_REQUIRED_START_CLAIMS = ("sub", "iss", "iat", "exp", "jti", "action", "client_id", "user")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,18 @@ class Identity:
         return cls(provider=provider, user_id=str(user_id), connection=connection)
 
 
+def identities_of(user: Mapping[str, Any]) -> list[Identity]:
+    """A Management API user's identities; malformed entries are skipped."""
+    found = []
+    raw = user.get("identities")
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            found.append(Identity.from_auth0(item))
+        except (ValueError, AttributeError):
+            continue
+    return found
+
+
 def split_user_id(user_id: str) -> tuple[str, str]:
     """Split `provider|id` at the first `|` only: ids themselves may contain `|`."""
     provider, sep, rest = user_id.partition("|")
@@ -83,7 +98,8 @@ class StartRequest:
     identities: tuple[Identity, ...]
     authentication_methods: frozenset[str]
     enrolled_factors: tuple[str, ...]
-    jti: str | None
+    jti: str
+    expires_at: float
 
     @property
     def primary_identity(self) -> Identity | None:
@@ -95,7 +111,11 @@ def _bad(description: str) -> LinkError:
     return LinkError(Code.INVALID_SESSION_TOKEN, description)
 
 
-def _verify_hs256(token: str, keys: Sequence[Secret]) -> dict[str, Any]:
+class _Unverified(Exception):
+    """No configured secret verifies the token, or it is not an HS256 JWT at all."""
+
+
+def _verify_hs256(token: str, keys: Sequence[Secret], *, what: str) -> dict[str, Any]:
     for secret in keys:
         key = OctKey.import_key(secret.reveal())
         try:
@@ -104,17 +124,24 @@ def _verify_hs256(token: str, keys: Sequence[Secret]) -> dict[str, Any]:
             continue
         except JoseError:
             # Malformed token or an algorithm other than HS256 (`none` included).
-            raise _bad("The session token is malformed or not signed with HS256.") from None
-        except (ValueError, TypeError):
-            raise _bad("The session token is malformed.") from None
-    raise _bad("The session token's signature does not match any configured secret.")
+            raise _Unverified(f"The {what} is malformed or not signed with HS256.") from None
+        except (ValueError, TypeError, RecursionError):
+            # RecursionError: a validly signed payload nested deeper than json can parse.
+            raise _Unverified(f"The {what} is malformed.") from None
+    raise _Unverified(f"The {what}'s signature does not match any configured secret.")
 
 
-def _int_claim(claims: Mapping[str, Any], name: str) -> int:
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _bad(f"The session token's '{name}' claim is not a number.")
-    return int(value)
+def _times(claims: Mapping[str, Any], *, now: float) -> tuple[float, float]:
+    """`iat` and `exp` as finite numbers, with `exp` and `nbf` honoured; raises `BadClaim`."""
+    exp, iat = finite_number(claims, "exp"), finite_number(claims, "iat")
+    nbf = optional_number(claims, "nbf")
+    if exp <= now - LEEWAY:
+        raise BadClaim("it has expired")
+    if iat > now + LEEWAY:
+        raise BadClaim("it was issued in the future")
+    if nbf is not None and nbf > now + LEEWAY:
+        raise BadClaim("it is not valid yet ('nbf')")
+    return iat, exp
 
 
 def _opt_str(claims: Mapping[str, Any], name: str) -> str | None:
@@ -138,35 +165,45 @@ def decode_start_token(
     """Verify the start token the Action minted with `api.redirect.encodeToken`."""
     if not token:
         raise _bad("The session token is missing.")
-    claims = _verify_hs256(token, secrets)
+    try:
+        claims = _verify_hs256(token, secrets, what="session token")
+    except _Unverified as exc:
+        raise _bad(str(exc)) from None
+    # The version first: a v1 Action's token lacks claims, and the fix is to update the Action.
+    if claims.get("linker_v") != TOKEN_VERSION:
+        raise _bad(
+            "The session token was made by an Action of another version: update the linker "
+            f"Action to protocol version {TOKEN_VERSION}."
+        )
     missing = [name for name in _REQUIRED_START_CLAIMS if claims.get(name) in (None, "")]
     if missing:
         raise _bad(f"The session token lacks the claims: {', '.join(missing)}.")
-    if claims.get("linker_v") != TOKEN_VERSION:
-        raise _bad("The session token was made by an Action of another version.")
     if claims["iss"] != domain:
         raise _bad("The session token was issued by another tenant.")
-    exp, iat = _int_claim(claims, "exp"), _int_claim(claims, "iat")
-    if exp <= now - LEEWAY:
-        raise _bad("The session token has expired.")
-    if iat > now + LEEWAY:
-        raise _bad("The session token was issued in the future.")
+    try:
+        iat, exp = _times(claims, now=now)
+    except BadClaim as exc:
+        raise _bad(f"The session token is refused: {exc}.") from None
     if now - iat > START_TOKEN_MAX_AGE + LEEWAY:
         raise _bad("The session token is too old.")
-    sub, client_id, action = claims["sub"], claims["client_id"], claims["action"]
+    sub, client_id, action, jti = (claims[n] for n in ("sub", "client_id", "action", "jti"))
     user = claims["user"]
-    if not isinstance(sub, str) or not isinstance(client_id, str) or not isinstance(action, str):
-        raise _bad("The session token's sub, client_id or action is not a string.")
+    if not all(isinstance(v, str) for v in (sub, client_id, action, jti)):
+        raise _bad("The session token's sub, client_id, action or jti is not a string.")
     if not isinstance(user, dict):
         raise _bad("The session token's 'user' claim is not an object.")
+    raw_identities = user.get("identities") or []
+    if not isinstance(raw_identities, list):
+        raise _bad("The session token's identities are not a list.")
     try:
-        identities = tuple(Identity.from_auth0(i) for i in user.get("identities") or [])
+        identities = tuple(Identity.from_auth0(i) for i in raw_identities)
     except (ValueError, AttributeError):
         raise _bad("The session token lists a malformed identity.") from None
     email = user.get("email")
     return StartRequest(
         sub=sub,
-        issued_at=iat,
+        issued_at=int(iat),
+        expires_at=exp,
         ip=_opt_str(claims, "ip"),
         action=action,
         client_id=client_id,
@@ -179,7 +216,7 @@ def decode_start_token(
         identities=identities,
         authentication_methods=frozenset(_str_list(claims.get("authentication_methods"))),
         enrolled_factors=_str_list(claims.get("enrolled_factors")),
-        jti=_opt_str(claims, "jti"),
+        jti=jti,
     )
 
 
@@ -191,6 +228,7 @@ class Result:
     error: str | None = None
     error_description: str | None = None
     identity: Identity | None = None
+    commit: str | None = None  # with status "pending": the id the Action commits
 
     @classmethod
     def from_error(cls, error: LinkError) -> Result:
@@ -211,7 +249,7 @@ def encode_result_token(
     """Sign the result token for `/continue`; returns the token and its `jti` (for logs)."""
     iat = int(now)
     jti = secrets.token_urlsafe(16)
-    claims = {
+    claims: dict[str, Any] = {
         "iss": issuer,
         "sub": sub,
         "state": state,
@@ -221,5 +259,79 @@ def encode_result_token(
         "linker_v": TOKEN_VERSION,
         "result": result.to_claim(),
     }
+    if result.commit is not None:
+        claims["commit"] = result.commit
     key = OctKey.import_key(secret.reveal())
     return jwt.encode({"alg": "HS256"}, claims, key, algorithms=_HS256), jti
+
+
+class CommitRejected(Exception):
+    """The commit token is not one the Action made for this attempt: answered 401."""
+
+
+@dataclass(frozen=True)
+class PrimaryProfile:
+    """The primary user as the Action saw it at `/continue`, from the commit token."""
+
+    identities: tuple[Identity, ...]
+    user_metadata: dict[str, Any]
+    app_metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """A verified commit token: the Action confirms attempt `commit` for user `sub`."""
+
+    sub: str
+    commit: str
+    jti: str
+    user: PrimaryProfile
+
+
+def _metadata(user: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = user.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CommitRejected(f"the user's {name} is not an object")
+    return value
+
+
+def decode_commit_token(token: str, *, secrets: Sequence[Secret], now: float) -> CommitRequest:
+    """Verify the commit token the Action signs in `onContinuePostLogin`."""
+    if not token:
+        raise CommitRejected("the commit token is missing")
+    try:
+        claims = _verify_hs256(token, secrets, what="commit token")
+    except _Unverified as exc:
+        raise CommitRejected(str(exc)) from None
+    if claims.get("aud") != COMMIT_AUDIENCE:
+        # A result or start token signed with the same secret is not a commit token.
+        raise CommitRejected("the token is not a commit token")
+    if claims.get("linker_v") != TOKEN_VERSION:
+        raise CommitRejected("the commit token was made by an Action of another version")
+    try:
+        iat, exp = _times(claims, now=now)
+    except BadClaim as exc:
+        raise CommitRejected(f"the commit token is refused: {exc}") from None
+    if exp - iat > COMMIT_TOKEN_MAX_LIFETIME:
+        raise CommitRejected("the commit token lives longer than 60 seconds")
+    sub, commit, jti, user = (claims.get(n) for n in ("sub", "commit", "jti", "user"))
+    if not (isinstance(sub, str) and isinstance(commit, str) and isinstance(jti, str)):
+        raise CommitRejected("the commit token lacks sub, commit or jti")
+    if not (sub and commit and jti):
+        raise CommitRejected("the commit token has an empty sub, commit or jti")
+    if not isinstance(user, dict) or not isinstance(user.get("identities"), list):
+        raise CommitRejected("the commit token carries no user with identities")
+    if not json_depth_ok(user):
+        raise CommitRejected("the commit token's user is nested too deeply")
+    try:
+        identities = tuple(Identity.from_auth0(i) for i in user["identities"])
+    except (ValueError, AttributeError):
+        raise CommitRejected("the commit token lists a malformed identity") from None
+    profile = PrimaryProfile(
+        identities=identities,
+        user_metadata=_metadata(user, "user_metadata"),
+        app_metadata=_metadata(user, "app_metadata"),
+    )
+    return CommitRequest(sub=sub, commit=commit, jti=jti, user=profile)

@@ -41,10 +41,15 @@ class Retrier:
     rng: random.Random = field(default_factory=random.SystemRandom)
     on_attempt: Callable[[str], None] = lambda outcome: None
 
-    async def send(self, send: Send, budget: Budget, *, write: bool = False) -> httpx.Response:
+    async def send(
+        self, send: Send, budget: Budget, *, write: bool = False, once: bool = False
+    ) -> httpx.Response:
         """Return the first non-retryable response; raise `upstream_unavailable` past the budget.
 
-        With `write=True`, a timeout or 5xx raises `OutcomeUnknown` instead of resending.
+        With `write=True`, a timeout, a dropped connection or a 5xx raises `OutcomeUnknown`
+        instead of resending. With `once=True` (a single-use authorization code), such an
+        answer ends in `upstream_unavailable`: resending could only meet `invalid_grant`.
+        A 429 or a connection that was never made is retried in both cases.
         """
         attempt = 0
         while True:
@@ -57,7 +62,11 @@ class Retrier:
             unknown = False
             try:
                 response = await send(min(MAX_ATTEMPT_TIMEOUT, remaining))
-            except httpx.ConnectError:
+            except httpx.PoolTimeout:
+                # Every connection is busy: waiting longer would only queue behind them.
+                self.on_attempt("pool_timeout")
+                raise _exhausted() from None
+            except (httpx.ConnectError, httpx.ConnectTimeout):
                 self.on_attempt("connect_error")  # never reached the tenant: safe to resend
             except (httpx.TimeoutException, httpx.TransportError):
                 self.on_attempt("transport_error")
@@ -70,10 +79,14 @@ class Retrier:
                 unknown = status >= 500
             now = self.clock()
             delay = next_delay(attempt, status=status, headers=headers, now=now, rng=self.rng)
-            if not budget.allows(delay, now):
-                raise _exhausted()
+            # Checked before the budget: a write that may have happened is never reported as
+            # "nothing changed" just because the time is up.
             if write and unknown:
                 raise OutcomeUnknown(delay)
+            if once and unknown:
+                raise _exhausted()
+            if not budget.allows(delay, now):
+                raise _exhausted()
             await self.sleep(delay)
 
 

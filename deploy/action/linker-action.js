@@ -1,12 +1,20 @@
 /**
  * linker shim: a post-login Action that hands account linking to the linker service.
  *
- * The Action holds no logic worth testing on its own: it decides whether this login asks
- * for a link or an unlink, sends the user to linker with a short-lived signed start token,
- * and, when linker sends the user back to /continue, lets the login finish or denies it.
+ * Protocol version 2. The Action decides whether this login asks for a link or an unlink and
+ * sends the user to linker with a short-lived, single-use start token. linker verifies the
+ * request and the second sign-in, and sends the user back to /continue with a *pending*
+ * result. Only then, inside this login (which the tenant resumes only in the browser that
+ * holds it), does the Action confirm the attempt with POST /link/commit; linker writes the
+ * link and answers the final result, and the Action lets the login finish or denies it.
  * Secrets: LINKER_URL, LINKER_ACTION_SECRET, LINKER_CLIENT_ID, and while rolling the
  * secret, LINKER_ACTION_SECRET_PREVIOUS. No npm dependencies.
  */
+const crypto = require("node:crypto");
+
+const PROTOCOL_VERSION = 2;
+const COMMIT_TIMEOUT_MS = 15000;
+const DESCRIPTION_LIMIT = 200;
 
 // Redirects are impossible (and Auth0 refuses them) outside an interactive browser login.
 const NON_INTERACTIVE_PROTOCOLS = new Set([
@@ -18,10 +26,16 @@ const NON_INTERACTIVE_PROTOCOLS = new Set([
   "oauth2-token-exchange",
   "oauth2-device-code",
   "oauth2-ciba",
+  // Also documented for post-login (event.transaction.protocol), and no browser either.
+  "oauth2-access-token",
+  "wstrust-usernamemixed",
 ]);
 
-// Statuses after which the login continues; anything else denies it.
-const SUCCESS_STATUSES = new Set(["linked", "unlinked", "already_linked"]);
+// The statuses that let the login continue, for the action the login asked for.
+const SUCCESS_STATUSES = {
+  link: new Set(["linked", "already_linked"]),
+  unlink: new Set(["unlinked"]),
+};
 
 function requestedScopes(event) {
   const scopes = event.transaction && event.transaction.requested_scopes;
@@ -54,7 +68,8 @@ exports.onExecutePostLogin = async (event, api) => {
   const query = event.request.query || {};
   const user = event.user;
   const payload = {
-    linker_v: 1,
+    linker_v: PROTOCOL_VERSION,
+    jti: crypto.randomUUID(), // linker accepts each start token once
     action,
     client_id: event.client.client_id,
     requested_connection: query.requested_connection,
@@ -110,28 +125,101 @@ function validateResult(event, api) {
   throw failure;
 }
 
+const b64url = (data) => Buffer.from(data).toString("base64url");
+
+// The commit token: HS256 over the primary's profile as the tenant holds it right now.
+function commitToken(event, commit) {
+  const iat = Math.floor(Date.now() / 1000);
+  const user = event.user;
+  const claims = {
+    aud: "linker:commit",
+    sub: user.user_id,
+    commit,
+    iat,
+    exp: iat + 60,
+    jti: crypto.randomUUID(),
+    linker_v: PROTOCOL_VERSION,
+    user: {
+      identities: user.identities || [],
+      user_metadata: user.user_metadata || {},
+      app_metadata: user.app_metadata || {},
+    },
+  };
+  const input = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" })) + "." + b64url(JSON.stringify(claims));
+  const signature = crypto.createHmac("sha256", event.secrets.LINKER_ACTION_SECRET).update(input).digest();
+  return input + "." + b64url(signature);
+}
+
+const UNAVAILABLE = {
+  status: "failed",
+  error: "upstream_unavailable",
+  error_description: "linker did not confirm the link; nothing was changed. Please try again.",
+};
+
+// Asks linker to write the prepared link; any answer but a 200 with a result is a failure.
+async function commitResult(event, commit) {
+  try {
+    const response = await fetch(event.secrets.LINKER_URL + "/link/commit", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ commit_token: commitToken(event, commit) }),
+      signal: AbortSignal.timeout(COMMIT_TIMEOUT_MS),
+    });
+    if (response.status !== 200) return UNAVAILABLE;
+    const result = await response.json();
+    return result && typeof result.status === "string" ? result : UNAVAILABLE;
+  } catch (err) {
+    return UNAVAILABLE;
+  }
+}
+
+// RFC 6749 allows %x20-21 / %x23-5B / %x5D-7E in error_description: anything else is a space.
+function describe(text) {
+  return String(text).slice(0, DESCRIPTION_LIMIT).replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, " ");
+}
+
+function deny(api, code, description) {
+  api.access.deny(code + ": " + describe(description));
+}
+
 exports.onContinuePostLogin = async (event, api) => {
   let claims;
   try {
     claims = validateResult(event, api);
   } catch (err) {
-    api.access.deny("invalid_session_token: " + err.message);
+    deny(api, "invalid_session_token", err.message);
     return;
   }
-  // A valid token for someone else must never finish this user's login.
+  // A valid token for someone else, from elsewhere, or of another version never finishes a login.
   if (claims.sub !== event.user.user_id) {
-    api.access.deny("invalid_session_token: the token was issued for another user");
+    deny(api, "invalid_session_token", "the token was issued for another user");
     return;
   }
-  const result = claims.result || {};
-  if (SUCCESS_STATUSES.has(result.status)) {
+  if (claims.iss !== event.secrets.LINKER_URL || claims.linker_v !== PROTOCOL_VERSION) {
+    deny(api, "invalid_session_token", "the token was not issued by this linker (protocol v2)");
+    return;
+  }
+  let result = claims.result || {};
+  if (result.status === "pending") {
+    if (typeof claims.commit !== "string" || claims.commit === "") {
+      deny(api, "invalid_session_token", "the pending result names nothing to commit");
+      return;
+    }
+    result = await commitResult(event, claims.commit);
+  }
+  const action = linkAction(requestedScopes(event));
+  const accepted = SUCCESS_STATUSES[action];
+  if (accepted && accepted.has(result.status)) {
     api.idToken.setCustomClaim("https://linker/link_result", {
       status: result.status,
       identity: result.identity ?? null,
     });
     return;
   }
-  api.access.deny(
-    (result.error || "failed") + ": " + (result.error_description || "account linking failed"),
-  );
+  if (["linked", "unlinked", "already_linked"].includes(result.status)) {
+    // A success that answers another question than the one this login asked.
+    deny(api, "invalid_session_token", "the result does not answer this login's request");
+    return;
+  }
+  deny(api, result.error || "failed", result.error_description || "account linking failed");
 };

@@ -1,19 +1,33 @@
-"""The Python API for apps and agent builders (PROTOCOL.md section 6).
+"""The Python API for apps and agent builders (docs/protocol.md section 6).
 
 - `build_link_url(...)` / `LinkSettings.link_request(...)`: the `/authorize` request that links
   (or unlinks) an identity, with the state, nonce and PKCE verifier to keep.
-- `TokenVault.exchange(...)`: an access token for a connected account, or `LinkRequired`.
+- `TokenVault.exchange(...)`: an access token for a connected account, or `LinkRequired`
+  (which says `via`: link through linker, or connect through the My Account API).
+- `ConnectedAccounts.start(...)` / `.complete(...)`: the My Account API's connect flow.
 - `link_required_handler`: the 401 answer of an agent API on Starlette.
 """
 
 from linker.client.agent_api import link_required_handler, link_required_response, www_authenticate
-from linker.client.errors import ClientError, LinkRequired, TokenVaultError
+from linker.client.connected_accounts import (
+    ConnectContext,
+    ConnectedAccount,
+    ConnectedAccounts,
+    ConnectError,
+    ConnectRequest,
+)
+from linker.client.errors import ClientError, LinkRequired, TokenVaultError, Via
 from linker.client.link_url import LinkContext, LinkRequest, LinkSettings, build_link_url
 from linker.client.pkce import random_token, s256_challenge
 from linker.client.token_vault import FederatedToken, TokenVault
 
 __all__ = [
     "ClientError",
+    "ConnectContext",
+    "ConnectError",
+    "ConnectRequest",
+    "ConnectedAccount",
+    "ConnectedAccounts",
     "FederatedToken",
     "LinkContext",
     "LinkRequest",
@@ -21,6 +35,7 @@ __all__ = [
     "LinkSettings",
     "TokenVault",
     "TokenVaultError",
+    "Via",
     "build_link_url",
     "link_required_handler",
     "link_required_response",

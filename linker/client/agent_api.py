@@ -2,7 +2,8 @@
 
     app = Starlette(routes=..., exception_handlers={LinkRequired: link_required_handler})
 
-The body is `{"error": "link_required", "connection", "scopes", "link_url"?}` and the
+The body is `{"error": "link_required", "connection", "scopes", "via", "link_url"?,
+"connect_url"?}` (`via`: `link` through linker, or `connect` through the My Account API) and the
 `WWW-Authenticate` header carries the same facts for clients that read only headers.
 """
 
@@ -29,9 +30,14 @@ def link_required_response(exc: LinkRequired) -> JSONResponse:
         "error": "link_required",
         "connection": exc.connection,
         "scopes": list(exc.scopes),
+        "via": exc.via,
     }
-    if exc.link_url is not None:
+    if exc.granted is not None:
+        body["granted"] = list(exc.granted)
+    if exc.via == "link" and exc.link_url is not None:
         body["link_url"] = exc.link_url
+    if exc.via == "connect" and exc.url is not None:
+        body["connect_url"] = exc.url
     return JSONResponse(
         body,
         status_code=401,
@@ -44,10 +50,13 @@ def link_required_response(exc: LinkRequired) -> JSONResponse:
 
 
 def www_authenticate(exc: LinkRequired) -> str:
-    """`Bearer error="link_required", connection="...", scope="..."` (RFC 6750 style)."""
+    """`Bearer error="link_required", connection="...", scope="..."` (RFC 6750 style), with
+    `via="connect"` when the user connects through the My Account API instead of linking."""
     params = [("error", "link_required"), ("connection", exc.connection)]
     if exc.scopes:
         params.append(("scope", " ".join(exc.scopes)))
+    if exc.via != "link":  # the way this header has always meant goes unsaid
+        params.append(("via", exc.via))
     return "Bearer " + ", ".join(f"{name}={quoted_string(value)}" for name, value in params)
 
 

@@ -2,7 +2,7 @@
 
 Pure functions: no I/O. The app sends the browser to `LinkRequest.url` and keeps the rest of
 the `LinkRequest` (state, nonce, PKCE verifier) in its session to finish its own code exchange
-when the tenant redirects back (PROTOCOL.md, sections 1 and 6).
+when the tenant redirects back (docs/protocol.md, sections 1 and 6).
 """
 
 from __future__ import annotations
@@ -101,8 +101,8 @@ def build_link_url(
         raise ValueError(f"action must be 'link' or 'unlink', not {action!r}")
     if scheme not in ("https", "http"):
         raise ValueError("scheme must be 'https' (or 'http' for a local dev tenant)")
-    _check_domain(domain)
-    _check_redirect_uri(redirect_uri)
+    check_domain(domain)
+    check_redirect_uri(redirect_uri)
     for name, value in (
         ("client_id", client_id),
         ("connection", connection),
@@ -150,12 +150,12 @@ def build_link_url(
     )
 
 
-def _check_domain(domain: str) -> None:
+def check_domain(domain: str) -> None:
     if not _DOMAIN.fullmatch(domain):
         raise ValueError("domain is the bare tenant domain (example.eu.auth0.com[:port])")
 
 
-def _check_redirect_uri(redirect_uri: str) -> None:
+def check_redirect_uri(redirect_uri: str) -> None:
     parts = urlsplit(redirect_uri)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
         raise ValueError("redirect_uri must be an absolute http(s) URL without a fragment")

@@ -1,8 +1,22 @@
 """Token Vault: trade the user's Auth0 token for the access token of a connected account.
 
-`TokenVault.exchange` posts the federated-connection token exchange of PROTOCOL.md section 2.
-When the tenant holds no tokens for the connection it raises `LinkRequired`, which an app turns
-into "connect your account" (a link request with `requested_connection_scope`).
+`TokenVault.exchange` posts the federated-connection token exchange of docs/protocol.md section 2.
+The request names no scopes: the answer's `scope` says what Token Vault holds
+(https://auth0.com/docs/secure/tokens/token-vault/refresh-token-exchange-with-token-vault), and
+`exchange` compares it with the scopes the caller needs. When nothing is stored (either code seen
+in the wild) or the grant falls short, it raises `LinkRequired`, which says how the user fills
+Token Vault for that connection (`via`):
+
+- `"link"`: a connection used only to log in keeps tokens per identity; a link through linker
+  (with `requested_connection_scope`) fills it. `link=LinkContext(...)` builds the link request.
+- `"connect"`: a connection whose purposes include Connected Accounts for Token Vault keeps
+  tokens per connected account, filled only by the My Account API's connect flow
+  (https://auth0.com/docs/secure/tokens/token-vault/connected-accounts-for-token-vault);
+  `connect=ConnectContext(...)` starts it.
+- `"auto"`: ask the tenant: start the connect flow, and link when the tenant answers that the
+  connection is not enabled for Connected Accounts (400).
+
+`via` is set per vault or per connection (`TokenVault(via={"google-oauth2": "connect"})`).
 """
 
 from __future__ import annotations
@@ -10,11 +24,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
-from linker.client.errors import LinkRequired, TokenVaultError
+from linker.client.connected_accounts import ConnectContext, ConnectError
+from linker.client.errors import LinkRequired, TokenVaultError, Via
 from linker.client.link_url import LinkContext
 from linker.client.scopes import ScopeInput, scope_tuple
 
@@ -27,6 +42,7 @@ SUBJECT_TOKEN_TYPES = {
 # Current tenants say the first; older ones the second.
 NOT_FOUND_ERRORS = frozenset({"tokenset_not_found", "federated_connection_refresh_token_not_found"})
 DEFAULT_TIMEOUT = 10.0
+Way = Via | Literal["auto"]
 
 
 @dataclass(frozen=True)
@@ -59,9 +75,14 @@ class TokenVault:
         client_secret: str,
         http: httpx.AsyncClient | None = None,
         scheme: str = "https",
+        via: Way | Mapping[str, Way] = "link",
     ) -> None:
         if scheme not in ("https", "http"):
             raise ValueError("scheme must be 'https' (or 'http' for a local dev tenant)")
+        ways = via.values() if isinstance(via, Mapping) else [via]
+        if not all(way in ("link", "connect", "auto") for way in ways):
+            raise ValueError("via is 'link', 'connect' or 'auto' (or a mapping of them)")
+        self._via = via
         self.token_url = f"{scheme}://{domain}/oauth/token"
         self.client_id = client_id
         self._client_secret = client_secret
@@ -96,11 +117,14 @@ class TokenVault:
         login_hint: str | None = None,
         scopes: ScopeInput = None,
         link: LinkContext | None = None,
+        connect: ConnectContext | None = None,
     ) -> FederatedToken:
         """Exchange the user's Auth0 refresh (or access) token for a `connection` access token.
 
-        Raises `LinkRequired` when the tenant has no tokens for the connection (with a ready
-        link request when `link` is given), `TokenVaultError` on any other failure.
+        Raises `LinkRequired` when the tenant has no tokens for the connection or its granted
+        `scope` lacks one of `scopes` (with a ready link request when the way is `link` and
+        `link` is given, or a started connect flow when it is `connect` and `connect` is given),
+        `TokenVaultError` on any other failure.
         """
         form = exchange_form(
             subject_token,
@@ -109,7 +133,6 @@ class TokenVault:
             connection=connection,
             subject_token_type=subject_token_type,
             login_hint=login_hint,
-            scopes=scopes,
         )
         try:
             response = await self._http.post(
@@ -125,15 +148,52 @@ class TokenVault:
                 response.status_code, _json_object(response), connection, scopes
             )
         except LinkRequired as needed:
-            if link is None:
-                raise
-            raise needed.with_link(link.settings, link.id_token_hint) from None
+            raise await self._way_for(needed, link, connect) from None
         except TokenVaultError as failure:
             if subject_token not in failure.description:
                 raise
             # An upstream description that quotes the token must not carry it into logs.
             redacted = failure.description.replace(subject_token, "[subject token]")
             raise TokenVaultError(failure.code, redacted, status_code=failure.status_code) from None
+
+    def via(self, connection: str) -> Way:
+        """The configured way to fill Token Vault for `connection`."""
+        if isinstance(self._via, Mapping):
+            return self._via.get(connection, "link")
+        return self._via
+
+    async def _way_for(
+        self, needed: LinkRequired, link: LinkContext | None, connect: ConnectContext | None
+    ) -> LinkRequired:
+        """`needed`, saying which way the user goes, with the request for it when possible."""
+        way = self.via(needed.connection)
+        if way != "link" and connect is not None:
+            try:
+                request = await connect.accounts.start(
+                    connect.access_token,
+                    connection=needed.connection,
+                    redirect_uri=connect.redirect_uri,
+                    scopes=needed.scopes,
+                )
+            except ConnectError as refused:
+                # "auto": a 400 says this connection has no Connected Accounts purpose.
+                if way == "connect" or refused.status_code != 400:
+                    raise TokenVaultError(
+                        refused.code, refused.description, status_code=refused.status_code
+                    ) from None
+            else:
+                return needed.with_connect(request)
+        if way == "connect":
+            return LinkRequired(
+                needed.connection,
+                needed.scopes,
+                via="connect",
+                granted=needed.granted,
+                found=needed.granted is not None,
+            )
+        if link is not None:
+            return needed.with_link(link.settings, link.id_token_hint)
+        return needed
 
 
 def exchange_form(
@@ -144,9 +204,11 @@ def exchange_form(
     connection: str,
     subject_token_type: str = "refresh_token",  # noqa: S107
     login_hint: str | None = None,
-    scopes: ScopeInput = None,
 ) -> dict[str, str]:
-    """The form of a Token Vault exchange (client_secret_post authentication)."""
+    """The form of a Token Vault exchange (client_secret_post authentication).
+
+    It names no scopes: Token Vault has no such parameter and answers what was granted.
+    """
     token_type = SUBJECT_TOKEN_TYPES.get(subject_token_type)
     if token_type is None:
         raise ValueError("subject_token_type must be 'refresh_token' or 'access_token'")
@@ -163,9 +225,6 @@ def exchange_form(
     }
     if login_hint:
         form["login_hint"] = login_hint
-    wanted = scope_tuple(scopes)
-    if wanted:
-        form["scope"] = " ".join(wanted)
     return form
 
 
@@ -174,7 +233,8 @@ def parse_exchange_response(
 ) -> FederatedToken:
     """Decide what the tenant's answer means: a token, `LinkRequired`, or `TokenVaultError`.
 
-    `body` is the JSON object of the answer (empty when it was not one).
+    `body` is the JSON object of the answer (empty when it was not one). A token whose granted
+    `scope` lacks one of `scopes` is not what the caller needs: `LinkRequired`, with `granted`.
     """
     if status_code == 200:
         access_token = body.get("access_token")
@@ -187,6 +247,9 @@ def parse_exchange_response(
             and not isinstance(expires_in, bool)
             and isinstance(scope, str)
         ):
+            granted = scope_tuple(scope)
+            if any(wanted not in granted for wanted in scope_tuple(scopes)):
+                raise LinkRequired(connection, scopes, granted=granted, found=True)
             return FederatedToken(
                 access_token=access_token,
                 expires_in=expires_in,

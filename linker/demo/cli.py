@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import secrets
 import shutil
 import socket
@@ -33,6 +32,7 @@ from linker.demo.spa_app import API_CLIENT_ID, SpaConfig, create_spa_app
 from linker.demo.spa_sdk import SpaSdkUnavailable, default_cache_dir, ensure_spa_sdk
 from linker.devtenant.app import DevTenantConfig, create_dev_tenant
 from linker.devtenant.seed import Seed, default_seed
+from linker.logs import configure_logging
 from linker.settings import Settings
 
 TENANT_HOST, LINKER_HOST, APP_HOST, SPA_HOST = "127.0.0.1", "127.0.0.2", "localhost", "localhost"
@@ -179,7 +179,7 @@ def main(argv: list[str]) -> int:
     """Run the four servers until Ctrl+C: 0 after a clean stop, 2 when a port cannot be
     bound, 1 when the demo cannot be built or a server fails to start."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(name)s: %(message)s")
+    configure_logging(args.log_level)  # JSON lines, tokens redacted
     if shutil.which("node") is None:
         # Found now rather than at the first sign-in, when the tenant runs the Action shim.
         print(

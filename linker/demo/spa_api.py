@@ -72,7 +72,11 @@ class SpaApi:
             raise TokenRejected(str(exc)) from None
         claims = verify_rs256(token, keys)
         check_common_claims(
-            claims, issuer=self.tenant_url + "/", audience=self.audience, now=self.clock()
+            claims,
+            issuer=self.tenant_url + "/",
+            audience=self.audience,
+            now=self.clock(),
+            id_token=False,
         )
         return claims
 

@@ -30,6 +30,32 @@ class RequestInfo:
     user_agent: str | None = None
 
 
+# `event.transaction.protocol` values Auth0 documents for post-login
+# (https://auth0.com/docs/customize/actions/explore-triggers/signup-and-login-triggers/login-trigger/post-login-event-object),
+# and whether the transaction is interactive: a browser is there, so `api.redirect` works.
+# Auth0 refuses a redirect otherwise (https://auth0.com/docs/customize/actions/explore-triggers/signup-and-login-triggers/login-trigger/redirect-with-actions).
+PROTOCOLS: Mapping[str, bool] = {
+    "oidc-basic-profile": True,
+    "oidc-implicit-profile": True,
+    "oidc-hybrid-profile": True,
+    "samlp": True,
+    "wsfed": True,
+    "oauth2-device-code": False,
+    "oauth2-resource-owner": False,
+    "oauth2-resource-owner-jwt-bearer": False,
+    "oauth2-password": False,
+    "oauth2-access-token": False,
+    "oauth2-refresh-token": False,
+    "oauth2-token-exchange": False,
+    "wstrust-usernamemixed": False,
+}
+
+
+def can_redirect(protocol: str, *, silent: bool) -> bool:
+    """What `api.redirect.canRedirect()` answers: an interactive protocol, not `prompt=none`."""
+    return PROTOCOLS.get(protocol, False) and not silent
+
+
 @dataclass(frozen=True)
 class ActionOutcome:
     deny: str | None = None
@@ -38,6 +64,10 @@ class ActionOutcome:
     id_token_claims: Mapping[str, Any] = field(default_factory=dict)
     access_token_claims: Mapping[str, Any] = field(default_factory=dict)
     thrown: str | None = None  # the Action threw: Auth0 fails the login with its message
+    user_metadata: Mapping[str, Any] = field(default_factory=dict)  # api.user.setUserMetadata
+    app_metadata: Mapping[str, Any] = field(default_factory=dict)  # api.user.setAppMetadata
+    recorded_methods: tuple[str, ...] = ()  # api.authentication.recordMethod
+    challenge: Mapping[str, Any] | None = None  # api.authentication.challengeWith & co.
 
     @classmethod
     def from_worker(cls, data: Mapping[str, Any]) -> ActionOutcome:
@@ -49,6 +79,10 @@ class ActionOutcome:
             id_token_claims=dict(data.get("idToken") or {}),
             access_token_claims=dict(data.get("accessToken") or {}),
             thrown=data.get("thrown"),
+            user_metadata=dict(data.get("userMetadata") or {}),
+            app_metadata=dict(data.get("appMetadata") or {}),
+            recorded_methods=tuple(str(m) for m in data.get("recordedMethods") or ()),
+            challenge=data.get("challenge"),
         )
 
 

@@ -6,9 +6,20 @@
  * matched by `id`, so concurrent logins interleave freely:
  *
  *   -> {"id": 1, "trigger": "onExecutePostLogin", "event": {...},
- *       "context": {"now": 1700000000, "issuer": "127.0.0.1:8700", "continueState": null}}
+ *       "context": {"now": 1700000000, "issuer": "127.0.0.1:8700", "continueState": null,
+ *                   "canRedirect": true}}
  *   <- {"id": 1, "ok": true, "outcome": {"deny": null, "redirect": {"url", "query"} | null,
- *       "idToken": {...}, "accessToken": {...}, "thrown": null | "message"}}
+ *       "idToken": {...}, "accessToken": {...}, "thrown": null | "message",
+ *       "userMetadata": {...}, "appMetadata": {...}, "recordedMethods": ["https://..."],
+ *       "challenge": null | {"kind": "challengeWith" | ..., "factors": [...]}}}
+ *
+ * The `api` object follows Auth0's post-login API reference
+ * (https://auth0.com/docs/customize/actions/explore-triggers/signup-and-login-triggers/login-trigger/post-login-api-object):
+ * access, idToken, accessToken, redirect (canRedirect, encodeToken, validateToken, sendUserTo),
+ * user (setUserMetadata, setAppMetadata: applied by the tenant after the Action, in one update),
+ * authentication (recordMethod in onContinuePostLogin; challengeWith / challengeWithAny /
+ * enrollWith / enrollWithAny are recorded and the tenant decides), and cache (get, set,
+ * delete; kept by this worker across executions, expiring on the tenant's clock).
  *
  * Time and the tenant's name come from the tenant in `context`, so its injectable clock
  * governs token expiry here too. The Action's console output goes to stderr: stdout carries
@@ -118,7 +129,50 @@ function validateToken(ctx, event, options) {
   return claims;
 }
 
-function makeApi(ctx, event, outcome) {
+// api.cache: one store for the Action, across executions, as Auth0 keeps it per Action.
+// Values are strings; a record lives `ttl` ms (default: 15 minutes, the dev tenant's choice)
+// or until `expires_at` (ms since the epoch), measured on the tenant's clock.
+const CACHE_DEFAULT_TTL_MS = 15 * 60 * 1000;
+const cache = new Map();
+
+function makeCache(ctx) {
+  const nowMs = () => ctx.now * 1000;
+  const live = (key) => {
+    const record = cache.get(String(key));
+    if (record === undefined) return undefined;
+    if (record.expires_at <= nowMs()) {
+      cache.delete(String(key));
+      return undefined;
+    }
+    return record;
+  };
+  return {
+    get: (key) => {
+      const record = live(key);
+      return record === undefined ? undefined : { value: record.value, expires_at: record.expires_at };
+    },
+    set: (key, value, options) => {
+      if (typeof key !== "string" || key === "" || typeof value !== "string") {
+        return { type: "error", code: "invalid_argument" };
+      }
+      const { ttl, expires_at: expiresAt } = options || {};
+      const expires = typeof expiresAt === "number" ? expiresAt : nowMs() + (ttl ?? CACHE_DEFAULT_TTL_MS);
+      const record = { value, expires_at: expires };
+      cache.set(key, record);
+      return { type: "success", record: { ...record } };
+    },
+    delete: (key) => {
+      cache.delete(String(key));
+      return { type: "success" };
+    },
+  };
+}
+
+function makeApi(ctx, event, outcome, trigger) {
+  const challenge = (kind) => (...factors) => {
+    outcome.challenge = { kind, factors: factors.flat().filter((f) => f !== undefined) };
+    return api;
+  };
   const api = {
     access: {
       deny: (reason) => {
@@ -138,7 +192,32 @@ function makeApi(ctx, event, outcome) {
         return api;
       },
     },
+    user: {
+      setUserMetadata: (name, value) => {
+        outcome.userMetadata[String(name)] = value === undefined ? null : value;
+        return api;
+      },
+      setAppMetadata: (name, value) => {
+        outcome.appMetadata[String(name)] = value === undefined ? null : value;
+        return api;
+      },
+    },
+    authentication: {
+      recordMethod: (providerUrl) => {
+        if (trigger !== "onContinuePostLogin") {
+          throw new Error("recordMethod is only available in onContinuePostLogin");
+        }
+        outcome.recordedMethods.push(String(providerUrl));
+        return api;
+      },
+      challengeWith: challenge("challengeWith"),
+      challengeWithAny: challenge("challengeWithAny"),
+      enrollWith: challenge("enrollWith"),
+      enrollWithAny: challenge("enrollWithAny"),
+    },
+    cache: makeCache(ctx),
     redirect: {
+      canRedirect: () => ctx.canRedirect !== false,
       encodeToken: (options) => encodeToken(ctx, event, options),
       validateToken: (options) => validateToken(ctx, event, options),
       sendUserTo: (url, options) => {
@@ -151,14 +230,24 @@ function makeApi(ctx, event, outcome) {
 }
 
 async function handle(message) {
-  const outcome = { deny: null, redirect: null, idToken: {}, accessToken: {}, thrown: null };
+  const outcome = {
+    deny: null,
+    redirect: null,
+    idToken: {},
+    accessToken: {},
+    thrown: null,
+    userMetadata: {},
+    appMetadata: {},
+    recordedMethods: [],
+    challenge: null,
+  };
   try {
     const action = loadAction();
     const handler = action[message.trigger];
     // An Action without this trigger's handler simply lets the login continue.
     if (typeof handler === "function") {
       const event = message.event;
-      await handler(event, makeApi(message.context, event, outcome));
+      await handler(event, makeApi(message.context, event, outcome, message.trigger));
     }
   } catch (err) {
     outcome.thrown = err instanceof Error ? err.message : String(err);

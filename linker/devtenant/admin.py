@@ -10,11 +10,14 @@ No authentication: the dev tenant listens on loopback and holds only made-up use
     GET    /__admin/users          every user; /__admin/users/{id} one user (404 if none)
     POST   /__admin/keys/rotate    new signing key; the old ones stay published
     POST   /__admin/clock          {"advance": seconds}: move the tenant's clock forward
+    POST   /__admin/settings       change seed `settings` until the next reset (e.g.
+                                   {"token_vault_not_found_error": "federated_connection_..."})
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from starlette.requests import Request
@@ -23,6 +26,7 @@ from starlette.routing import Route
 
 from linker.devtenant.directory import User, user_json
 from linker.devtenant.faults import parse_fault
+from linker.devtenant.my_account import account_json
 from linker.devtenant.seed import SeedError, load_seed
 from linker.devtenant.web import tenant_of
 
@@ -91,6 +95,7 @@ def _inspect(user: User) -> dict[str, Any]:
     for entry, identity in zip(data["identities"], user.identities, strict=True):
         entry["granted_scopes"] = sorted(identity.granted_scopes)
     data["enrolled_factors"] = list(user.enrolled_factors)
+    data["connected_accounts"] = [account_json(a) for a in user.connected_accounts]
     return data
 
 
@@ -121,6 +126,21 @@ async def clock(request: Request) -> Response:
     return JSONResponse({"now": tenant.now(), "offset": tenant.clock_offset})
 
 
+async def settings(request: Request) -> Response:
+    """Change the seed's `settings` (validated as the seed's are) until the next reset."""
+    tenant = tenant_of(request)
+    body = await _json(request)
+    if not isinstance(body, dict) or not set(body) <= set(asdict(tenant.settings)):
+        return _bad(f"settings are an object with keys among {sorted(asdict(tenant.settings))}")
+    merged = {**asdict(tenant.settings), **body}
+    try:
+        checked = load_seed({"connections": [], "clients": [], "users": [], "settings": merged})
+    except SeedError as exc:
+        return _bad(str(exc))
+    tenant.settings = checked.settings
+    return JSONResponse(asdict(tenant.settings))
+
+
 routes = [
     Route("/__admin/faults", add_fault, methods=["POST"]),
     Route("/__admin/faults", list_faults, methods=["GET"]),
@@ -133,4 +153,5 @@ routes = [
     Route("/__admin/users/{user_id:path}", get_user, methods=["GET"]),
     Route("/__admin/keys/rotate", rotate_keys, methods=["POST"]),
     Route("/__admin/clock", clock, methods=["POST"]),
+    Route("/__admin/settings", settings, methods=["POST"]),
 ]

@@ -21,15 +21,16 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from linker.devtenant import admin, cors, login, management, oidc
+from linker.devtenant import admin, clients_api, cors, login, management, my_account, oidc
 from linker.devtenant.action_runner import ActionRunner
 from linker.devtenant.faults import FaultMiddleware
 from linker.devtenant.seed import Seed
 from linker.devtenant.state import TenantState
 from linker.devtenant.web_message import WebMessageMiddleware
+from linker.shim import shim_path
 
-# linker/devtenant/app.py -> <repo>/deploy/action/linker-action.js
-DEFAULT_ACTION = Path(__file__).resolve().parents[2] / "deploy" / "action" / "linker-action.js"
+# The shim shipped in linker-auth0's wheel, or deploy/action/linker-action.js in a checkout.
+DEFAULT_ACTION = shim_path()
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,21 @@ def create_dev_tenant(config: DevTenantConfig) -> Starlette:
         Route("/oauth/token", cors.token_with_cors, methods=["POST", "OPTIONS"]),
         Route("/userinfo", oidc.userinfo, methods=["GET", "POST"]),
         Route(
+            "/api/v2/clients/{client_id}",
+            management.rate_limited(clients_api.client),
+            methods=["GET"],
+        ),
+        Route(
+            "/api/v2/client-grants",
+            management.rate_limited(clients_api.client_grants),
+            methods=["GET"],
+        ),
+        Route(
             "/api/v2/{rest:path}",
             management.users,
             methods=["GET", "PATCH", "POST", "DELETE"],
         ),
+        *my_account.routes,
     ]
     if config.admin:
         routes += admin.routes

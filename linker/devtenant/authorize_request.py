@@ -8,7 +8,7 @@ open redirector); after that, errors go back to the client's `redirect_uri`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -38,7 +38,7 @@ class AuthRequest:
     connection: str | None
     connection_scopes: tuple[str, ...]
     query: Mapping[str, str] = field(default_factory=dict)
-    audience: str | None = None  # a seeded API: the access token is a JWT for it
+    audience: str | None = None  # an API identifier: the access token is a JWT for it
     response_mode: str = "query"
 
     @property
@@ -70,7 +70,15 @@ class AuthorizeRedirectError(Exception):
         self.url = url
 
 
-def parse_authorize(params: Mapping[str, str], seed: Seed, *, transaction_id: str) -> AuthRequest:
+def parse_authorize(
+    params: Mapping[str, str],
+    seed: Seed,
+    *,
+    transaction_id: str,
+    builtin_apis: frozenset[str] = frozenset(),
+) -> AuthRequest:
+    """Check an `/authorize` request; `builtin_apis` are the tenant's own audiences (My Account
+    API) besides the seed's APIs."""
     client_id = params.get("client_id")
     if not client_id:
         raise AuthorizePageError("invalid_request", "Missing required parameter: client_id")
@@ -102,9 +110,6 @@ def parse_authorize(params: Mapping[str, str], seed: Seed, *, transaction_id: st
             "Unauthorized origin",
             f"{origin_of(redirect_uri)} is not in the Allowed Web Origins of {client.name}",
         )
-    audience = params.get("audience") or None
-    if audience is not None and seed.api(audience) is None:
-        raise refuse("access_denied", f"Service not found: {audience}")
     challenge = params.get("code_challenge")
     method = params.get("code_challenge_method")
     if challenge is None and method is not None:
@@ -122,8 +127,17 @@ def parse_authorize(params: Mapping[str, str], seed: Seed, *, transaction_id: st
     if raw_max_age is not None and not re.fullmatch(r"[0-9]{1,9}", raw_max_age):
         raise refuse("invalid_request", "max_age must be a non-negative integer")
     connection = params.get("connection") or None
-    if connection is not None and seed.connection(connection) is None:
+    found = seed.connection(connection) if connection is not None else None
+    if connection is not None and found is None:
         raise refuse("invalid_request", f"the connection was not found: {connection}")
+    if found is not None and not found.for_login:
+        # A Connected-Accounts-only connection is reached through the My Account API.
+        raise refuse("invalid_request", f"the connection is not enabled for login: {connection}")
+    if not client.is_first_party:
+        third_party_checks(params, challenge, refuse)
+    audience = params.get("audience") or None
+    if audience is not None and audience not in builtin_apis and seed.api(audience) is None:
+        raise refuse("access_denied", f"Service not found: {audience}")
     return AuthRequest(
         transaction_id=transaction_id,
         client_id=client_id,
@@ -146,6 +160,27 @@ def origin_of(url: str) -> str:
     """scheme://host[:port] of a URL, as a browser names an origin."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+# Parameters for first-party features that a third-party application may not send:
+# https://auth0.com/docs/get-started/applications/third-party-applications/security-controls
+THIRD_PARTY_REFUSED = (
+    "id_token_hint",
+    "requested_connection",
+    "requested_connection_scope",
+    "requested_connection_scopes",
+)
+
+
+def third_party_checks(
+    params: Mapping[str, str], challenge: str | None, refuse: Callable[[str, str], Exception]
+) -> None:
+    """Third-party applications: PKCE mandatory, first-party-only parameters refused."""
+    if challenge is None:
+        raise refuse("invalid_request", "PKCE is required for third-party applications")
+    sent = [name for name in THIRD_PARTY_REFUSED if name in params]
+    if sent:
+        raise refuse("invalid_request", f"{sent[0]} is not supported for third-party applications")
 
 
 def split_scopes(raw: str) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import uvicorn
 
 from linker.devtenant.app import DevTenantConfig, create_dev_tenant
 from linker.devtenant.seed import SeedError, default_seed, load_seed
+from linker.logs import configure_logging
 
 
 def parser() -> argparse.ArgumentParser:
@@ -80,7 +81,8 @@ def main(argv: list[str]) -> int:
         print(f"linker dev-tenant: {exc}", file=sys.stderr)
         return 2
     print(f"dev tenant at {config.base_url} (issuer {config.base_url}/)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    configure_logging("info")  # JSON lines; its URLs carry tokens, which are redacted
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=None)
     return 0
 
 

@@ -1,7 +1,7 @@
 """The tenant's users and what the Management API does to them, as plain data operations.
 
 Nothing here knows about HTTP: the routes in `management.py` turn a `ManagementError` into
-Auth0's error body. The statuses and messages are the ones PROTOCOL.md section 2 relies on,
+Auth0's error body. The statuses and messages are the ones docs/protocol.md section 2 relies on,
 so a client written against this directory behaves the same against a real tenant.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from linker.devtenant.seed import Identity, Profile, Seed
+from linker.devtenant.seed import ConnectedAccount, Identity, Profile, Seed
 
 PATCHABLE_PROFILE = ("email", "email_verified", "name")
 
@@ -46,6 +46,7 @@ class User:
     user_metadata: dict[str, Any]
     app_metadata: dict[str, Any]
     enrolled_factors: tuple[str, ...] = ()
+    connected_accounts: list[ConnectedAccount] = field(default_factory=list)
 
     @property
     def user_id(self) -> str:
@@ -71,6 +72,7 @@ class Directory:
                 user_metadata=copy.deepcopy(dict(seeded.user_metadata)),
                 app_metadata=copy.deepcopy(dict(seeded.app_metadata)),
                 enrolled_factors=seeded.enrolled_factors,
+                connected_accounts=list(seeded.connected_accounts),
             )
 
     def __iter__(self) -> Iterator[User]:
@@ -108,6 +110,12 @@ class Directory:
         user.identities = [
             replace(i, granted_scopes=granted) if i is identity else i for i in user.identities
         ]
+
+    def connect(self, user_id: str, account: ConnectedAccount) -> None:
+        """A completed connect flow: one connected account per connection, the newest wins."""
+        user = self.require(user_id)
+        kept = [a for a in user.connected_accounts if a.connection != account.connection]
+        user.connected_accounts = [*kept, account]
 
     def patch(self, user_id: str, body: Any) -> User:
         """PATCH /api/v2/users/{id}: metadata merges at the top level, null deletes a key."""

@@ -14,6 +14,7 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from linker.devtenant import resume_binding
 from linker.devtenant.authorize_request import (
     AuthorizePageError,
     AuthorizeRedirectError,
@@ -33,7 +34,10 @@ async def authorize(request: Request) -> Response:
     tenant = tenant_of(request)
     try:
         auth = parse_authorize(
-            dict(request.query_params), tenant.seed, transaction_id=secrets.token_urlsafe(16)
+            dict(request.query_params),
+            tenant.seed,
+            transaction_id=secrets.token_urlsafe(16),
+            builtin_apis=frozenset({tenant.my_account_audience}),
         )
     except AuthorizePageError as exc:
         return page_error(400, exc.title, exc.detail)
@@ -72,13 +76,14 @@ async def login_form(request: Request) -> Response:
     connection = auth.connection or request.query_params.get("connection")
     purpose = purpose_line(tenant, auth, request.cookies.get(SESSION_COOKIE))
     if connection is None:
-        names = [c.name for c in tenant.seed.connections]
+        names = [c.name for c in tenant.seed.connections if c.for_login]
         return HTMLResponse(
             connection_chooser(
                 state=key, client_name=client_name, connections=names, purpose=purpose
             )
         )
-    if tenant.seed.connection(connection) is None:
+    found = tenant.seed.connection(connection)
+    if found is None or not found.for_login:
         return page_error(400, "Unknown connection", connection)
     choices = [
         LoginChoice(
@@ -120,6 +125,8 @@ async def login_submit(request: Request) -> Response:
         return page_error(400, "Wrong connection", f"This login only accepts {auth.connection}.")
     connection = tenant.seed.connection(identity.connection)
     assert connection is not None  # the seed validated every identity's connection
+    if not connection.for_login:
+        return page_error(400, "Wrong connection", f"{connection.name} is not used to log in.")
     now = tenant.now()
     methods = [AuthMethod("federated" if connection.is_social else "pwd", now)]
     if form.get("mfa") == "1" and user.enrolled_factors:
@@ -143,6 +150,12 @@ async def continue_login(request: Request) -> Response:
     query = dict(request.query_params)
     body = await read_form(request) if request.method == "POST" else {}
     key = body.get("state") or query.get("state") or ""
+    waiting = tenant.peek_suspended(key)
+    # Checked before the login is taken: another browser's request must not end it either.
+    if waiting is None or not resume_binding.holds(request, key, waiting.binding):
+        return page_error(
+            400, "Invalid state", "No login is waiting for this state in this browser."
+        )
     suspended = tenant.take_suspended(key)
     if suspended is None:
         return page_error(400, "Invalid state", "No login is waiting for this state.")
@@ -162,6 +175,7 @@ async def continue_login(request: Request) -> Response:
     )
     # A nested login in between (linker's) replaced the SSO session: this user's comes back.
     _set_session_cookie(tenant, response, session)
+    resume_binding.release(response, key)
     return response
 
 

@@ -9,6 +9,7 @@ contain an encoded "/" reach the directory intact.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -58,8 +59,39 @@ def _authorize(tenant: TenantState, request: Request, needed: str) -> JSONRespon
     return None
 
 
-async def users(request: Request) -> Response:
-    tenant = tenant_of(request)
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def rate_limited(endpoint: Endpoint) -> Endpoint:
+    """Every Management API answer carries the rate-limit headers, not only a 429:
+    https://auth0.com/docs/troubleshoot/customer-support/operational-policies/rate-limit-policy/management-api-endpoint-rate-limits
+    """
+
+    async def answer(request: Request) -> Response:
+        tenant = tenant_of(request)
+        headers, over = tenant.rate_limit()
+        if over:
+            wait = max(1, int(headers["x-ratelimit-reset"]) - int(tenant.now()))
+            response: Response = _error(
+                429, "Too Many Requests", "Global limit has been reached", "too_many_requests"
+            )
+            response.headers["retry-after"] = str(wait)
+        else:
+            response = await endpoint(request)
+        response.headers.update(headers)
+        return response
+
+    return answer
+
+
+async def _users_endpoint(request: Request) -> Response:
+    return await _users(request, tenant_of(request))
+
+
+users = rate_limited(_users_endpoint)
+
+
+async def _users(request: Request, tenant: TenantState) -> Response:
     segments = _segments(request)
     method = request.method
     route = (method, len(segments))

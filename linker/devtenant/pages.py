@@ -98,5 +98,25 @@ def login_page(
     return _page(f"Sign in with {connection}", intro + "".join(forms) + empty + _cancel(state))
 
 
+def connect_page(*, ticket: str, connection: str, user: str, scopes: Iterable[str]) -> str:
+    """The My Account API's connect step: allow or deny (forms post to `/connect`)."""
+    listed = "".join(f"<li><code>{escape(s)}</code></li>" for s in scopes)
+
+    def form(action: str, label: str, css: str = "") -> str:
+        klass = f' class="{css}"' if css else ""
+        inputs = _hidden("ticket", ticket) + _hidden("action", action)
+        return (
+            f'<form method="post" action="/connect"{klass}>{inputs}'
+            f'<button type="submit">{escape(label)}</button></form>'
+        )
+
+    intro = (
+        f'<p class="muted">for {escape(user)}: Token Vault will keep {escape(connection)}\'s '
+        f"tokens for these scopes</p><ul>{listed}</ul>"
+    )
+    body = intro + form("allow", f"Allow {connection}") + form("deny", "Deny", "cancel")
+    return _page(f"Connect {connection}", body)
+
+
 def error_page(title: str, detail: str) -> str:
     return _page(title, f"<p>{escape(detail)}</p>")

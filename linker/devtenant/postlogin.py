@@ -14,10 +14,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from linker.devtenant.action_event import RequestInfo, build_event
+from linker.devtenant import resume_binding
+from linker.devtenant.action_effects import apply_session_changes, apply_user_changes
+from linker.devtenant.action_event import RequestInfo, build_event, can_redirect
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.authorize_request import AuthRequest, with_query
-from linker.devtenant.state import Code, Session, Suspended
+from linker.devtenant.state import LOGIN_TTL, Code, Session, Suspended
 from linker.devtenant.web import actions_of, client_ip, page_error, tenant_of
 
 logger = logging.getLogger("linker.devtenant")
@@ -66,7 +68,12 @@ async def run_post_login(
         request=info,
         secrets=tenant.action_secrets,
     )
-    context = {"now": int(tenant.now()), "issuer": tenant.domain, "continueState": continue_state}
+    context = {
+        "now": int(tenant.now()),
+        "issuer": tenant.domain,
+        "continueState": continue_state,
+        "canRedirect": can_redirect(INTERACTIVE_PROTOCOL, silent=auth.silent),
+    }
     try:
         outcome = await actions_of(request).run(trigger, event, context)
     except ActionWorkerError as exc:
@@ -75,8 +82,12 @@ async def run_post_login(
     # Auth0 fails the login with the message of an Action that throws, as with a deny.
     if outcome.thrown is not None:
         return _redirect(auth.error_url("access_denied", outcome.thrown))
+    apply_user_changes(tenant, user, outcome)  # kept even when the login is then denied
     if outcome.deny is not None:
         return _redirect(auth.error_url("access_denied", outcome.deny))
+    unmet = apply_session_changes(tenant, user, session, outcome)
+    if unmet is not None:
+        return _redirect(auth.error_url("access_denied", unmet))
     id_claims = {**(id_token_claims or {}), **outcome.id_token_claims}
     at_claims = {**(access_token_claims or {}), **outcome.access_token_claims}
     if outcome.redirect_url is not None:
@@ -86,6 +97,7 @@ async def run_post_login(
                     "interaction_required", "A redirect Action cannot run with prompt=none"
                 )
             )
+        binding = resume_binding.new_binding()
         state = tenant.suspend(
             Suspended(
                 request=auth,
@@ -94,11 +106,14 @@ async def run_post_login(
                 id_token_claims=id_claims,
                 access_token_claims=at_claims,
                 created=tenant.now(),
+                binding=binding,
             )
         )
-        return _redirect(
+        response = _redirect(
             with_query(outcome.redirect_url, {**outcome.redirect_query, "state": state})
         )
+        resume_binding.bind(response, state, binding, max_age=LOGIN_TTL)
+        return response
     code = tenant.issue_code(
         Code(
             request=auth,

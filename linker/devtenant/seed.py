@@ -15,6 +15,15 @@ from pathlib import Path
 from typing import Any
 
 DATABASE_STRATEGY = "auth0"
+# A connection's purposes (Management API `purposes`: `authentication`, `connected_accounts`),
+# as "Connected Accounts for Token Vault" documents them:
+# https://auth0.com/docs/secure/tokens/token-vault/connected-accounts-for-token-vault
+AUTHENTICATION, CONNECTED_ACCOUNTS = "authentication", "connected_accounts"
+PURPOSES = frozenset({AUTHENTICATION, CONNECTED_ACCOUNTS})
+# The two answers Token Vault gives when it holds nothing for a connection (both seen in the
+# wild); which one this tenant gives is a seed setting.
+NOT_FOUND_ERRORS = ("tokenset_not_found", "federated_connection_refresh_token_not_found")
+APP_TYPES = frozenset({"regular_web", "spa", "native", "non_interactive", "resource_server"})
 
 
 class SeedError(ValueError):
@@ -27,6 +36,7 @@ class Connection:
     id: str
     strategy: str  # "auth0" for a database connection, else the social provider's name
     default_scopes: tuple[str, ...] = ()  # what a plain login through it grants (Token Vault)
+    purposes: frozenset[str] = frozenset({AUTHENTICATION})
 
     @property
     def provider(self) -> str:
@@ -35,6 +45,22 @@ class Connection:
     @property
     def is_social(self) -> bool:
         return self.strategy != DATABASE_STRATEGY
+
+    @property
+    def for_login(self) -> bool:
+        return AUTHENTICATION in self.purposes
+
+    @property
+    def vault_reads_connected_accounts(self) -> bool:
+        """Where Token Vault looks for this connection's tokens.
+
+        With the Connected Accounts purpose on, only in the user's connected accounts (filled by
+        the My Account API's connect flow), whether or not the connection is also used to log
+        in: a login or a link fills `identities`, which Token Vault then does not read. A
+        connection used only to log in keeps the model of tenants before Connected Accounts
+        (tokens from logins, kept per identity), so the identities path can still be tested.
+        """
+        return CONNECTED_ACCOUNTS in self.purposes
 
 
 @dataclass(frozen=True)
@@ -49,6 +75,11 @@ class Client:
     auth_method: str = "client_secret_post"  # Auth0's token_endpoint_auth_method
     web_origins: tuple[str, ...] = ()  # Allowed Web Origins: web_message and CORS
     rotate_refresh_tokens: bool = False  # Auth0's refresh token rotation
+    # Third-party applications: https://auth0.com/docs/get-started/applications/third-party-applications
+    is_first_party: bool = True
+    # A Custom API Client (app_type "resource_server") acts for the API with this identifier:
+    # https://auth0.com/docs/secure/tokens/token-vault/access-token-exchange-with-token-vault
+    resource_server_identifier: str | None = None
 
     @property
     def is_public(self) -> bool:
@@ -57,10 +88,22 @@ class Client:
 
 @dataclass(frozen=True)
 class Api:
-    """A custom API (resource server): `audience` at /authorize gets a JWT access token for it."""
+    """A custom API, a resource server (Dashboard > Applications > APIs): an audience and its
+    scopes; `audience` at /authorize gets a JWT access token for it."""
 
     identifier: str
     name: str
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    token_vault_not_found_error: str = NOT_FOUND_ERRORS[0]
+    # x-ratelimit-* on every Management API answer: requests per window, and whether a request
+    # beyond them is refused with 429 (off by default: the tests run on a frozen clock).
+    management_rate_limit: int = 50
+    management_rate_window: int = 1
+    enforce_management_rate_limit: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,12 +128,26 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class ConnectedAccount:
+    """An account connected through the My Account API; Token Vault keeps its tokens.
+
+    https://auth0.com/docs/secure/tokens/token-vault/connected-accounts-for-token-vault
+    """
+
+    id: str
+    connection: str
+    scopes: frozenset[str]
+    created_at: float
+
+
+@dataclass(frozen=True)
 class SeedUser:
     identities: tuple[Identity, ...]  # the first is the primary; its profile is the user's
     user_metadata: Mapping[str, Any]
     app_metadata: Mapping[str, Any]
     enrolled_factors: tuple[str, ...] = ()
     comment: str = ""
+    connected_accounts: tuple[ConnectedAccount, ...] = ()
 
     @property
     def user_id(self) -> str:
@@ -103,6 +160,7 @@ class Seed:
     clients: tuple[Client, ...]
     users: tuple[SeedUser, ...]
     apis: tuple[Api, ...] = ()
+    settings: TenantSettings = TenantSettings()
 
     def api(self, identifier: str) -> Api | None:
         return next((a for a in self.apis if a.identifier == identifier), None)
@@ -150,7 +208,20 @@ def load_seed(source: Path | Mapping[str, Any]) -> Seed:
     _unique([i.full_id for u in users for i in u.identities], "users", "identity")
     apis = tuple(_api(item, f"apis[{i}]") for i, item in enumerate(_list(data, "apis", "seed")))
     _unique([a.identifier for a in apis], "apis", "identifier")
-    return Seed(connections=connections, clients=clients, users=users, apis=apis)
+    known = {a.identifier for a in apis}
+    for i, client in enumerate(clients):
+        if client.resource_server_identifier not in (None, *known):
+            raise SeedError(
+                f"clients[{i}].resource_server_identifier: unknown API "
+                f"{client.resource_server_identifier!r}"
+            )
+    return Seed(
+        connections=connections,
+        clients=clients,
+        users=users,
+        apis=apis,
+        settings=_settings(data.get("settings", {})),
+    )
 
 
 def default_seed(*, app_callback: str, linker_callback: str, spa_origin: str | None = None) -> Seed:
@@ -158,7 +229,11 @@ def default_seed(*, app_callback: str, linker_callback: str, spa_origin: str | N
     single-page sample's origin (its callback, logout URL and web origin) when it runs."""
     text = resources.files("linker.devtenant").joinpath("seed.json").read_text(encoding="utf-8")
     seed = load_seed(json.loads(text))
-    callbacks = {"demo-app": (app_callback,), "linker": (linker_callback,)}
+    callbacks = {
+        "demo-app": (app_callback,),
+        "partner-app": (app_callback,),
+        "linker": (linker_callback,),
+    }
     if spa_origin is not None:
         callbacks["demo-spa"] = (spa_origin.rstrip("/") + "/",)
     clients = []
@@ -172,12 +247,19 @@ def default_seed(*, app_callback: str, linker_callback: str, spa_origin: str | N
 
 def _connection(item: Any, where: str) -> Connection:
     obj = _object(item, where)
-    return Connection(
+    purposes = frozenset(_strs(obj, "purposes", where) or (AUTHENTICATION,))
+    if not purposes <= PURPOSES:
+        raise SeedError(f"{where}.purposes: each is one of {sorted(PURPOSES)}")
+    connection = Connection(
         name=_str(obj, "name", where),
         id=_str(obj, "id", where),
         strategy=_str(obj, "strategy", where),
         default_scopes=_strs(obj, "default_scopes", where),
+        purposes=purposes,
     )
+    if CONNECTED_ACCOUNTS in purposes and not connection.is_social:
+        raise SeedError(f"{where}.purposes: a database connection has no connected accounts")
+    return connection
 
 
 def _client(item: Any, where: str) -> Client:
@@ -185,23 +267,58 @@ def _client(item: Any, where: str) -> Client:
     method = _opt_str(obj, "token_endpoint_auth_method", where) or "client_secret_post"
     if method not in ("none", "client_secret_post", "client_secret_basic"):
         raise SeedError(f"{where}.token_endpoint_auth_method: unknown method {method!r}")
+    app_type = _opt_str(obj, "app_type", where) or "regular_web"
+    if app_type not in APP_TYPES:
+        raise SeedError(f"{where}.app_type: one of {sorted(APP_TYPES)}")
+    first_party = obj.get("is_first_party", True)
+    if not isinstance(first_party, bool):
+        raise SeedError(f"{where}.is_first_party: expected true or false")
+    identifier = _opt_str(obj, "resource_server_identifier", where)
+    if (identifier is None) != (app_type != "resource_server"):
+        raise SeedError(
+            f"{where}.resource_server_identifier: required with app_type resource_server, "
+            "and only then"
+        )
     return Client(
         client_id=_str(obj, "client_id", where),
         name=_str(obj, "name", where),
         # A public client has no secret; an empty one never authenticates anyone.
         client_secret="" if method == "none" else _str(obj, "client_secret", where),
         callbacks=_strs(obj, "callbacks", where),
-        app_type=_opt_str(obj, "app_type", where) or "regular_web",
+        app_type=app_type,
         management_scopes=_strs(obj, "management_scopes", where),
         auth_method=method,
         web_origins=_strs(obj, "web_origins", where),
         rotate_refresh_tokens=_bool(obj, "rotate_refresh_tokens", where),
+        is_first_party=first_party,
+        resource_server_identifier=identifier,
     )
 
 
 def _api(item: Any, where: str) -> Api:
     obj = _object(item, where)
-    return Api(identifier=_str(obj, "identifier", where), name=_str(obj, "name", where))
+    return Api(
+        identifier=_str(obj, "identifier", where),
+        name=_str(obj, "name", where),
+        scopes=_strs(obj, "scopes", where),
+    )
+
+
+def _settings(item: Any) -> TenantSettings:
+    obj = _object(item, "settings")
+    error = _opt_str(obj, "token_vault_not_found_error", "settings") or NOT_FOUND_ERRORS[0]
+    if error not in NOT_FOUND_ERRORS:
+        raise SeedError(f"settings.token_vault_not_found_error: one of {list(NOT_FOUND_ERRORS)}")
+    limit, window = obj.get("management_rate_limit", 50), obj.get("management_rate_window", 1)
+    for name, value in (("management_rate_limit", limit), ("management_rate_window", window)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise SeedError(f"settings.{name}: expected a positive integer")
+    return TenantSettings(
+        token_vault_not_found_error=error,
+        management_rate_limit=limit,
+        management_rate_window=window,
+        enforce_management_rate_limit=_bool(obj, "enforce_management_rate_limit", "settings"),
+    )
 
 
 def _user(item: Any, where: str, connections: Mapping[str, Connection]) -> SeedUser:
@@ -224,12 +341,28 @@ def _user(item: Any, where: str, connections: Mapping[str, Connection]) -> SeedU
             f"{where}.user_id: {user_id!r} must be the first identity's provider|user_id "
             f"({identities[0].full_id!r})"
         )
+    connected = []
+    for i, entry in enumerate(_list(obj, "connected_accounts", where)):
+        at = f"{where}.connected_accounts[{i}]"
+        name = _str(_object(entry, at), "connection", at)
+        found = connections.get(name)
+        if found is None or CONNECTED_ACCOUNTS not in found.purposes:
+            raise SeedError(f"{at}.connection: {name!r} has no Connected Accounts purpose")
+        connected.append(
+            ConnectedAccount(
+                id=f"cac_{identities[0].user_id}_{name}",
+                connection=name,
+                scopes=frozenset((*found.default_scopes, *_strs(entry, "scopes", at))),
+                created_at=0.0,
+            )
+        )
     return SeedUser(
         identities=identities,
         user_metadata=_metadata(obj, "user_metadata", where),
         app_metadata=_metadata(obj, "app_metadata", where),
         enrolled_factors=_strs(obj, "enrolled_factors", where),
         comment=str(obj.get("_comment", "")),
+        connected_accounts=tuple(connected),
     )
 
 

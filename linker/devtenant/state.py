@@ -19,9 +19,15 @@ from linker.devtenant.authorize_request import AuthRequest
 from linker.devtenant.directory import Directory
 from linker.devtenant.faults import FaultBook, RequestLog
 from linker.devtenant.keys import KeyRing
-from linker.devtenant.seed import Seed
+from linker.devtenant.seed import Seed, TenantSettings
 
 CODE_TTL = 60  # Auth0's authorization codes live one minute
+CONNECT_TTL = 300  # a connect flow's ticket (the `expires_in` of the connect answer)
+MY_ACCOUNT_SCOPES = (
+    "create:me:connected_accounts",
+    "read:me:connected_accounts",
+    "delete:me:connected_accounts",
+)
 LOGIN_TTL = 3600  # an open login page, or a transaction suspended by an Action redirect
 SESSION_TTL = 3 * 24 * 3600
 
@@ -60,6 +66,7 @@ class Suspended:
     id_token_claims: dict[str, Any]
     access_token_claims: dict[str, Any]
     created: float
+    binding: str = ""  # the value of this login's cookie in the browser that holds it
 
 
 @dataclass
@@ -81,8 +88,32 @@ class RefreshToken:
     scopes: tuple[str, ...]
     session_id: str
     auth_time: float
-    audience: str | None = None  # the API the first access token was for; refreshes keep it
+    audience: str | None = None  # the API the login asked for (`audience`); refreshes keep it
     family: str = ""  # every token rotated from one grant shares it (reuse revokes them all)
+
+
+@dataclass
+class ConnectSession:
+    """A My Account API connect flow between `/connect` and `/complete`."""
+
+    user_id: str
+    client_id: str
+    connection: str
+    redirect_uri: str
+    state: str | None
+    code_challenge: str | None
+    scopes: tuple[str, ...]
+    ticket: str
+    created: float
+    connect_code: str | None = None  # set when the user allowed it at connect_uri
+
+
+@dataclass
+class RateWindow:
+    """The Management API's rate-limit bucket: a count per fixed window of the tenant's time."""
+
+    start: float = 0.0
+    used: int = 0
 
 
 @dataclass
@@ -102,6 +133,9 @@ class TenantState:
     codes: dict[str, Code] = field(init=False)
     refresh_tokens: dict[str, RefreshToken] = field(init=False)
     rotated_refresh_tokens: dict[str, str] = field(init=False)  # spent token -> its family
+    settings: TenantSettings = field(init=False)
+    connects: dict[str, ConnectSession] = field(init=False)  # by auth_session
+    management_window: RateWindow = field(init=False)
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -120,6 +154,33 @@ class TenantState:
     def management_audience(self) -> str:
         return self.base_url + "/api/v2/"
 
+    @property
+    def my_account_audience(self) -> str:
+        """The My Account API: https://auth0.com/docs/manage-users/my-account-api"""
+        return self.base_url + "/me/"
+
+    def audience_scopes(self, audience: str) -> tuple[str, ...] | None:
+        """The scopes an API defines, or None when no API has this identifier."""
+        if audience == self.my_account_audience:
+            return MY_ACCOUNT_SCOPES
+        api = self.seed.api(audience)
+        return api.scopes if api is not None else None
+
+    def rate_limit(self) -> tuple[dict[str, str], bool]:
+        """Count one Management API request: its `x-ratelimit-*` headers, and whether it
+        exceeds the limit (refused only when the seed enforces it)."""
+        settings, window, now = self.settings, self.management_window, self.now()
+        if now >= window.start + settings.management_rate_window:
+            window.start, window.used = now, 0
+        window.used += 1
+        headers = {
+            "x-ratelimit-limit": str(settings.management_rate_limit),
+            "x-ratelimit-remaining": str(max(0, settings.management_rate_limit - window.used)),
+            "x-ratelimit-reset": str(int(window.start + settings.management_rate_window)),
+        }
+        over = window.used > settings.management_rate_limit
+        return headers, over and settings.enforce_management_rate_limit
+
     def now(self) -> float:
         return self.clock() + self.clock_offset
 
@@ -134,6 +195,9 @@ class TenantState:
         self.codes = {}
         self.refresh_tokens = {}
         self.rotated_refresh_tokens = {}
+        self.settings = self.seed.settings
+        self.connects = {}
+        self.management_window = RateWindow()
         self.faults.clear()
         self.requests.clear()
 
@@ -179,6 +243,13 @@ class TenantState:
         self.suspended[key] = suspended
         return key
 
+    def peek_suspended(self, key: str) -> Suspended | None:
+        """The suspended login, left in place (to check the browser before taking it)."""
+        suspended = self.suspended.get(key)
+        if suspended is None or self.now() - suspended.created > LOGIN_TTL:
+            return None
+        return suspended
+
     def take_suspended(self, key: str) -> Suspended | None:
         """One use: a second `/continue` with the same state finds nothing."""
         suspended = self.suspended.pop(key, None)
@@ -198,6 +269,10 @@ class TenantState:
         key = secrets.token_urlsafe(40)
         self.refresh_tokens[key] = token
         return key
+
+    def expire_connects(self) -> None:
+        now = self.now()
+        self.connects = {k: v for k, v in self.connects.items() if now - v.created <= CONNECT_TTL}
 
     def _expire(self) -> None:
         now = self.now()

@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from linker.client.pkce import s256_challenge
-from linker.devtenant.action_event import RequestInfo, build_event
+from linker.devtenant.action_effects import apply_user_changes
+from linker.devtenant.action_event import RequestInfo, build_event, can_redirect
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.directory import User
 from linker.devtenant.errors import TokenError
@@ -181,17 +182,13 @@ def user_tokens(
     audience: str | None = None,
 ) -> dict[str, Any]:
     now = int(tenant.now())
-    userinfo = tenant.issuer + "userinfo"
-    # With a custom API the access token is for it, and for /userinfo too when openid is asked.
-    token_audience: str | list[str] = userinfo
-    if audience is not None:
-        token_audience = [audience, userinfo] if "openid" in scopes else audience
+    aud, granted = token_audience(tenant, scopes, audience)
     access = access_token_claims(
         issuer=tenant.issuer,
         subject=user.user_id,
-        audience=token_audience,
+        audience=aud,
         client_id=client.client_id,
-        scopes=scopes,
+        scopes=granted,
         now=now,
         extra=at_claims,
     )
@@ -199,7 +196,7 @@ def user_tokens(
         "access_token": tenant.keys.sign(access),
         "token_type": "Bearer",
         "expires_in": ACCESS_TOKEN_TTL,
-        "scope": " ".join(scopes),
+        "scope": " ".join(granted),
     }
     if "openid" in scopes:
         claims = id_token_claims(
@@ -215,6 +212,27 @@ def user_tokens(
         )
         response["id_token"] = tenant.keys.sign(claims)
     return response
+
+
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+
+
+def token_audience(
+    tenant: TenantState, scopes: tuple[str, ...], audience: str | None
+) -> tuple[str | list[str], tuple[str, ...]]:
+    """An access token's `aud` and `scope`.
+
+    Without `audience` it is good for `/userinfo` only. With an API's identifier it is for that
+    API (and `/userinfo` too when `openid` was asked), carrying the OpenID scopes and those of
+    the requested scopes the API defines:
+    https://auth0.com/docs/get-started/apis/scopes/api-scopes
+    """
+    userinfo = tenant.issuer + "userinfo"
+    if audience is None:
+        return userinfo, scopes
+    defined = tenant.audience_scopes(audience) or ()
+    granted = tuple(s for s in scopes if s in OIDC_SCOPES or s in defined)
+    return ([audience, userinfo] if "openid" in scopes else audience), granted
 
 
 async def _refresh_token(
@@ -255,15 +273,23 @@ async def _refresh_token(
         secrets=tenant.action_secrets,
         scopes=grant.scopes,
     )
-    context = {"now": int(tenant.now()), "issuer": tenant.domain, "continueState": None}
+    context = {
+        "now": int(tenant.now()),
+        "issuer": tenant.domain,
+        "continueState": None,
+        "canRedirect": can_redirect("oauth2-refresh-token", silent=True),
+    }
     try:
         outcome = await actions_of(request).run("onExecutePostLogin", event, context)
     except ActionWorkerError as exc:
         raise TokenError(
             500, "server_error", f"The post-login Action could not run: {exc}"
         ) from exc
-    if outcome.thrown is not None or outcome.deny is not None:
-        raise TokenError(403, "access_denied", outcome.thrown or outcome.deny or "")
+    if outcome.thrown is not None:
+        raise TokenError(403, "access_denied", outcome.thrown)
+    apply_user_changes(tenant, user, outcome)
+    if outcome.deny is not None:
+        raise TokenError(403, "access_denied", outcome.deny)
     if outcome.redirect_url is not None:
         # Auth0 cannot redirect a refresh token request: an Action that tries fails it.
         raise TokenError(

@@ -1,9 +1,20 @@
 """Token Vault: exchanging a tenant token for a connection's (federated) access token.
 
-The tenant keeps a "tokenset" per social identity: the scopes its logins were granted (the
-connection's defaults plus any `connection_scope`). An exchange succeeds only when the user
-has an identity of the connection whose tokenset covers the requested scopes; otherwise it
-answers 401 `tokenset_not_found`, which is what sends an app to linker in the first place.
+Where the tokens come from depends on the connection's purposes (seed `purposes`), as
+"Connected Accounts for Token Vault" documents it
+(https://auth0.com/docs/secure/tokens/token-vault/connected-accounts-for-token-vault):
+with Connected Accounts on, only the user's connected accounts (the My Account API's connect
+flow, `my_account.py`) count; a connection used only to log in keeps the earlier model, a
+tokenset per social identity filled by logins (and so by a link). The answer's `scope` is what
+was granted; the request has no `scope` parameter
+(https://auth0.com/docs/secure/tokens/token-vault/refresh-token-exchange-with-token-vault).
+With nothing stored: 401 with the tenant's not-found code (seed setting
+`token_vault_not_found_error`: `tokenset_not_found` or
+`federated_connection_refresh_token_not_found`).
+
+An access token as the subject is Auth0's access token exchange
+(https://auth0.com/docs/secure/tokens/token-vault/access-token-exchange-with-token-vault): the
+token must be for an API, and the client exchanging it must be that API's Custom API Client.
 """
 
 from __future__ import annotations
@@ -11,8 +22,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from linker.devtenant.directory import User
 from linker.devtenant.errors import TokenError
-from linker.devtenant.seed import Client, Identity
+from linker.devtenant.seed import Client, Connection
 from linker.devtenant.state import TenantState
 from linker.devtenant.tokens import check_access_token
 
@@ -44,37 +56,41 @@ def exchange_federated_token(
     user = tenant.directory.get(user_id)
     if user is None:
         raise TokenError(400, "invalid_grant", "The user no longer exists")
-    wanted = frozenset(form.get("scope", "").split())
     login_hint = form.get("login_hint")
-    identity = next(
-        (
-            i
-            for i in user.identities
-            if i.connection == connection_name
-            and connection.is_social
-            and _covers(i, wanted)
-            and (login_hint is None or login_hint in (i.full_id, i.user_id, i.profile.email))
-        ),
-        None,
-    )
-    if identity is None:
-        raise TokenError(
-            401,
-            "tokenset_not_found",
-            f"No tokenset for connection {connection_name} covers the requested scopes",
-        )
-    scopes = wanted or identity.granted_scopes
+    granted = _granted_scopes(user, connection, login_hint)
+    if granted is None:
+        error = tenant.settings.token_vault_not_found_error
+        raise TokenError(401, error, f"No tokens stored for connection {connection_name}")
     return {
         "access_token": f"{connection_name}.{secrets.token_urlsafe(24)}",
         "expires_in": FEDERATED_TOKEN_TTL,
-        "scope": " ".join(sorted(scopes)),
+        "scope": " ".join(sorted(granted)),
         "issued_token_type": FEDERATED_TOKEN_TYPE,
         "token_type": "Bearer",
     }
 
 
-def _covers(identity: Identity, wanted: frozenset[str]) -> bool:
-    return bool(identity.granted_scopes) and wanted <= identity.granted_scopes
+def _granted_scopes(
+    user: User, connection: Connection, login_hint: str | None
+) -> frozenset[str] | None:
+    """The scopes of the stored tokens Token Vault would use, or None when it holds none."""
+    if connection.vault_reads_connected_accounts:
+        account = next(
+            (a for a in user.connected_accounts if a.connection == connection.name), None
+        )
+        return account.scopes if account is not None else None
+    identity = next(
+        (
+            i
+            for i in user.identities
+            if i.connection == connection.name
+            and connection.is_social
+            and i.granted_scopes
+            and (login_hint is None or login_hint in (i.full_id, i.user_id, i.profile.email))
+        ),
+        None,
+    )
+    return identity.granted_scopes if identity is not None else None
 
 
 def _subject(tenant: TenantState, client: Client, form: dict[str, str]) -> str:
@@ -87,17 +103,27 @@ def _subject(tenant: TenantState, client: Client, form: dict[str, str]) -> str:
             raise TokenError(401, "invalid_grant", "Unknown or invalid refresh token.")
         return grant.user_id
     if token_type == ACCESS_TOKEN_TYPE:
-        try:
-            claims = check_access_token(
-                tenant.keys.verify(subject_token),
-                issuer=tenant.issuer,
-                audience=tenant.issuer + "userinfo",
-                now=tenant.now(),
-            )
-        except ValueError:
-            raise TokenError(401, "invalid_grant", "Invalid subject token") from None
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or subject.endswith("@clients"):
-            raise TokenError(401, "invalid_grant", "The subject token does not name a user")
-        return subject
+        return _access_token_subject(tenant, client, subject_token)
     raise TokenError(400, "invalid_request", f"Unsupported subject_token_type: {token_type}")
+
+
+def _access_token_subject(tenant: TenantState, client: Client, subject_token: str) -> str:
+    """The user of an access token for the API whose Custom API Client is `client`."""
+    api = client.resource_server_identifier
+    if client.app_type != "resource_server" or api is None:
+        raise TokenError(
+            403,
+            "unauthorized_client",
+            "Only a Custom API Client can exchange an access token at Token Vault",
+        )
+    try:
+        claims = check_access_token(
+            tenant.keys.verify(subject_token), issuer=tenant.issuer, audience=api, now=tenant.now()
+        )
+    except ValueError:
+        # A /userinfo-only token, or one for another API, is not a subject for this client.
+        raise TokenError(401, "invalid_grant", f"The subject token is not for {api}") from None
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or subject.endswith("@clients"):
+        raise TokenError(401, "invalid_grant", "The subject token does not name a user")
+    return subject

@@ -41,6 +41,7 @@ async def test_link_required_becomes_a_401_with_the_connection_and_scopes() -> N
         "error": "link_required",
         "connection": "github",
         "scopes": ["repo", "read:user"],
+        "via": "link",
     }
     assert response.headers["www-authenticate"] == (
         'Bearer error="link_required", connection="github", scope="repo read:user"'
@@ -62,6 +63,7 @@ async def test_a_link_url_is_included_when_the_app_built_one() -> None:
         "error": "link_required",
         "connection": "google-oauth2",
         "scopes": ["calendar"],
+        "via": "link",
         "link_url": error.link_url,
     }
 
@@ -85,3 +87,10 @@ async def test_the_handler_refuses_other_exceptions() -> None:
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
     with pytest.raises(KeyError):
         await link_required_handler(request, KeyError("other"))
+
+
+def test_header_says_connect_when_that_is_the_way() -> None:
+    error = LinkRequired("slack", ["chat:write"], via="connect")
+    assert www_authenticate(error) == (
+        'Bearer error="link_required", connection="slack", scope="chat:write", via="connect"'
+    )

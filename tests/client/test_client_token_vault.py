@@ -55,7 +55,7 @@ async def test_exchange_posts_the_federated_connection_form_and_returns_the_toke
             json={
                 "access_token": "ya29.google",
                 "expires_in": 3599,
-                "scope": "https://www.googleapis.com/auth/calendar.readonly",
+                "scope": "https://www.googleapis.com/auth/calendar.readonly openid",
                 "token_type": "Bearer",
                 "issued_token_type": "http://auth0.com/oauth/token-type/federated-connection-access-token",
             },
@@ -84,15 +84,14 @@ async def test_exchange_posts_the_federated_connection_form_and_returns_the_toke
             "http://auth0.com/oauth/token-type/federated-connection-access-token"
         ),
         "connection": "google-oauth2",
-        "scope": "https://www.googleapis.com/auth/calendar.readonly openid",
-    }
+    }  # no `scope`: Token Vault has no such parameter
     assert token == FederatedToken(
         access_token="ya29.google",
         expires_in=3599,
-        scope="https://www.googleapis.com/auth/calendar.readonly",
+        scope="https://www.googleapis.com/auth/calendar.readonly openid",
         issued_token_type="http://auth0.com/oauth/token-type/federated-connection-access-token",
     )
-    assert token.scopes == ("https://www.googleapis.com/auth/calendar.readonly",)
+    assert token.scopes == ("https://www.googleapis.com/auth/calendar.readonly", "openid")
     assert "ya29.google" not in repr(token)
 
 
@@ -246,3 +245,60 @@ async def test_a_shared_client_stays_open_and_an_own_client_is_closed() -> None:
 def test_repr_does_not_show_the_client_secret() -> None:
     vault = TokenVault(domain="t.example", client_id="c", client_secret="very-secret")
     assert "very-secret" not in repr(vault)
+
+
+# -- today's Token Vault: granted scopes, and which way the user goes ----------------------
+
+
+def granted(scope: str) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"access_token": "t", "expires_in": 60, "scope": scope})
+
+    return handler
+
+
+async def test_a_grant_that_falls_short_raises_link_required_with_what_was_granted() -> None:
+    vault = vault_with(granted("openid email"))
+    with pytest.raises(LinkRequired) as caught:
+        await vault.exchange(REFRESH_TOKEN, connection="google-oauth2", scopes=["calendar"])
+    assert caught.value.scopes == ("calendar",)
+    assert caught.value.granted == ("openid", "email")
+    assert (caught.value.reason, caught.value.via) == ("insufficient_scope", "link")
+    # Enough granted, or nothing asked: the token.
+    assert (await vault.exchange(REFRESH_TOKEN, connection="google-oauth2")).scope == "openid email"
+    token = await vault.exchange(REFRESH_TOKEN, connection="google-oauth2", scopes="email")
+    assert token.scopes == ("openid", "email")
+
+
+@pytest.mark.parametrize(
+    "code", ["tokenset_not_found", "federated_connection_refresh_token_not_found"]
+)
+async def test_both_not_found_codes_are_not_found(code: str) -> None:
+    with pytest.raises(LinkRequired) as caught:
+        await vault_with(error(401, code)).exchange(REFRESH_TOKEN, connection="github")
+    assert (caught.value.reason, caught.value.granted) == ("not_found", None)
+
+
+def test_via_is_checked() -> None:
+    with pytest.raises(ValueError, match="via"):
+        TokenVault(domain="t.example.com", client_id="a", client_secret="s", via="teleport")  # type: ignore[arg-type]
+    vault = TokenVault(
+        domain="t.example.com", client_id="a", client_secret="s", via={"slack": "connect"}
+    )
+    assert (vault.via("slack"), vault.via("github")) == ("connect", "link")
+
+
+async def test_via_connect_without_a_context_says_so_and_builds_no_link() -> None:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(error(401, "tokenset_not_found")))
+    vault = TokenVault(
+        domain="tenant.example.com", client_id="a", client_secret="s", http=http, via="connect"
+    )
+    settings = LinkSettings(
+        domain="tenant.example.com", client_id="app", redirect_uri="https://app.example/cb"
+    )
+    with pytest.raises(LinkRequired) as caught:
+        await vault.exchange(
+            REFRESH_TOKEN, connection="slack", link=LinkContext(settings, "id-token")
+        )
+    assert caught.value.via == "connect"
+    assert caught.value.link_url is None and caught.value.url is None

@@ -194,7 +194,7 @@ class Driver:
             "iat": now,
             "exp": now + 120,
             "jti": secrets.token_hex(8),
-            "linker_v": 1,
+            "linker_v": 2,
             "result": result,
             **overrides,
         }

@@ -19,8 +19,16 @@ def test_the_bundled_seed_covers_the_flows() -> None:
         "google-oauth2",
         "github",
         "windowslive",
+        "slack",
     ]
+    purposes = {c.name: sorted(c.purposes) for c in seed.connections}
+    assert purposes["google-oauth2"] == purposes["github"] == ["authentication"]
+    assert purposes["windowslive"] == ["authentication", "connected_accounts"]
+    assert purposes["slack"] == ["connected_accounts"]
+    assert seed.settings.token_vault_not_found_error == "tokenset_not_found"
     clients = {c.client_id: c for c in seed.clients}
+    assert clients["agent-api"].resource_server_identifier == "urn:linker:agent-api"
+    assert clients["partner-app"].is_first_party is False
     assert clients["demo-app"].callbacks == ("http://app/cb",)
     assert clients["demo-app"].management_scopes == ("read:users",)
     assert clients["linker"].callbacks == ("http://linker/link/callback",)

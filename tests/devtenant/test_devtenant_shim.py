@@ -33,7 +33,8 @@ async def test_link_scope_sends_the_user_to_linker_with_a_start_token(driver: An
         "iat": now,
         "exp": now + 300,
         "ip": "203.0.113.7",
-        "linker_v": 1,
+        "linker_v": 2,
+        "jti": claims["jti"],
         "action": "link",
         "client_id": "demo-app",
         "requested_connection": "github",
@@ -57,6 +58,9 @@ async def test_link_scope_sends_the_user_to_linker_with_a_start_token(driver: An
         "transaction_id": claims["transaction_id"],
     }
     assert claims["session_id"] and claims["transaction_id"]
+    assert len(claims["jti"]) == 36  # crypto.randomUUID(): each start token is new
+    again = driver.read_hs256(driver.query_of(await start_link(driver))["session_token"])
+    assert again["jti"] != claims["jti"]
     # The start token carries no state: the tenant's own state rides on the URL.
     assert "state" not in claims
 
@@ -136,12 +140,32 @@ async def test_resume_with_a_linked_result_puts_the_claim_in_the_id_token(driver
     assert claims["https://linker/link_result"] == LINKED
 
 
-@pytest.mark.parametrize("status", ["unlinked", "already_linked"])
-async def test_other_success_statuses_continue_too(driver: Any, status: str) -> None:
-    url = await start_link(driver)
+@pytest.mark.parametrize(
+    ("scope", "status"), [("unlink_account", "unlinked"), ("link_account", "already_linked")]
+)
+async def test_other_success_statuses_continue_too(driver: Any, scope: str, status: str) -> None:
+    url = await start_link(driver, scope=f"openid {scope}")
     back = await driver.resume(url, driver.result_token(url, {"status": status}), method="GET")
     claims = await driver.verify((await driver.exchange(back)).json()["id_token"])
     assert claims["https://linker/link_result"] == {"status": status, "identity": None}
+
+
+@pytest.mark.parametrize(
+    ("scope", "status"),
+    [
+        ("link_account", "unlinked"),
+        ("unlink_account", "linked"),
+        ("unlink_account", "already_linked"),
+    ],
+)
+async def test_a_success_for_another_question_is_denied(
+    driver: Any, scope: str, status: str
+) -> None:
+    url = await start_link(driver, scope=f"openid {scope}", state="outer")
+    back = await driver.resume(url, driver.result_token(url, {"status": status}))
+    assert driver.query_of(back)["error_description"] == (
+        "invalid_session_token: the result does not answer this login's request"
+    )
 
 
 async def test_a_denied_result_ends_in_access_denied(driver: Any) -> None:
@@ -209,6 +233,14 @@ TAMPERED = {
         "unsupported token algorithm: none",
     ),
     "not a JWT": (lambda d, url, now: "not-a-jwt", "the token is not a JWT"),
+    "another issuer": (
+        lambda d, url, now: d.result_token(url, LINKED, iss="https://evil.example"),
+        "the token was not issued by this linker (protocol v2)",
+    ),
+    "protocol v1": (
+        lambda d, url, now: d.result_token(url, LINKED, linker_v=1),
+        "the token was not issued by this linker (protocol v2)",
+    ),
 }
 
 
@@ -260,3 +292,22 @@ async def test_result_signed_with_the_previous_secret_while_rolling(
         token = resigned(driver, driver.result_token(url, LINKED), secret=OTHER_SECRET)
         back = await driver.resume(url, token)
     assert "error=access_denied" in back and "invalid_session_token" in back
+
+
+async def test_continue_from_another_browser_fails_without_running_the_action(
+    driver: Any,
+) -> None:
+    """Auth0 resumes a login only in the browser that holds it: another browser, even with
+    the state and a valid token, gets an invalid-state page, and the login stays resumable."""
+    url = await start_link(driver, state="outer")
+    token = driver.result_token(url, LINKED)
+    state = driver.query_of(url)["state"]
+    holder = dict(driver.http.cookies)
+    driver.http.cookies.clear()
+    stranger = await driver.http.post("/continue", data={"state": state, "session_token": token})
+    assert stranger.status_code == 400
+    assert "Invalid state" in stranger.text
+    for name, value in holder.items():
+        driver.http.cookies.set(name, value)
+    back = await driver.resume(url, token)
+    assert back.startswith(driver.APP_CB + "?code=")

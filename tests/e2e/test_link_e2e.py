@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -177,17 +179,57 @@ def test_lost_answer_after_the_link_is_not_linked_twice(e2e: Stack) -> None:
 
 
 def test_nested_login_that_never_returns_leaves_nothing_behind(e2e: Stack) -> None:
-    store = e2e.linker_app.state.store
+    store = e2e.linker_app.state.runtime.attempts.store
     with e2e.browser() as browser:
         alice = e2e.sign_in(browser, ALICE)
         _, page = e2e.start_link(browser, alice.id_token, "github")
         assert 'name="user_id"' in page.text  # at the GitHub login; the user walks away
-        abandoned = len(store)
-        assert abandoned >= 1
+        assert len(asyncio.run(store.scan("txn:"))) == 1
     e2e.advance(600 + 300 + 1)  # past the transaction's life and the store's grace
     with e2e.browser() as browser:
         alice = e2e.sign_in(browser, ALICE)
         e2e.start_link(browser, alice.id_token, "github")
-    assert len(store) == 1  # only the new attempt
+    assert len(asyncio.run(store.scan("txn:"))) == 1  # only the new attempt
     assert e2e.identities(ALICE) == [ALICE]
     assert e2e.user(GITHUB) is not None
+
+
+def mallorys_start_url(e2e: Stack) -> str:
+    """Mallory asks to link GitHub and keeps the start URL her browser was sent to."""
+    with e2e.browser() as mallory:
+        tokens = e2e.sign_in(mallory, "google-oauth2|dave")
+        mallory.stop_at = e2e.linker_url + "/link/start"
+        _, page = e2e.start_link(mallory, tokens.id_token, "github")
+        location = page.headers["location"]
+        assert location.startswith(e2e.linker_url + "/link/start?")
+        return str(location)
+
+
+def test_a_start_url_opened_in_another_browser_links_nothing(e2e: Stack) -> None:
+    """Forced linking: Mallory sends her start URL to Alice, who signs in to GitHub. linker
+    verifies and prepares, but the tenant resumes only in Mallory's browser: Alice's GitHub
+    identity is never linked into Mallory's account."""
+    url = mallorys_start_url(e2e)
+    writes_before = e2e.requests("POST", r"/api/v2/users/.*/identities")
+    with e2e.browser() as alice:
+        page = alice.get(url)
+        page = alice.submit(alice.form_with(user_id=GITHUB))
+        assert page.status_code == 200 and "/continue" in page.text  # linker's resume page
+        ended = alice.auto_submit()
+    assert ended.status_code == 400 and "Invalid state" in ended.text
+    assert e2e.requests("POST", r"/api/v2/users/.*/identities") == writes_before
+    assert e2e.requests("PATCH", r"/api/v2/users/.*") == 0
+    assert e2e.identities("google-oauth2|dave") == ["google-oauth2|dave"]
+    github = e2e.user(GITHUB)
+    assert github is not None and github["identities"][0]["user_id"] == "1001"
+
+
+def test_a_replayed_start_url_gets_the_error_page(e2e: Stack) -> None:
+    url = mallorys_start_url(e2e)
+    with e2e.browser() as first:
+        assert first.get(url).status_code == 200  # the nested login page
+    with e2e.browser() as second:
+        page = second.get(url)
+    assert page.status_code == 400
+    assert "<code>invalid_session_token</code>" in page.text
+    assert "already used" in page.text

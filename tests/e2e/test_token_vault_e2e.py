@@ -1,7 +1,18 @@
-"""The agent story over real HTTP: Token Vault says `tokenset_not_found`, the app links the
-Google account with the Calendar scopes, and the agent's retry gets a token."""
+"""The agent story over real HTTP against the dev tenant, in both Token Vault models.
+
+- Identities (a connection used only to log in, google-oauth2 in the seed): Token Vault says
+  `tokenset_not_found`, the app links the Google account through linker with the Calendar
+  scopes, and the agent's retry gets a token.
+- Connected accounts (a connection whose purposes include Connected Accounts for Token Vault,
+  windowslive in the seed; https://auth0.com/docs/secure/tokens/token-vault/connected-accounts-for-token-vault):
+  a link through linker succeeds and still leaves Token Vault empty, as on a real tenant; the
+  My Account API's connect flow fills it.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -11,12 +22,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from linker.client import (
+    ConnectContext,
+    ConnectedAccounts,
     LinkContext,
     LinkRequired,
     LinkSettings,
     TokenVault,
     link_required_handler,
+    random_token,
+    s256_challenge,
 )
+from linker.testing import ScriptedBrowser
 from tests.e2e.stack import APP_CALLBACK, APP_SECRETS, Stack
 
 pytestmark = pytest.mark.e2e
@@ -25,13 +41,48 @@ DAVE, DAVE_GOOGLE = "auth0|dave", "google-oauth2|dave"
 CALENDAR = "https://www.googleapis.com/auth/calendar.readonly"
 
 
-def vault(e2e: Stack) -> TokenVault:
+MICROSOFT_CALENDAR = "Calendars.Read"
+
+
+def vault(e2e: Stack, **options: Any) -> TokenVault:
     return TokenVault(
         domain=e2e.domain,
         scheme="http",
         client_id="demo-app",
         client_secret=APP_SECRETS["demo-app"],
+        **options,
     )
+
+
+def my_account_token(e2e: Stack, browser: ScriptedBrowser) -> str:
+    """The signed-in user's access token for the My Account API (SSO: no login page)."""
+    verifier = random_token()
+    params = {
+        "client_id": "demo-app",
+        "response_type": "code",
+        "redirect_uri": APP_CALLBACK,
+        "scope": "openid create:me:connected_accounts",
+        "audience": f"{e2e.tenant_url}/me/",
+        "state": random_token(),
+        "code_challenge": s256_challenge(verifier),
+        "code_challenge_method": "S256",
+    }
+    page = browser.get(f"{e2e.tenant_url}/authorize?{urlencode(params)}")
+    code = parse_qs(urlsplit(page.headers["location"]).query)["code"][0]
+    answer = httpx.post(
+        f"{e2e.tenant_url}/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": "demo-app",
+            "client_secret": APP_SECRETS["demo-app"],
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": APP_CALLBACK,
+        },
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["access_token"]
+    return token
 
 
 async def test_link_required_then_linked_then_token(e2e: Stack) -> None:
@@ -111,3 +162,98 @@ async def test_agent_api_answers_link_required(e2e: Stack) -> None:
     assert body["connection"] == "google-oauth2" and body["scopes"] == [CALENDAR]
     assert body["link_url"].startswith(f"{e2e.tenant_url}/authorize?")
     assert 'error="link_required"' in answer.headers["www-authenticate"]
+
+
+async def test_connected_accounts_model_the_link_is_the_wrong_path(e2e: Stack) -> None:
+    """windowslive logs in and holds connected accounts: linking it through linker works as a
+    link, and Token Vault still has nothing, exactly as a current tenant answers."""
+    with e2e.browser() as browser:
+        dave = e2e.sign_in(browser, DAVE)
+        assert dave.refresh_token is not None
+        outcome = e2e.link(
+            browser,
+            dave.id_token,
+            "windowslive",
+            "windowslive|erin",
+            connection_scope=MICROSOFT_CALENDAR,
+        )
+        assert outcome.link_result is not None and outcome.link_result["status"] == "linked"
+        assert "windowslive|erin" in e2e.identities(DAVE)
+
+    async with vault(e2e) as tv:
+        with pytest.raises(LinkRequired) as still:
+            await tv.exchange(
+                dave.refresh_token, connection="windowslive", scopes=[MICROSOFT_CALENDAR]
+            )
+    assert (still.value.reason, still.value.via) == ("not_found", "link")
+
+
+@pytest.mark.parametrize("via", ["connect", "auto"])
+async def test_connected_accounts_model_through_the_my_account_api(e2e: Stack, via: str) -> None:
+    with e2e.browser() as browser:
+        dave = e2e.sign_in(browser, DAVE)
+        assert dave.refresh_token is not None
+        my_token = my_account_token(e2e, browser)
+        settings = LinkSettings(
+            domain=e2e.domain, client_id="demo-app", redirect_uri=APP_CALLBACK, scheme="http"
+        )
+        async with (
+            vault(e2e, via={"windowslive": via}) as tv,
+            ConnectedAccounts(domain=e2e.domain, scheme="http") as accounts,
+        ):
+            connect = ConnectContext(accounts, my_token, APP_CALLBACK)
+            # 1. Nothing stored: the agent says "connect", with the flow already started.
+            with pytest.raises(LinkRequired) as needed:
+                await tv.exchange(
+                    dave.refresh_token,
+                    connection="windowslive",
+                    scopes=[MICROSOFT_CALENDAR],
+                    link=LinkContext(settings, dave.id_token),
+                    connect=connect,
+                )
+            assert needed.value.via == "connect" and needed.value.link_url is None
+            request = needed.value.connect_request
+            assert request is not None and needed.value.url == request.url
+
+            # 2. The user allows it at the tenant; the app completes the flow.
+            browser.get(request.url)
+            back = browser.submit(browser.form_with(action="allow"))
+            params = {
+                k: v[0] for k, v in parse_qs(urlsplit(back.headers["location"]).query).items()
+            }
+            account = await accounts.complete(my_token, request, params)
+            assert account.connection == "windowslive"
+            assert MICROSOFT_CALENDAR in account.scopes
+
+            # 3. Token Vault answers from the connected account.
+            token = await tv.exchange(
+                dave.refresh_token, connection="windowslive", scopes=[MICROSOFT_CALENDAR]
+            )
+    assert MICROSOFT_CALENDAR in token.scopes
+    assert e2e.identities(DAVE) == [DAVE]  # nothing was linked
+
+
+async def test_auto_links_a_connection_that_is_only_for_login(e2e: Stack) -> None:
+    """`via="auto"` asks the tenant: google-oauth2 has no Connected Accounts purpose, so the
+    connect endpoint refuses it and the agent offers the link through linker."""
+    with e2e.browser() as browser:
+        dave = e2e.sign_in(browser, DAVE)
+        assert dave.refresh_token is not None
+        my_token = my_account_token(e2e, browser)
+    settings = LinkSettings(
+        domain=e2e.domain, client_id="demo-app", redirect_uri=APP_CALLBACK, scheme="http"
+    )
+    async with (
+        vault(e2e, via="auto") as tv,
+        ConnectedAccounts(domain=e2e.domain, scheme="http") as accounts,
+    ):
+        with pytest.raises(LinkRequired) as needed:
+            await tv.exchange(
+                dave.refresh_token,
+                connection="google-oauth2",
+                scopes=[CALENDAR],
+                link=LinkContext(settings, dave.id_token),
+                connect=ConnectContext(accounts, my_token, APP_CALLBACK),
+            )
+    assert needed.value.via == "link"
+    assert needed.value.link_url is not None and needed.value.url == needed.value.link_url

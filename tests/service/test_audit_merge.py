@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import PRIMARY, SECONDARY, Harness, read_resume
+from tests.support.harness import PRIMARY, SECONDARY, Harness
 
 SECONDARY_META = {
     "user_metadata": {
@@ -69,7 +69,7 @@ async def test_every_secondary_key_is_kept_somewhere(
     caplog.set_level(logging.INFO, logger="linker.audit")
     harness.tenant.users[PRIMARY].update(json.loads(json.dumps(PRIMARY_META)))
     harness.tenant.users[SECONDARY].update(json.loads(json.dumps(SECONDARY_META)))
-    assert read_resume(await harness.link()).status == "linked"
+    assert (await harness.link()).status == "linked"
     primary = harness.tenant.users[PRIMARY]
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "linker.audit"]
     snapshot, line = lines  # the snapshot is written before the link, then the outcome
@@ -98,7 +98,7 @@ async def test_every_secondary_key_is_kept_somewhere(
 @pytest.mark.parametrize("env_overrides", [{}])
 async def test_audit_file_gets_one_line_per_attempt(harness: Harness, tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    harness.client._transport.app.state.service.audit._path = path  # type: ignore[attr-defined]
+    harness.client._transport.app.state.runtime.audit._path = path  # type: ignore[attr-defined]
     await harness.link()
     await harness.start(action="unlink")  # refused at the start: still audited
     lines = [json.loads(line) for line in path.read_text().splitlines()]

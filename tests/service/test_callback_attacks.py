@@ -10,10 +10,10 @@ from tests.support.harness import PRIMARY, SECONDARY, Harness, nested_state, rea
 
 
 async def callback_error(harness: Harness, sub: str = SECONDARY, **claims: object) -> str | None:
-    resumed = read_resume(await harness.link(sub, **claims))
-    assert resumed.status in ("denied", "failed")
-    assert resumed.state == harness.outer_state
-    return resumed.error
+    linked = await harness.link(sub, **claims)
+    assert linked.status in ("denied", "failed")
+    assert linked.resumed.state == harness.outer_state
+    return linked.error
 
 
 def assert_dead_end(response: httpx.Response, code: str) -> None:
@@ -24,26 +24,37 @@ def assert_dead_end(response: httpx.Response, code: str) -> None:
 
 async def test_replayed_callback_finds_nothing(harness: Harness) -> None:
     started = await harness.start()
+    cookies = dict(harness.client.cookies)
     code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
     state = nested_state(started)
-    assert read_resume(await harness.callback(code=code, state=state)).status == "linked"
+    assert read_resume(await harness.callback(code=code, state=state)).status == "pending"
+    # The resume page cleared the cookie: a replay from this browser is a dead end...
+    assert_dead_end(await harness.callback(code=code, state=state), "browser_mismatch")
+    # ...and with the cookie put back, the transaction is gone.
+    for name, value in cookies.items():
+        harness.client.cookies.set(name, value, path="/link")
     assert_dead_end(await harness.callback(code=code, state=state), "transaction_not_found")
-    assert harness.tenant.calls["POST identities"] == 1
+    assert harness.tenant.calls["POST /oauth/token"] == 1  # the code was exchanged once
 
 
 async def test_unknown_or_missing_state(harness: Harness) -> None:
-    assert_dead_end(await harness.callback(code="x", state="made-up"), "transaction_not_found")
-    assert_dead_end(await harness.callback(code="x"), "transaction_not_found")
+    assert_dead_end(await harness.callback(code="x", state="made-up"), "browser_mismatch")
+    assert_dead_end(await harness.callback(code="x"), "browser_mismatch")
 
 
-async def test_callback_without_the_cookie(harness: Harness) -> None:
+async def test_callback_without_the_cookie_destroys_nothing(harness: Harness) -> None:
     started = await harness.start()
+    cookies = dict(harness.client.cookies)
     code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
     harness.client.cookies.clear()
     response = await harness.callback(code=code, state=nested_state(started))
     assert_dead_end(response, "browser_mismatch")
-    # The transaction is spent: a retry with the cookie cannot succeed either.
-    assert harness.tenant.calls["POST identities"] == 0
+    assert harness.tenant.calls["POST /oauth/token"] == 0  # nothing exchanged, nothing taken
+    # The victim's own browser still finishes the attempt.
+    for name, value in cookies.items():
+        harness.client.cookies.set(name, value, path="/link")
+    linked = await harness.finish(await harness.callback(code=code, state=nested_state(started)))
+    assert linked.status == "linked"
 
 
 async def test_callback_with_another_browsers_cookie(harness: Harness) -> None:
@@ -158,12 +169,12 @@ async def test_email_mismatch_when_required(harness: Harness) -> None:
     harness.tenant.add_user("github|2002", email="bob@example.com")
     assert await callback_error(harness, "github|2002") == "email_mismatch"
     harness.tenant.users["github|1001"]["email"] = "ALICE@example.com"
-    assert read_resume(await harness.link()).status == "linked"  # same email, any case
+    assert (await harness.link()).status == "linked"  # same email, any case
 
 
 async def test_email_may_differ_by_default(harness: Harness) -> None:
     harness.tenant.add_user("github|2002", email="bob@example.com")
-    assert read_resume(await harness.link("github|2002")).status == "linked"
+    assert (await harness.link("github|2002")).status == "linked"
 
 
 async def test_secondary_with_linked_identities(harness: Harness) -> None:
@@ -180,3 +191,53 @@ async def test_error_page_escapes_everything(harness: Harness) -> None:
     assert response.status_code == 400
     assert "<script>alert" not in response.text and "<img" not in response.text
     assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+async def test_secondary_sub_without_a_provider_is_invalid(harness: Harness) -> None:
+    harness.tenant.add_user("nopipe", email="alice@example.com")
+    assert await callback_error(harness, "nopipe") == "invalid_secondary_token"
+    assert harness.tenant.calls["POST identities"] == 0
+
+
+async def test_secondary_token_not_valid_yet(harness: Harness) -> None:
+    later = int(harness.clock()) + 600
+    assert await callback_error(harness, nbf=later) == "invalid_secondary_token"
+
+
+async def test_secondary_token_with_infinite_expiry(harness: Harness) -> None:
+    assert await callback_error(harness, exp=float("inf")) == "invalid_secondary_token"
+
+
+@pytest.mark.parametrize("env_overrides", [{"LINKER_REQUIRE_SAME_EMAIL": "true"}])
+@pytest.mark.parametrize(
+    ("primary", "secondary"),
+    [("kim@example.com", "\u212aim@example.com"), ("straße@example.com", "strasse@example.com")],
+)
+async def test_same_email_folds_ascii_case_only(
+    harness: Harness, primary: str, secondary: str
+) -> None:
+    """A KELVIN SIGN is not a `K`, and `ß` is not `ss`: full case folding would let another
+    mailbox pass for the primary's."""
+    harness.tenant.add_user("github|2002", email=secondary)
+    linked = await harness.link_with_email("github|2002", primary)
+    assert (linked.status, linked.error) == ("denied", "email_mismatch")
+
+
+@pytest.mark.parametrize("env_overrides", [{"LINKER_REQUIRE_SAME_EMAIL": "true"}])
+async def test_same_email_after_nfc(harness: Harness) -> None:
+    harness.tenant.add_user("github|2002", email="Ame\u0301lie@Example.com")  # decomposed
+    linked = await harness.link_with_email("github|2002", "am\u00e9lie@example.com")
+    assert linked.status == "linked"
+
+
+async def test_tenant_error_description_is_cut_and_cleaned(harness: Harness) -> None:
+    started = await harness.start()
+    noisy = "line one\r\nline\x00two\x1b[31m " + "y" * 400
+    resumed = read_resume(
+        await harness.callback(
+            error="server_error", error_description=noisy, state=nested_state(started)
+        )
+    )
+    description = resumed.result["error_description"]
+    assert "\n" not in description and "\x00" not in description and "\x1b" not in description
+    assert description.count("y") == 200 - len("line one  line two [31m ")

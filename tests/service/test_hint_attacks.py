@@ -101,3 +101,20 @@ async def test_hint_with_forged_signature_under_known_kid(
 
 async def test_malformed_hint(harness: Harness) -> None:
     assert await denied(harness, id_token_hint="not.a.token") == "invalid_id_token_hint"
+
+
+async def test_hint_whose_azp_names_another_client(harness: Harness) -> None:
+    hint = harness.hint(azp="another-app")
+    assert await denied(harness, id_token_hint=hint) == "invalid_id_token_hint"
+
+
+async def test_hint_not_valid_yet(harness: Harness) -> None:
+    hint = harness.hint(nbf=int(harness.clock()) + 600)
+    assert await denied(harness, id_token_hint=hint) == "invalid_id_token_hint"
+
+
+async def test_hint_with_a_time_that_is_not_finite(harness: Harness) -> None:
+    hint = harness.hint(exp=float("inf"))
+    assert await denied(harness, id_token_hint=hint) == "invalid_id_token_hint"
+    hint = harness.hint(iat=float("nan"))
+    assert await denied(harness, id_token_hint=hint) == "invalid_id_token_hint"

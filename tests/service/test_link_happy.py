@@ -30,21 +30,28 @@ async def test_start_redirects_to_nested_authorize(harness: Harness) -> None:
 
 
 async def test_link_happy_path(harness: Harness) -> None:
-    response = await harness.link()
+    response = await harness.link_callback()
     resumed = read_resume(response)
     assert resumed.action == "https://tenant.test/continue"
     assert resumed.state == harness.outer_state
-    assert resumed.status == "linked"
-    assert resumed.result["identity"] == {
-        "provider": "github",
-        "user_id": "1001",
-        "connection": "github",
-    }
+    assert resumed.status == "pending"
+    github = {"provider": "github", "user_id": "1001", "connection": "github"}
+    assert resumed.result["identity"] == github
     claims = resumed.claims
     assert claims["sub"] == PRIMARY
     assert claims["iss"] == "https://linker.test"
     assert claims["exp"] == claims["iat"] + 120
-    assert claims["linker_v"] == 1 and claims["jti"]
+    assert claims["linker_v"] == 2 and claims["jti"] and len(claims["commit"]) >= 43
+    # The callback prepares; nothing is written before the Action commits.
+    assert harness.tenant.calls["GET user"] + harness.tenant.calls["POST identities"] == 0
+    committed = await harness.commit(resumed.commit)
+    assert committed.status_code == 200
+    assert committed.json() == {
+        "status": "linked",
+        "error": None,
+        "error_description": None,
+        "identity": github,
+    }
     primary = harness.tenant.users[PRIMARY]
     assert [i["user_id"] for i in primary["identities"]] == ["alice", "1001"]
     assert SECONDARY not in harness.tenant.users
@@ -58,7 +65,7 @@ async def test_link_happy_path(harness: Harness) -> None:
 
 
 async def test_resume_page_works_without_javascript(harness: Harness) -> None:
-    response = await harness.link()
+    response = await harness.link_callback()
     assert '<button type="submit">Continue</button>' in response.text
 
 
@@ -81,8 +88,8 @@ async def test_already_linked_found_at_callback(harness: Harness) -> None:
         {"provider": "github", "user_id": "1001", "connection": "github", "isSocial": True}
     )
     code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
-    resumed = read_resume(await harness.callback(code=code, state=nested_state(started)))
-    assert resumed.status == "already_linked"
+    linked = await harness.finish(await harness.callback(code=code, state=nested_state(started)))
+    assert linked.status == "already_linked"
     assert harness.tenant.calls["POST identities"] == 0
 
 
@@ -91,12 +98,12 @@ async def test_two_tabs_do_not_break_each_other(harness: Harness) -> None:
     second = await harness.start()
     assert first.headers["set-cookie"].split("=")[0] != second.headers["set-cookie"].split("=")[0]
     code = harness.tenant.login(first.headers["location"], sub=SECONDARY)
-    resumed = read_resume(await harness.callback(code=code, state=nested_state(first)))
-    assert resumed.status == "linked"
+    linked = await harness.finish(await harness.callback(code=code, state=nested_state(first)))
+    assert linked.status == "linked"
     harness.tenant.add_user("github|2002", email="alice@example.com")
     code = harness.tenant.login(second.headers["location"], sub="github|2002")
-    resumed = read_resume(await harness.callback(code=code, state=nested_state(second)))
-    assert resumed.status == "linked"
+    linked = await harness.finish(await harness.callback(code=code, state=nested_state(second)))
+    assert linked.status == "linked"
 
 
 async def test_start_token_signed_with_old_secret_is_accepted(harness: Harness) -> None:

@@ -13,7 +13,7 @@ async def test_rate_limited_then_success_links_exactly_once(harness: Harness) ->
     reset = str(int(harness.clock()) + 3)
     headers = {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
     harness.tenant.fail("POST identities", status(429, headers))
-    resumed = read_resume(await harness.link())
+    resumed = await harness.link()
     assert resumed.status == "linked"
     assert harness.tenant.calls["POST identities"] == 2
     assert 3.0 <= harness.clock.slept[0] <= 3.25  # waited for the reset, plus jitter
@@ -22,20 +22,21 @@ async def test_rate_limited_then_success_links_exactly_once(harness: Harness) ->
 
 async def test_retry_after_is_honoured(harness: Harness) -> None:
     harness.tenant.fail("GET user", status(429, {"retry-after": "2"}))
-    assert read_resume(await harness.link()).status == "linked"
+    assert (await harness.link()).status == "linked"
     assert 2.0 <= harness.clock.slept[0] <= 2.25
 
 
 async def test_server_errors_until_the_budget_runs_out(harness: Harness) -> None:
     harness.tenant.fail("POST identities", *[status(500)] * 100)
-    resumed = read_resume(await harness.link())
+    resumed = await harness.link()
     assert (resumed.status, resumed.error) == ("failed", "upstream_unavailable")
     assert sum(harness.clock.slept) <= harness.settings.upstream_budget
     # Each unknown outcome was checked before the next attempt; nothing was linked.
     assert harness.tenant.calls["POST identities"] >= 2
     assert len(harness.tenant.users[PRIMARY]["identities"]) == 1
-    # The metadata merged before the link is put back as it was.
+    # The merge comes after the link: with no link, the metadata was never touched.
     assert harness.tenant.users[PRIMARY]["user_metadata"] == {"theme": "dark"}
+    assert harness.tenant.calls["PATCH user"] == 0
 
 
 async def test_timed_out_post_that_linked_is_recognised(harness: Harness) -> None:
@@ -46,7 +47,7 @@ async def test_timed_out_post_that_linked_is_recognised(harness: Harness) -> Non
         raise httpx.ReadTimeout("no answer", request=request)  # ...but the answer was lost
 
     tenant.fail("POST identities", link_then_time_out)
-    resumed = read_resume(await harness.link())
+    resumed = await harness.link()
     assert resumed.status == "linked"
     assert tenant.calls["POST identities"] == 1  # never linked twice
     assert [i["user_id"] for i in tenant.users[PRIMARY]["identities"]] == ["alice", "1001"]
@@ -54,13 +55,13 @@ async def test_timed_out_post_that_linked_is_recognised(harness: Harness) -> Non
 
 async def test_timed_out_post_that_did_not_link_is_retried(harness: Harness) -> None:
     harness.tenant.fail("POST identities", raise_(httpx.ReadTimeout))
-    assert read_resume(await harness.link()).status == "linked"
+    assert (await harness.link()).status == "linked"
     assert harness.tenant.calls["POST identities"] == 2
 
 
 async def test_connection_refused_is_retried(harness: Harness) -> None:
     harness.tenant.fail("GET user", raise_(httpx.ConnectError))
-    assert read_resume(await harness.link()).status == "linked"
+    assert (await harness.link()).status == "linked"
 
 
 async def test_conflict_is_identity_conflict(harness: Harness) -> None:
@@ -70,7 +71,7 @@ async def test_conflict_is_identity_conflict(harness: Harness) -> None:
             409, json={"statusCode": 409, "message": "Specified identity already exists."}
         ),
     )
-    resumed = read_resume(await harness.link())
+    resumed = await harness.link()
     assert (resumed.status, resumed.error) == ("denied", "identity_conflict")
     assert harness.tenant.users[PRIMARY]["user_metadata"] == {"theme": "dark"}
 
@@ -82,7 +83,7 @@ async def test_unable_to_link_is_identity_conflict(harness: Harness) -> None:
             400, json={"statusCode": 400, "message": "Unable to link with the secondary account."}
         ),
     )
-    assert read_resume(await harness.link()).error == "identity_conflict"
+    assert (await harness.link()).error == "identity_conflict"
 
 
 async def test_missing_scope_is_management_api_error(harness: Harness) -> None:
@@ -92,7 +93,7 @@ async def test_missing_scope_is_management_api_error(harness: Harness) -> None:
             403, json={"statusCode": 403, "message": "Insufficient scope, expected: update:users"}
         ),
     )
-    resumed = read_resume(await harness.link())
+    resumed = await harness.link()
     assert (resumed.status, resumed.error) == ("failed", "management_api_error")
 
 
@@ -104,21 +105,21 @@ async def test_refused_client_credentials(harness: Harness) -> None:
         harness.tenant._token,  # the code exchange goes through
         lambda r: httpx.Response(401, json={"error": "access_denied"}),  # client credentials
     )
-    resumed = read_resume(await harness.callback(code=code, state=nested_state(started)))
-    assert resumed.error == "management_api_error"
+    linked = await harness.finish(await harness.callback(code=code, state=nested_state(started)))
+    assert (linked.status, linked.error) == ("failed", "management_api_error")
 
 
 async def test_management_token_is_cached_between_links(harness: Harness) -> None:
-    assert read_resume(await harness.link()).status == "linked"
+    assert (await harness.link()).status == "linked"
     harness.tenant.add_user("github|2002", email="alice@example.com")
-    assert read_resume(await harness.link("github|2002")).status == "linked"
+    assert (await harness.link("github|2002")).status == "linked"
     # Two code exchanges and one client-credentials grant.
     assert harness.tenant.calls["POST /oauth/token"] == 3
 
 
 async def test_revoked_management_token_is_replaced_once(harness: Harness) -> None:
     harness.tenant.fail("GET user", lambda r: httpx.Response(401, json={"statusCode": 401}))
-    assert read_resume(await harness.link()).status == "linked"
+    assert (await harness.link()).status == "linked"
 
 
 @pytest.mark.parametrize("env_overrides", [{"LINKER_UPSTREAM_BUDGET": "1"}])

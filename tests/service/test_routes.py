@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import string
@@ -11,7 +12,7 @@ import pytest
 
 from linker.observability import RedactQueryFilter
 from tests.support.fake_tenant import status
-from tests.support.harness import OLD_SECRET, SECRET, Harness, read_resume
+from tests.support.harness import OLD_SECRET, SECRET, Harness
 
 
 async def test_healthz(harness: Harness) -> None:
@@ -36,7 +37,8 @@ async def test_metrics_count_outcomes(harness: Harness) -> None:
     await harness.link()
     await harness.start("garbage")
     text = (await harness.client.get("/metrics")).text
-    assert 'linker_requests_total{code="",status="linked",step="callback"} 1' in text
+    assert 'linker_requests_total{code="",status="pending",step="callback"} 1' in text
+    assert 'linker_requests_total{code="",status="linked",step="commit"} 1' in text
     assert (
         'linker_requests_total{code="invalid_session_token",status="dead_end",step="start"} 1'
         in text
@@ -51,8 +53,10 @@ async def test_logs_carry_codes_but_no_tokens_or_secrets(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     token_claims = harness.start_claims()
-    response = await harness.link()
-    resumed = read_resume(response)
+    linked = await harness.link()
+    resumed = linked.resumed
+    assert linked.committed is not None
+    commit_token = json.loads(linked.committed.request.content)["commit_token"]
     await harness.start(hint := "x" * 50)
     # The test client's own request lines (to linker.test) are not the service's logs.
     text = "\n".join(
@@ -67,6 +71,8 @@ async def test_logs_carry_codes_but_no_tokens_or_secrets(
         resumed.session_token,
         token_claims["id_token_hint"],
         hint,
+        commit_token,
+        resumed.commit,
     ]
     for secret in forbidden:
         assert secret not in text
@@ -117,3 +123,17 @@ async def test_invalid_redis_url_fails_at_start() -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(settings_env(LINKER_STORE_URL="mysql://x"))
     assert httpx  # the module is used by the fixtures' transports
+
+
+async def test_readyz_does_not_refetch_keys_after_a_failure_within_the_cooldown(
+    harness: Harness,
+) -> None:
+    harness.tenant.fail("GET /.well-known/openid-configuration", *[status(503)] * 1000)
+    assert (await harness.client.get("/readyz")).status_code == 503
+    fetched = harness.tenant.calls["GET /.well-known/openid-configuration"]
+    for _ in range(5):
+        assert (await harness.client.get("/readyz")).status_code == 503
+    assert harness.tenant.calls["GET /.well-known/openid-configuration"] == fetched
+    harness.clock.now += 31  # after the cooldown, one more try
+    harness.tenant.faults.clear()
+    assert (await harness.client.get("/readyz")).status_code == 200

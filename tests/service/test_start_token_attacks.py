@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.support.harness import Harness, hs256
+from tests.support.harness import Harness, deeply_nested, hs256, signed_raw
 
 
 def assert_dead_end(response, code: str = "invalid_session_token") -> None:  # type: ignore[no-untyped-def]
@@ -62,11 +62,18 @@ async def test_wrong_issuer_is_refused(harness: Harness) -> None:
     assert "another tenant" in response.text
 
 
-async def test_wrong_version_is_refused(harness: Harness) -> None:
-    assert_dead_end(await harness.start(linker_v=2))
+async def test_wrong_version_is_refused_with_a_hint_to_update_the_action(
+    harness: Harness,
+) -> None:
+    for version in (1, 3, "2", None):
+        response = await harness.start(linker_v=version)
+        assert_dead_end(response)
+        assert "update the linker Action" in response.text
 
 
-@pytest.mark.parametrize("claim", ["sub", "iss", "iat", "exp", "action", "client_id", "user"])
+@pytest.mark.parametrize(
+    "claim", ["sub", "iss", "iat", "exp", "jti", "action", "client_id", "user"]
+)
 async def test_missing_claim_is_refused(harness: Harness, claim: str) -> None:
     claims = harness.start_claims()
     del claims[claim]
@@ -89,3 +96,41 @@ async def test_overlong_parameter_is_refused_without_work(harness: Harness) -> N
     response = await harness.start("x" * 20_000)
     assert_dead_end(response, code="invalid_request")
     assert harness.tenant.calls.total() == 0
+
+
+async def test_a_start_url_is_used_once_even_by_a_reload(harness: Harness) -> None:
+    token = hs256(harness.start_claims())
+    assert (await harness.start(token)).status_code == 302
+    again = await harness.start(token)
+    assert_dead_end(again)
+    assert "already used" in again.text
+    assert harness.tenant.calls["GET /.well-known/jwks.json"] == 1  # the replay cost nothing
+
+
+async def test_nbf_in_the_future_is_refused(harness: Harness) -> None:
+    response = await harness.start(nbf=int(harness.clock()) + 120)
+    assert_dead_end(response)
+    assert "not valid yet" in response.text
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", '"1700000000"', "true"])
+@pytest.mark.parametrize("claim", ["iat", "exp", "nbf"])
+async def test_times_that_are_not_finite_numbers_are_refused(
+    harness: Harness, claim: str, value: str
+) -> None:
+    claims = harness.start_claims()
+    claims[claim] = "__TIME__"
+    payload = json.dumps(claims).replace('"__TIME__"', value)
+    assert_dead_end(await harness.start(signed_raw(payload)))
+
+
+async def test_a_deeply_nested_payload_is_refused(harness: Harness) -> None:
+    claims = harness.start_claims()
+    claims["user"] = "__USER__"
+    payload = json.dumps(claims).replace('"__USER__"', deeply_nested())
+    assert_dead_end(await harness.start(signed_raw(payload)))
+
+
+async def test_identities_that_are_not_a_list_are_refused(harness: Harness) -> None:
+    user = {**harness.start_claims()["user"], "identities": {"provider": "github"}}
+    assert_dead_end(await harness.start(user=user))

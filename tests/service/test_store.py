@@ -1,26 +1,28 @@
-"""Transaction stores: one-shot atomic take, expiry, bounds; Redis against a real server."""
+"""The stores: atomic one-shot take and claim, expiry, bounds that never evict a live entry,
+the per-user index; the same tests against memory and a real Redis; and the service when the
+store is down."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
-from linker.store import GRACE_SECONDS, MemoryStore, RedisStore, StoreUnavailable
+from linker.attempts import GRACE_SECONDS, Attempts
+from linker.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
 from linker.testing import free_port
 from linker.tokens import Identity
 from linker.transaction import Transaction
-from tests.support.harness import Clock, Harness, read_resume
+from tests.support.harness import Clock, Harness, nested_state, read_resume
 from tests.support.redis_server import redis_server
 
 
-def txn(txn_id: str = "t1", **overrides: object) -> Transaction:
+def txn(txn_id: str = "t1", user: str = "auth0|a", **overrides: object) -> Transaction:
     fields: dict[str, object] = dict(
         id=txn_id,
         action="unlink",
-        primary_user_id="auth0|a",
+        primary_user_id=user,
         primary_email=None,
         client_id="app",
         connection="github",
@@ -37,125 +39,140 @@ def txn(txn_id: str = "t1", **overrides: object) -> Transaction:
     return Transaction(**fields)  # type: ignore[arg-type]
 
 
-async def test_memory_take_is_one_shot() -> None:
-    store = MemoryStore()
-    await store.put(txn(), ttl=60)
-    assert await store.take("t1") == txn()
-    assert await store.take("t1") is None
-
-
-async def test_memory_concurrent_takes_yield_one_winner() -> None:
-    store = MemoryStore()
-    await store.put(txn(), ttl=60)
-    results = await asyncio.gather(*[store.take("t1") for _ in range(20)])
-    assert sum(r is not None for r in results) == 1
-
-
-async def test_memory_entries_expire() -> None:
-    clock = Clock()
-    store = MemoryStore(clock=clock)
-    await store.put(txn(), ttl=60)
-    clock.now += 60 + GRACE_SECONDS + 1
-    assert await store.take("t1") is None
-
-
-async def test_memory_is_bounded_under_a_flood() -> None:
-    clock = Clock()
-    store = MemoryStore(max_entries=100, clock=clock)
-    for i in range(1000):
-        await store.put(txn(f"t{i}"), ttl=60)
-    assert len(store) <= 100
-    assert await store.take("t999") is not None  # the newest survive
-    assert await store.take("t0") is None
-
-
-async def test_memory_evicts_expired_before_live() -> None:
-    clock = Clock()
-    store = MemoryStore(max_entries=3, clock=clock)
-    await store.put(txn("live"), ttl=10_000)
-    await store.put(txn("old1"), ttl=1)
-    await store.put(txn("old2"), ttl=1)
-    clock.now += 1 + GRACE_SECONDS + 1
-    await store.put(txn("new"), ttl=60)
-    assert await store.take("live") is not None
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
 
 
-@pytest.fixture
-async def redis_store(redis_url: str) -> AsyncIterator[RedisStore]:
-    store = RedisStore.from_url(redis_url)
-    yield store
-    await store.aclose()
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    url = request.getfixturevalue("redis_url")
+    redis = RedisStore.from_url(url)
+    yield redis
+    await redis.aclose()
+
+
+async def test_take_is_one_shot_and_atomic(store: Store) -> None:
+    await store.put("k", "v", 60)
+    results = await asyncio.gather(*[store.take("k") for _ in range(20)])
+    assert [r for r in results if r is not None] == ["v"]
+    assert await store.take("k") is None
+
+
+async def test_put_only_new_refuses_a_second_write(store: Store) -> None:
+    assert await store.put("jti:a", "1", 60, only_new=True)
+    assert not await store.put("jti:a", "1", 60, only_new=True)
+    assert await store.get("jti:a") == "1"
+
+
+async def test_claim_takes_once_and_leaves_its_marker(store: Store) -> None:
+    await store.put("prepared:c", "attempt", 60)
+    results = await asyncio.gather(
+        *[store.claim("prepared:c", "outcome:c", "busy", 60) for _ in range(10)]
+    )
+    assert [r for r in results if r is not None] == ["attempt"]
+    assert await store.get("outcome:c") == "busy"
+    assert await store.claim("prepared:missing", "outcome:missing", "busy", 60) is None
+    assert await store.get("outcome:missing") is None
+
+
+async def test_track_keeps_the_newest_and_returns_the_rest(store: Store) -> None:
+    for i in range(7):
+        dropped = await store.track("pending:u", f"t{i}", keep=5, ttl=60)
+        assert dropped == ([f"t{i - 5}"] if i >= 5 else [])
+    await store.untrack("pending:u", "t3")
+    assert await store.track("pending:u", "t7", keep=5, ttl=60) == []
+
+
+async def test_attempts_cap_per_user_drops_only_that_users_oldest(store: Store) -> None:
+    attempts = Attempts(store, max_pending_per_user=2)
+    await attempts.open(txn("other", user="auth0|b"), ttl=60)
+    for name in ("a1", "a2", "a3"):
+        await attempts.open(txn(name), ttl=60)
+    assert await attempts.take("a1") is None  # replaced by a3
+    assert await attempts.take("a2") is not None
+    assert await attempts.take("a3") is not None
+    assert await attempts.take("other") is not None  # another user's attempt is untouched
+
+
+async def test_memory_entries_expire() -> None:
+    clock = Clock()
+    attempts = Attempts(MemoryStore(clock=clock), max_pending_per_user=5)
+    await attempts.open(txn(), ttl=60)
+    clock.now += 60 + GRACE_SECONDS + 1
+    assert await attempts.take("t1") is None
+
+
+async def test_a_full_memory_store_refuses_new_keys_and_keeps_live_ones() -> None:
+    clock = Clock()
+    store = MemoryStore(max_entries=3, clock=clock)
+    for name in ("live", "old1", "old2"):
+        await store.put(name, name, 10_000 if name == "live" else 1)
+    with pytest.raises(StoreFull):
+        await store.put("new", "x", 60)
+    clock.now += 2  # the two short ones expire and make room
+    await store.put("new", "x", 60)
+    await store.put("newer", "y", 60)
+    with pytest.raises(StoreFull):
+        await store.put("newest", "z", 60)
+    assert await store.get("live") == "live"
+
+
+async def test_memory_abandoned_entries_do_not_linger() -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    for i in range(50):
+        await store.put(f"abandoned{i}", "x", 60)
+    clock.now += 61
+    await store.put("fresh", "x", 60)
+    assert len(store) == 1
 
 
 @pytest.mark.redis
-async def test_redis_roundtrip_and_one_shot(redis_store: RedisStore) -> None:
-    assert await redis_store.ping()
-    await redis_store.put(txn("r1"), ttl=60)
-    assert await redis_store.take("r1") == txn("r1")
-    assert await redis_store.take("r1") is None
-
-
-@pytest.mark.redis
-async def test_redis_concurrent_takes_yield_one_winner(redis_store: RedisStore) -> None:
-    await redis_store.put(txn("r2"), ttl=60)
-    results = await asyncio.gather(*[redis_store.take("r2") for _ in range(20)])
-    assert sum(r is not None for r in results) == 1
-
-
-@pytest.mark.redis
-async def test_redis_sets_a_ttl(redis_store: RedisStore, redis_url: str) -> None:
+async def test_redis_sets_a_ttl(redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    await redis_store.put(txn("r3"), ttl=60)
+    store = RedisStore.from_url(redis_url)
+    await Attempts(store, max_pending_per_user=5).open(txn("r3"), ttl=60)
     raw = Redis.from_url(redis_url)
     ttl = await raw.ttl("linker:txn:r3")
     await raw.aclose()
+    await store.aclose()
     assert 60 < ttl <= 60 + GRACE_SECONDS
 
 
-async def test_redis_down_is_reported_not_raised(tmp_path: Path) -> None:
+async def test_redis_down_is_reported_not_raised() -> None:
     store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
     assert await store.ping() is False
     with pytest.raises(StoreUnavailable):
-        await store.put(txn(), ttl=60)
+        await store.put("k", "v", 60)
     with pytest.raises(StoreUnavailable):
-        await store.take("t1")
+        await store.take("k")
     await store.aclose()
 
 
+def use_store(harness: Harness, store: Store) -> None:
+    harness.client._transport.app.state.runtime.attempts.store = store  # type: ignore[attr-defined]
+
+
 @pytest.mark.redis
-@pytest.mark.parametrize("env_overrides", [{}])
 async def test_link_through_a_redis_store(harness: Harness, redis_url: str) -> None:
-    """The whole link with transactions in Redis (as several replicas would share them)."""
+    """The whole link with attempts in Redis (as several replicas would share them)."""
     store = RedisStore.from_url(redis_url)
-    app = harness.client._transport.app  # type: ignore[attr-defined]
-    app.state.service.store = store
+    use_store(harness, store)
     try:
-        assert read_resume(await harness.link()).status == "linked"
+        assert (await harness.link()).status == "linked"
     finally:
         await store.aclose()
 
 
-async def test_memory_abandoned_transactions_do_not_linger() -> None:
-    clock = Clock()
-    store = MemoryStore(clock=clock)
-    for i in range(50):
-        await store.put(txn(f"abandoned{i}"), ttl=60)
-    clock.now += 60 + GRACE_SECONDS + 1
-    await store.put(txn("fresh"), ttl=60)
-    assert len(store) == 1
-
-
 async def test_store_down_at_start_resumes_with_upstream_unavailable(harness: Harness) -> None:
-    app = harness.client._transport.app  # type: ignore[attr-defined]
     down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
-    app.state.service.store = down
+    use_store(harness, down)
     try:
         resumed = read_resume(await harness.start())
     finally:
@@ -165,13 +182,11 @@ async def test_store_down_at_start_resumes_with_upstream_unavailable(harness: Ha
 
 async def test_store_down_at_callback_is_a_503_page(harness: Harness) -> None:
     started = await harness.start()
-    app = harness.client._transport.app  # type: ignore[attr-defined]
     down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
-    app.state.service.store = down
+    use_store(harness, down)
     try:
-        response = await harness.callback(code="c", state="some-state")
+        response = await harness.callback(code="c", state=nested_state(started))
     finally:
         await down.aclose()
     assert response.status_code == 503
     assert "<code>upstream_unavailable</code>" in response.text
-    assert started.status_code == 302

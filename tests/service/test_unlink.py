@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.support.harness import PRIMARY, Harness, nested_state, read_resume
+from tests.support.harness import PRIMARY, Harness, Linked, nested_state, read_resume
 
 
 def linked_alice(harness: Harness) -> dict[str, object]:
@@ -16,15 +16,15 @@ def linked_alice(harness: Harness) -> dict[str, object]:
     return user
 
 
-async def unlink(harness: Harness, sub: str = PRIMARY, **claims: object) -> httpx.Response:
+async def unlink(harness: Harness, sub: str = PRIMARY, **claims: object) -> Linked:
     started = await harness.start(action="unlink", user=linked_alice(harness))
     assert started.status_code == 302
     code = harness.tenant.login(started.headers["location"], sub=sub, **claims)
-    return await harness.callback(code=code, state=nested_state(started))
+    return await harness.finish(await harness.callback(code=code, state=nested_state(started)))
 
 
 async def test_unlink_happy_path(harness: Harness) -> None:
-    resumed = read_resume(await unlink(harness))
+    resumed = await unlink(harness)
     assert resumed.status == "unlinked"
     assert resumed.result["identity"]["user_id"] == "1001"
     assert [i["user_id"] for i in harness.tenant.users[PRIMARY]["identities"]] == ["alice"]
@@ -33,7 +33,7 @@ async def test_unlink_happy_path(harness: Harness) -> None:
 
 async def test_reauthentication_as_another_user_is_refused(harness: Harness) -> None:
     harness.tenant.add_user("google-oauth2|mallory", email="m@example.com")
-    resumed = read_resume(await unlink(harness, "google-oauth2|mallory"))
+    resumed = await unlink(harness, "google-oauth2|mallory")
     assert (resumed.status, resumed.error) == ("denied", "reauthentication_failed")
     assert len(harness.tenant.users[PRIMARY]["identities"]) == 2
     assert harness.tenant.calls["DELETE identities"] == 0
@@ -56,7 +56,7 @@ async def test_unlink_whose_answer_was_lost_is_recognised(harness: Harness) -> N
         raise httpx.RemoteProtocolError("connection dropped", request=request)
 
     tenant.fail("DELETE identities", unlink_then_drop)
-    assert read_resume(await unlink(harness)).status == "unlinked"
+    assert (await unlink(harness)).status == "unlinked"
     assert tenant.calls["DELETE identities"] == 1
 
 
@@ -67,4 +67,4 @@ async def test_tenant_refuses_to_remove_main_identity(harness: Harness) -> None:
             400, json={"statusCode": 400, "message": "Main identity cannot be removed."}
         ),
     )
-    assert read_resume(await unlink(harness)).error == "primary_identity"
+    assert (await unlink(harness)).error == "primary_identity"

@@ -7,6 +7,7 @@ The dev tenant (linker.devtenant) is the faithful stand-in; this one is small an
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections import Counter
@@ -43,6 +44,14 @@ class FakeTenant:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     extra_keys: list[RSAKey] = field(default_factory=list)
     token_scope: str = "read:users update:users"
+    # Discovery's token_endpoint_auth_methods_supported; None leaves the field out.
+    auth_methods: list[str] | None = field(
+        default_factory=lambda: ["client_secret_basic", "client_secret_post"]
+    )
+    discovered_issuer: str = ISSUER
+    auth_used: list[str] = field(default_factory=list)  # client auth seen at /oauth/token
+    registered_auth: str | None = None  # the one method linker's client may use, when set
+    userinfo: dict[str, dict[str, Any]] = field(default_factory=dict)  # access token -> claims
 
     # -- test helpers -------------------------------------------------------------------
 
@@ -99,11 +108,18 @@ class FakeTenant:
             "email_verified": user.get("email_verified"),
             **claims,
         }
+        access_token = "at-" + secrets.token_urlsafe(8)
+        self.userinfo[access_token] = {
+            "sub": sub,
+            "email": user.get("email"),
+            "email_verified": user.get("email_verified"),
+        }
         self.codes[code] = {
             "challenge": params["code_challenge"],
             "redirect_uri": params["redirect_uri"],
             "client_id": params["client_id"],
             "id_token": self.id_token(**token_claims),
+            "access_token": access_token,
         }
         return code
 
@@ -136,15 +152,22 @@ class FakeTenant:
     def _answer(self, route: str, request: httpx.Request) -> httpx.Response:
         if route == "GET /.well-known/openid-configuration":
             base = f"https://{DOMAIN}"
-            return httpx.Response(
-                200,
-                json={
-                    "issuer": ISSUER,
-                    "authorization_endpoint": f"{base}/authorize",
-                    "token_endpoint": f"{base}/oauth/token",
-                    "jwks_uri": f"{base}/.well-known/jwks.json",
-                },
-            )
+            config: dict[str, Any] = {
+                "issuer": self.discovered_issuer,
+                "authorization_endpoint": f"{base}/authorize",
+                "token_endpoint": f"{base}/oauth/token",
+                "userinfo_endpoint": f"{base}/userinfo",
+                "jwks_uri": f"{base}/.well-known/jwks.json",
+            }
+            if self.auth_methods is not None:
+                config["token_endpoint_auth_methods_supported"] = self.auth_methods
+            return httpx.Response(200, json=config)
+        if route == "GET /userinfo":
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            claims = self.userinfo.get(token) if scheme == "Bearer" else None
+            if claims is None:
+                return httpx.Response(401, json={"error": "invalid_token"})
+            return httpx.Response(200, json={k: v for k, v in claims.items() if v is not None})
         if route == "GET /.well-known/jwks.json":
             keys = KeySet([self.key, *self.extra_keys]).as_dict(private=False)
             return httpx.Response(200, json=keys)
@@ -156,8 +179,9 @@ class FakeTenant:
 
     def _token(self, request: httpx.Request) -> httpx.Response:
         form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
-        if form.get("client_id") != LINKER_CLIENT or form.get("client_secret") != LINKER_SECRET:
-            return httpx.Response(401, json={"error": "access_denied"})
+        client = self._client_auth(request, form)
+        if client != (LINKER_CLIENT, LINKER_SECRET):
+            return httpx.Response(401, json={"error": "invalid_client"})
         if form.get("grant_type") == "client_credentials":
             token = "mgmt-" + secrets.token_urlsafe(8)
             return httpx.Response(
@@ -174,11 +198,31 @@ class FakeTenant:
             200,
             json={
                 "id_token": grant["id_token"],
-                "access_token": "at",
+                "access_token": grant["access_token"],
                 "token_type": "Bearer",
                 "expires_in": 86400,
             },
         )
+
+    def _client_auth(
+        self, request: httpx.Request, form: dict[str, str]
+    ) -> tuple[str | None, str | None]:
+        """The (client_id, secret) presented, by the method discovery advertises."""
+        header = request.headers.get("authorization", "")
+        used = "client_secret_basic" if header.startswith("Basic ") else "client_secret_post"
+        if self.registered_auth not in (None, used):
+            self.auth_used.append(used)
+            return None, None
+        if header.startswith("Basic "):
+            self.auth_used.append("client_secret_basic")
+            if "client_secret" in form:
+                return None, None  # two methods at once: refused (RFC 6749 2.3)
+            basic_id, _, basic_secret = base64.b64decode(header[6:]).decode().partition(":")
+            return unquote(basic_id), unquote(basic_secret)
+        self.auth_used.append("client_secret_post")
+        if self.auth_methods is not None and "client_secret_post" not in self.auth_methods:
+            return None, None
+        return form.get("client_id"), form.get("client_secret")
 
     def _management(self, route: str, request: httpx.Request) -> httpx.Response:
         parts = [unquote(p) for p in request.url.raw_path.decode().split("/")[4:]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from html import unescape
@@ -82,6 +83,35 @@ class Resumed:
     def error(self) -> str | None:
         return self.result["error"]  # type: ignore[no-any-return]
 
+    @property
+    def commit(self) -> str:
+        return str(self.claims["commit"])
+
+
+@dataclass
+class Linked:
+    """A whole attempt: the callback's resume page, then (when pending) the Action's commit."""
+
+    callback: httpx.Response
+    resumed: Resumed
+    committed: httpx.Response | None
+
+    @property
+    def result(self) -> dict[str, Any]:
+        if self.committed is None:
+            return self.resumed.result
+        assert self.committed.status_code == 200, self.committed.text
+        answer: dict[str, Any] = self.committed.json()
+        return answer
+
+    @property
+    def status(self) -> str:
+        return str(self.result["status"])
+
+    @property
+    def error(self) -> str | None:
+        return self.result["error"]  # type: ignore[no-any-return]
+
 
 def read_resume(response: httpx.Response) -> Resumed:
     assert response.status_code == 200, response.text
@@ -110,7 +140,8 @@ class Harness:
             "iat": now,
             "exp": now + 300,
             "ip": "127.0.0.1",
-            "linker_v": 1,
+            "linker_v": 2,
+            "jti": secrets.token_urlsafe(12),
             "action": "link",
             "client_id": APP_CLIENT,
             "requested_connection": "github",
@@ -146,12 +177,59 @@ class Harness:
     async def callback(self, **params: str) -> httpx.Response:
         return await self.client.get("/link/callback", params=params)
 
-    async def link(self, sub: str = SECONDARY, **claims: Any) -> httpx.Response:
+    async def link_callback(self, sub: str = SECONDARY, **claims: Any) -> httpx.Response:
         """Start, sign in at the tenant as `sub`, and come back to the callback."""
         started = await self.start()
         assert started.status_code == 302, started.text
         code = self.tenant.login(started.headers["location"], sub=sub, **claims)
         return await self.callback(code=code, state=nested_state(started))
+
+    async def link_with_email(self, sub: str, primary_email: str) -> Linked:
+        """A whole attempt by a primary whose start token carries `primary_email`."""
+        user = {**self.start_claims()["user"], "email": primary_email}
+        started = await self.start(user=user)
+        assert started.status_code == 302, started.text
+        code = self.tenant.login(started.headers["location"], sub=sub)
+        return await self.finish(await self.callback(code=code, state=nested_state(started)))
+
+    async def link(self, sub: str = SECONDARY, **claims: Any) -> Linked:
+        """A whole attempt: start, nested login as `sub`, callback, and the Action's commit."""
+        return await self.finish(await self.link_callback(sub, **claims))
+
+    async def finish(self, callback: httpx.Response) -> Linked:
+        """What the shim does at `/continue`: commit a pending result, take any other as is."""
+        resumed = read_resume(callback)
+        committed = await self.commit(resumed.commit) if resumed.status == "pending" else None
+        return Linked(callback, resumed, committed)
+
+    def commit_claims(self, commit: str, **overrides: Any) -> dict[str, Any]:
+        """The commit token's claims as the shim makes them, from the primary's profile now."""
+        now = int(self.clock())
+        primary = self.tenant.users.get(PRIMARY, {})
+        claims = {
+            "aud": "linker:commit",
+            "sub": PRIMARY,
+            "commit": commit,
+            "iat": now,
+            "exp": now + 60,
+            "jti": secrets.token_urlsafe(12),
+            "linker_v": 2,
+            "user": {
+                "identities": primary.get("identities", []),
+                "user_metadata": primary.get("user_metadata", {}),
+                "app_metadata": primary.get("app_metadata", {}),
+            },
+        }
+        claims.update(overrides)
+        return {k: v for k, v in claims.items() if v is not None}
+
+    async def commit(
+        self, commit: str, *, secret: str = SECRET, token: str | None = None, **overrides: Any
+    ) -> httpx.Response:
+        token = (
+            token if token is not None else hs256(self.commit_claims(commit, **overrides), secret)
+        )
+        return await self.client.post("/link/commit", json={"commit_token": token})
 
 
 def nested_state(started: httpx.Response) -> str:
@@ -160,3 +238,23 @@ def nested_state(started: httpx.Response) -> str:
 
 def query(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def signed_raw(payload: str, secret: str = SECRET) -> str:
+    """An HS256 JWT over a payload given as raw JSON text: shapes `json.dumps` cannot make
+    (nested past Python's recursion limit) or that a careless signer would (NaN)."""
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    header = b64(b'{"alg":"HS256","typ":"JWT"}')
+    signing_input = f"{header}.{b64(payload.encode())}"
+    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def deeply_nested(depth: int = 5_000) -> str:
+    return "[" * depth + "]" * depth

@@ -1,0 +1,121 @@
+"""What the steps of an attempt remember, and for how long, on top of `linker.store`.
+
+Keys: `jti:` (start tokens already used), `txn:` (a nested login in flight, bound to one
+browser), `pending:` (each user's transactions, newest last), `prepared:` (verified, waiting for
+the Action's commit), `outcome:` (the final answer for a commit id, so a retried commit gets the
+same answer and writes nothing twice).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from linker.store import Store
+from linker.tokens import Identity, Result
+from linker.transaction import Transaction
+
+# A transaction is kept a little past its own expiry so that a late callback is told
+# "expired" rather than "not found"; the transaction's `expires_at` is what is enforced.
+GRACE_SECONDS = 300
+PREPARED_TTL = 120
+OUTCOME_TTL = 120
+IN_PROGRESS = "in_progress"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An attempt the callback verified: everything the commit step needs, and nothing secret."""
+
+    commit: str
+    action: str
+    primary: str
+    identity: Identity  # link: the secondary to link; unlink: the identity to remove
+    connection: str
+    client_id: str
+    ip: str | None
+    created_at: float
+
+    def dumps(self) -> str:
+        data = {**self.__dict__, "identity": self.identity.to_claim()}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, raw: str) -> Prepared:
+        data: dict[str, Any] = json.loads(raw)
+        return cls(**{**data, "identity": Identity(**data["identity"])})
+
+
+def result_loads(data: dict[str, Any]) -> Result:
+    identity = data.get("identity")
+    return Result(
+        status=data["status"],
+        error=data.get("error"),
+        error_description=data.get("error_description"),
+        identity=Identity(**identity) if identity else None,
+    )
+
+
+class Attempts:
+    """The attempts of one deployment, in its store."""
+
+    def __init__(self, store: Store, *, max_pending_per_user: int) -> None:
+        self.store = store
+        self._max_pending = max_pending_per_user
+
+    async def first_use(self, jti: str, *, ttl: float) -> bool:
+        """True the first time a start token's `jti` is seen; it is remembered for `ttl`."""
+        # A digest keeps the key short whatever the Action sent (one per start, in memory).
+        digest = hashlib.blake2b(jti.encode(), digest_size=12).digest()
+        key = "jti:" + base64.urlsafe_b64encode(digest).decode()
+        return await self.store.put(key, "1", ttl, only_new=True)
+
+    async def open(self, txn: Transaction, *, ttl: float) -> None:
+        """Store a transaction; beyond the per-user limit, that user's oldest one goes.
+
+        The per-user index lists the transactions' own keys, so it holds no copy of them.
+        """
+        key = "txn:" + txn.id
+        await self.store.put(key, txn.dumps(), ttl + GRACE_SECONDS)
+        index = "pending:" + txn.primary_user_id
+        for old in await self.store.track(index, key, keep=self._max_pending, ttl=ttl):
+            await self.store.delete(old)
+
+    async def take(self, txn_id: str) -> Transaction | None:
+        """The transaction, once: a second take finds nothing."""
+        key = "txn:" + txn_id
+        raw = await self.store.take(key)
+        if raw is None:
+            return None
+        txn = Transaction.loads(txn_id, raw)
+        await self.store.untrack("pending:" + txn.primary_user_id, key)
+        return txn
+
+    async def prepare(self, attempt: Prepared) -> None:
+        await self.store.put("prepared:" + attempt.commit, attempt.dumps(), PREPARED_TTL)
+
+    async def peek(self, commit: str) -> Prepared | None:
+        raw = await self.store.get("prepared:" + commit)
+        return None if raw is None else Prepared.loads(raw)
+
+    async def claim(self, commit: str) -> Prepared | None:
+        """Take a prepared attempt for its commit, marking its outcome as in progress."""
+        raw = await self.store.claim(
+            "prepared:" + commit, "outcome:" + commit, IN_PROGRESS, OUTCOME_TTL
+        )
+        return None if raw is None else Prepared.loads(raw)
+
+    async def record(self, commit: str, primary: str, result: Result) -> None:
+        raw = json.dumps({"primary": primary, "result": result.to_claim()}, separators=(",", ":"))
+        await self.store.put("outcome:" + commit, raw, OUTCOME_TTL)
+
+    async def outcome(self, commit: str) -> tuple[str, Result] | str | None:
+        """`(primary, result)` as recorded, `IN_PROGRESS` while a commit writes, or None."""
+        raw = await self.store.get("outcome:" + commit)
+        if raw is None or raw == IN_PROGRESS:
+            return raw
+        data = json.loads(raw)
+        return data["primary"], result_loads(data["result"])

@@ -1,0 +1,106 @@
+"""`/link/callback`: the nested login's return. Verifies everything it can and writes nothing.
+
+The browser must hold the transaction's cookie before anything is taken from the store; the
+code is exchanged once; the ID token and the policies are checked; then the attempt is
+*prepared* under a fresh commit id and the browser resumes at the tenant's `/continue` with a
+`pending` result. The link itself is written only by `/link/commit` (see `linker.commit`),
+which the Action calls from inside the tenant's login: so it happens only in the browser that
+holds that login.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from linker import flow
+from linker.attempts import Prepared
+from linker.audit import AuditRecord
+from linker.client.pkce import random_token
+from linker.errors import Code, LinkError
+from linker.idtokens import key_id
+from linker.outcomes import DeadEnd, Outcome, dead_end, finish, resume, store_down
+from linker.runtime import Runtime
+from linker.store import StoreUnavailable
+from linker.tokens import Identity, Result
+from linker.transaction import Transaction
+
+
+async def callback(
+    rt: Runtime, params: Mapping[str, str], *, cookie_ok: Callable[[str], bool], ip: str | None
+) -> Outcome:
+    """Run `/link/callback`: a dead end before the transaction is trusted, a resume after."""
+    began = time.perf_counter()
+    state = params.get("state", "")
+    # The cookie first: a request without it must not destroy the attempt it names.
+    if not state or not cookie_ok(state):
+        error = flow.browser_mismatch()
+        dead_end(rt, "callback", began, error)
+        return DeadEnd(error)
+    try:
+        taken = await rt.attempts.take(state)
+    except StoreUnavailable:
+        error = store_down()
+        dead_end(rt, "callback", began, error)
+        return DeadEnd(error, status=503)
+    try:
+        txn = flow.check_transaction(taken, ip=ip, settings=rt.settings, now=rt.clock())
+    except LinkError as error:
+        dead_end(rt, "callback", began, error)
+        return DeadEnd(error)
+    record = AuditRecord(
+        action=txn.action,
+        client_id=txn.client_id,
+        primary=txn.primary_user_id,
+        connection=txn.connection,
+        ip=ip,
+    )
+    try:
+        result = await _verify(rt, txn, params, ip)
+    except LinkError as error:
+        result = Result.from_error(error)
+    except StoreUnavailable:
+        result = Result.from_error(store_down())
+    record.status, record.code = result.status, result.error
+    record.secondary = result.identity.full_id if result.identity else None
+    if result.status != "pending":  # a prepared attempt ends at the commit: audited there
+        rt.audit.write(record, when=rt.clock())
+    finish(rt, "callback", began, record)
+    return resume(rt, result, txn.primary_user_id, txn.outer_state, txn_id=txn.id)
+
+
+async def _verify(
+    rt: Runtime, txn: Transaction, params: Mapping[str, str], ip: str | None
+) -> Result:
+    if params.get("error"):
+        raise flow.nested_login_error(params["error"], params.get("error_description"))
+    code = params.get("code")
+    if not code:
+        raise LinkError(Code.SECONDARY_LOGIN_FAILED, "The tenant returned no sign-in code.")
+    tokens = await rt.tenant.exchange_code(code, txn.code_verifier, rt.tenant.budget())
+    id_token = str(tokens["id_token"])
+    keys = await rt.tenant.keys.keys_for(key_id(id_token))
+    claims = flow.check_secondary_token(id_token, keys, txn, rt.settings, now=rt.clock())
+    claims = await rt.tenant.with_userinfo(claims, tokens, rt.tenant.budget())  # OIDC Core 5.4
+    if txn.action == "unlink":
+        return await _prepare(rt, txn, flow.check_reauthentication(claims, txn), ip)
+    if txn.existing is not None and claims["sub"] == txn.primary_user_id:
+        # Signed in again with the linked identity: its new scopes are granted; nothing to link.
+        return Result(status="already_linked", identity=txn.existing)
+    return await _prepare(rt, txn, flow.secondary_identity(claims, txn, rt.settings), ip)
+
+
+async def _prepare(rt: Runtime, txn: Transaction, identity: Identity, ip: str | None) -> Result:
+    """Remember the verified attempt under a new commit id; nothing is written to the tenant."""
+    attempt = Prepared(
+        commit=random_token(),
+        action=txn.action,
+        primary=txn.primary_user_id,
+        identity=identity,
+        connection=txn.connection,
+        client_id=txn.client_id,
+        ip=ip,
+        created_at=rt.clock(),
+    )
+    await rt.attempts.prepare(attempt)
+    return Result(status="pending", identity=identity, commit=attempt.commit)

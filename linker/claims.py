@@ -1,0 +1,57 @@
+"""Checks on decoded JSON claims that every token reader shares.
+
+A token with a valid signature is still attacker-shaped data when the signer is an Action or a
+tenant we do not control: times may be NaN, Infinity or strings, objects may nest a thousand
+levels deep. These checks turn such shapes into a refusal instead of an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+# Clock skew tolerated between linker, the tenant and the Action, in seconds.
+LEEWAY = 30
+# Deeper JSON than this is refused before any code walks it recursively (merge, copy).
+MAX_JSON_DEPTH = 32
+
+
+class BadClaim(ValueError):
+    """A claim is missing or has the wrong shape; the message names it, never its value."""
+
+
+def finite_number(claims: Mapping[str, Any], name: str) -> float:
+    """A numeric claim as a float: booleans, strings, NaN and the infinities are refused."""
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadClaim(f"'{name}' is missing or not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise BadClaim(f"'{name}' is not a finite number")
+    return number
+
+
+def optional_number(claims: Mapping[str, Any], name: str) -> float | None:
+    """Like `finite_number`, for a claim that may be absent (`nbf`, `auth_time`)."""
+    return None if claims.get(name) is None else finite_number(claims, name)
+
+
+def json_depth_ok(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when `value` nests objects and arrays at most `limit` levels deep.
+
+    Iterative, so that a hostile document cannot exhaust the interpreter's stack here either.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True

@@ -1,0 +1,118 @@
+"""`POST /link/commit`: the Action confirms a prepared attempt from inside the tenant's login.
+
+Only the Action can sign a commit token, and the tenant runs `onContinuePostLogin` only in the
+browser that holds the login, so a link URL opened anywhere else never gets here. The prepared
+attempt is claimed atomically and once; its outcome is recorded, so that a retried commit gets
+the same answer and nothing is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from linker import writes
+from linker.attempts import IN_PROGRESS, Prepared
+from linker.audit import AuditRecord
+from linker.errors import Code, LinkError
+from linker.outcomes import finish, observe, store_down
+from linker.runtime import Runtime
+from linker.store import StoreUnavailable
+from linker.tokens import CommitRejected, CommitRequest, Result, decode_commit_token
+
+# How often a retried commit looks for the outcome of the request still writing it.
+POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class CommitAnswer:
+    """The JSON answer: 200 with the final result, or 401 for a token that is not valid."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+def _rejected(reason: str) -> CommitAnswer:
+    return CommitAnswer(401, {"error": "invalid_commit_token", "error_description": reason})
+
+
+async def commit(rt: Runtime, token: str) -> CommitAnswer:
+    """Run `/link/commit` for the commit token in the request body."""
+    began = time.perf_counter()
+    try:
+        req = decode_commit_token(token, secrets=rt.settings.action_secrets, now=rt.clock())
+    except CommitRejected as exc:
+        observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
+        return _rejected(str(exc))
+    try:
+        prepared = await rt.attempts.peek(req.commit)
+        if prepared is not None and prepared.primary != req.sub:
+            # Another user's commit: refused, and the attempt stays for its owner.
+            observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
+            return _rejected("the commit token was issued for another user")
+        claimed = await rt.attempts.claim(req.commit) if prepared is not None else None
+    except StoreUnavailable:
+        return _answer(rt, began, req, Result.from_error(store_down()))
+    if claimed is None:
+        return _answer(rt, began, req, await _recorded(rt, req))
+    result = await _write(rt, claimed, req)
+    # Not recorded: the answer below is still true; a retry finds "in progress", then unknown.
+    with contextlib.suppress(StoreUnavailable):
+        await rt.attempts.record(req.commit, req.sub, result)
+    return _answer(rt, began, req, result)
+
+
+async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> Result:
+    record = AuditRecord(
+        action=attempt.action,
+        client_id=attempt.client_id,
+        primary=attempt.primary,
+        connection=attempt.connection,
+        ip=attempt.ip,
+        secondary=attempt.identity.full_id,
+    )
+    budget = rt.tenant.budget()
+    try:
+        if attempt.action == "unlink":
+            result = await writes.unlink(rt, attempt, req.user, budget)
+        else:
+            result = await writes.link(rt, attempt, req.user, budget, record)
+    except LinkError as error:
+        result = Result.from_error(error)
+    except StoreUnavailable:
+        result = Result.from_error(store_down())
+    record.status, record.code = result.status, result.error
+    rt.audit.write(record, when=rt.clock())
+    return result
+
+
+async def _recorded(rt: Runtime, req: CommitRequest) -> Result:
+    """No prepared attempt: the outcome of an earlier commit of it, or `transaction_not_found`."""
+    polls = int(rt.settings.upstream_budget / POLL_SECONDS) + 1
+    for _ in range(polls):
+        try:
+            found = await rt.attempts.outcome(req.commit)
+        except StoreUnavailable:
+            return Result.from_error(store_down())
+        if isinstance(found, tuple) and found[0] == req.sub:
+            return found[1]
+        if found != IN_PROGRESS:
+            return Result.from_error(
+                LinkError(
+                    Code.TRANSACTION_NOT_FOUND,
+                    "This link is unknown or has expired. Start again from the application.",
+                )
+            )
+        await (rt.sleep or asyncio.sleep)(POLL_SECONDS)
+    return Result.from_error(
+        LinkError(Code.OUTCOME_UNKNOWN, "This link is still being written; it will be finished.")
+    )
+
+
+def _answer(rt: Runtime, began: float, req: CommitRequest, result: Result) -> CommitAnswer:
+    record = AuditRecord(action="commit", primary=req.sub, status=result.status, code=result.error)
+    finish(rt, "commit", began, record, commit_jti=req.jti)
+    return CommitAnswer(200, result.to_claim())

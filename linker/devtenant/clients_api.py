@@ -1,0 +1,59 @@
+"""The Management API's read-only client endpoints: `/api/v2/clients/{id}` and
+`/api/v2/client-grants`.
+
+`linker check` reads them to tell an operator that the companion application lacks a scope or
+a callback URL before a user finds out. As at Auth0 they need their own scopes
+(`read:clients`, `read:client_grants`), which the bundled seed does not grant: a seed that
+wants `linker check` to verify the client lists them in the client's `management_scopes`.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from linker.devtenant.management import _authorize, _error
+from linker.devtenant.web import tenant_of
+
+READ_CLIENTS, READ_GRANTS = "read:clients", "read:client_grants"
+
+
+async def client(request: Request) -> Response:
+    tenant = tenant_of(request)
+    denied = _authorize(tenant, request, READ_CLIENTS)
+    if denied is not None:
+        return denied
+    found = tenant.seed.client(request.path_params["client_id"])
+    if found is None:
+        return _error(404, "Not Found", "The client does not exist", "inexistent_client")
+    return JSONResponse(
+        {
+            "client_id": found.client_id,
+            "name": found.name,
+            "app_type": found.app_type,
+            "callbacks": list(found.callbacks),
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        }
+    )
+
+
+async def client_grants(request: Request) -> Response:
+    tenant = tenant_of(request)
+    denied = _authorize(tenant, request, READ_GRANTS)
+    if denied is not None:
+        return denied
+    wanted_client = request.query_params.get("client_id")
+    wanted_audience = request.query_params.get("audience")
+    grants = [
+        {
+            "id": f"cgr_{item.client_id}",
+            "client_id": item.client_id,
+            "audience": tenant.management_audience,
+            "scope": list(item.management_scopes),
+        }
+        for item in tenant.seed.clients
+        if item.management_scopes
+        and wanted_client in (None, item.client_id)
+        and wanted_audience in (None, tenant.management_audience)
+    ]
+    return JSONResponse(grants)

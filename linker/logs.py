@@ -1,0 +1,101 @@
+"""One log format for every logger: a JSON object per line, with the request it belongs to.
+
+Each line has `time`, `level`, `logger` and `request_id`; linker's own lines (whose message
+is a JSON object, see `log_event`) add their event fields, everyone else's (uvicorn, httpx)
+add `message`. The request id comes from `RequestIdMiddleware`: a sane incoming
+`X-Request-Id` is kept so that ids can be followed across proxies, anything else is replaced,
+and the response echoes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from linker.redaction import install_redaction, redact
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+request_id: ContextVar[str | None] = ContextVar("linker_request_id", default=None)
+
+
+class JsonFormatter(logging.Formatter):
+    """A JSON object per record; the line is redacted once more as a last guard (exception
+    texts are made only here, long after the record)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "request_id": request_id.get(),
+        }
+        fields = _json_object(message)
+        if fields is None:
+            line["message"] = message
+        else:
+            line.update({k: v for k, v in fields.items() if k not in line})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return redact(json.dumps(line, default=str))
+
+
+def _json_object(message: str) -> dict[str, Any] | None:
+    if not message.startswith("{"):
+        return None
+    try:
+        value = json.loads(message)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def configure_logging(level: str = "info") -> None:
+    """JSON lines on stderr for every logger, uvicorn's included (run it with
+    `log_config=None` so that it keeps this configuration)."""
+    install_redaction()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+
+
+class RequestIdMiddleware:
+    """Gives each HTTP request an id that every log line made while serving it carries."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"")
+        text = incoming.decode("latin-1")
+        rid = text if _SANE_ID.fullmatch(text) else uuid.uuid4().hex
+        token = request_id.set(rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)

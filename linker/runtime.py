@@ -1,0 +1,30 @@
+"""Everything the steps of an attempt share, built once by `create_app`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from linker.attempts import Attempts
+from linker.audit import Audit
+from linker.cookies import TxnCookies
+from linker.management import ManagementApi
+from linker.observability import Metrics
+from linker.settings import Settings
+from linker.tenant import Tenant
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The service's parts; endpoints read it from `app.state.runtime`."""
+
+    settings: Settings
+    tenant: Tenant
+    management: ManagementApi
+    attempts: Attempts
+    audit: Audit
+    metrics: Metrics
+    cookies: TxnCookies
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] | None = None

@@ -1,0 +1,112 @@
+"""`/link/start`: check the Action's request and send the browser to the nested login.
+
+The order is the contract's (PROTOCOL §4, `/link/start`): the start token (used once), the
+client, the `id_token_hint`, the policies, the plan; then the transaction is stored and bound
+to this browser. Decisions come from `flow`; this module does the I/O around them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from linker import flow
+from linker.audit import AuditRecord
+from linker.claims import LEEWAY
+from linker.client.pkce import random_token, s256_challenge
+from linker.errors import Code, LinkError
+from linker.idtokens import key_id
+from linker.outcomes import DeadEnd, NestedLogin, Outcome, dead_end, finish, resume, store_down
+from linker.runtime import Runtime
+from linker.store import StoreUnavailable
+from linker.tokens import Result, StartRequest, decode_start_token
+from linker.transaction import Transaction
+
+
+async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | None) -> Outcome:
+    """Run `/link/start`; a bad start token is a dead end, every later refusal resumes."""
+    began = time.perf_counter()
+    try:
+        req = decode_start_token(
+            session_token,
+            secrets=rt.settings.action_secrets,
+            domain=rt.settings.auth0_domain,
+            now=rt.clock(),
+        )
+        if not outer_state:
+            raise LinkError(Code.INVALID_REQUEST, "The request carries no state to resume.")
+    except LinkError as error:
+        dead_end(rt, "start", began, error)
+        return DeadEnd(error)
+    record = AuditRecord(
+        action=req.action,
+        client_id=req.client_id,
+        primary=req.sub,
+        connection=req.requested_connection,
+        ip=ip,
+    )
+    outcome: Outcome
+    try:
+        outcome = await _start(rt, req, outer_state, ip)
+    except LinkError as error:
+        record.status, record.code = error.status, error.code.value
+        outcome = resume(rt, Result.from_error(error), req.sub, outer_state)
+    else:
+        if isinstance(outcome, DeadEnd):
+            dead_end(rt, "start", began, outcome.error, start_jti=req.jti)
+            return outcome
+        record.status = "redirect" if isinstance(outcome, NestedLogin) else "already_linked"
+    if not isinstance(outcome, NestedLogin):  # the attempt ends here: audit it
+        rt.audit.write(record, when=rt.clock())
+    finish(rt, "start", began, record, start_jti=req.jti)
+    return outcome
+
+
+async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | None) -> Outcome:
+    settings, now = rt.settings, rt.clock()
+    try:
+        first = await rt.attempts.first_use(req.jti, ttl=max(1.0, req.expires_at + LEEWAY - now))
+    except StoreUnavailable:
+        raise store_down() from None
+    if not first:
+        # A used start URL (forwarded, leaked, or reloaded) must not start a second attempt.
+        return DeadEnd(
+            LinkError(
+                Code.INVALID_SESSION_TOKEN,
+                "This link was already used. Start again from the application.",
+            )
+        )
+    flow.check_client_and_request(req, settings)
+    hint = flow.require_hint(req)
+    claims = flow.verify_hint_signature(hint, await rt.tenant.keys.keys_for(key_id(hint)))
+    flow.check_hint(claims, req, settings, now=now)
+    flow.check_policies(req, settings)
+    flow.check_ip(req.ip, ip, settings)
+    decision = flow.plan(req)
+    if isinstance(decision, flow.Finished):
+        result = Result(status=decision.status, identity=decision.identity)
+        return resume(rt, result, req.sub, outer_state)
+    verifier = random_token()
+    txn = Transaction(
+        id=random_token(),
+        action=req.action,
+        primary_user_id=req.sub,
+        primary_email=req.email,
+        client_id=req.client_id,
+        connection=decision.connection,
+        connection_scope=req.requested_connection_scope if req.action == "link" else None,
+        outer_state=outer_state,
+        nonce=random_token(),
+        code_verifier=verifier,
+        ip=req.ip or ip,
+        created_at=now,
+        expires_at=now + settings.txn_ttl,
+        target=decision.target,
+        existing=decision.existing,
+    )
+    endpoint = await rt.tenant.authorize_endpoint()
+    try:
+        await rt.attempts.open(txn, ttl=settings.txn_ttl)
+    except StoreUnavailable:
+        raise store_down() from None
+    url = flow.authorize_url(endpoint, txn, settings=settings, challenge=s256_challenge(verifier))
+    return NestedLogin(url=url, txn_id=txn.id)

@@ -1,0 +1,93 @@
+"""Every write linker makes to the tenant, in one place, in the order the contract gives.
+
+A link: read the secondary (it must still be a user of its own, at the requested connection,
+with nothing linked to it); write its metadata snapshot to the audit trail and to the store as
+pending work; link; then merge the snapshot into the primary with one idempotent PATCH. A link
+is never undone: a merge that cannot be written now stays as pending work, finished later by
+`linker.reconcile`. An unlink is one DELETE. A write whose answer is lost is settled by reading
+the primary's identities, never by guessing (`ManagementApi._change`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from linker import flow
+from linker.attempts import Prepared
+from linker.audit import AuditRecord
+from linker.claims import json_depth_ok
+from linker.errors import Code, LinkError
+from linker.merge import metadata_patch
+from linker.observability import log_event
+from linker.reconcile import WORK_PREFIX, WorkItem, forget, owe_merge
+from linker.retry import Budget
+from linker.runtime import Runtime
+from linker.tokens import PrimaryProfile, Result
+
+
+def _snapshot(secondary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "user_metadata": secondary.get("user_metadata") or {},
+        "app_metadata": secondary.get("app_metadata") or {},
+    }
+
+
+async def link(
+    rt: Runtime, attempt: Prepared, profile: PrimaryProfile, budget: Budget, record: AuditRecord
+) -> Result:
+    """Commit step 3 for a link: at most GET secondary, POST identities, PATCH primary."""
+    if any(i.full_id == attempt.identity.full_id for i in profile.identities):
+        return Result(status="already_linked", identity=attempt.identity)
+    secondary = await rt.management.find_user(attempt.identity.full_id, budget)
+    if secondary is None:
+        raise LinkError(Code.IDENTITY_CONFLICT, "The other account no longer exists.")
+    identity = flow.check_secondary_user(secondary, attempt.identity)
+    snapshot = _snapshot(secondary)
+    if not json_depth_ok(snapshot):
+        raise LinkError(
+            Code.MANAGEMENT_API_ERROR, "The other account's metadata is nested too deeply."
+        )
+    primary = {"user_metadata": profile.user_metadata, "app_metadata": profile.app_metadata}
+    patch = metadata_patch(
+        primary,
+        snapshot,
+        mode=rt.settings.metadata_merge,
+        include_app_metadata=rt.settings.merge_app_metadata,
+    )
+    record.secondary_metadata = snapshot
+    # (a) The snapshot first: Auth0 discards the secondary's metadata when it links.
+    rt.audit.write(replace(record, event="snapshot", status="pending"), when=rt.clock())
+    work = WorkItem(WORK_PREFIX + attempt.commit, attempt.primary, identity, snapshot, rt.clock())
+    await owe_merge(rt, attempt.commit, work)
+    # (b) The link. A lost answer is settled by reading; a refusal leaves nothing written.
+    # With the outcome unknown, the work item stays: reconcile merges if the link exists.
+    try:
+        await rt.management.link(attempt.primary, identity, budget)
+    except LinkError as error:
+        if error.code is not Code.OUTCOME_UNKNOWN:
+            await forget(rt, work.key)
+        raise
+    # (c) The merge, from the snapshot, against the profile the Action saw at /continue.
+    record.merge = "none"
+    if patch:
+        try:
+            await rt.management.update_metadata(attempt.primary, patch, budget)
+        except LinkError as error:
+            # Linked all the same: the merge stays owed, and reconcile writes it.
+            log_event("merge_pending", sub=attempt.primary, code=error.code.value)
+            record.merge = "pending"
+            return Result(status="linked", identity=identity)
+        record.merge = "applied"
+    await forget(rt, work.key)
+    return Result(status="linked", identity=identity)
+
+
+async def unlink(rt: Runtime, attempt: Prepared, profile: PrimaryProfile, budget: Budget) -> Result:
+    """Commit step 3 for an unlink: one DELETE, unless the identity is already gone."""
+    if all(i.full_id != attempt.identity.full_id for i in profile.identities):
+        raise LinkError(
+            Code.IDENTITY_NOT_LINKED, "That identity is not linked to this account any more."
+        )
+    await rt.management.unlink(attempt.primary, attempt.identity, budget)
+    return Result(status="unlinked", identity=attempt.identity)

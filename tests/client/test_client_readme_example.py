@@ -1,0 +1,24 @@
+"""The README's agent example is code that runs: its names exist and it builds the agent."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+async def test_the_agent_example_builds() -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## For agent builders") :]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert code is not None
+    namespace: dict[str, Any] = {}
+    exec(compile(code[1], "README.md", "exec"), namespace)  # noqa: S102
+    assert isinstance(namespace["agent"], Starlette)
+    assert namespace["vault"].via("slack") == "connect"
+    await namespace["vault"].aclose()
+    await namespace["accounts"].aclose()

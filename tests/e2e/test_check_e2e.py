@@ -1,0 +1,167 @@
+"""`linker check` against dev tenants set up right and set up wrong: one line per problem.
+
+Each tenant's seed gives the companion client `linker` the Management API scopes and the
+callback URLs under test. With `read:clients` and `read:client_grants` the check reads the
+client and its grant; without them it falls back to its own token's scopes and says (on
+stderr) what it could not check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from linker.cli import main
+from linker.devtenant import DevTenantConfig, create_dev_tenant, load_seed
+from linker.testing import ServerThread, free_port
+
+pytestmark = pytest.mark.e2e
+
+LINKER_URL = "https://linker.example.com"
+CALLBACK = f"{LINKER_URL}/link/callback"
+READS = ["read:clients", "read:client_grants"]
+NEEDED = ["read:users", "update:users"]
+SECRET = "check-action-secret-0123456789-0123456789"
+
+
+def tenant_with(scopes: list[str], callbacks: list[str]) -> ServerThread:
+    """A dev tenant whose `linker` client has these Management API scopes and callbacks."""
+    seed = json.loads(resources.files("linker.devtenant").joinpath("seed.json").read_text())
+    for client in seed["clients"]:
+        if client["client_id"] == "linker":
+            client["management_scopes"] = scopes
+            client["callbacks"] = callbacks
+    port = free_port()
+    app = create_dev_tenant(
+        DevTenantConfig(
+            base_url=f"http://127.0.0.1:{port}",
+            seed=load_seed(seed),
+            action_secrets={"LINKER_ACTION_SECRET": SECRET},
+        )
+    )
+    return ServerThread(app, port=port)
+
+
+@dataclass
+class Checked:
+    code: int
+    lines: list[str]  # stdout: the problems, or the ok line
+    notes: str  # stderr
+
+
+Check = Callable[..., Checked]
+
+
+@pytest.fixture
+def check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Check]:
+    for name in list(os.environ):
+        if name.startswith("LINKER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # a folder without .env
+    servers: list[ServerThread] = []
+
+    def run(scopes: list[str], callbacks: list[str], **env: str) -> Checked:
+        server = tenant_with(scopes, callbacks).start()
+        servers.append(server)
+        settings = {
+            "LINKER_AUTH0_DOMAIN": f"{server.host}:{server.port}",
+            "LINKER_TENANT_SCHEME": "http",
+            "LINKER_CLIENT_ID": "linker",
+            "LINKER_CLIENT_SECRET": "linker-secret-change-me-0123456789",
+            "LINKER_ACTION_SECRETS": SECRET,
+            "LINKER_PUBLIC_URL": LINKER_URL,
+            **env,
+        }
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        code = main(["check"])
+        out, err = capsys.readouterr()
+        return Checked(code, out.splitlines(), err)
+
+    yield run
+    for server in servers:
+        server.stop()
+
+
+def test_a_tenant_set_up_right_passes(check: Check) -> None:
+    done = check(NEEDED + READS, [CALLBACK])
+    assert (done.code, done.notes) == (0, "")
+    assert done.lines == [f"ok: settings valid, tenant {os.environ['LINKER_AUTH0_DOMAIN']} answers"]
+
+
+def test_a_grant_without_update_users_fails(check: Check) -> None:
+    done = check(["read:users", *READS], [CALLBACK])
+    assert done.code == 1
+    assert done.lines == [
+        "LINKER_CLIENT_ID: client linker's grant on the Management API lacks update:users"
+    ]
+
+
+def test_an_unregistered_callback_fails(check: Check) -> None:
+    done = check(NEEDED + READS, ["https://elsewhere.example.com/link/callback"])
+    assert done.code == 1
+    assert done.lines == [
+        f"LINKER_PUBLIC_URL: {CALLBACK} is not an allowed callback URL of client linker; "
+        "add it to the application's Allowed Callback URLs"
+    ]
+
+
+def test_both_problems_are_one_line_each(check: Check) -> None:
+    done = check(READS, [])
+    assert done.code == 1
+    assert len(done.lines) == 2
+    assert done.lines[0].startswith("LINKER_PUBLIC_URL: ")
+    assert done.lines[1].endswith("lacks read:users and update:users")
+
+
+def test_without_read_scopes_the_token_still_tells_missing_scopes(check: Check) -> None:
+    done = check(["read:users"], [CALLBACK])
+    assert done.code == 1
+    assert done.lines == [
+        "LINKER_CLIENT_ID: client linker's grant on the Management API lacks update:users"
+    ]
+    assert "callback URLs were not checked" in done.notes
+
+
+def test_refused_client_credentials(check: Check) -> None:
+    done = check(NEEDED, [CALLBACK], LINKER_CLIENT_SECRET="wrong-secret-0123456789")
+    assert done.code == 1
+    assert len(done.lines) == 1
+    assert done.lines[0].startswith("LINKER_CLIENT_ID / LINKER_CLIENT_SECRET: ")
+    assert "wrong-secret" not in done.lines[0] + done.notes
+
+
+def test_a_bad_proxy_entry_is_a_bad_setting(check: Check) -> None:
+    done = check(NEEDED + READS, [CALLBACK], LINKER_TRUSTED_PROXIES="10.0.0.1,not-an-ip")
+    assert done.code == 2
+    assert done.lines == [
+        "LINKER_TRUSTED_PROXIES: 'not-an-ip' is not an IP address, a CIDR range or *"
+    ]
+
+
+def test_a_misspelled_setting_is_named_with_the_closest_one(check: Check) -> None:
+    done = check(NEEDED + READS, [CALLBACK], LINKER_PUBLC_URL="https://x", LINKER_FOO="1")
+    assert done.code == 2
+    assert done.lines == [
+        "LINKER_FOO: not a linker setting",
+        "LINKER_PUBLC_URL: not a linker setting; did you mean LINKER_PUBLIC_URL?",
+    ]
+
+
+def test_a_tenant_that_does_not_answer(check: Check) -> None:
+    done = check(
+        NEEDED,
+        [CALLBACK],
+        LINKER_AUTH0_DOMAIN=f"127.0.0.1:{free_port()}",
+        LINKER_UPSTREAM_BUDGET="1",
+    )
+    assert done.code == 1
+    assert len(done.lines) == 1 and done.lines[0].startswith("LINKER_AUTH0_DOMAIN: ")

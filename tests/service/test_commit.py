@@ -1,0 +1,216 @@
+"""POST /link/commit: only a commit token the Action signed, for the attempt's own user,
+writes; a retry answers the same and writes nothing twice; a link costs at most three
+Management API calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from tests.support.harness import (
+    OLD_SECRET,
+    PRIMARY,
+    SECONDARY,
+    Harness,
+    deeply_nested,
+    hs256,
+    read_resume,
+    signed_raw,
+)
+
+WRITES = ("POST identities", "PATCH user", "DELETE identities")
+
+
+def writes(harness: Harness) -> int:
+    return sum(harness.tenant.calls[route] for route in WRITES)
+
+
+def management_calls(harness: Harness) -> int:
+    calls = harness.tenant.calls
+    return sum(n for route, n in calls.items() if route.split()[1] in ("user", "identities"))
+
+
+async def prepared(harness: Harness, sub: str = SECONDARY) -> str:
+    resumed = read_resume(await harness.link_callback(sub))
+    assert resumed.status == "pending", resumed.result
+    return resumed.commit
+
+
+def assert_rejected(response: object) -> None:
+    import httpx
+
+    assert isinstance(response, httpx.Response)
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_commit_token"
+
+
+async def test_a_link_costs_at_most_three_management_calls(harness: Harness) -> None:
+    assert (await harness.link()).status == "linked"
+    assert management_calls(harness) == 3  # GET secondary, POST identities, PATCH primary
+    assert harness.tenant.calls["GET user"] == 1
+
+
+async def test_a_link_with_nothing_to_merge_costs_two(harness: Harness) -> None:
+    harness.tenant.users[SECONDARY]["user_metadata"] = {}
+    assert (await harness.link()).status == "linked"
+    assert management_calls(harness) == 2
+    assert harness.tenant.calls["PATCH user"] == 0
+
+
+async def test_commit_signed_with_the_previous_secret_is_accepted(harness: Harness) -> None:
+    commit = await prepared(harness)
+    answer = await harness.commit(commit, secret=OLD_SECRET)
+    assert answer.json()["status"] == "linked"
+
+
+async def test_commit_signed_with_another_secret_is_refused(harness: Harness) -> None:
+    commit = await prepared(harness)
+    assert_rejected(await harness.commit(commit, secret="x" * 40))
+    assert writes(harness) == 0
+    assert (await harness.commit(commit)).json()["status"] == "linked"  # the attempt survived
+
+
+async def test_a_result_token_is_not_a_commit_token(harness: Harness) -> None:
+    callback = await harness.link_callback()
+    resumed = read_resume(callback)
+    assert_rejected(await harness.commit(resumed.commit, token=resumed.session_token))
+    start_token = hs256(harness.start_claims())
+    assert_rejected(await harness.commit(resumed.commit, token=start_token))
+    assert writes(harness) == 0
+
+
+async def test_a_commit_for_another_user_is_refused_and_the_attempt_kept(
+    harness: Harness,
+) -> None:
+    commit = await prepared(harness)
+    assert_rejected(await harness.commit(commit, sub="google-oauth2|mallory"))
+    assert writes(harness) == 0
+    assert (await harness.commit(commit)).json()["status"] == "linked"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"user": None},
+        {"user": {"user_metadata": {}}},
+        {"user": "alice"},
+        {"aud": None},
+        {"aud": "linker:result"},
+        {"linker_v": 1},
+        {"jti": None},
+        {"sub": None},
+        {"commit": None},
+        {"exp": "soon"},
+    ],
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
+)
+async def test_commit_tokens_missing_or_wrong_claims_are_refused(
+    harness: Harness, overrides: dict[str, object]
+) -> None:
+    commit = await prepared(harness)
+    claims = {**harness.commit_claims(commit), **overrides}
+    token = hs256({k: v for k, v in claims.items() if v is not None})
+    assert_rejected(await harness.commit(commit, token=token))
+    assert writes(harness) == 0
+
+
+async def test_an_expired_or_long_lived_commit_token_is_refused(harness: Harness) -> None:
+    commit = await prepared(harness)
+    now = int(harness.clock())
+    assert_rejected(await harness.commit(commit, iat=now - 200, exp=now - 100))
+    assert_rejected(await harness.commit(commit, exp=now + 61))
+    assert writes(harness) == 0
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity"])
+async def test_a_commit_token_with_an_impossible_time_is_refused(
+    harness: Harness, value: str
+) -> None:
+    commit = await prepared(harness)
+    claims = harness.commit_claims(commit, exp="__TIME__")
+    token = signed_raw(json.dumps(claims).replace('"__TIME__"', value))
+    assert_rejected(await harness.commit(commit, token=token))
+
+
+async def test_a_deeply_nested_commit_token_is_refused(harness: Harness) -> None:
+    commit = await prepared(harness)
+    claims = harness.commit_claims(commit)
+    claims["user"]["user_metadata"] = "__DEEP__"
+    for depth in (40, 5_000):  # past the merge's limit, and past the JSON parser's
+        token = signed_raw(json.dumps(claims).replace('"__DEEP__"', deeply_nested(depth)))
+        assert_rejected(await harness.commit(commit, token=token))
+    assert writes(harness) == 0
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", b"[]", b'{"commit_token": 1}'])
+async def test_a_body_without_a_commit_token_is_refused(harness: Harness, body: bytes) -> None:
+    response = await harness.client.post("/link/commit", content=body)
+    assert_rejected(response)
+
+
+async def test_a_replayed_commit_gets_the_same_answer_and_writes_once(harness: Harness) -> None:
+    commit = await prepared(harness)
+    first = (await harness.commit(commit)).json()
+    again = (await harness.commit(commit)).json()
+    assert first == again and first["status"] == "linked"
+    assert harness.tenant.calls["POST identities"] == 1
+
+
+async def test_concurrent_commits_write_once(harness: Harness) -> None:
+    commit = await prepared(harness)
+    answers = await asyncio.gather(*[harness.commit(commit) for _ in range(5)])
+    assert {a.json()["status"] for a in answers} == {"linked"}
+    assert harness.tenant.calls["POST identities"] == 1
+
+
+async def test_an_unknown_or_expired_commit_is_transaction_not_found(harness: Harness) -> None:
+    answer = (await harness.commit("made-up")).json()
+    assert (answer["status"], answer["error"]) == ("failed", "transaction_not_found")
+    commit = await prepared(harness)
+    harness.clock.now += 121
+    answer = (await harness.commit(commit)).json()
+    assert answer["error"] == "transaction_not_found"
+    assert writes(harness) == 0
+
+
+async def test_a_secondary_of_another_connection_is_connection_mismatch(
+    harness: Harness,
+) -> None:
+    # The tenant lists the identity under another connection than the one asked for.
+    harness.tenant.users[SECONDARY]["identities"][0]["connection"] = "github-enterprise"
+    linked = await harness.link()
+    assert (linked.status, linked.error) == ("denied", "connection_mismatch")
+    assert writes(harness) == 0
+
+
+async def test_a_secondary_that_no_longer_exists_is_identity_conflict(harness: Harness) -> None:
+    commit = await prepared(harness)
+    del harness.tenant.users[SECONDARY]
+    answer = (await harness.commit(commit)).json()
+    assert (answer["status"], answer["error"]) == ("denied", "identity_conflict")
+    assert writes(harness) == 0
+
+
+async def test_already_linked_by_the_time_of_the_commit(harness: Harness) -> None:
+    commit = await prepared(harness)
+    github = {"provider": "github", "user_id": "1001", "connection": "github"}
+    harness.tenant.users[PRIMARY]["identities"].append(github)
+    answer = (await harness.commit(commit)).json()
+    assert answer["status"] == "already_linked"
+    assert writes(harness) == 0
+
+
+async def test_the_merge_is_computed_against_the_profile_at_commit_time(
+    harness: Harness,
+) -> None:
+    commit = await prepared(harness)
+    # Between the callback and /continue, the primary's metadata changed: the merge keeps it.
+    harness.tenant.users[PRIMARY]["user_metadata"] = {"theme": "dark", "locale": "fr"}
+    assert (await harness.commit(commit)).json()["status"] == "linked"
+    assert harness.tenant.users[PRIMARY]["user_metadata"] == {
+        "theme": "dark",
+        "locale": "fr",
+        "github": {"handle": "alice"},
+    }

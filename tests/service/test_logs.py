@@ -1,0 +1,94 @@
+"""One JSON format for every logger, and a request id on every line and response."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from linker.logs import JsonFormatter, configure_logging
+from linker.observability import log_event
+from tests.support.harness import Harness
+
+
+@pytest.fixture
+def json_lines() -> Iterator[io.StringIO]:
+    """Everything logged during the test, as the JSON handler of `configure_logging` writes it."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield out
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def lines_of(out: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_every_logger_writes_the_same_json_shape(json_lines: io.StringIO) -> None:
+    log_event("start", code="invalid_session_token", sub="google-oauth2|alice")
+    logging.getLogger("hypercorn.error").warning("Started server process [%d]", 42)
+    logging.getLogger("httpx").info("HTTP Request: GET %s", "http://tenant/authorize?nonce=n0")
+    first, second, third = lines_of(json_lines)
+    for line in (first, second, third):
+        assert set(line) >= {"time", "level", "logger", "request_id"}
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", str(line["time"]))
+    assert first["logger"] == "linker" and first["level"] == "info"
+    assert first["event"] == "start" and first["code"] == "invalid_session_token"
+    assert (second["logger"], second["level"]) == ("hypercorn.error", "warning")
+    assert second["message"] == "Started server process [42]"
+    assert third["message"] == "HTTP Request: GET http://tenant/authorize?nonce=[redacted]"
+
+
+async def test_a_sane_incoming_request_id_is_kept_and_echoed(
+    harness: Harness, json_lines: io.StringIO
+) -> None:
+    response = await harness.client.get(
+        "/link/start",
+        params={"session_token": "bad", "state": "s"},
+        headers={"X-Request-Id": "req-1.a:b"},
+    )
+    assert response.headers["x-request-id"] == "req-1.a:b"
+    start_lines = [line for line in lines_of(json_lines) if line.get("event") == "start"]
+    assert start_lines and all(line["request_id"] == "req-1.a:b" for line in start_lines)
+
+
+@pytest.mark.parametrize("incoming", [None, "", "has space", "x" * 129, "<script>"])
+async def test_other_request_ids_are_replaced(harness: Harness, incoming: str | None) -> None:
+    headers = {} if incoming is None else {"X-Request-Id": incoming}
+    response = await harness.client.get("/healthz", headers=headers)
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+async def test_outside_a_request_there_is_no_request_id(json_lines: io.StringIO) -> None:
+    log_event("merge_revert_failed", sub="x")
+    assert lines_of(json_lines)[0]["request_id"] is None
+
+
+def test_configure_logging_sends_uvicorn_through_the_json_handler() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    access = logging.getLogger("uvicorn.access")
+    try:
+        access.propagate = False
+        configure_logging("debug")
+        assert [type(h.formatter) for h in root.handlers] == [JsonFormatter]
+        assert root.level == logging.DEBUG and access.propagate and not access.handlers
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_a_json_line_stays_json_when_a_token_sits_before_a_quote(json_lines: io.StringIO) -> None:
+    logging.getLogger("some.server").info('"GET /link/callback?code=c0de&state=st"')
+    (line,) = lines_of(json_lines)
+    assert line["message"] == '"GET /link/callback?code=[redacted]&state=[redacted]"'

@@ -1,0 +1,67 @@
+"""`/metrics` is valid Prometheus text: counters, and duration histograms with buckets."""
+
+from __future__ import annotations
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from linker.observability import REQUEST_BUCKETS, Metrics
+from tests.support.harness import Harness
+
+
+async def scrape(harness: Harness) -> dict[str, Metric]:
+    response = await harness.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {family.name: family for family in text_string_to_metric_families(response.text)}
+
+
+async def test_metrics_parse_and_count_a_link(harness: Harness) -> None:
+    await harness.link()
+    families = await scrape(harness)
+
+    requests = families["linker_requests"]
+    assert requests.type == "counter"
+    linked = [
+        s
+        for s in requests.samples
+        if s.name == "linker_requests_total" and s.labels.get("status") == "linked"
+    ]
+    assert [(s.labels["step"], s.value) for s in linked] == [("commit", 1.0)]
+
+    seconds = families["linker_request_seconds"]
+    assert seconds.type == "histogram"
+    for step in ("start", "callback", "commit"):
+        buckets = [
+            s.labels["le"]
+            for s in seconds.samples
+            if s.name == "linker_request_seconds_bucket" and s.labels["step"] == step
+        ]
+        assert buckets == [*(str(b) for b in REQUEST_BUCKETS), "+Inf"]
+        count = [
+            s.value
+            for s in seconds.samples
+            if s.name == "linker_request_seconds_count" and s.labels["step"] == step
+        ]
+        assert count == [1.0]
+
+    upstream = families["linker_upstream_seconds"]
+    kinds = {s.labels["kind"] for s in upstream.samples if s.name.endswith("_count")}
+    assert {"discovery", "jwks", "token", "management"} <= kinds
+    attempts = families["linker_upstream_attempts"]
+    assert any(s.labels.get("outcome") == "201" for s in attempts.samples)
+
+
+def test_apps_do_not_share_counters() -> None:
+    first, second = Metrics(), Metrics()
+    first.count("linker_requests_total", step="start", status="redirect", code="")
+    assert 'step="start"' in first.render() and 'step="start"' not in second.render()
+
+
+def test_a_new_metric_name_is_registered_on_first_use() -> None:
+    metrics = Metrics()
+    metrics.count("linker_commits_total", status="linked")
+    metrics.observe("linker_commit_seconds", 0.2, step="commit")
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render())}
+    assert families["linker_commits"].samples[0].value == 1.0
+    assert families["linker_commit_seconds"].type == "histogram"
