@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit system-deps demo bench serve clean
+.PHONY: test lint typecheck unit system-deps demo bench soak fuzz serve clean
 
 # Both distributions, editable: linker-auth0 with its dev and test extras, and
 # linker-auth0-dev (dev/), which the dev extra names and pip finds here.
@@ -34,7 +34,15 @@ demo: $(STAMP)
 	$(BIN)/linker demo
 
 bench: $(STAMP)
-	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only
+	$(BIN)/pytest benchmarks -s --benchmark-enable --benchmark-only
+
+# 1,000 complete flows at 30% faults, crashes included; prints what the tenant ended with.
+soak: $(STAMP)
+	LINKER_SOAK_FLOWS=1000 $(BIN)/pytest -q -s tests/reliability/test_fault_soak.py
+
+# At least 100,000 fuzzed requests over every route; prints the count.
+fuzz: $(STAMP)
+	LINKER_FUZZ_EXAMPLES=20000 $(BIN)/pytest -q -s tests/reliability/test_fuzz_routes.py
 
 serve: $(STAMP)
 	$(BIN)/linker serve

@@ -1,4 +1,5 @@
-"""Benchmarks of the hot paths: `make bench`. Not run by `make test`.
+"""Benchmarks of the hot paths, and the memory a pending attempt costs: `make bench`.
+Not run by `make test`.
 
 The numbers that matter: token checks per start, and a whole start + callback in-process
 against the faked tenant (no network), which bounds what one worker can serve.
@@ -7,17 +8,23 @@ against the faked tenant (no network), which bounds what one worker can serve.
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from joserfc.jwk import KeySet, RSAKey
+from redis.asyncio import Redis
 
 from linker.app import create_app
+from linker.attempts import Attempts
+from linker.client.pkce import random_token
 from linker.idtokens import verify_rs256
 from linker.merge import merge_metadata
-from linker.store import MemoryStore
+from linker.store import MemoryStore, RedisStore
 from linker.tokens import decode_start_token
+from linker.transaction import Transaction
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
@@ -28,8 +35,8 @@ from tests.support.harness import (
     hs256,
     make_settings,
     nested_state,
-    read_resume,
 )
+from tests.support.redis_server import redis_server
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +98,71 @@ def test_start_and_callback_in_process(benchmark: Any, key: RSAKey) -> None:
         tenant.add_user(SECONDARY, email="alice@example.com")
         started = await harness.start()
         code = tenant.login(started.headers["location"], sub=SECONDARY)
-        done = await harness.callback(code=code, state=nested_state(started))
-        return read_resume(done).status
+        done = await harness.finish(await harness.callback(code=code, state=nested_state(started)))
+        return done.status
 
     assert benchmark(lambda: loop.run_until_complete(one_link())) == "linked"
     loop.run_until_complete(client.aclose())
     loop.run_until_complete(upstream.aclose())
     loop.close()
+
+
+def pending_transaction(index: int) -> Transaction:
+    """A transaction as /link/start makes it, with ids of the lengths linker uses."""
+    return Transaction(
+        id=random_token(),
+        action="link",
+        primary_user_id=f"google-oauth2|{100000000000000000000 + index}",
+        primary_email=f"user{index}@example.com",
+        client_id="a" * 32,
+        connection="github",
+        connection_scope=None,
+        outer_state=random_token(),
+        nonce=random_token(),
+        code_verifier=random_token(),
+        ip="203.0.113.7",
+        created_at=1_700_000_000.0,
+        expires_at=1_700_000_600.0,
+    )
+
+
+async def _fill(attempts: Attempts, count: int) -> None:
+    for index in range(count):
+        txn = pending_transaction(index)
+        await attempts.first_use(random_token(), ttl=330)
+        await attempts.open(txn, ttl=600)
+
+
+def test_bytes_per_pending_attempt_in_memory(benchmark: Any) -> None:
+    """Everything a start leaves in the memory store: its jti, the transaction, the index."""
+    count = 5_000
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    attempts = Attempts(MemoryStore(), max_pending_per_user=5)
+    asyncio.run(_fill(attempts, count))
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    per_attempt = sum(s.size_diff for s in after.compare_to(before, "filename")) / count
+    print(f"\nmemory store: {per_attempt:.0f} bytes per pending attempt")
+    assert per_attempt <= 1024
+    benchmark(lambda: asyncio.run(_fill(Attempts(MemoryStore(), max_pending_per_user=5), 100)))
+
+
+def test_bytes_per_pending_attempt_in_redis(benchmark: Any, tmp_path: Path) -> None:
+    """The same in Redis, as Redis counts it (MEMORY USAGE of each key a start writes)."""
+
+    async def measure(url: str) -> float:
+        store = RedisStore.from_url(url)
+        await _fill(Attempts(store, max_pending_per_user=5), 200)
+        raw = Redis.from_url(url)
+        total = 0
+        async for key in raw.scan_iter(match="linker:*"):
+            total += int(await raw.memory_usage(key, samples=0) or 0)
+        await raw.aclose()
+        await store.aclose()
+        return total / 200
+
+    with redis_server(tmp_path) as url:
+        per_attempt = asyncio.run(measure(url))
+        print(f"\nredis store: {per_attempt:.0f} bytes per pending attempt")
+        benchmark(lambda: asyncio.run(measure(url)))

@@ -8,6 +8,8 @@ same answer and writes nothing twice).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -66,23 +68,30 @@ class Attempts:
 
     async def first_use(self, jti: str, *, ttl: float) -> bool:
         """True the first time a start token's `jti` is seen; it is remembered for `ttl`."""
-        return await self.store.put("jti:" + jti, "1", ttl, only_new=True)
+        # A digest keeps the key short whatever the Action sent (one per start, in memory).
+        digest = hashlib.blake2b(jti.encode(), digest_size=12).digest()
+        key = "jti:" + base64.urlsafe_b64encode(digest).decode()
+        return await self.store.put(key, "1", ttl, only_new=True)
 
     async def open(self, txn: Transaction, *, ttl: float) -> None:
-        """Store a transaction; beyond the per-user limit, that user's oldest one goes."""
-        await self.store.put("txn:" + txn.id, txn.dumps(), ttl + GRACE_SECONDS)
+        """Store a transaction; beyond the per-user limit, that user's oldest one goes.
+
+        The per-user index lists the transactions' own keys, so it holds no copy of them.
+        """
+        key = "txn:" + txn.id
+        await self.store.put(key, txn.dumps(), ttl + GRACE_SECONDS)
         index = "pending:" + txn.primary_user_id
-        dropped = await self.store.track(index, txn.id, keep=self._max_pending, ttl=ttl)
-        for old in dropped:
-            await self.store.delete("txn:" + old)
+        for old in await self.store.track(index, key, keep=self._max_pending, ttl=ttl):
+            await self.store.delete(old)
 
     async def take(self, txn_id: str) -> Transaction | None:
         """The transaction, once: a second take finds nothing."""
-        raw = await self.store.take("txn:" + txn_id)
+        key = "txn:" + txn_id
+        raw = await self.store.take(key)
         if raw is None:
             return None
-        txn = Transaction.loads(raw)
-        await self.store.untrack("pending:" + txn.primary_user_id, txn.id)
+        txn = Transaction.loads(txn_id, raw)
+        await self.store.untrack("pending:" + txn.primary_user_id, key)
         return txn
 
     async def prepare(self, attempt: Prepared) -> None:

@@ -16,13 +16,20 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
+# The protocol's token-bearing parameters, and OAuth's own for good measure.
 SENSITIVE_PARAMS = frozenset(
     {"session_token", "code", "state", "id_token_hint", "nonce", "commit_token"}
+    | {"id_token", "access_token", "refresh_token", "subject_token", "code_verifier"}
+    | {"client_secret", "client_assertion"}
 )
 REDACTED = "[redacted]"
 
-# name=value in a query string or a form body: after ?, &, the start, a space or a quote.
-_PAIR = re.compile(r"(?P<lead>^|[?&\s\"'(\[])(?P<name>[^=&?#\s\"'<>]+)=(?P<value>[^&#\s\"'<>]*)")
+# name=value in a query string, a fragment or a form body: after ?, #, &, the start, a space
+# or a quote.
+# A backslash ends a value too: in an already JSON-encoded line it escapes the next quote.
+_PAIR = re.compile(
+    r"(?P<lead>^|[?#&\s\"'(\[])(?P<name>[^=&?#\s\"'<>\\]+)=(?P<value>[^&#\s\"'<>\\]*)"
+)
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import astuple, dataclass, fields
 from typing import Any
 
 from linker.tokens import Identity
@@ -30,14 +30,22 @@ class Transaction:
     existing: Identity | None = None  # link: already linked, signing in again for new scopes
 
     def dumps(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        """A JSON array in field order, without the id (the store's key holds it): every
+        pending attempt carries one, so it carries no key names."""
+        values = list(astuple(self)[1:])
+        while values and values[-1] is None:  # optional fields at the end: most are absent
+            values.pop()
+        return json.dumps(values, separators=(",", ":"))
 
     @classmethod
-    def loads(cls, raw: str | bytes) -> Transaction:
-        data: dict[str, Any] = json.loads(raw)
-        target, existing = data.pop("target", None), data.pop("existing", None)
+    def loads(cls, txn_id: str, raw: str | bytes) -> Transaction:
+        names = [f.name for f in fields(cls)]
+        values: list[Any] = [txn_id, *json.loads(raw)]
+        values += [None] * (len(names) - len(values))
+        data = dict(zip(names, values, strict=True))
+        target, existing = data.pop("target"), data.pop("existing")
         return cls(
             **data,
-            target=Identity(**target) if target else None,
-            existing=Identity(**existing) if existing else None,
+            target=Identity(*target) if target else None,
+            existing=Identity(*existing) if existing else None,
         )

@@ -1,6 +1,6 @@
 """Both wheels, built from this tree and installed into a fresh virtualenv, work as a user
-would run them: `linker action`, the dev hint, `linker dev-tenant`, `linker check` against
-it, and `linker demo` up to its printed URL and through one link.
+would run them: `linker action`, the dev hint, `linker dev-tenant`, `linker check` and
+`linker serve` against it, and `linker demo` up to its printed URL and through one link.
 """
 
 from __future__ import annotations
@@ -106,7 +106,16 @@ def installed(
     first = run(pip, "install", "-q", wheels["linker_auth0"], env=where.env)
     assert first.returncode == 0, first.stderr
     # Without the dev distribution: the operator's install.
-    where.operator_only = (where.linker("demo"), where.linker("action"))
+    every_module = (  # but __main__, which would run the command line
+        "import importlib, pkgutil, linker\n"
+        "for m in pkgutil.walk_packages(linker.__path__, 'linker.'):\n"
+        "    if m.name != 'linker.__main__': importlib.import_module(m.name)"
+    )
+    where.operator_only = (
+        where.linker("demo"),
+        where.linker("action"),
+        run(where.bin / "python", "-c", every_module, env=where.env, cwd=where.home),
+    )
     second = run(
         pip,
         "install",
@@ -122,7 +131,9 @@ def installed(
 
 
 def test_without_the_dev_distribution(installed: Installed) -> None:
-    demo, action = installed.operator_only
+    demo, action, imports = installed.operator_only
+    # Every module of the operator's wheel imports without the dev distribution.
+    assert imports.returncode == 0, imports.stderr
     assert demo.returncode == 2
     assert demo.stderr.strip() == (
         "linker demo is part of linker's development tools: pip install 'linker-auth0[dev]'"
@@ -153,28 +164,35 @@ def wait_for(url: str, server: subprocess.Popen[str], seconds: float = 30) -> ht
             time.sleep(0.1)
 
 
-def test_check_passes_against_the_installed_dev_tenant(installed: Installed) -> None:
-    port = free_port()
-    linker_url = "http://127.0.0.1:9"
+def test_check_and_serve_against_the_installed_dev_tenant(installed: Installed) -> None:
+    port, linker_port = free_port(), free_port()
+    linker_url = f"http://127.0.0.1:{linker_port}"
+    settings = {
+        "LINKER_AUTH0_DOMAIN": f"127.0.0.1:{port}",
+        "LINKER_TENANT_SCHEME": "http",
+        "LINKER_CLIENT_ID": "linker",
+        "LINKER_CLIENT_SECRET": "linker-secret-change-me-0123456789",
+        "LINKER_ACTION_SECRETS": SECRET,
+        "LINKER_PUBLIC_URL": linker_url,
+    }
     tenant = installed.popen(
         "dev-tenant", "--port", str(port), "--linker-url", linker_url, "--action-secret", SECRET
     )
     try:
         wait_for(f"http://127.0.0.1:{port}/.well-known/openid-configuration", tenant)
-        done = installed.linker(
-            "check",
-            LINKER_AUTH0_DOMAIN=f"127.0.0.1:{port}",
-            LINKER_TENANT_SCHEME="http",
-            LINKER_CLIENT_ID="linker",
-            LINKER_CLIENT_SECRET="linker-secret-change-me-0123456789",
-            LINKER_ACTION_SECRETS=SECRET,
-            LINKER_PUBLIC_URL=linker_url,
-        )
+        done = installed.linker("check", **settings)
+        server = installed.popen("serve", "--port", str(linker_port), **settings)
+        try:
+            ready = wait_for(f"{linker_url}/readyz", server)
+        finally:
+            server.terminate()
+            server.communicate(timeout=30)
     finally:
         tenant.terminate()
         tenant.communicate(timeout=30)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout == f"ok: settings valid, tenant 127.0.0.1:{port} answers\n"
+    assert ready.json() == {"status": "ready", "store": True, "keys": True}
 
 
 def test_demo_serves_its_printed_url_and_links(installed: Installed) -> None:

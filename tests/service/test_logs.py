@@ -86,3 +86,9 @@ def test_configure_logging_sends_uvicorn_through_the_json_handler() -> None:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+def test_a_json_line_stays_json_when_a_token_sits_before_a_quote(json_lines: io.StringIO) -> None:
+    logging.getLogger("some.server").info('"GET /link/callback?code=c0de&state=st"')
+    (line,) = lines_of(json_lines)
+    assert line["message"] == '"GET /link/callback?code=[redacted]&state=[redacted]"'

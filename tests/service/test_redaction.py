@@ -25,6 +25,7 @@ TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
         ('{"commit_token": "x"} commit_token=c0mmit', ["c0mmit"], []),
         ("state=st456&session_token=tok123", ["st456", "tok123"], []),  # a form body
         (f"Bearer {TOKEN} in a header dump", [TOKEN], ["Bearer"]),
+        ("/cb#access_token=0paque&token_type=Bearer", ["0paque"], ["token_type=Bearer"]),
     ],
 )
 def test_redact(text: str, gone: list[str], kept: list[str]) -> None:

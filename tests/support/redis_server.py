@@ -22,6 +22,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
     if binary is None:
         raise RuntimeError("redis-server is not installed; run scripts/system-deps")
     port = free_port()
+    log = (workdir / "redis.log").open("wb")
     process = subprocess.Popen(
         [
             binary,
@@ -36,8 +37,8 @@ def redis_server(workdir: Path) -> Iterator[str]:
             "--dir",
             str(workdir),
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 10
@@ -47,9 +48,11 @@ def redis_server(workdir: Path) -> Iterator[str]:
                 break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
+                    said = (workdir / "redis.log").read_text(errors="replace")[-300:]
+                    raise RuntimeError(f"redis-server did not start: {said}") from None
                 time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
         process.wait(timeout=10)
+        log.close()

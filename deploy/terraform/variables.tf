@@ -1,0 +1,48 @@
+variable "auth0_domain" {
+  description = "The tenant's canonical domain, e.g. example.eu.auth0.com (the Management API audience is https://DOMAIN/api/v2/)."
+  type        = string
+}
+
+variable "linker_public_url" {
+  description = "linker's external base URL, without a trailing slash, e.g. https://linker.example.com."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https?://[^/?#]+(/[^?#]*[^/?#])?$", var.linker_public_url))
+    error_message = "linker_public_url must be an absolute http(s) URL without a trailing slash, query or fragment."
+  }
+}
+
+variable "client_name" {
+  description = "Name of the companion Regular Web Application."
+  type        = string
+  default     = "linker"
+}
+
+variable "action_name" {
+  description = "Name of the post-login Action."
+  type        = string
+  default     = "linker"
+}
+
+variable "action_file" {
+  description = "Path of the Action shim; default: deploy/action/linker-action.js beside this module (from a pip install: `linker action --write PATH`)."
+  type        = string
+  default     = null
+}
+
+variable "action_secret_previous" {
+  description = "While rolling the Action secret: the previous LINKER_ACTION_SECRET (see deploy/action/README.md)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "post_login_actions_after" {
+  description = "Other post-login Actions, in order; they run after linker's. This module owns the post-login binding, so list every Action that should stay bound."
+  type = list(object({
+    id           = string
+    display_name = string
+  }))
+  default = []
+}

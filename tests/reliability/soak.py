@@ -1,0 +1,237 @@
+"""Complete link flows against a fake tenant that fails a share of its calls, and a check of
+the tenant's final state against every result the flows were given.
+
+Faults: 429 with Retry-After, 500, 503, a timeout, a reset connection (none of these applied),
+a write applied whose answer is lost, and a crash of linker right after the tenant applied a
+link (the commit never answers). After the flows, pending work is reconciled; then every
+`linked` must be linked with its merge applied, every other result must have left the primary
+untouched unless its outcome was unknown (then: merge applied if and only if linked), no
+identity may be linked twice, and no flow may be denied (every flow is legitimate: a fault is
+never a reason to say no).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from joserfc.jwk import RSAKey
+
+from linker.app import create_app
+from linker.merge import merge_metadata
+from linker.reconcile import SETTLE_AFTER
+from linker.upstream import Retrier
+from tests.support.fake_tenant import APP_CLIENT, DOMAIN, FakeTenant
+from tests.support.harness import Clock, hs256, make_settings, nested_state, read_resume
+
+FAULT_KINDS = ("429", "500", "503", "timeout", "reset", "lost")
+
+
+class Crash(BaseException):
+    """linker's process dies: nothing after this point runs (BaseException escapes handlers)."""
+
+
+@dataclass
+class FaultyTenant:
+    """Wraps the fake tenant's handler with random faults at `rate`."""
+
+    tenant: FakeTenant
+    rng: random.Random
+    rate: float
+    crash_rate: float
+    on: bool = True
+    injected: Counter[str] = field(default_factory=Counter)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        route = self.tenant._route(request)
+        if self.on and route == "POST identities" and self.rng.random() < self.crash_rate:
+            self.injected["crash"] += 1
+            self.tenant.handle(request)
+            raise Crash
+        if not self.on or self.rng.random() >= self.rate:
+            return self.tenant.handle(request)
+        kind = self.rng.choice(FAULT_KINDS)
+        self.injected[kind] += 1
+        if kind == "429":
+            return httpx.Response(429, headers={"retry-after": "1"}, json={"statusCode": 429})
+        if kind in ("500", "503"):
+            return httpx.Response(int(kind), json={"statusCode": int(kind)})
+        if kind == "timeout":
+            raise httpx.ReadTimeout("injected", request=request)
+        if kind == "reset":
+            raise httpx.RemoteProtocolError("injected reset", request=request)
+        self.tenant.handle(request)  # applied, and then the answer is lost
+        raise httpx.ReadTimeout("answer lost", request=request)
+
+
+@dataclass
+class Flow:
+    primary: str
+    secondary: str
+    primary_meta: dict[str, Any]
+    secondary_meta: dict[str, Any]
+    status: str = ""
+    error: str | None = None
+
+
+@dataclass
+class SoakReport:
+    flows: list[Flow]
+    statuses: Counter[str]
+    injected: Counter[str]
+    half_done: int
+    untrue: int
+    linked_twice: int
+    denied: int
+
+    def lines(self) -> list[str]:
+        return [
+            f"flows: {len(self.flows)}",
+            "results: " + ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
+            "faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(self.injected.items())),
+            f"half-done: {self.half_done}",
+            f"untrue results: {self.untrue}",
+            f"identities linked twice: {self.linked_twice}",
+            f"denied by a fault: {self.denied}",
+        ]
+
+
+async def soak(
+    *, flows: int, rate: float = 0.3, crash_rate: float = 0.03, seed: int = 7
+) -> SoakReport:
+    clock = Clock()
+    tenant = FakeTenant(
+        key=RSAKey.generate_key(2048, parameters={"kid": "k", "use": "sig"}), clock=clock
+    )
+    faulty = FaultyTenant(tenant, random.Random(seed), rate, crash_rate)
+    settings = make_settings()
+    upstream = httpx.AsyncClient(transport=httpx.MockTransport(faulty.handle))
+    app = create_app(
+        settings,
+        http=upstream,
+        clock=clock,
+        retrier=Retrier(clock=clock, sleep=clock.sleep, rng=random.Random(seed)),
+    )
+    plan = []
+    for i in range(flows):
+        flow = Flow(
+            primary=f"google-oauth2|u{i}",
+            secondary=f"github|{i}",
+            primary_meta={"theme": "dark", "n": i, "prefs": {"lang": "en"}},
+            secondary_meta={"theme": "light", "gh": i, "prefs": {"tz": "UTC"}},
+        )
+        tenant.add_user(
+            flow.primary,
+            email=f"u{i}@example.com",
+            user_metadata=json.loads(json.dumps(flow.primary_meta)),
+        )
+        tenant.add_user(
+            flow.secondary,
+            email=f"u{i}@example.com",
+            user_metadata=json.loads(json.dumps(flow.secondary_meta)),
+        )
+        plan.append(flow)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        for flow in plan:
+            async with httpx.AsyncClient(
+                transport=transport, base_url=settings.public_url
+            ) as browser:
+                await _run(browser, tenant, clock, flow)
+        faulty.on = False
+        clock.now += SETTLE_AFTER + 1
+        await app.state.reconcile()
+    await upstream.aclose()
+    return _judge(plan, tenant, faulty.injected)
+
+
+async def _run(browser: httpx.AsyncClient, tenant: FakeTenant, clock: Clock, flow: Flow) -> None:
+    now = int(clock())
+    hint = tenant.id_token(sub=flow.primary)
+    start_claims = {
+        "sub": flow.primary,
+        "iss": DOMAIN,
+        "iat": now,
+        "exp": now + 300,
+        "ip": "127.0.0.1",
+        "linker_v": 2,
+        "jti": secrets.token_urlsafe(12),
+        "action": "link",
+        "client_id": APP_CLIENT,
+        "requested_connection": "github",
+        "id_token_hint": hint,
+        "user": {
+            "email": tenant.users[flow.primary]["email"],
+            "email_verified": True,
+            "identities": tenant.users[flow.primary]["identities"],
+        },
+    }
+    started = await browser.get(
+        "/link/start", params={"session_token": hs256(start_claims), "state": "s"}
+    )
+    if started.status_code != 302:
+        resumed = read_resume(started)
+        flow.status, flow.error = resumed.status, resumed.error
+        return
+    code = tenant.login(started.headers["location"], sub=flow.secondary)
+    resumed = read_resume(
+        await browser.get("/link/callback", params={"code": code, "state": nested_state(started)})
+    )
+    if resumed.status != "pending":
+        flow.status, flow.error = resumed.status, resumed.error
+        return
+    primary = tenant.users[flow.primary]
+    now = int(clock())
+    commit_claims = {
+        "aud": "linker:commit",
+        "sub": flow.primary,
+        "commit": resumed.commit,
+        "iat": now,
+        "exp": now + 60,
+        "jti": secrets.token_urlsafe(12),
+        "linker_v": 2,
+        "user": {
+            "identities": primary["identities"],
+            "user_metadata": primary["user_metadata"],
+            "app_metadata": primary["app_metadata"],
+        },
+    }
+    try:
+        answer = await browser.post("/link/commit", json={"commit_token": hs256(commit_claims)})
+    except Crash:
+        flow.status = "crashed"
+        return
+    result = answer.json()
+    flow.status, flow.error = result["status"], result["error"]
+
+
+def _judge(plan: list[Flow], tenant: FakeTenant, injected: Counter[str]) -> SoakReport:
+    statuses: Counter[str] = Counter()
+    half_done = untrue = denied = 0
+    owners: Counter[str] = Counter()
+    for user in tenant.users.values():
+        for identity in user["identities"]:
+            owners[f"{identity['provider']}|{identity['user_id']}"] += 1
+    linked_twice = sum(1 for n in owners.values() if n > 1)
+    for flow in plan:
+        statuses[flow.error if flow.status == "failed" else flow.status] += 1
+        primary = tenant.users[flow.primary]
+        ids = [f"{i['provider']}|{i['user_id']}" for i in primary["identities"]]
+        is_linked = flow.secondary in ids
+        merged = merge_metadata(flow.primary_meta, flow.secondary_meta, "primary-wins")
+        if is_linked and primary["user_metadata"] != merged:
+            half_done += 1  # linked, merge missing
+        if not is_linked and primary["user_metadata"] != flow.primary_meta:
+            half_done += 1  # merged (or touched), not linked
+        if flow.status == "denied":
+            denied += 1
+        if flow.status == "linked" and not is_linked:
+            untrue += 1
+        if flow.status in ("failed", "denied") and flow.error != "outcome_unknown" and is_linked:
+            untrue += 1
+    return SoakReport(plan, statuses, injected, half_done, untrue, linked_twice, denied)
