@@ -15,6 +15,16 @@ from joserfc.jwk import KeySet
 
 from linker.errors import Code, LinkError
 
+
+class NoSigningKey(LinkError):
+    """The tenant's key set was read, and holds no key to verify RS256 with."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            Code.UPSTREAM_UNAVAILABLE, "The Auth0 tenant publishes no RS256 signing key."
+        )
+
+
 Fetch = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -87,9 +97,7 @@ class KeyCache:
         ]
         if not usable:
             # A key set with nothing to verify RS256 with is an outage of the tenant's keys.
-            raise LinkError(
-                Code.UPSTREAM_UNAVAILABLE, "The Auth0 tenant publishes no RS256 signing key."
-            )
+            raise NoSigningKey()
         self._keys = KeySet.import_key_set({"keys": usable})
         self._kids = frozenset(str(k["kid"]) for k in usable if "kid" in k)
         self._fetched_at = self._clock()
