@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml dev/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip uninstall --quiet --yes linker 2>/dev/null || true  # the distribution's old name
 	$(BIN)/pip install --quiet -e ./dev -e '.[dev,test]'
 	touch $(STAMP)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from joserfc.errors import JoseError
 
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
 from linker.errors import LinkError
+from linker.keys import NoSigningKey
 from linker.settings import SETTING_NAMES, Settings
 from linker.tenant import Tenant
 from linker.upstream import Retrier
@@ -147,10 +147,10 @@ async def check_tenant(settings: Settings, *, http: httpx.AsyncClient | None = N
             return report
         try:
             await tenant.keys.keys_for(None)
+        except NoSigningKey:
+            report.problems.append("tenant: the key set has no RS256 signing key")
         except LinkError as error:
             report.problems.append(f"tenant: signing keys could not be read ({error.description})")
-        except JoseError:  # the key set was read but holds no usable RS256 key
-            report.problems.append("tenant: the key set has no RS256 signing key")
         try:
             token = await tenant.management_token(tenant.budget())
         except LinkError as error:

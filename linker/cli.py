@@ -21,8 +21,7 @@ DEV_HINT = "is part of linker's development tools: pip install 'linker-auth0[dev
 
 VERBS = {
     "serve": "run the linking service with the settings from the environment and .env",
-    "check": "validate every setting, then the tenant: discovery, signing keys, the companion "
-    "client's credentials, grant scopes and callback URL",
+    "check": "validate every setting, then the tenant: keys, credentials, grant, callback URL",
     "reconcile": "finish pending merges in the shared store now (and replay an audit file's)",
     "action": "print the post-login Action (the shim) to deploy to the tenant, or write it out",
     "dev-tenant": "serve a local stand-in for an Auth0 tenant (needs linker-auth0[dev])",
@@ -84,9 +83,10 @@ def check(argv: Sequence[str]) -> int:
     """One line per problem on stdout; exit 2 for bad settings, 1 for tenant problems."""
     _parser(
         "check",
-        "Exit status: 0 all good, 2 a setting is bad or unknown, 1 the tenant disagrees. "
-        "The client and grant checks need read:clients and read:client_grants; without them "
-        "they are skipped with a note on stderr.",
+        "It reads the OpenID configuration and signing keys, gets a Management API token, and "
+        "checks the companion client's callback URL (needs read:clients) and grant scopes "
+        "(read:client_grants, else its own token's scopes); what it cannot check is noted on "
+        "stderr. Exit status: 0 all good, 2 a setting is bad or unknown, 1 the tenant disagrees.",
     ).parse_args(argv)
     env = Settings.environment()
     bad = [str(problem) for problem in Settings.problems(env)] + unknown_names(env)

@@ -13,7 +13,17 @@ from typing import Any
 
 from joserfc.jwk import KeySet
 
-from linker.errors import LinkError
+from linker.errors import Code, LinkError
+
+
+class NoSigningKey(LinkError):
+    """The tenant's key set was read, and holds no key to verify RS256 with."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            Code.UPSTREAM_UNAVAILABLE, "The Auth0 tenant publishes no RS256 signing key."
+        )
+
 
 Fetch = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -85,6 +95,9 @@ class KeyCache:
             for k in document.get("keys", [])
             if isinstance(k, dict) and k.get("kty") == "RSA" and k.get("use", "sig") == "sig"
         ]
+        if not usable:
+            # A key set with nothing to verify RS256 with is an outage of the tenant's keys.
+            raise NoSigningKey()
         self._keys = KeySet.import_key_set({"keys": usable})
         self._kids = frozenset(str(k["kid"]) for k in usable if "kid" in k)
         self._fetched_at = self._clock()

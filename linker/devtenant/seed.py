@@ -104,6 +104,7 @@ class TenantSettings:
     management_rate_limit: int = 50
     management_rate_window: int = 1
     enforce_management_rate_limit: bool = False
+    default_directory: str | None = None  # the connection of grant_type=password
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class SeedUser:
     enrolled_factors: tuple[str, ...] = ()
     comment: str = ""
     connected_accounts: tuple[ConnectedAccount, ...] = ()
+    password: str | None = field(default=None, repr=False)  # a database user's (password grant)
 
     @property
     def user_id(self) -> str:
@@ -318,6 +320,7 @@ def _settings(item: Any) -> TenantSettings:
         management_rate_limit=limit,
         management_rate_window=window,
         enforce_management_rate_limit=_bool(obj, "enforce_management_rate_limit", "settings"),
+        default_directory=_opt_str(obj, "default_directory", "settings"),
     )
 
 
@@ -363,7 +366,15 @@ def _user(item: Any, where: str, connections: Mapping[str, Connection]) -> SeedU
         enrolled_factors=_strs(obj, "enrolled_factors", where),
         comment=str(obj.get("_comment", "")),
         connected_accounts=tuple(connected),
+        password=_password(obj, where, identities[0]),
     )
+
+
+def _password(obj: Mapping[str, Any], where: str, primary: Identity) -> str | None:
+    password = _opt_str(obj, "password", where)
+    if password is not None and primary.is_social:
+        raise SeedError(f"{where}.password: only a database user has a password")
+    return password
 
 
 def _identity(

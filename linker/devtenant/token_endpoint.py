@@ -20,20 +20,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from linker.client.pkce import s256_challenge
-from linker.devtenant.action_effects import apply_user_changes
-from linker.devtenant.action_event import RequestInfo, build_event, can_redirect
-from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.directory import User
 from linker.devtenant.errors import TokenError
+from linker.devtenant.password_grant import PASSWORD_GRANTS, PROTOCOL, authenticate_user
 from linker.devtenant.refresh_rotation import rotate_if_configured, spend_refresh_token
 from linker.devtenant.seed import Client
 from linker.devtenant.state import CODE_TTL, AuthMethod, RefreshToken, Session, TenantState
+from linker.devtenant.token_actions import run_token_action
 from linker.devtenant.token_vault import TOKEN_VAULT_GRANT, exchange_federated_token
 from linker.devtenant.tokens import ACCESS_TOKEN_TTL, access_token_claims, id_token_claims
 from linker.devtenant.web import (
     NO_STORE,
-    actions_of,
-    client_ip,
     json_response,
     read_form,
     tenant_of,
@@ -56,6 +53,8 @@ async def token(request: Request) -> Response:
             return json_response(_client_credentials(tenant, client, form))
         if grant == TOKEN_VAULT_GRANT:
             return json_response(exchange_federated_token(tenant, client, form))
+        if grant in PASSWORD_GRANTS:
+            return json_response(await _password(request, tenant, client, form))
         raise TokenError(400, "unsupported_grant_type", f"Unsupported grant type: {grant}")
     except TokenError as exc:
         return JSONResponse(exc.body(), status_code=exc.status, headers={**NO_STORE, **exc.headers})
@@ -255,46 +254,17 @@ async def _refresh_token(
         auth_time=grant.auth_time,
         methods=(AuthMethod("federated" if connection.is_social else "pwd", grant.auth_time),),
     )
-    event = build_event(
-        tenant_domain=tenant.domain,
+    outcome = await run_token_action(
+        request,
+        tenant,
         client=client,
         user=user,
         connection=connection,
         session=session,
-        auth=None,
         protocol="oauth2-refresh-token",
-        request=RequestInfo(
-            ip=client_ip(request),
-            hostname=request.url.hostname or "",
-            method="POST",
-            query={},
-            body={"grant_type": "refresh_token", "client_id": client.client_id},
-        ),
-        secrets=tenant.action_secrets,
+        body={"grant_type": "refresh_token", "client_id": client.client_id},
         scopes=grant.scopes,
     )
-    context = {
-        "now": int(tenant.now()),
-        "issuer": tenant.domain,
-        "continueState": None,
-        "canRedirect": can_redirect("oauth2-refresh-token", silent=True),
-    }
-    try:
-        outcome = await actions_of(request).run("onExecutePostLogin", event, context)
-    except ActionWorkerError as exc:
-        raise TokenError(
-            500, "server_error", f"The post-login Action could not run: {exc}"
-        ) from exc
-    if outcome.thrown is not None:
-        raise TokenError(403, "access_denied", outcome.thrown)
-    apply_user_changes(tenant, user, outcome)
-    if outcome.deny is not None:
-        raise TokenError(403, "access_denied", outcome.deny)
-    if outcome.redirect_url is not None:
-        # Auth0 cannot redirect a refresh token request: an Action that tries fails it.
-        raise TokenError(
-            403, "access_denied", "A redirect Action cannot run in a refresh token grant"
-        )
     response = user_tokens(
         tenant,
         client,
@@ -310,6 +280,49 @@ async def _refresh_token(
     successor = rotate_if_configured(tenant, client, presented, grant)
     if successor is not None:
         response["refresh_token"] = successor
+    return response
+
+
+async def _password(
+    request: Request, tenant: TenantState, client: Client, form: dict[str, str]
+) -> dict[str, Any]:
+    """Resource Owner Password (`password_grant.py`): the Action runs non-interactively."""
+    user, connection = authenticate_user(tenant, form)
+    scopes = tuple(form.get("scope", "").split())
+    audience = form.get("audience") or None
+    if audience is not None and tenant.audience_scopes(audience) is None:
+        raise TokenError(403, "access_denied", f"Service not found: {audience}")
+    now = tenant.now()
+    session = tenant.new_session(
+        user.user_id, user.user_id, connection.name, (AuthMethod("pwd", now),)
+    )
+    outcome = await run_token_action(
+        request,
+        tenant,
+        client=client,
+        user=user,
+        connection=connection,
+        session=session,
+        protocol=PROTOCOL,
+        body={"grant_type": form.get("grant_type", ""), "username": form.get("username", "")},
+        scopes=scopes,
+    )
+    response = user_tokens(
+        tenant,
+        client,
+        user,
+        scopes=scopes,
+        session_id=session.id,
+        auth_time=now,
+        nonce=None,
+        id_claims=dict(outcome.id_token_claims),
+        at_claims=dict(outcome.access_token_claims),
+        audience=audience,
+    )
+    if "offline_access" in scopes:
+        response["refresh_token"] = tenant.issue_refresh_token(
+            RefreshToken(client.client_id, user.user_id, scopes, session.id, now, audience)
+        )
     return response
 
 

@@ -168,7 +168,10 @@ def test_probes_and_scrape_annotations() -> None:
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/path"] == "/metrics"
     assert int(annotations["prometheus.io/port"]) == container["ports"][0]["containerPort"]
-    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    # Otherwise Kubernetes injects LINKER_SERVICE_HOST & co., unknown to `linker check`.
+    assert pod["enableServiceLinks"] is False
 
 
 def test_secrets_come_from_files_and_settings_are_complete() -> None:

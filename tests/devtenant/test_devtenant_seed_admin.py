@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +218,85 @@ def test_cli_refuses_bad_input(tmp_path: Path, capsys: Any, monkeypatch: Any) ->
     assert "expected a JSON object" in capsys.readouterr().err
     assert main(["--port", "nope"]) == 2
     assert main(["--help"]) == 0
+
+
+CLIENT = {"client_id": "c", "name": "C", "client_secret": "s", "callbacks": []}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            seed_with(
+                connections=[
+                    {"name": "github", "id": "g", "strategy": "github", "purposes": ["login"]}
+                ]
+            ),
+            "connections[0].purposes: each is one of",
+        ),
+        (
+            seed_with(
+                connections=[
+                    {"name": "github", "id": "g", "strategy": "github"},
+                    {
+                        "name": "db",
+                        "id": "d",
+                        "strategy": "auth0",
+                        "purposes": ["connected_accounts"],
+                    },
+                ]
+            ),
+            "connections[1].purposes: a database connection has no connected accounts",
+        ),
+        (seed_with(clients=[{**CLIENT, "app_type": "robot"}]), "clients[0].app_type: one of"),
+        (
+            seed_with(clients=[{**CLIENT, "app_type": "resource_server"}]),
+            "clients[0].resource_server_identifier: required with app_type resource_server",
+        ),
+        (
+            seed_with(
+                clients=[
+                    {
+                        **CLIENT,
+                        "app_type": "resource_server",
+                        "resource_server_identifier": "urn:none",
+                    }
+                ]
+            ),
+            "clients[0].resource_server_identifier: unknown API 'urn:none'",
+        ),
+        (
+            seed_with(settings={"token_vault_not_found_error": "nope"}),
+            "settings.token_vault_not_found_error: one of",
+        ),
+        (
+            seed_with(settings={"management_rate_limit": 0}),
+            "settings.management_rate_limit: expected a positive integer",
+        ),
+        (
+            seed_with(
+                users=[
+                    {
+                        "user_id": "github|1",
+                        "identities": [{"connection": "github", "user_id": "1"}],
+                        "connected_accounts": [{"connection": "github"}],
+                    }
+                ]
+            ),
+            "users[0].connected_accounts[0].connection: 'github' has no Connected Accounts",
+        ),
+    ],
+)
+def test_fidelity_fields_of_the_seed_are_validated(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(SeedError, match=re.escape(message)):
+        load_seed(data)
+
+
+async def test_admin_settings_are_validated_like_the_seed(driver: Any) -> None:
+    unknown = await driver.http.post("/__admin/settings", json={"colour": "blue"})
+    assert unknown.status_code == 400
+    changed = await driver.http.post("/__admin/settings", json={"management_rate_limit": 3})
+    assert changed.json()["management_rate_limit"] == 3
+    token = await driver.management_token()
+    answer = await driver.api("GET", "users/google-oauth2|alice", token=token)
+    assert answer.headers["x-ratelimit-limit"] == "3"

@@ -181,7 +181,7 @@ async def test_json_token_requests_and_unknown_grants(driver: Any) -> None:
     url = await signed_in(driver)
     assert (await driver.http.post("/oauth/token", json=code_form(driver, url))).status_code == 200
     form = {
-        "grant_type": "password",
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
         "client_id": "demo-app",
         "client_secret": driver.SECRETS["demo-app"],
     }

@@ -256,3 +256,12 @@ async def test_exchange_refusals(driver: Any) -> None:
     assert hinted.status_code == 200
     other_hint = await exchange(driver, refresh, login_hint="github|1001")
     assert other_hint.status_code == 401
+
+
+async def test_a_seeded_connected_account_serves_the_exchange(driver: Any) -> None:
+    refresh = await refresh_token(driver, "google-oauth2|frank")
+    response = await exchange(driver, refresh, connection="slack")
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "chat:write users:read"
+    user = (await driver.http.get("/__admin/users/google-oauth2|frank")).json()
+    assert [a["connection"] for a in user["connected_accounts"]] == ["slack"]

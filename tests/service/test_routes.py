@@ -137,3 +137,12 @@ async def test_readyz_does_not_refetch_keys_after_a_failure_within_the_cooldown(
     harness.clock.now += 31  # after the cooldown, one more try
     harness.tenant.faults.clear()
     assert (await harness.client.get("/readyz")).status_code == 200
+
+
+async def test_readyz_reports_a_key_set_without_rs256_keys(harness: Harness) -> None:
+    harness.tenant.fail(
+        "GET /.well-known/jwks.json",
+        lambda r: httpx.Response(200, json={"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
+    )
+    response = await harness.client.get("/readyz")
+    assert response.status_code == 503 and response.json()["keys"] is False

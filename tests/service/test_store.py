@@ -190,3 +190,15 @@ async def test_store_down_at_callback_is_a_503_page(harness: Harness) -> None:
         await down.aclose()
     assert response.status_code == 503
     assert "<code>upstream_unavailable</code>" in response.text
+
+
+@pytest.mark.redis
+async def test_a_burst_larger_than_the_redis_pool_waits_instead_of_failing(redis_url: str) -> None:
+    """200 concurrent operations through 4 connections: each waits its turn (bounded), none is
+    refused because the pool is momentarily exhausted."""
+    store = RedisStore.from_url(redis_url, pool_size=4)
+    try:
+        done = await asyncio.gather(*[store.put(f"burst:{i}", "v", 60) for i in range(200)])
+    finally:
+        await store.aclose()
+    assert all(done)
