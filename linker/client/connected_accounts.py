@@ -23,19 +23,18 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
 from linker.client.errors import ClientError
+from linker.client.http_owner import HttpOwner
 from linker.client.link_url import check_domain, check_redirect_uri
 from linker.client.pkce import random_token, s256_challenge
 from linker.client.scopes import ScopeInput, scope_tuple
 
 CONNECT_SCOPE = "create:me:connected_accounts"
-DEFAULT_TIMEOUT = 10.0
 
 
 class ConnectError(ClientError):
@@ -185,7 +184,7 @@ class ConnectContext:
     redirect_uri: str
 
 
-class ConnectedAccounts:
+class ConnectedAccounts(HttpOwner):
     """The My Account API's Connected Accounts flow at one tenant, for the signed-in user."""
 
     def __init__(
@@ -195,26 +194,10 @@ class ConnectedAccounts:
             raise ValueError("scheme must be 'https' (or 'http' for a local dev tenant)")
         check_domain(domain)
         self.base_url = f"{scheme}://{domain}/me/v1/connected-accounts"
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+        super().__init__(http)
 
     def __repr__(self) -> str:
         return f"ConnectedAccounts(base_url={self.base_url!r})"
-
-    async def __aenter__(self) -> ConnectedAccounts:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     async def start(
         self,

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
 from linker.client.connected_accounts import ConnectContext, ConnectError
 from linker.client.errors import LinkRequired, TokenVaultError, Via
+from linker.client.http_owner import HttpOwner
 from linker.client.link_url import LinkContext
 from linker.client.scopes import ScopeInput, scope_tuple
 
@@ -41,7 +41,6 @@ SUBJECT_TOKEN_TYPES = {
 }
 # Current tenants say the first; older ones the second.
 NOT_FOUND_ERRORS = frozenset({"tokenset_not_found", "federated_connection_refresh_token_not_found"})
-DEFAULT_TIMEOUT = 10.0
 Way = Via | Literal["auto"]
 
 
@@ -60,7 +59,7 @@ class FederatedToken:
         return scope_tuple(self.scope)
 
 
-class TokenVault:
+class TokenVault(HttpOwner):
     """A Token Vault client for one application (its client id and secret) at one tenant.
 
     Pass `http` to share a client (and its transport) with the app; otherwise the vault creates
@@ -86,27 +85,10 @@ class TokenVault:
         self.token_url = f"{scheme}://{domain}/oauth/token"
         self.client_id = client_id
         self._client_secret = client_secret
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+        super().__init__(http)
 
     def __repr__(self) -> str:
         return f"TokenVault(token_url={self.token_url!r}, client_id={self.client_id!r})"
-
-    async def __aenter__(self) -> TokenVault:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if the vault created it (a shared one stays open)."""
-        if self._owns_http:
-            await self._http.aclose()
 
     async def exchange(
         self,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from importlib import resources
 
 import pytest
+from starlette.applications import Starlette
 
 from linker.app import create_app
 from linker.devtenant import DevTenantConfig, create_dev_tenant, load_seed
@@ -36,13 +37,9 @@ def e2e_seed(linker_url: str) -> dict[str, object]:
     return seed
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tenant_port, linker_port = free_port(TENANT_HOST), free_port(LINKER_HOST)
-    tenant_url = f"http://{TENANT_HOST}:{tenant_port}"
-    linker_url = f"http://{LINKER_HOST}:{linker_port}"
-    audit_file = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    tenant = create_dev_tenant(
+def dev_tenant(tenant_url: str, linker_url: str) -> Starlette:
+    """The dev tenant for these tests: its Action sends users to (and commits at) `linker_url`."""
+    return create_dev_tenant(
         DevTenantConfig(
             base_url=tenant_url,
             seed=load_seed(e2e_seed(linker_url)),
@@ -54,6 +51,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             admin=True,
         )
     )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tenant_port, linker_port = free_port(TENANT_HOST), free_port(LINKER_HOST)
+    tenant_url = f"http://{TENANT_HOST}:{tenant_port}"
+    linker_url = f"http://{LINKER_HOST}:{linker_port}"
+    audit_file = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    tenant = dev_tenant(tenant_url, linker_url)
     settings = Settings.from_env(
         {
             "LINKER_AUTH0_DOMAIN": f"{TENANT_HOST}:{tenant_port}",

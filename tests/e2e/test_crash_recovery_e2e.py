@@ -16,9 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from linker.devtenant import DevTenantConfig, create_dev_tenant, load_seed
 from linker.testing import ServerThread, free_port
-from tests.e2e.conftest import ACTION_SECRET, e2e_seed
+from tests.e2e.conftest import ACTION_SECRET, dev_tenant
 from tests.e2e.stack import OffsetClock, Stack
 from tests.support.redis_server import redis_server
 
@@ -34,18 +33,7 @@ def crashing(tmp_path: Path) -> Iterator[tuple[Stack, dict[str, str]]]:
     tenant_port, linker_port = free_port(TENANT_HOST), free_port(LINKER_HOST)
     tenant_url = f"http://{TENANT_HOST}:{tenant_port}"
     linker_url = f"http://{LINKER_HOST}:{linker_port}"
-    tenant = create_dev_tenant(
-        DevTenantConfig(
-            base_url=tenant_url,
-            seed=load_seed(e2e_seed(linker_url)),
-            action_secrets={
-                "LINKER_URL": linker_url,
-                "LINKER_ACTION_SECRET": ACTION_SECRET,
-                "LINKER_CLIENT_ID": "linker",
-            },
-            admin=True,
-        )
-    )
+    tenant = dev_tenant(tenant_url, linker_url)
     (tmp_path / "redis").mkdir()
     with (
         redis_server(tmp_path / "redis") as redis_url,
