@@ -8,7 +8,6 @@ the same answer and nothing is written twice.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from linker import writes
 from linker.attempts import IN_PROGRESS, Prepared
 from linker.audit import AuditRecord
 from linker.errors import Code, LinkError
-from linker.outcomes import finish, observe, store_down
+from linker.outcomes import observe, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
 from linker.tokens import CommitRejected, CommitRequest, Result, decode_commit_token
@@ -106,13 +105,20 @@ async def _recorded(rt: Runtime, req: CommitRequest) -> Result:
                     "This link is unknown or has expired. Start again from the application.",
                 )
             )
-        await (rt.sleep or asyncio.sleep)(POLL_SECONDS)
+        await rt.sleep(POLL_SECONDS)
     return Result.from_error(
         LinkError(Code.OUTCOME_UNKNOWN, "This link is still being written; it will be finished.")
     )
 
 
 def _answer(rt: Runtime, began: float, req: CommitRequest, result: Result) -> CommitAnswer:
-    record = AuditRecord(action="commit", primary=req.sub, status=result.status, code=result.error)
-    finish(rt, "commit", began, record, commit_jti=req.jti)
+    observe(
+        rt,
+        "commit",
+        began,
+        code=result.error,
+        status=result.status,
+        sub=req.sub,
+        commit_jti=req.jti,
+    )
     return CommitAnswer(200, result.to_claim())

@@ -1,6 +1,6 @@
 """The linking protocol's decisions, as pure functions of data.
 
-`/link/start` and `/link/callback` (in `service.py`) do the I/O and call these in the order
+`start.py`, `callback.py` and `writes.py` do the I/O and call these in the order
 docs/protocol.md gives. Each check raises `LinkError` with the contract's code, or returns what
 the next step needs.
 """
@@ -294,8 +294,6 @@ def check_secondary_user(user: Mapping[str, Any], expected: Identity) -> Identit
     """Commit step 3: the secondary is still a user of its own, at the requested connection,
     with nothing linked to it. Returns its identity as the tenant lists it."""
     identities = user.get("identities")
-    if not isinstance(identities, list):
-        raise LinkError(Code.IDENTITY_CONFLICT, "The other account is no longer a user of its own.")
     listed = [i for i in identities_of(user) if i.full_id == expected.full_id]
     if user.get("user_id") != expected.full_id or not listed:
         raise LinkError(Code.IDENTITY_CONFLICT, "The other account is no longer a user of its own.")
@@ -304,7 +302,7 @@ def check_secondary_user(user: Mapping[str, Any], expected: Identity) -> Identit
             Code.CONNECTION_MISMATCH,
             "The other account belongs to another connection than the one asked for.",
         )
-    if len(identities) > 1:
+    if isinstance(identities, list) and len(identities) > 1:
         raise LinkError(
             Code.SECONDARY_HAS_LINKED_IDENTITIES,
             "The other account has accounts linked to it; unlink them first.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,4 +28,4 @@ class Runtime:
     metrics: Metrics
     cookies: TxnCookies
     clock: Callable[[], float] = time.time
-    sleep: Callable[[float], Awaitable[None]] | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

@@ -17,7 +17,6 @@ identity); the commit, made as the shim makes it, then writes the link on the fa
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from html import unescape
 from typing import Any
@@ -29,10 +28,17 @@ from joserfc.jwk import RSAKey
 
 from linker.app import create_app
 from linker.client.pkce import random_token, s256_challenge
-from linker.tokens import TOKEN_VERSION
 from tests.conformance.conftest import Provider
 from tests.support.fake_tenant import LINKER_CLIENT, LINKER_SECRET, FakeTenant
-from tests.support.harness import Clock, Harness, Linked, hs256, make_settings, query
+from tests.support.harness import (
+    Clock,
+    Harness,
+    Linked,
+    hs256,
+    make_settings,
+    query,
+    start_claims,
+)
 
 APP, APP_SECRET, APP_CALLBACK = "app-client", "app-client-secret-0123456789", "https://app.test/cb"
 PUBLIC_URL = "https://linker.test"
@@ -146,36 +152,10 @@ async def app_id_token(browser: httpx.AsyncClient, provider: Provider) -> str:
 
 
 def start_token(provider: Provider, hint: str) -> str:
-    now = int(time.time())
-    return hs256(
-        {
-            "sub": ALICE,
-            "iss": provider.domain,
-            "iat": now,
-            "exp": now + 300,
-            "ip": "127.0.0.1",
-            "jti": secrets.token_urlsafe(16),
-            "linker_v": TOKEN_VERSION,
-            "action": "link",
-            "client_id": APP,
-            "requested_connection": "github",
-            "id_token_hint": hint,
-            "user": {
-                "email": "alice@example.com",
-                "email_verified": True,
-                "identities": [
-                    {
-                        "provider": "google-oauth2",
-                        "user_id": "alice",
-                        "connection": "google-oauth2",
-                        "isSocial": True,
-                    }
-                ],
-            },
-            "authentication_methods": ["federated"],
-            "enrolled_factors": [],
-        }
+    claims = start_claims(
+        now=int(time.time()), hint=hint, sub=ALICE, iss=provider.domain, client_id=APP
     )
+    return hs256(claims)
 
 
 @pytest.fixture

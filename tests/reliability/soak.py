@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +25,16 @@ from linker.app import create_app
 from linker.merge import merge_metadata
 from linker.reconcile import SETTLE_AFTER
 from linker.upstream import Retrier
-from tests.support.fake_tenant import APP_CLIENT, DOMAIN, FakeTenant
-from tests.support.harness import Clock, hs256, make_settings, nested_state, read_resume
+from tests.support.fake_tenant import FakeTenant
+from tests.support.harness import (
+    Clock,
+    commit_claims,
+    hs256,
+    make_settings,
+    nested_state,
+    read_resume,
+    start_claims,
+)
 
 FAULT_KINDS = ("429", "500", "503", "timeout", "reset", "lost")
 
@@ -151,28 +158,13 @@ async def soak(
 
 
 async def _run(browser: httpx.AsyncClient, tenant: FakeTenant, clock: Clock, flow: Flow) -> None:
-    now = int(clock())
-    hint = tenant.id_token(sub=flow.primary)
-    start_claims = {
-        "sub": flow.primary,
-        "iss": DOMAIN,
-        "iat": now,
-        "exp": now + 300,
-        "ip": "127.0.0.1",
-        "linker_v": 2,
-        "jti": secrets.token_urlsafe(12),
-        "action": "link",
-        "client_id": APP_CLIENT,
-        "requested_connection": "github",
-        "id_token_hint": hint,
-        "user": {
-            "email": tenant.users[flow.primary]["email"],
-            "email_verified": True,
-            "identities": tenant.users[flow.primary]["identities"],
-        },
-    }
+    primary = tenant.users[flow.primary]
+    user = {"email": primary["email"], "email_verified": True, "identities": primary["identities"]}
+    claims = start_claims(
+        now=int(clock()), hint=tenant.id_token(sub=flow.primary), sub=flow.primary, user=user
+    )
     started = await browser.get(
-        "/link/start", params={"session_token": hs256(start_claims), "state": "s"}
+        "/link/start", params={"session_token": hs256(claims), "state": "s"}
     )
     if started.status_code != 302:
         resumed = read_resume(started)
@@ -185,24 +177,9 @@ async def _run(browser: httpx.AsyncClient, tenant: FakeTenant, clock: Clock, flo
     if resumed.status != "pending":
         flow.status, flow.error = resumed.status, resumed.error
         return
-    primary = tenant.users[flow.primary]
-    now = int(clock())
-    commit_claims = {
-        "aud": "linker:commit",
-        "sub": flow.primary,
-        "commit": resumed.commit,
-        "iat": now,
-        "exp": now + 60,
-        "jti": secrets.token_urlsafe(12),
-        "linker_v": 2,
-        "user": {
-            "identities": primary["identities"],
-            "user_metadata": primary["user_metadata"],
-            "app_metadata": primary["app_metadata"],
-        },
-    }
+    token = hs256(commit_claims(now=int(clock()), commit=resumed.commit, primary=primary))
     try:
-        answer = await browser.post("/link/commit", json={"commit_token": hs256(commit_claims)})
+        answer = await browser.post("/link/commit", json={"commit_token": token})
     except Crash:
         flow.status = "crashed"
         return

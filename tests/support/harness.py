@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
@@ -123,6 +128,65 @@ def read_resume(response: httpx.Response) -> Resumed:
     return Resumed(action, unescape(fields["state"]), token, claims)
 
 
+ALICE_USER = {
+    "email": "alice@example.com",
+    "email_verified": True,
+    "identities": [
+        {
+            "provider": "google-oauth2",
+            "user_id": "alice",
+            "connection": "google-oauth2",
+            "isSocial": True,
+        }
+    ],
+}
+
+
+def start_claims(*, now: int, hint: str, **overrides: Any) -> dict[str, Any]:
+    """A start token's claims as the shim makes them (Alice links GitHub, unless overridden);
+    an override of None leaves the claim out."""
+    claims = {
+        "sub": PRIMARY,
+        "iss": DOMAIN,
+        "iat": now,
+        "exp": now + 300,
+        "ip": "127.0.0.1",
+        "linker_v": 2,
+        "jti": secrets.token_urlsafe(12),
+        "action": "link",
+        "client_id": APP_CLIENT,
+        "requested_connection": "github",
+        "id_token_hint": hint,
+        "user": json.loads(json.dumps(ALICE_USER)),
+        "authentication_methods": ["federated"],
+        "enrolled_factors": [],
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def commit_claims(
+    *, now: int, commit: str, primary: Mapping[str, Any], **overrides: Any
+) -> dict[str, Any]:
+    """A commit token's claims as the shim makes them from `primary`, the user's profile."""
+    claims = {
+        "aud": "linker:commit",
+        "sub": primary.get("user_id", PRIMARY),
+        "commit": commit,
+        "iat": now,
+        "exp": now + 60,
+        "jti": secrets.token_urlsafe(12),
+        "linker_v": 2,
+        "user": {
+            "identities": primary.get("identities", []),
+            "user_metadata": primary.get("user_metadata", {}),
+            "app_metadata": primary.get("app_metadata", {}),
+        },
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
 @dataclass
 class Harness:
     tenant: FakeTenant
@@ -133,36 +197,7 @@ class Harness:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def start_claims(self, **overrides: Any) -> dict[str, Any]:
-        now = int(self.clock())
-        claims = {
-            "sub": PRIMARY,
-            "iss": DOMAIN,
-            "iat": now,
-            "exp": now + 300,
-            "ip": "127.0.0.1",
-            "linker_v": 2,
-            "jti": secrets.token_urlsafe(12),
-            "action": "link",
-            "client_id": APP_CLIENT,
-            "requested_connection": "github",
-            "id_token_hint": self.hint(),
-            "user": {
-                "email": "alice@example.com",
-                "email_verified": True,
-                "identities": [
-                    {
-                        "provider": "google-oauth2",
-                        "user_id": "alice",
-                        "connection": "google-oauth2",
-                        "isSocial": True,
-                    }
-                ],
-            },
-            "authentication_methods": ["federated"],
-            "enrolled_factors": [],
-        }
-        claims.update(overrides)
-        return {k: v for k, v in claims.items() if v is not None}
+        return start_claims(now=int(self.clock()), hint=self.hint(), **overrides)
 
     def hint(self, **claims: Any) -> str:
         return self.tenant.id_token(**{"sub": PRIMARY, **claims})
@@ -204,24 +239,8 @@ class Harness:
 
     def commit_claims(self, commit: str, **overrides: Any) -> dict[str, Any]:
         """The commit token's claims as the shim makes them, from the primary's profile now."""
-        now = int(self.clock())
         primary = self.tenant.users.get(PRIMARY, {})
-        claims = {
-            "aud": "linker:commit",
-            "sub": PRIMARY,
-            "commit": commit,
-            "iat": now,
-            "exp": now + 60,
-            "jti": secrets.token_urlsafe(12),
-            "linker_v": 2,
-            "user": {
-                "identities": primary.get("identities", []),
-                "user_metadata": primary.get("user_metadata", {}),
-                "app_metadata": primary.get("app_metadata", {}),
-            },
-        }
-        claims.update(overrides)
-        return {k: v for k, v in claims.items() if v is not None}
+        return commit_claims(now=int(self.clock()), commit=commit, primary=primary, **overrides)
 
     async def commit(
         self, commit: str, *, secret: str = SECRET, token: str | None = None, **overrides: Any
@@ -243,9 +262,6 @@ def query(url: str) -> dict[str, str]:
 def signed_raw(payload: str, secret: str = SECRET) -> str:
     """An HS256 JWT over a payload given as raw JSON text: shapes `json.dumps` cannot make
     (nested past Python's recursion limit) or that a careless signer would (NaN)."""
-    import base64
-    import hashlib
-    import hmac
 
     def b64(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
