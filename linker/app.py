@@ -24,7 +24,7 @@ from linker.audit import Audit
 from linker.callback import callback
 from linker.commit import commit
 from linker.cookies import TxnCookies, cookie_name
-from linker.errors import LinkError
+from linker.core.errors import LinkError
 from linker.management import ManagementApi
 from linker.observability import Metrics, instrument, observe_upstream
 from linker.reconcile import reconcile, run_in_background

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
+from linker.core.errors import LinkError
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
-from linker.errors import LinkError
 from linker.keys import NoSigningKey
 from linker.settings import SETTING_NAMES, Settings
 from linker.tenant import Tenant

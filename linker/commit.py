@@ -16,7 +16,7 @@ from typing import Any
 from linker import writes
 from linker.attempts import IN_PROGRESS, Prepared
 from linker.audit import AuditRecord
-from linker.errors import Code, LinkError
+from linker.core.errors import Code, LinkError
 from linker.outcomes import observe, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from joserfc.jwk import KeySet
 
-from linker.errors import Code, LinkError
+from linker.core.errors import Code, LinkError
 from linker.idtokens import (
     TokenRejected,
     check_common_claims,

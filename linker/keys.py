@@ -13,7 +13,7 @@ from typing import Any
 
 from joserfc.jwk import KeySet
 
-from linker.errors import Code, LinkError
+from linker.core.errors import Code, LinkError
 
 
 class NoSigningKey(LinkError):

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
-from linker.errors import Code, LinkError
+from linker.core.errors import Code, LinkError
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post"]
 EMAIL_CLAIMS = ("email", "email_verified")

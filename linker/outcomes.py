@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from linker.audit import AuditRecord
-from linker.errors import Code, LinkError
+from linker.core.errors import Code, LinkError
 from linker.observability import log_event
 from linker.runtime import Runtime
 from linker.tokens import Result, encode_result_token

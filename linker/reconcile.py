@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from linker.errors import LinkError
+from linker.core.errors import LinkError
 from linker.merge import metadata_patch
 from linker.observability import log_event
 from linker.runtime import Runtime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 
 from linker.cookies import COOKIE_PATH, cookie_name
-from linker.errors import Code, LinkError
+from linker.core.errors import Code, LinkError
 from linker.outcomes import DeadEnd, NestedLogin, Outcome
 from linker.pages import SECURITY_HEADERS, error_page, resume_page
 from linker.runtime import Runtime

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from linker import oidc
-from linker.errors import Code, LinkError
+from linker.core.errors import Code, LinkError
 from linker.keys import KeyCache
 from linker.retry import Budget
 from linker.settings import Settings

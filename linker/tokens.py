@@ -17,7 +17,7 @@ from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OctKey
 
 from linker.claims import LEEWAY, BadClaim, finite_number, json_depth_ok, optional_number
-from linker.errors import Code, LinkError
+from linker.core.errors import Code, LinkError
 from linker.settings import Secret
 
 START_TOKEN_MAX_AGE = 300

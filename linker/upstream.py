@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from linker.errors import Code, LinkError
+from linker.core.errors import Code, LinkError
 from linker.retry import RETRYABLE_STATUSES, Budget, next_delay
 
 MAX_ATTEMPT_TIMEOUT = 5.0

@@ -17,7 +17,7 @@ from linker import flow
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
 from linker.claims import json_depth_ok
-from linker.errors import Code, LinkError
+from linker.core.errors import Code, LinkError
 from linker.merge import metadata_patch
 from linker.observability import log_event
 from linker.reconcile import WORK_PREFIX, WorkItem, forget, owe_merge

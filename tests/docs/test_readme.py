@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from linker.core.errors import Code
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
-from linker.errors import Code
 from linker.settings import _REQUIRED, _TABLE, Secret
 
 ROOT = Path(__file__).resolve().parents[2]
