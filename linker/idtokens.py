@@ -14,7 +14,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from linker.claims import LEEWAY, BadClaim, finite_number, optional_number
+from linker.core.claims import LEEWAY, BadClaim, finite_number, optional_number
 
 _RS256 = ["RS256"]
 

@@ -11,8 +11,8 @@ import time
 
 from linker import flow
 from linker.audit import AuditRecord
-from linker.claims import LEEWAY
 from linker.client.pkce import random_token, s256_challenge
+from linker.core.claims import LEEWAY
 from linker.core.errors import Code, LinkError
 from linker.idtokens import key_id
 from linker.outcomes import DeadEnd, NestedLogin, Outcome, dead_end, finish, resume, store_down

@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OctKey
 
-from linker.claims import LEEWAY, BadClaim, finite_number, json_depth_ok, optional_number
+from linker.core.claims import LEEWAY, BadClaim, finite_number, json_depth_ok, optional_number
 from linker.core.errors import Code, LinkError
 from linker.settings import Secret
 

@@ -16,7 +16,7 @@ from typing import Any
 from linker import flow
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
-from linker.claims import json_depth_ok
+from linker.core.claims import json_depth_ok
 from linker.core.errors import Code, LinkError
 from linker.merge import metadata_patch
 from linker.observability import log_event
