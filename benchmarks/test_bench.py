@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from linker.app import create_app
 from linker.attempts import Attempts
 from linker.client.pkce import random_token
-from linker.idtokens import verify_rs256
+from linker.core.id_tokens import verify_rs256
 from linker.merge import merge_metadata
 from linker.store import MemoryStore, RedisStore
 from linker.tokens import decode_start_token

@@ -18,7 +18,7 @@ from linker.attempts import Prepared
 from linker.audit import AuditRecord
 from linker.client.pkce import random_token
 from linker.core.errors import Code, LinkError
-from linker.idtokens import key_id
+from linker.core.id_tokens import key_id
 from linker.outcomes import DeadEnd, Outcome, dead_end, finish, resume, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable

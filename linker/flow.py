@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from joserfc.jwk import KeySet
 
 from linker.core.errors import Code, LinkError
-from linker.idtokens import (
+from linker.core.id_tokens import (
     TokenRejected,
     check_common_claims,
     check_login_claims,

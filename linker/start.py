@@ -14,7 +14,7 @@ from linker.audit import AuditRecord
 from linker.client.pkce import random_token, s256_challenge
 from linker.core.claims import LEEWAY
 from linker.core.errors import Code, LinkError
-from linker.idtokens import key_id
+from linker.core.id_tokens import key_id
 from linker.outcomes import DeadEnd, NestedLogin, Outcome, dead_end, finish, resume, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable

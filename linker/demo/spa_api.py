@@ -23,9 +23,9 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from linker.core.id_tokens import TokenRejected, check_common_claims, key_id, verify_rs256
 from linker.demo.config import SampleAppConfig
 from linker.demo.tenant_client import DemoError, TenantClient
-from linker.idtokens import TokenRejected, check_common_claims, key_id, verify_rs256
 from linker.keys import KeyCache
 from linker.tenant import json_object
 
