@@ -21,10 +21,10 @@ from linker.app import create_app
 from linker.attempts import Attempts
 from linker.client.pkce import random_token
 from linker.core.id_tokens import verify_rs256
+from linker.core.transaction import Transaction
 from linker.merge import merge_metadata
 from linker.store import MemoryStore, RedisStore
 from linker.tokens import decode_start_token
-from linker.transaction import Transaction
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (

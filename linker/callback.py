@@ -19,11 +19,11 @@ from linker.audit import AuditRecord
 from linker.client.pkce import random_token
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
+from linker.core.transaction import Transaction
 from linker.outcomes import DeadEnd, Outcome, dead_end, finish, resume, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
 from linker.tokens import Identity, Result
-from linker.transaction import Transaction
 
 
 async def callback(

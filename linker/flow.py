@@ -23,9 +23,9 @@ from linker.core.id_tokens import (
     issued_at,
     verify_rs256,
 )
+from linker.core.transaction import Transaction
 from linker.settings import Settings
 from linker.tokens import Identity, StartRequest, identities_of, split_user_id
-from linker.transaction import Transaction
 
 ACTIONS = frozenset({"link", "unlink"})
 NESTED_SCOPE = "openid profile email"

@@ -15,11 +15,11 @@ from linker.client.pkce import random_token, s256_challenge
 from linker.core.claims import LEEWAY
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
+from linker.core.transaction import Transaction
 from linker.outcomes import DeadEnd, NestedLogin, Outcome, dead_end, finish, resume, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
 from linker.tokens import Result, StartRequest, decode_start_token
-from linker.transaction import Transaction
 
 
 async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | None) -> Outcome:
