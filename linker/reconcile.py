@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linker.core.errors import LinkError
-from linker.merge import metadata_patch
+from linker.core.merge import metadata_patch
 from linker.observability import log_event
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable

@@ -22,7 +22,7 @@ import httpx
 from joserfc.jwk import RSAKey
 
 from linker.app import create_app
-from linker.merge import merge_metadata
+from linker.core.merge import merge_metadata
 from linker.reconcile import SETTLE_AFTER
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant

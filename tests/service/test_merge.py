@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from linker.merge import deep_merge, merge_metadata, metadata_patch, revert_patch
+from linker.core.merge import deep_merge, merge_metadata, metadata_patch, revert_patch
 
 PRIMARY = {"theme": "dark", "prefs": {"lang": "en", "tz": "UTC"}, "tags": ["a"], "n": {"x": 1}}
 SECONDARY = {
