@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import httpx
 
+from linker.core.backoff import BASE_DELAY, MAX_DELAY, Budget
 from linker.core.errors import Code, LinkError
-from linker.retry import BASE_DELAY, MAX_DELAY, Budget
 from linker.tenant import Tenant, json_object
 from linker.tokens import Identity, identities_of
 from linker.upstream import OutcomeUnknown, Retrier

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 
 from linker import oidc
+from linker.core.backoff import Budget
 from linker.core.errors import Code, LinkError
 from linker.keys import KeyCache
-from linker.retry import Budget
 from linker.settings import Settings
 from linker.upstream import Retrier
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from linker.core.backoff import RETRYABLE_STATUSES, Budget, next_delay
 from linker.core.errors import Code, LinkError
-from linker.retry import RETRYABLE_STATUSES, Budget, next_delay
 
 MAX_ATTEMPT_TIMEOUT = 5.0
 

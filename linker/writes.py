@@ -16,12 +16,12 @@ from typing import Any
 from linker import flow
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
+from linker.core.backoff import Budget
 from linker.core.claims import json_depth_ok
 from linker.core.errors import Code, LinkError
 from linker.core.merge import metadata_patch
 from linker.observability import log_event
 from linker.reconcile import WORK_PREFIX, WorkItem, forget, owe_merge
-from linker.retry import Budget
 from linker.runtime import Runtime
 from linker.tokens import PrimaryProfile, Result
 
