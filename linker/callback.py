@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from linker import flow
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
-from linker.client.pkce import random_token
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
+from linker.core.pkce import random_token
 from linker.core.transaction import Transaction
 from linker.outcomes import DeadEnd, Outcome, dead_end, finish, resume, store_down
 from linker.runtime import Runtime

@@ -11,10 +11,10 @@ import time
 
 from linker import flow
 from linker.audit import AuditRecord
-from linker.client.pkce import random_token, s256_challenge
 from linker.core.claims import LEEWAY
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
+from linker.core.pkce import random_token, s256_challenge
 from linker.core.transaction import Transaction
 from linker.outcomes import DeadEnd, NestedLogin, Outcome, dead_end, finish, resume, store_down
 from linker.runtime import Runtime

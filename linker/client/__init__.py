@@ -18,8 +18,8 @@ from linker.client.connected_accounts import (
 )
 from linker.client.errors import ClientError, LinkRequired, TokenVaultError, Via
 from linker.client.link_url import LinkContext, LinkRequest, LinkSettings, build_link_url
-from linker.client.pkce import random_token, s256_challenge
 from linker.client.token_vault import FederatedToken, TokenVault
+from linker.core.pkce import random_token, s256_challenge
 
 __all__ = [
     "ClientError",

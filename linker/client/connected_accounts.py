@@ -31,8 +31,8 @@ import httpx
 from linker.client.errors import ClientError
 from linker.client.http_owner import HttpOwner
 from linker.client.link_url import check_domain, check_redirect_uri
-from linker.client.pkce import random_token, s256_challenge
 from linker.client.scopes import ScopeInput, scope_tuple
+from linker.core.pkce import random_token, s256_challenge
 
 CONNECT_SCOPE = "create:me:connected_accounts"
 

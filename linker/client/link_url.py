@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode, urlsplit
 
-from linker.client.pkce import random_token, s256_challenge
 from linker.client.scopes import ScopeInput, scope_tuple
+from linker.core.pkce import random_token, s256_challenge
 
 DEFAULT_SCOPE = "openid profile email"
 ACTION_SCOPES = {"link": "link_account", "unlink": "unlink_account"}

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from linker.client.pkce import s256_challenge
+from linker.core.pkce import s256_challenge
 from linker.devtenant.authorize_request import S256_CHALLENGE, with_query
 from linker.devtenant.pages import connect_page
 from linker.devtenant.seed import ConnectedAccount

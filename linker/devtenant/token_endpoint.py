@@ -19,7 +19,7 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from linker.client.pkce import s256_challenge
+from linker.core.pkce import s256_challenge
 from linker.devtenant.directory import User
 from linker.devtenant.errors import TokenError
 from linker.devtenant.password_grant import PASSWORD_GRANTS, PROTOCOL, authenticate_user

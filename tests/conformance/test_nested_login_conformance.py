@@ -27,7 +27,7 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from linker.app import create_app
-from linker.client.pkce import random_token, s256_challenge
+from linker.core.pkce import random_token, s256_challenge
 from tests.conformance.conftest import Provider
 from tests.support.fake_tenant import LINKER_CLIENT, LINKER_SECRET, FakeTenant
 from tests.support.harness import (

@@ -19,7 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey
 from starlette.applications import Starlette
 
-from linker.client.pkce import s256_challenge
+from linker.core.pkce import s256_challenge
 from linker.devtenant import DevTenantConfig, create_dev_tenant, default_seed
 from linker.testing.browser import forms_of
 

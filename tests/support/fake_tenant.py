@@ -20,7 +20,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from linker.client.pkce import s256_challenge
+from linker.core.pkce import s256_challenge
 
 DOMAIN = "tenant.test"
 ISSUER = f"https://{DOMAIN}/"
