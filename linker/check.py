@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 
 from linker.core.errors import LinkError
+from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
-from linker.keys import NoSigningKey
 from linker.settings import SETTING_NAMES, Settings
 from linker.tenant import Tenant
 from linker.upstream import Retrier

@@ -15,7 +15,7 @@ import httpx
 from linker import oidc
 from linker.core.backoff import Budget
 from linker.core.errors import Code, LinkError
-from linker.keys import KeyCache
+from linker.core.keys import KeyCache
 from linker.settings import Settings
 from linker.upstream import Retrier
 

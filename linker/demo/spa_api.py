@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from linker.core.id_tokens import TokenRejected, check_common_claims, key_id, verify_rs256
+from linker.core.keys import KeyCache
 from linker.demo.config import SampleAppConfig
 from linker.demo.tenant_client import DemoError, TenantClient
-from linker.keys import KeyCache
 from linker.tenant import json_object
 
 NO_STORE = {"cache-control": "no-store"}

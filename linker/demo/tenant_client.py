@@ -1,8 +1,9 @@
 """The sample app's calls to its tenant: the code and refresh grants, ID token checks, and the
 Management API read that lists the user's identities.
 
-The ID token checks are linker's own (`linker.core.id_tokens`, `linker.keys`): RS256 against the
-tenant's JWKS, `iss`, `aud`, `exp`, `iat`, and here also `azp` and the `nonce` of the sign-in.
+The ID token checks are linker's own (`linker.core.id_tokens`, `linker.core.keys`): RS256
+against the tenant's JWKS, `iss`, `aud`, `exp`, `iat`, and here also `azp` and the `nonce` of
+the sign-in.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from urllib.parse import quote
 import httpx
 
 from linker.core.id_tokens import TokenRejected, check_common_claims, key_id, verify_rs256
+from linker.core.keys import KeyCache
 from linker.demo.config import SampleAppConfig
-from linker.keys import KeyCache
 from linker.tenant import json_object
 from linker.tokens import Identity
 
