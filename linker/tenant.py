@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from linker import oidc
+from linker.core import oidc
 from linker.core.backoff import Budget
 from linker.core.errors import Code, LinkError
 from linker.core.keys import KeyCache

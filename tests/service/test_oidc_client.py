@@ -12,7 +12,7 @@ import base64
 
 import pytest
 
-from linker.oidc import client_auth
+from linker.core.oidc import client_auth
 from tests.support.fake_tenant import FakeTenant, status
 from tests.support.harness import Harness, Resumed, nested_state, read_resume
 
