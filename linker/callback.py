@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from linker import flow
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
+from linker.core import decisions as flow
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
 from linker.core.pkce import random_token

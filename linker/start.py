@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from linker import flow
 from linker.audit import AuditRecord
+from linker.core import decisions as flow
 from linker.core.claims import LEEWAY
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id

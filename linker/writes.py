@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from linker import flow
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
+from linker.core import decisions as flow
 from linker.core.backoff import Budget
 from linker.core.claims import json_depth_ok
 from linker.core.errors import Code, LinkError
