@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
-from linker.core import decisions as flow
+from linker.core import decisions
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
 from linker.core.pkce import random_token
@@ -34,7 +34,7 @@ async def callback(
     state = params.get("state", "")
     # The cookie first: a request without it must not destroy the attempt it names.
     if not state or not cookie_ok(state):
-        error = flow.browser_mismatch()
+        error = decisions.browser_mismatch()
         dead_end(rt, "callback", began, error)
         return DeadEnd(error)
     try:
@@ -44,7 +44,7 @@ async def callback(
         dead_end(rt, "callback", began, error)
         return DeadEnd(error, status=503)
     try:
-        txn = flow.check_transaction(taken, ip=ip, settings=rt.settings, now=rt.clock())
+        txn = decisions.check_transaction(taken, ip=ip, settings=rt.settings, now=rt.clock())
     except LinkError as error:
         dead_end(rt, "callback", began, error)
         return DeadEnd(error)
@@ -73,21 +73,21 @@ async def _verify(
     rt: Runtime, txn: Transaction, params: Mapping[str, str], ip: str | None
 ) -> Result:
     if params.get("error"):
-        raise flow.nested_login_error(params["error"], params.get("error_description"))
+        raise decisions.nested_login_error(params["error"], params.get("error_description"))
     code = params.get("code")
     if not code:
         raise LinkError(Code.SECONDARY_LOGIN_FAILED, "The tenant returned no sign-in code.")
     tokens = await rt.tenant.exchange_code(code, txn.code_verifier, rt.tenant.budget())
     id_token = str(tokens["id_token"])
     keys = await rt.tenant.keys.keys_for(key_id(id_token))
-    claims = flow.check_secondary_token(id_token, keys, txn, rt.settings, now=rt.clock())
+    claims = decisions.check_secondary_token(id_token, keys, txn, rt.settings, now=rt.clock())
     claims = await rt.tenant.with_userinfo(claims, tokens, rt.tenant.budget())  # OIDC Core 5.4
     if txn.action == "unlink":
-        return await _prepare(rt, txn, flow.check_reauthentication(claims, txn), ip)
+        return await _prepare(rt, txn, decisions.check_reauthentication(claims, txn), ip)
     if txn.existing is not None and claims["sub"] == txn.primary_user_id:
         # Signed in again with the linked identity: its new scopes are granted; nothing to link.
         return Result(status="already_linked", identity=txn.existing)
-    return await _prepare(rt, txn, flow.secondary_identity(claims, txn, rt.settings), ip)
+    return await _prepare(rt, txn, decisions.secondary_identity(claims, txn, rt.settings), ip)
 
 
 async def _prepare(rt: Runtime, txn: Transaction, identity: Identity, ip: str | None) -> Result:

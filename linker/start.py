@@ -2,7 +2,7 @@
 
 The order is the contract's (PROTOCOL §4, `/link/start`): the start token (used once), the
 client, the `id_token_hint`, the policies, the plan; then the transaction is stored and bound
-to this browser. Decisions come from `flow`; this module does the I/O around them.
+to this browser. Decisions come from `linker.core.decisions`; this module does the I/O around them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from linker.audit import AuditRecord
-from linker.core import decisions as flow
+from linker.core import decisions
 from linker.core.claims import LEEWAY
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
@@ -75,14 +75,14 @@ async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | Non
                 "This link was already used. Start again from the application.",
             )
         )
-    flow.check_client_and_request(req, settings)
-    hint = flow.require_hint(req)
-    claims = flow.verify_hint_signature(hint, await rt.tenant.keys.keys_for(key_id(hint)))
-    flow.check_hint(claims, req, settings, now=now)
-    flow.check_policies(req, settings)
-    flow.check_ip(req.ip, ip, settings)
-    decision = flow.plan(req)
-    if isinstance(decision, flow.Finished):
+    decisions.check_client_and_request(req, settings)
+    hint = decisions.require_hint(req)
+    claims = decisions.verify_hint_signature(hint, await rt.tenant.keys.keys_for(key_id(hint)))
+    decisions.check_hint(claims, req, settings, now=now)
+    decisions.check_policies(req, settings)
+    decisions.check_ip(req.ip, ip, settings)
+    decision = decisions.plan(req)
+    if isinstance(decision, decisions.Finished):
         result = Result(status=decision.status, identity=decision.identity)
         return resume(rt, result, req.sub, outer_state)
     verifier = random_token()
@@ -108,5 +108,7 @@ async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | Non
         await rt.attempts.open(txn, ttl=settings.txn_ttl)
     except StoreUnavailable:
         raise store_down() from None
-    url = flow.authorize_url(endpoint, txn, settings=settings, challenge=s256_challenge(verifier))
+    url = decisions.authorize_url(
+        endpoint, txn, settings=settings, challenge=s256_challenge(verifier)
+    )
     return NestedLogin(url=url, txn_id=txn.id)

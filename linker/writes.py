@@ -15,7 +15,7 @@ from typing import Any
 
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
-from linker.core import decisions as flow
+from linker.core import decisions
 from linker.core.backoff import Budget
 from linker.core.claims import json_depth_ok
 from linker.core.errors import Code, LinkError
@@ -42,7 +42,7 @@ async def link(
     secondary = await rt.management.find_user(attempt.identity.full_id, budget)
     if secondary is None:
         raise LinkError(Code.IDENTITY_CONFLICT, "The other account no longer exists.")
-    identity = flow.check_secondary_user(secondary, attempt.identity)
+    identity = decisions.check_secondary_user(secondary, attempt.identity)
     snapshot = _snapshot(secondary)
     if not json_depth_ok(snapshot):
         raise LinkError(
