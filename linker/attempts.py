@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from linker.core.action_tokens import Identity, Result
 from linker.core.transaction import Transaction
 from linker.store import Store
-from linker.tokens import Identity, Result
 
 # A transaction is kept a little past its own expiry so that a late callback is told
 # "expired" rather than "not found"; the transaction's `expires_at` is what is enforced.

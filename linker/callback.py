@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
 from linker.core import decisions
+from linker.core.action_tokens import Identity, Result
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
 from linker.core.pkce import random_token
@@ -23,7 +24,6 @@ from linker.core.transaction import Transaction
 from linker.outcomes import DeadEnd, Outcome, dead_end, finish, resume, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
-from linker.tokens import Identity, Result
 
 
 async def callback(

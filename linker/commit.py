@@ -16,11 +16,11 @@ from typing import Any
 from linker import writes
 from linker.attempts import IN_PROGRESS, Prepared
 from linker.audit import AuditRecord
+from linker.core.action_tokens import CommitRejected, CommitRequest, Result, decode_commit_token
 from linker.core.errors import Code, LinkError
 from linker.outcomes import observe, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
-from linker.tokens import CommitRejected, CommitRequest, Result, decode_commit_token
 
 # How often a retried commit looks for the outcome of the request still writing it.
 POLL_SECONDS = 0.05

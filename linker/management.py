@@ -13,10 +13,10 @@ from urllib.parse import quote
 
 import httpx
 
+from linker.core.action_tokens import Identity, identities_of
 from linker.core.backoff import BASE_DELAY, MAX_DELAY, Budget
 from linker.core.errors import Code, LinkError
 from linker.tenant import Tenant, json_object
-from linker.tokens import Identity, identities_of
 from linker.upstream import OutcomeUnknown, Retrier
 
 # Time kept back from the step's budget for the read that settles a lost answer.

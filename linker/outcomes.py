@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 
 from linker.audit import AuditRecord
+from linker.core.action_tokens import Result, encode_result_token
 from linker.core.errors import Code, LinkError
 from linker.observability import log_event
 from linker.runtime import Runtime
-from linker.tokens import Result, encode_result_token
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from linker.core.action_tokens import Identity, identities_of
 from linker.core.errors import LinkError
 from linker.core.merge import metadata_patch
 from linker.observability import log_event
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
-from linker.tokens import Identity, identities_of
 
 WORK_PREFIX = "work:"
 # Pending work outlives any outage worth waiting for; `linker reconcile` finishes it sooner.

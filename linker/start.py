@@ -11,6 +11,7 @@ import time
 
 from linker.audit import AuditRecord
 from linker.core import decisions
+from linker.core.action_tokens import Result, StartRequest, decode_start_token
 from linker.core.claims import LEEWAY
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
@@ -19,7 +20,6 @@ from linker.core.transaction import Transaction
 from linker.outcomes import DeadEnd, NestedLogin, Outcome, dead_end, finish, resume, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
-from linker.tokens import Result, StartRequest, decode_start_token
 
 
 async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | None) -> Outcome:

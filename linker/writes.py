@@ -16,6 +16,7 @@ from typing import Any
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
 from linker.core import decisions
+from linker.core.action_tokens import PrimaryProfile, Result
 from linker.core.backoff import Budget
 from linker.core.claims import json_depth_ok
 from linker.core.errors import Code, LinkError
@@ -23,7 +24,6 @@ from linker.core.merge import metadata_patch
 from linker.observability import log_event
 from linker.reconcile import WORK_PREFIX, WorkItem, forget, owe_merge
 from linker.runtime import Runtime
-from linker.tokens import PrimaryProfile, Result
 
 
 def _snapshot(secondary: dict[str, Any]) -> dict[str, Any]:

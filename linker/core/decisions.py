@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from joserfc.jwk import KeySet
 
+from linker.core.action_tokens import Identity, StartRequest, identities_of, split_user_id
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import (
     TokenRejected,
@@ -25,7 +26,6 @@ from linker.core.id_tokens import (
 )
 from linker.core.transaction import Transaction
 from linker.settings import Settings
-from linker.tokens import Identity, StartRequest, identities_of, split_user_id
 
 ACTIONS = frozenset({"link", "unlink"})
 NESTED_SCOPE = "openid profile email"

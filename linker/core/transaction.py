@@ -6,7 +6,7 @@ import json
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
-from linker.tokens import Identity
+from linker.core.action_tokens import Identity
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from html import escape
 
 from starlette.responses import HTMLResponse
 
+from linker.core.action_tokens import Identity
 from linker.demo.sessions import AgentOutcome, Notice, Session
-from linker.tokens import Identity
 
 LINK_BUTTONS = (
     ("github", "Link GitHub"),

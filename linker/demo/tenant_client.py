@@ -16,11 +16,11 @@ from urllib.parse import quote
 
 import httpx
 
+from linker.core.action_tokens import Identity
 from linker.core.id_tokens import TokenRejected, check_common_claims, key_id, verify_rs256
 from linker.core.keys import KeyCache
 from linker.demo.config import SampleAppConfig
 from linker.tenant import json_object
-from linker.tokens import Identity
 
 MANAGEMENT_TOKEN_MARGIN = 60
 

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from linker.attempts import GRACE_SECONDS, Attempts
+from linker.core.action_tokens import Identity
 from linker.core.transaction import Transaction
 from linker.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
 from linker.testing import free_port
-from linker.tokens import Identity
 from tests.support.harness import Clock, Harness, nested_state, read_resume
 from tests.support.redis_server import redis_server
 
