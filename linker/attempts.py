@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from linker.core.action_tokens import Identity, Result
+from linker.core.action_tokens import Result
+from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.store import Store
 

@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
 from linker.core import decisions
-from linker.core.action_tokens import Identity, Result
+from linker.core.action_tokens import Result
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
+from linker.core.identities import Identity
 from linker.core.pkce import random_token
 from linker.core.transaction import Transaction
 from linker.outcomes import DeadEnd, Outcome, dead_end, finish, resume, store_down

@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 import httpx
 
-from linker.core.action_tokens import Identity, identities_of
 from linker.core.backoff import BASE_DELAY, MAX_DELAY, Budget
 from linker.core.errors import Code, LinkError
+from linker.core.identities import Identity, identities_of
 from linker.tenant import Tenant, json_object
 from linker.upstream import OutcomeUnknown, Retrier
 

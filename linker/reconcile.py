@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from linker.core.action_tokens import Identity, identities_of
 from linker.core.errors import LinkError
+from linker.core.identities import Identity, identities_of
 from linker.core.merge import metadata_patch
 from linker.observability import log_event
 from linker.runtime import Runtime

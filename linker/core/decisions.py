@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from joserfc.jwk import KeySet
 
-from linker.core.action_tokens import Identity, StartRequest, identities_of, split_user_id
+from linker.core.action_tokens import StartRequest
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import (
     TokenRejected,
@@ -24,6 +24,7 @@ from linker.core.id_tokens import (
     issued_at,
     verify_rs256,
 )
+from linker.core.identities import Identity, identities_of, split_user_id
 from linker.core.transaction import Transaction
 from linker.settings import Settings
 

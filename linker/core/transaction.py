@@ -6,7 +6,7 @@ import json
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
-from linker.core.action_tokens import Identity
+from linker.core.identities import Identity
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from html import escape
 
 from starlette.responses import HTMLResponse
 
-from linker.core.action_tokens import Identity
+from linker.core.identities import Identity
 from linker.demo.sessions import AgentOutcome, Notice, Session
 
 LINK_BUTTONS = (

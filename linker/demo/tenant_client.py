@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import httpx
 
-from linker.core.action_tokens import Identity
 from linker.core.id_tokens import TokenRejected, check_common_claims, key_id, verify_rs256
+from linker.core.identities import Identity
 from linker.core.keys import KeyCache
 from linker.demo.config import SampleAppConfig
 from linker.tenant import json_object

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from linker.attempts import GRACE_SECONDS, Attempts
-from linker.core.action_tokens import Identity
+from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
 from linker.testing import free_port
