@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from linker.settings import Secret
+from linker.core.secret import Secret
 
 COOKIE_PREFIX = "linker_txn_"
 COOKIE_PATH = "/link"

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from linker.core.merge import MERGE_MODES, MergeMode
+from linker.core.secret import Secret
 from linker.environment import read_dotenv, resolve_secret_files
 
-MergeMode = Literal["none", "primary-wins", "secondary-wins"]
-MERGE_MODES: tuple[MergeMode, ...] = ("none", "primary-wins", "secondary-wins")
 MIN_SECRET_BYTES = 32
 
 
@@ -28,29 +28,6 @@ class SettingsError(ValueError):
         super().__init__(f"{name}: {problem}")
         self.name = name
         self.problem = problem
-
-
-class Secret:
-    """A secret string whose `repr` and `str` never show the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True)

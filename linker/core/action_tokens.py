@@ -19,7 +19,7 @@ from joserfc.jwk import OctKey
 from linker.core.claims import LEEWAY, BadClaim, finite_number, json_depth_ok, optional_number
 from linker.core.errors import Code, LinkError
 from linker.core.identities import Identity
-from linker.settings import Secret
+from linker.core.secret import Secret
 
 START_TOKEN_MAX_AGE = 300
 RESULT_TOKEN_LIFETIME = 120

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from joserfc.jwk import KeySet
@@ -26,13 +26,37 @@ from linker.core.id_tokens import (
 )
 from linker.core.identities import Identity, identities_of, split_user_id
 from linker.core.transaction import Transaction
-from linker.settings import Settings
 
 ACTIONS = frozenset({"link", "unlink"})
 NESTED_SCOPE = "openid profile email"
 
 
-def check_client_and_request(req: StartRequest, settings: Settings) -> None:
+class Policy(Protocol):
+    """What the decisions read from the service's settings (`linker.settings.Settings` is one)."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def callback_url(self) -> str: ...
+    @property
+    def allowed_client_ids(self) -> frozenset[str]: ...
+    @property
+    def hint_max_age(self) -> int: ...
+    @property
+    def require_verified_email(self) -> bool: ...
+    @property
+    def enforce_mfa(self) -> bool: ...
+    @property
+    def pin_ip(self) -> bool: ...
+    @property
+    def require_verified_secondary_email(self) -> bool: ...
+    @property
+    def require_same_email(self) -> bool: ...
+
+
+def check_client_and_request(req: StartRequest, settings: Policy) -> None:
     """Step 2 and the request's shape: client allowed, action and connection sensible."""
     if settings.allowed_client_ids and req.client_id not in settings.allowed_client_ids:
         raise LinkError(
@@ -47,7 +71,7 @@ def check_client_and_request(req: StartRequest, settings: Settings) -> None:
 
 
 def check_hint(
-    claims: Mapping[str, Any], req: StartRequest, settings: Settings, *, now: float
+    claims: Mapping[str, Any], req: StartRequest, settings: Policy, *, now: float
 ) -> None:
     """Step 3, after the signature: the hint is the app's ID token for this very user."""
     try:
@@ -81,7 +105,7 @@ def verify_hint_signature(hint: str, keys: KeySet) -> Mapping[str, Any]:
         ) from None
 
 
-def check_policies(req: StartRequest, settings: Settings) -> None:
+def check_policies(req: StartRequest, settings: Policy) -> None:
     """Step 4: the tenant owner's policies about the primary sign-in."""
     if settings.require_verified_email and not req.email_verified:
         raise LinkError(
@@ -149,7 +173,7 @@ def _plan_unlink(req: StartRequest, matching: Sequence[Identity]) -> Plan:
     return Plan(connection=primary.connection, target=target)
 
 
-def authorize_url(endpoint: str, txn: Transaction, *, settings: Settings, challenge: str) -> str:
+def authorize_url(endpoint: str, txn: Transaction, *, settings: Policy, challenge: str) -> str:
     """The nested `/authorize` for the companion client."""
     params = {
         "client_id": settings.client_id,
@@ -180,7 +204,7 @@ def browser_mismatch() -> LinkError:
 
 
 def check_transaction(
-    txn: Transaction | None, *, ip: str | None, settings: Settings, now: float
+    txn: Transaction | None, *, ip: str | None, settings: Policy, now: float
 ) -> Transaction:
     """Callback step 1, after the take: the transaction existed and is still valid."""
     if txn is None:
@@ -197,7 +221,7 @@ def check_transaction(
     return txn
 
 
-def check_ip(expected: str | None, actual: str | None, settings: Settings) -> None:
+def check_ip(expected: str | None, actual: str | None, settings: Policy) -> None:
     if settings.pin_ip and (expected is None or actual != expected):
         raise LinkError(
             Code.IP_MISMATCH, "This request comes from another network than the sign-in."
@@ -224,7 +248,7 @@ def tenant_text(text: str) -> str:
 
 
 def check_secondary_token(
-    token: str, keys: KeySet, txn: Transaction, settings: Settings, *, now: float
+    token: str, keys: KeySet, txn: Transaction, settings: Policy, *, now: float
 ) -> Mapping[str, Any]:
     """Callback step 3: the nested login's ID token is for us, for this transaction, and fresh."""
     try:
@@ -238,7 +262,7 @@ def check_secondary_token(
     return claims
 
 
-def secondary_identity(claims: Mapping[str, Any], txn: Transaction, settings: Settings) -> Identity:
+def secondary_identity(claims: Mapping[str, Any], txn: Transaction, settings: Policy) -> Identity:
     """Callback step 4 (link): the checks on who signed in, before anything is written."""
     sub = str(claims["sub"])
     try:

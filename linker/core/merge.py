@@ -8,9 +8,10 @@ takes it whole.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from linker.settings import MergeMode
+MergeMode = Literal["none", "primary-wins", "secondary-wins"]
+MERGE_MODES: tuple[MergeMode, ...] = ("none", "primary-wins", "secondary-wins")
 
 
 def deep_merge(base: Mapping[str, Any], winner: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from linker.core.errors import Code
+from linker.core.secret import Secret
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
-from linker.settings import _REQUIRED, _TABLE, Secret
+from linker.settings import _REQUIRED, _TABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
