@@ -1,1 +1,35 @@
-"""Client-initiated account linking for Auth0."""
+"""Client-initiated account linking for Auth0.
+
+The public surface: `create_app` and `Settings` to run the service, `configure_logging` for its
+logs, `shim_path` for the Action; `linker.core` (the protocol, pure), `linker.client` (helpers
+for applications and agents) and `linker.testing` (helpers for test suites). Names are loaded
+on first use, so `import linker.client` does not pull in the web service.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from linker.app import create_app
+    from linker.logs import configure_logging
+    from linker.settings import Settings, SettingsError
+    from linker.shim import shim_path
+
+_EXPORTS = {
+    "create_app": "linker.app",
+    "configure_logging": "linker.logs",
+    "Settings": "linker.settings",
+    "SettingsError": "linker.settings",
+    "shim_path": "linker.shim",
+}
+
+__all__ = ["Settings", "SettingsError", "configure_logging", "create_app", "shim_path"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'linker' has no attribute {name!r}")
+    return getattr(import_module(module), name)

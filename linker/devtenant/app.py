@@ -21,13 +21,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
+from linker import shim_path
 from linker.devtenant import admin, clients_api, cors, login, management, my_account, oidc
 from linker.devtenant.action_runner import ActionRunner
 from linker.devtenant.faults import FaultMiddleware
 from linker.devtenant.seed import Seed
 from linker.devtenant.state import TenantState
 from linker.devtenant.web_message import WebMessageMiddleware
-from linker.shim import shim_path
 
 # The shim shipped in linker-auth0's wheel, or deploy/action/linker-action.js in a checkout.
 DEFAULT_ACTION = shim_path()
