@@ -2,6 +2,8 @@
 
 - `build_link_url(...)` / `LinkSettings.link_request(...)`: the `/authorize` request that links
   (or unlinks) an identity, with the state, nonce and PKCE verifier to keep.
+- `build_authorize_url(...)`: any other authorization code request (sign-in, a grant for an
+  audience), PKCE `S256`, with the parameters named.
 - `TokenVault.exchange(...)`: an access token for a connected account, or `LinkRequired`
   (which says `via`: link through linker, or connect through the My Account API).
 - `ConnectedAccounts.start(...)` / `.complete(...)`: the My Account API's connect flow.
@@ -19,6 +21,7 @@ from linker.client.connected_accounts import (
 from linker.client.errors import ClientError, LinkRequired, TokenVaultError, Via
 from linker.client.link_url import LinkContext, LinkRequest, LinkSettings, build_link_url
 from linker.client.token_vault import FederatedToken, TokenVault
+from linker.core.authorize import build_authorize_url
 from linker.core.pkce import random_token, s256_challenge
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "TokenVault",
     "TokenVaultError",
     "Via",
+    "build_authorize_url",
     "build_link_url",
     "link_required_handler",
     "link_required_response",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from linker.client.scopes import ScopeInput, scope_tuple
+from linker.core.authorize import build_authorize_url
 from linker.core.pkce import random_token, s256_challenge
 
 DEFAULT_SCOPE = "openid profile email"
@@ -119,27 +120,25 @@ def build_link_url(
 
     state, nonce, code_verifier = random_token(), random_token(), random_token()
     code_challenge = s256_challenge(code_verifier)
-    params: dict[str, str] = {
-        "client_id": client_id,
-        "response_type": "code",
-        "redirect_uri": redirect_uri,
-        "scope": " ".join((*base_scopes, action_scope)),
-        "requested_connection": connection,
-    }
+    extra = {"requested_connection": connection}
     connection_scopes = scope_tuple(connection_scope)
     if connection_scopes:
-        params["requested_connection_scope"] = " ".join(connection_scopes)
+        extra["requested_connection_scope"] = " ".join(connection_scopes)
     if requested_identity is not None:
-        params["requested_identity"] = requested_identity
-    params |= {
-        "id_token_hint": id_token_hint,
-        "state": state,
-        "nonce": nonce,
-        "code_challenge": code_challenge,
-        "code_challenge_method": "S256",
-    }
+        extra["requested_identity"] = requested_identity
+    extra["id_token_hint"] = id_token_hint
+    url = build_authorize_url(
+        f"{scheme}://{domain}/authorize",
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scope=" ".join((*base_scopes, action_scope)),
+        state=state,
+        nonce=nonce,
+        code_challenge=code_challenge,
+        extra=extra,
+    )
     return LinkRequest(
-        url=f"{scheme}://{domain}/authorize?{urlencode(params, quote_via=quote)}",
+        url=url,
         state=state,
         nonce=nonce,
         code_verifier=code_verifier,

@@ -11,11 +11,11 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlencode
 
 from joserfc.jwk import KeySet
 
 from linker.core.action_tokens import StartRequest
+from linker.core.authorize import build_authorize_url
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import (
     TokenRejected,
@@ -175,23 +175,19 @@ def _plan_unlink(req: StartRequest, matching: Sequence[Identity]) -> Plan:
 
 def authorize_url(endpoint: str, txn: Transaction, *, settings: Policy, challenge: str) -> str:
     """The nested `/authorize` for the companion client."""
-    params = {
-        "client_id": settings.client_id,
-        "response_type": "code",
-        "redirect_uri": settings.callback_url,
-        "scope": NESTED_SCOPE,
-        "connection": txn.connection,
-        "prompt": "login",
-        "max_age": "0",
-        "state": txn.id,
-        "nonce": txn.nonce,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    extra = {"connection": txn.connection, "prompt": "login", "max_age": "0"}
     if txn.connection_scope:
-        params["connection_scope"] = txn.connection_scope
-    separator = "&" if "?" in endpoint else "?"
-    return endpoint + separator + urlencode(params)
+        extra["connection_scope"] = txn.connection_scope
+    return build_authorize_url(
+        endpoint,
+        client_id=settings.client_id,
+        redirect_uri=settings.callback_url,
+        scope=NESTED_SCOPE,
+        state=txn.id,
+        nonce=txn.nonce,
+        code_challenge=challenge,
+        extra=extra,
+    )
 
 
 def browser_mismatch() -> LinkError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from linker.client import LinkRequest, random_token, s256_challenge
+from linker.client import LinkRequest, build_authorize_url, random_token, s256_challenge
 from linker.demo.config import LOGIN_SCOPE, SampleAppConfig
 from linker.demo.sessions import Pending, PendingKind
 
@@ -26,18 +26,16 @@ class Attempt:
 def sign_in(config: SampleAppConfig, *, now: float) -> Attempt:
     """Sign in to the app (code flow, PKCE, nonce)."""
     state, nonce, verifier = random_token(), random_token(), random_token()
-    params = {
-        "client_id": config.client_id,
-        "response_type": "code",
-        "redirect_uri": config.redirect_uri,
-        "scope": LOGIN_SCOPE,
-        "state": state,
-        "nonce": nonce,
-        "code_challenge": s256_challenge(verifier),
-        "code_challenge_method": "S256",
-    }
     pending = Pending(kind="login", nonce=nonce, code_verifier=verifier, created_at=now)
-    url = f"{config.tenant_url}/authorize?{urlencode(params, quote_via=quote)}"
+    url = build_authorize_url(
+        f"{config.tenant_url}/authorize",
+        client_id=config.client_id,
+        redirect_uri=config.redirect_uri,
+        scope=LOGIN_SCOPE,
+        state=state,
+        nonce=nonce,
+        code_challenge=s256_challenge(verifier),
+    )
     return Attempt(url, state, pending)
 
 

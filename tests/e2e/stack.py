@@ -13,11 +13,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from linker.client import LinkRequest, build_link_url, random_token, s256_challenge
+from linker.client import (
+    LinkRequest,
+    build_authorize_url,
+    build_link_url,
+    random_token,
+    s256_challenge,
+)
 from linker.testing import ScriptedBrowser
 
 APP_CALLBACK = "http://localhost:9/callback"  # never served: the browser stops there
@@ -135,17 +141,16 @@ class Stack:
         self, browser: ScriptedBrowser, user_id: str, *, client_id: str = "demo-app"
     ) -> Tokens:
         verifier = random_token()
-        params = {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": APP_CALLBACK,
-            "scope": "openid profile email offline_access",
-            "state": random_token(),
-            "nonce": random_token(),
-            "code_challenge": s256_challenge(verifier),
-            "code_challenge_method": "S256",
-        }
-        browser.get(f"{self.tenant_url}/authorize?{urlencode(params)}")
+        url = build_authorize_url(
+            f"{self.tenant_url}/authorize",
+            client_id=client_id,
+            redirect_uri=APP_CALLBACK,
+            scope="openid profile email offline_access",
+            state=random_token(),
+            nonce=random_token(),
+            code_challenge=s256_challenge(verifier),
+        )
+        browser.get(url)
         browser.submit(browser.form_with(connection=self.connection_of(user_id)))
         outcome = self.finish(
             browser, browser.submit(browser.form_with(user_id=user_id)), verifier, client_id

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -28,6 +28,7 @@ from linker.client import (
     LinkRequired,
     LinkSettings,
     TokenVault,
+    build_authorize_url,
     link_required_handler,
     random_token,
     s256_challenge,
@@ -57,17 +58,16 @@ def vault(e2e: Stack, **options: Any) -> TokenVault:
 def my_account_token(e2e: Stack, browser: ScriptedBrowser) -> str:
     """The signed-in user's access token for the My Account API (SSO: no login page)."""
     verifier = random_token()
-    params = {
-        "client_id": "demo-app",
-        "response_type": "code",
-        "redirect_uri": APP_CALLBACK,
-        "scope": "openid create:me:connected_accounts",
-        "audience": f"{e2e.tenant_url}/me/",
-        "state": random_token(),
-        "code_challenge": s256_challenge(verifier),
-        "code_challenge_method": "S256",
-    }
-    page = browser.get(f"{e2e.tenant_url}/authorize?{urlencode(params)}")
+    url = build_authorize_url(
+        f"{e2e.tenant_url}/authorize",
+        client_id="demo-app",
+        redirect_uri=APP_CALLBACK,
+        scope="openid create:me:connected_accounts",
+        state=random_token(),
+        code_challenge=s256_challenge(verifier),
+        extra={"audience": f"{e2e.tenant_url}/me/"},
+    )
+    page = browser.get(url)
     code = parse_qs(urlsplit(page.headers["location"]).query)["code"][0]
     answer = httpx.post(
         f"{e2e.tenant_url}/oauth/token",
