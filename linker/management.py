@@ -14,9 +14,10 @@ from urllib.parse import quote
 import httpx
 
 from linker.core.backoff import BASE_DELAY, MAX_DELAY, Budget
+from linker.core.claims import json_object
 from linker.core.errors import Code, LinkError
 from linker.core.identities import Identity, identities_of
-from linker.tenant import Tenant, json_object
+from linker.tenant import Tenant
 from linker.upstream import OutcomeUnknown, Retrier
 
 # Time kept back from the step's budget for the read that settles a lost answer.
@@ -32,7 +33,7 @@ def _path(*parts: str) -> str:
 
 
 def _failure(response: httpx.Response, doing: str) -> LinkError:
-    body = json_object(response)
+    body = json_object(response.content)
     message = str(body.get("message", ""))
     status = response.status_code
     if status == 409 or (status == 400 and message == _UNABLE):
@@ -98,7 +99,7 @@ class ManagementApi:
             return None
         if response.status_code != 200:
             raise _failure(response, "read the user")
-        return json_object(response)
+        return json_object(response.content)
 
     async def update_metadata(self, user_id: str, body: dict[str, Any], budget: Budget) -> None:
         """PATCH `user_metadata` / `app_metadata`; the same body twice is harmless."""

@@ -14,6 +14,7 @@ import httpx
 
 from linker.core import oidc
 from linker.core.backoff import Budget
+from linker.core.claims import json_object
 from linker.core.errors import Code, LinkError
 from linker.core.keys import KeyCache
 from linker.settings import Settings
@@ -24,15 +25,6 @@ TOKEN_REFRESH_MARGIN = 60
 
 def _unavailable(what: str) -> LinkError:
     return LinkError(Code.UPSTREAM_UNAVAILABLE, f"The Auth0 tenant's {what} could not be read.")
-
-
-def json_object(response: httpx.Response) -> dict[str, Any]:
-    """The response body as a JSON object, or `{}` when it is anything else."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 @dataclass
@@ -71,7 +63,7 @@ class Tenant:
             return await self._http.get(url, timeout=limit)
 
         response = await self._retrier.send(attempt, self.budget())
-        body = json_object(response)
+        body = json_object(response.content)
         if response.status_code != 200 or not body:
             raise _unavailable(what)
         return body
@@ -114,7 +106,7 @@ class Tenant:
             "redirect_uri": self.settings.callback_url,
         }
         response = await self._post_token(form, budget, once=True)
-        body = json_object(response)
+        body = json_object(response.content)
         if response.status_code != 200 or not isinstance(body.get("id_token"), str):
             error = body.get("error", f"HTTP {response.status_code}")
             raise LinkError(
@@ -136,7 +128,7 @@ class Tenant:
             return await self._http.get(url, headers=headers, timeout=limit)
 
         response = await self._retrier.send(attempt, budget)
-        body = json_object(response)
+        body = json_object(response.content)
         if response.status_code != 200 or not isinstance(body.get("sub"), str):
             raise LinkError(
                 Code.INVALID_SECONDARY_TOKEN,
@@ -170,7 +162,7 @@ class Tenant:
                 "audience": f"{self.settings.tenant_url}/api/v2/",
             }
             response = await self._post_token(form, budget)
-            body = json_object(response)
+            body = json_object(response.content)
             value, expires_in = body.get("access_token"), body.get("expires_in", 0)
             if response.status_code != 200 or not isinstance(value, str):
                 raise LinkError(
@@ -229,4 +221,7 @@ class Tenant:
 
 
 def _invalid_client(response: httpx.Response) -> bool:
-    return response.status_code == 401 and json_object(response).get("error") == "invalid_client"
+    return (
+        response.status_code == 401
+        and json_object(response.content).get("error") == "invalid_client"
+    )

@@ -32,6 +32,7 @@ from linker.client.errors import ClientError
 from linker.client.http_owner import HttpOwner
 from linker.client.link_url import check_domain, check_redirect_uri
 from linker.client.scopes import ScopeInput, scope_tuple
+from linker.core.claims import json_object
 from linker.core.pkce import random_token, s256_challenge
 
 CONNECT_SCOPE = "create:me:connected_accounts"
@@ -255,8 +256,4 @@ class ConnectedAccounts(HttpOwner):
             raise ConnectError(
                 "upstream_unavailable", f"could not reach the tenant ({type(exc).__name__})"
             ) from None
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {}
-        return response.status_code, answer if isinstance(answer, dict) else {}
+        return response.status_code, json_object(response.content)

@@ -32,6 +32,7 @@ from linker.client.errors import LinkRequired, TokenVaultError, Via
 from linker.client.http_owner import HttpOwner
 from linker.client.link_url import LinkContext
 from linker.client.scopes import ScopeInput, scope_tuple
+from linker.core.claims import json_object
 
 GRANT_TYPE = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
 REQUESTED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"  # noqa: S105
@@ -127,7 +128,7 @@ class TokenVault(HttpOwner):
             ) from None
         try:
             return parse_exchange_response(
-                response.status_code, _json_object(response), connection, scopes
+                response.status_code, json_object(response.content), connection, scopes
             )
         except LinkRequired as needed:
             raise await self._way_for(needed, link, connect) from None
@@ -253,16 +254,6 @@ def parse_exchange_response(
         raise LinkRequired(connection, scopes)
     description = _optional_str(body.get("error_description")) or ""
     raise TokenVaultError(error, description, status_code=status_code)
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    # Like linker.tenant.json_object; repeated so that apps embedding linker.client do not
-    # import the service's modules.
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _optional_str(value: object) -> str | None:

@@ -7,6 +7,7 @@ levels deep. These checks turn such shapes into a refusal instead of an exceptio
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -55,3 +56,12 @@ def json_depth_ok(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
             return False
         stack.extend((child, depth + 1) for child in children)
     return True
+
+
+def json_object(content: bytes | str) -> dict[str, Any]:
+    """A response body as a JSON object, or `{}` when it is anything else (HTML, a list, junk)."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

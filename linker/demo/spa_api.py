@@ -23,11 +23,11 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from linker.core.claims import json_object
 from linker.core.id_tokens import TokenRejected, check_common_claims, key_id, verify_rs256
 from linker.core.keys import KeyCache
 from linker.demo.config import SampleAppConfig
 from linker.demo.tenant_client import DemoError, TenantClient
-from linker.tenant import json_object
 
 NO_STORE = {"cache-control": "no-store"}
 
@@ -121,7 +121,7 @@ class SpaApi:
             response = await self.http.get(f"{self.tenant_url}/.well-known/jwks.json")
         except httpx.HTTPError:
             raise DemoError("the tenant's signing keys could not be read") from None
-        body = json_object(response)
+        body = json_object(response.content)
         if response.status_code != 200 or not body:
             raise DemoError("the tenant's signing keys could not be read")
         return body

@@ -16,11 +16,11 @@ from urllib.parse import quote
 
 import httpx
 
+from linker.core.claims import json_object
 from linker.core.id_tokens import TokenRejected, check_common_claims, key_id, verify_rs256
 from linker.core.identities import Identity
 from linker.core.keys import KeyCache
 from linker.demo.config import SampleAppConfig
-from linker.tenant import json_object
 
 MANAGEMENT_TOKEN_MARGIN = 60
 
@@ -98,7 +98,7 @@ class TenantClient:
         response = await self._send("GET", url, headers={"Authorization": f"Bearer {token}"})
         if response.status_code == 401:
             self._management_token = None
-        body = json_object(response)
+        body = json_object(response.content)
         if response.status_code != 200:
             raise DemoError(f"The Management API answered {_error_of(response, body)}.")
         try:
@@ -140,7 +140,7 @@ class TenantClient:
             "client_secret": self._config.client_secret,
         }
         response = await self._send("POST", f"{self._config.tenant_url}/oauth/token", data=data)
-        body = json_object(response)
+        body = json_object(response.content)
         if response.status_code != 200:
             raise DemoError(
                 f"The tenant refused the {form['grant_type']} grant ({_error_of(response, body)})."
@@ -149,7 +149,7 @@ class TenantClient:
 
     async def _fetch_jwks(self) -> dict[str, Any]:
         response = await self._send("GET", f"{self._config.tenant_url}/.well-known/jwks.json")
-        body = json_object(response)
+        body = json_object(response.content)
         if response.status_code != 200 or not body:
             raise DemoError("The tenant's signing keys could not be read.")
         return body
