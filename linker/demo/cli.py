@@ -30,8 +30,7 @@ from linker.demo.sample_app import create_sample_app
 from linker.demo.servers import Listener, PortInUse, ServerGroup, bind
 from linker.demo.spa_app import API_CLIENT_ID, SpaConfig, create_spa_app
 from linker.demo.spa_sdk import SpaSdkUnavailable, default_cache_dir, ensure_spa_sdk
-from linker.devtenant.app import DevTenantConfig, create_dev_tenant
-from linker.devtenant.seed import Seed, default_seed
+from linker.devtenant import DevTenantConfig, Seed, create_dev_tenant, default_seed
 
 TENANT_HOST, LINKER_HOST, APP_HOST, SPA_HOST = "127.0.0.1", "127.0.0.2", "localhost", "localhost"
 TENANT_PORT, LINKER_PORT, APP_PORT, SPA_PORT = 8700, 8701, 8702, 8703
