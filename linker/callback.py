@@ -85,9 +85,9 @@ async def _verify(
     claims = await rt.tenant.with_userinfo(claims, tokens, rt.tenant.budget())  # OIDC Core 5.4
     if txn.action == "unlink":
         return await _prepare(rt, txn, decisions.check_reauthentication(claims, txn), ip)
-    if txn.existing is not None and claims["sub"] == txn.primary_user_id:
+    if txn.already_linked is not None and claims["sub"] == txn.primary_user_id:
         # Signed in again with the linked identity: its new scopes are granted; nothing to link.
-        return Result(status="already_linked", identity=txn.existing)
+        return Result(status="already_linked", identity=txn.already_linked)
     return await _prepare(rt, txn, decisions.secondary_identity(claims, txn, rt.settings), ip)
 
 

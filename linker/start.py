@@ -101,7 +101,7 @@ async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | Non
         created_at=now,
         expires_at=now + settings.txn_ttl,
         target=decision.target,
-        existing=decision.existing,
+        already_linked=decision.already_linked,
     )
     endpoint = await rt.tenant.authorize_endpoint()
     try:

@@ -121,13 +121,13 @@ def check_policies(req: StartRequest, settings: Policy) -> None:
 class Plan:
     """What the nested login is for: the connection to sign in at, and what it concerns.
 
-    `target` is the identity to unlink; `existing` is an identity already linked whose
+    `target` is the identity to unlink; `already_linked` is an identity linked before whose
     connection is asked for again with new scopes (the nested login grants them).
     """
 
     connection: str
     target: Identity | None = None
-    existing: Identity | None = None
+    already_linked: Identity | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def plan(req: StartRequest) -> Plan | Finished:
         return Plan(connection=connection)
     if req.requested_connection_scope:
         # Token Vault needs the new scopes granted at that connection: sign in there again.
-        return Plan(connection=connection, existing=matching[0])
+        return Plan(connection=connection, already_linked=matching[0])
     return Finished("already_linked", matching[0])
 
 

@@ -27,7 +27,7 @@ class Transaction:
     created_at: float
     expires_at: float
     target: Identity | None = None  # unlink: the identity to remove
-    existing: Identity | None = None  # link: already linked, signing in again for new scopes
+    already_linked: Identity | None = None  # link: already linked, signing in again for new scopes
 
     def dumps(self) -> str:
         """A JSON array in field order, without the id (the store's key holds it): every
@@ -43,9 +43,9 @@ class Transaction:
         values: list[Any] = [txn_id, *json.loads(raw)]
         values += [None] * (len(names) - len(values))
         data = dict(zip(names, values, strict=True))
-        target, existing = data.pop("target"), data.pop("existing")
+        target, already_linked = data.pop("target"), data.pop("already_linked")
         return cls(
             **data,
             target=Identity(*target) if target else None,
-            existing=Identity(*existing) if existing else None,
+            already_linked=Identity(*already_linked) if already_linked else None,
         )
