@@ -34,6 +34,7 @@ from linker.settings import Settings
 from linker.start import start
 from linker.store import Store, open_store
 from linker.tenant import Tenant
+from linker.transport import upstream_client
 from linker.upstream import Retrier
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
@@ -50,7 +51,7 @@ def create_app(
     retrier: Retrier | None = None,
 ) -> Starlette:
     """The linking service. Every call to the tenant goes through `http` when given."""
-    client = http or httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+    client = http or upstream_client()
     runtime = build_runtime(settings, http=client, store=store, clock=clock, retrier=retrier)
 
     @asynccontextmanager

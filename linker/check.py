@@ -25,6 +25,7 @@ from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
 from linker.settings import SETTING_NAMES, Settings
 from linker.tenant import Tenant
+from linker.transport import upstream_client
 from linker.upstream import Retrier
 
 NEEDED_SCOPES = ("read:users", "update:users")
@@ -131,11 +132,7 @@ async def check_tenant(settings: Settings, *, http: httpx.AsyncClient | None = N
     callback URL, each through the service's own `Tenant`."""
     report = Report()
     async with contextlib.AsyncExitStack() as stack:
-        client = (
-            http
-            if http is not None
-            else await stack.enter_async_context(httpx.AsyncClient(timeout=5.0))
-        )
+        client = http if http is not None else await stack.enter_async_context(upstream_client())
         tenant = Tenant(settings, client, Retrier(clock=time.time), clock=time.time)
         try:
             await tenant.discovery()

@@ -1,0 +1,167 @@
+"""The upstream client over a real loopback server: the wire, the pool cap, the error kinds."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from linker.core.backoff import Budget
+from linker.core.errors import Code, LinkError
+from linker.transport import AiohttpTransport, upstream_client
+from linker.upstream import Retrier
+
+
+@dataclass
+class Server:
+    """A tiny HTTP/1.1 server: answers each request once `release` is set (set by default)."""
+
+    url: str = ""
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    connections: int = 0
+    open_now: int = 0
+    most_open: int = 0
+    requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    gzip_body: bool = False
+    hang_up: bool = False
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def received(self, count: int) -> None:
+        async with self.arrived:
+            await self.arrived.wait_for(lambda: len(self.requests) >= count)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                line, *lines = head.decode().split("\r\n")
+                pairs = (x.partition(":") for x in lines if x)
+                headers = {k.strip().lower(): v.strip() for k, _, v in pairs}
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                async with self.arrived:
+                    self.requests.append((line, headers, body))
+                    self.arrived.notify_all()
+                await self.release.wait()
+                if self.hang_up:
+                    return
+                payload, extra = b'{"ok": true}', b""
+                if self.gzip_body:
+                    payload, extra = gzip.compress(payload), b"content-encoding: gzip\r\n"
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    + extra
+                    + f"content-length: {len(payload)}\r\n\r\n".encode()
+                    + payload
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.open_now -= 1
+            writer.close()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    state = Server()
+    state.release.set()
+    listener = await asyncio.start_server(state.serve, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    state.url = f"http://127.0.0.1:{port}"
+    async with listener:
+        yield state
+        listener.close()
+
+
+async def test_requests_go_over_the_wire_and_connections_are_kept(server: Server) -> None:
+    async with upstream_client() as http:
+        first = await http.post(f"{server.url}/oauth/token", data={"grant_type": "x y"})
+        second = await http.get(f"{server.url}/.well-known/jwks.json", params={"a": "1"})
+    assert (first.status_code, first.json()) == (200, {"ok": True})
+    assert second.json() == {"ok": True}
+    line, headers, body = server.requests[0]
+    assert line == "POST /oauth/token HTTP/1.1"
+    assert headers["content-type"] == "application/x-www-form-urlencoded"
+    assert body == b"grant_type=x+y"
+    assert server.requests[1][0] == "GET /.well-known/jwks.json?a=1 HTTP/1.1"
+    assert server.connections == 1  # kept alive between the two
+
+
+async def test_a_compressed_answer_is_decoded_once(server: Server) -> None:
+    server.gzip_body = True
+    async with upstream_client() as http:
+        answer = await http.get(f"{server.url}/userinfo")
+    assert answer.json() == {"ok": True}
+
+
+async def test_the_pool_cap_answers_pool_timeout_at_once_and_the_others_finish(
+    server: Server,
+) -> None:
+    server.release.clear()
+    http = httpx.AsyncClient(transport=AiohttpTransport(connections=2, pool_wait=0.2))
+    async with http:
+        held = [asyncio.create_task(http.get(f"{server.url}/slow")) for _ in range(2)]
+        await server.received(2)
+        began = time.monotonic()
+        with pytest.raises(httpx.PoolTimeout):
+            await http.get(f"{server.url}/one-too-many", timeout=5.0)
+        assert time.monotonic() - began < 1.0  # the pool's own wait, not the request's 5 s
+        server.release.set()
+        assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
+    assert server.most_open == 2
+    assert [line for line, _, _ in server.requests] == ["GET /slow HTTP/1.1"] * 2
+
+
+async def test_a_pool_timeout_is_never_retried(server: Server) -> None:
+    server.release.clear()
+    outcomes: list[str] = []
+    retrier = Retrier(on_attempt=outcomes.append)
+    http = httpx.AsyncClient(transport=AiohttpTransport(connections=1, pool_wait=0.1))
+    async with http:
+        held = asyncio.create_task(http.get(f"{server.url}/slow"))
+        await server.received(1)
+
+        async def attempt(limit: float) -> httpx.Response:
+            return await http.get(f"{server.url}/queued", timeout=limit)
+
+        with pytest.raises(LinkError) as refused:
+            await retrier.send(attempt, Budget(time.time() + 10))
+        server.release.set()
+        await held
+    assert refused.value.code is Code.UPSTREAM_UNAVAILABLE
+    assert outcomes == ["pool_timeout"]
+    assert len(server.requests) == 1  # the queued request never reached the tenant
+
+
+async def test_a_refused_connection_is_a_connect_error() -> None:
+    listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    listener.close()
+    await listener.wait_closed()
+    async with upstream_client() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_a_dropped_answer_is_not_a_connect_error(server: Server) -> None:
+    server.hang_up = True
+    async with upstream_client() as http:
+        with pytest.raises(httpx.TransportError) as dropped:
+            await http.post(f"{server.url}/api/v2/users/x/identities", json={})
+    assert not isinstance(dropped.value, httpx.ConnectError)  # the write may have happened
+
+
+async def test_a_slow_answer_is_a_read_timeout(server: Server) -> None:
+    server.release.clear()
+    async with upstream_client() as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(f"{server.url}/slow", timeout=0.2)
+        server.release.set()
