@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from linker.admission import Admission
 from linker.attempts import Attempts
 from linker.audit import Audit
 from linker.callback import callback
@@ -99,6 +100,7 @@ def build_runtime(
         audit=Audit(settings.audit_file),
         metrics=metrics,
         cookies=TxnCookies(settings.action_secrets, max_age=settings.txn_ttl),
+        admission=Admission(settings.max_in_flight),
         clock=clock,
         sleep=retrier.sleep,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+from linker.admission import busy
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
 from linker.core import decisions
@@ -22,7 +23,7 @@ from linker.core.id_tokens import key_id
 from linker.core.identities import Identity
 from linker.core.pkce import random_token
 from linker.core.transaction import Transaction
-from linker.outcomes import DeadEnd, Outcome, dead_end, finish, resume, store_down
+from linker.outcomes import DeadEnd, Outcome, dead_end, finish, observe, resume, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
 
@@ -38,6 +39,18 @@ async def callback(
         error = decisions.browser_mismatch()
         dead_end(rt, "callback", began, error)
         return DeadEnd(error)
+    with rt.admission.slot() as admitted:
+        if admitted:
+            return await _attempt(rt, state, params, ip, began)
+    # Nothing was taken: the transaction and its cookie stay, so a reload tries again.
+    error = busy(reload=True)
+    observe(rt, "callback", began, code=error.code.value, status="busy")
+    return DeadEnd(error, status=503)
+
+
+async def _attempt(
+    rt: Runtime, state: str, params: Mapping[str, str], ip: str | None, began: float
+) -> Outcome:
     try:
         taken = await rt.attempts.take(state)
     except StoreUnavailable:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linker import writes
+from linker.admission import busy
 from linker.attempts import IN_PROGRESS, Prepared
 from linker.audit import AuditRecord
 from linker.core.action_tokens import CommitRejected, CommitRequest, Result, decode_commit_token
@@ -28,7 +29,8 @@ POLL_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class CommitAnswer:
-    """The JSON answer: 200 with the final result, or 401 for a token that is not valid."""
+    """The JSON answer: 200 with the final result, 401 for a token that is not valid, or 503
+    (`upstream_unavailable`) when the service is too busy to take the commit now."""
 
     status_code: int
     body: dict[str, Any]
@@ -41,6 +43,16 @@ def _rejected(reason: str) -> CommitAnswer:
 async def commit(rt: Runtime, token: str) -> CommitAnswer:
     """Run `/link/commit` for the commit token in the request body."""
     began = time.perf_counter()
+    with rt.admission.slot() as admitted:
+        if admitted:
+            return await _commit(rt, token, began)
+    # Before the attempt is claimed: it stays prepared, and nothing is written.
+    error = busy()
+    observe(rt, "commit", began, code=error.code.value, status="busy")
+    return CommitAnswer(503, {"error": error.code.value, "error_description": error.description})
+
+
+async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
     try:
         req = decode_commit_token(token, secrets=rt.settings.action_secrets, now=rt.clock())
     except CommitRejected as exc:

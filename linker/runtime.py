@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from linker.admission import Admission
 from linker.attempts import Attempts
 from linker.audit import Audit
 from linker.cookies import TxnCookies
@@ -27,5 +28,6 @@ class Runtime:
     audit: Audit
     metrics: Metrics
     cookies: TxnCookies
+    admission: Admission
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

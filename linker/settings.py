@@ -53,6 +53,7 @@ class Settings:
     metadata_merge: MergeMode = "primary-wins"
     merge_app_metadata: bool = False
     max_pending_per_user: int = 5
+    max_in_flight: int = 256
     audit_file: Path | None = None
     trusted_proxies: frozenset[str] = frozenset()
 
@@ -264,6 +265,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_METADATA_MERGE", "metadata_merge", _merge_mode, "primary-wins"),
     ("LINKER_MERGE_APP_METADATA", "merge_app_metadata", _bool, False),
     ("LINKER_MAX_PENDING_PER_USER", "max_pending_per_user", _positive_count, 5),
+    ("LINKER_MAX_IN_FLIGHT", "max_in_flight", _positive_count, 256),
     ("LINKER_AUDIT_FILE", "audit_file", _path, None),
     ("LINKER_TRUSTED_PROXIES", "trusted_proxies", _proxies, frozenset()),
 )

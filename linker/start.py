@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from linker.admission import busy
 from linker.audit import AuditRecord
 from linker.core import decisions
 from linker.core.action_tokens import Result, StartRequest, decode_start_token
@@ -17,7 +18,16 @@ from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
 from linker.core.pkce import random_token, s256_challenge
 from linker.core.transaction import Transaction
-from linker.outcomes import DeadEnd, NestedLogin, Outcome, dead_end, finish, resume, store_down
+from linker.outcomes import (
+    DeadEnd,
+    NestedLogin,
+    Outcome,
+    dead_end,
+    finish,
+    observe,
+    resume,
+    store_down,
+)
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
 
@@ -37,6 +47,19 @@ async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | Non
     except LinkError as error:
         dead_end(rt, "start", began, error)
         return DeadEnd(error)
+    with rt.admission.slot() as admitted:
+        if admitted:
+            return await _attempt(rt, req, outer_state, ip, began)
+    # Before the start token is marked used: the same start URL works once there is room.
+    refusal = busy()
+    code = refusal.code.value
+    observe(rt, "start", began, code=code, status="busy", sub=req.sub, start_jti=req.jti)
+    return resume(rt, Result.from_error(refusal), req.sub, outer_state)
+
+
+async def _attempt(
+    rt: Runtime, req: StartRequest, outer_state: str, ip: str | None, began: float
+) -> Outcome:
     record = AuditRecord(
         action=req.action,
         client_id=req.client_id,
