@@ -75,6 +75,12 @@ def create_app(
     return app
 
 
+def from_environment() -> Starlette:
+    """The service with the settings of the environment and `.env`: what each `linker serve`
+    worker runs (`uvicorn --factory linker.app:from_environment` does the same)."""
+    return create_app(Settings.from_env(Settings.environment()))
+
+
 def build_runtime(
     settings: Settings,
     *,

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -51,6 +52,17 @@ def unknown_names(env: Mapping[str, str]) -> list[str]:
         hint = f"; did you mean {PREFIX}{close[0]}?" if close else ""
         lines.append(f"{name}: not a linker setting{hint}")
     return lines
+
+
+def workers_problem(settings: Settings, workers: int) -> str | None:
+    """Several worker processes must share one store: each has its own memory store, and an
+    attempt started in one would be unknown to the next."""
+    if workers > 1 and urlsplit(settings.store_url.reveal()).scheme == "memory":
+        return (
+            f"LINKER_STORE_URL: {workers} workers need a shared store (redis://host:port/db); "
+            "memory:// is one process's own"
+        )
+    return None
 
 
 def _token_scopes(token: str) -> set[str] | None:

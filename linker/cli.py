@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from linker.check import check_tenant, unknown_names
-from linker.logs import configure_logging
+from linker.check import check_tenant, unknown_names, workers_problem
+from linker.logs import configure_logging, logging_config
 from linker.settings import Settings, SettingsError
 from linker.shim import shim_path, shim_source
 
@@ -45,51 +47,95 @@ def _load_settings() -> Settings | None:
         return None
 
 
-def serve(argv: Sequence[str]) -> int:
-    """Run the service with uvicorn, logging JSON lines on stderr."""
+def _workers(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    # uvicorn would read WEB_CONCURRENCY itself; reading it here lets the store check see it.
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=_workers(os.environ.get("WEB_CONCURRENCY", "1")),
+        help="worker processes (default: $WEB_CONCURRENCY or 1); more than one needs a shared "
+        "store, LINKER_STORE_URL=redis://...",
+    )
+
+
+def serve_parser() -> argparse.ArgumentParser:
     parser = _parser(
         "serve",
-        "Settings: LINKER_* environment variables (see README.md); `linker check` validates them.",
+        "Settings: LINKER_* environment variables (see README.md); `linker check` validates them. "
+        "X-Forwarded-For is believed from LINKER_TRUSTED_PROXIES only.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    _add_workers(parser)
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def uvicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """What `linker serve` hands to `uvicorn.run`: each worker builds the app from the
+    environment, on uvloop and httptools, logging JSON lines on stderr."""
+    return {
+        "app": "linker.app:from_environment",
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "loop": "asyncio" if sys.platform == "win32" else "uvloop",
+        "http": "httptools",
+        "log_level": args.log_level,
+        "log_config": logging_config(args.log_level),
+        # X-Forwarded-For is believed only from the proxies named in the settings.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": ",".join(sorted(settings.trusted_proxies)) or None,
+        "server_header": False,
+    }
+
+
+def serve(argv: Sequence[str]) -> int:
+    """Run the service with uvicorn, logging JSON lines on stderr."""
+    args = serve_parser().parse_args(argv)
     settings = _load_settings()
     if settings is None:
         return 2
+    problem = workers_problem(settings, args.workers)
+    if problem is not None:
+        print(f"linker: bad setting {problem}", file=sys.stderr)
+        return 2
     import uvicorn
 
-    from linker.app import create_app
-
     configure_logging(args.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        log_config=None,  # keep the JSON configuration above
-        # X-Forwarded-For is believed only from the proxies named in the settings.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=",".join(sorted(settings.trusted_proxies)) or None,
-        server_header=False,
-    )
+    uvicorn.run(**uvicorn_options(args, settings))
     return 0
 
 
 def check(argv: Sequence[str]) -> int:
     """One line per problem on stdout; exit 2 for bad settings, 1 for tenant problems."""
-    _parser(
+    parser = _parser(
         "check",
         "It reads the OpenID configuration and signing keys, gets a Management API token, and "
         "checks the companion client's callback URL (needs read:clients) and grant scopes "
         "(read:client_grants, else its own token's scopes); what it cannot check is noted on "
         "stderr. Exit status: 0 all good, 2 a setting is bad or unknown, 1 the tenant disagrees.",
-    ).parse_args(argv)
+    )
+    _add_workers(parser)
+    args = parser.parse_args(argv)
     env = Settings.environment()
     bad = [str(problem) for problem in Settings.problems(env)] + unknown_names(env)
+    if not bad:
+        problem = workers_problem(Settings.from_env(env), args.workers)
+        bad += [] if problem is None else [problem]
     for line in bad:
         print(line)
     if bad:

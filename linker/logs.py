@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import re
-import sys
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -64,15 +64,29 @@ def configure_logging(level: str = "info") -> None:
     """JSON lines on stderr for every logger, uvicorn's included (run it with
     `log_config=None` so that it keeps this configuration)."""
     install_redaction()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.propagate = True
+    logging.config.dictConfig(logging_config(level))
+
+
+def logging_config(level: str = "info") -> dict[str, Any]:
+    """`configure_logging` as a `logging.config.dictConfig` dictionary: uvicorn applies it in
+    each worker process it starts (`log_config=`). The app installs the redaction itself."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            name: {"handlers": [], "propagate": True}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }
 
 
 class RequestIdMiddleware:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 
-from linker.cli import VERBS, main
+import linker.cli
+from linker.app import from_environment
+from linker.cli import VERBS, main, serve_parser, uvicorn_options
+from linker.logs import JsonFormatter
+from tests.support.harness import make_settings, settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIM = ROOT / "deploy" / "action" / "linker-action.js"
@@ -68,3 +74,109 @@ def test_dev_verbs_without_the_dev_distribution_print_one_hint(verb: str) -> Non
     assert done.stderr.splitlines() == [
         f"linker {verb} is part of linker's development tools: pip install 'linker-auth0[dev]'"
     ]
+
+
+# -- linker serve: workers, uvicorn's options, and the shared store they need ---------------
+
+
+@pytest.fixture
+def settings_in_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """The environment `linker serve` and `linker check` read (no `.env`, no WEB_CONCURRENCY)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    env = settings_env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def uvicorn_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda **options: calls.append(options))
+    monkeypatch.setattr(linker.cli, "configure_logging", lambda level: None)  # keep pytest's
+    return calls
+
+
+def test_serve_parses_workers_and_defaults_to_web_concurrency(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    assert serve_parser().parse_args([]).workers == 1
+    assert serve_parser().parse_args(["--workers", "4"]).workers == 4
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert serve_parser().parse_args([]).workers == 3
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "two"])
+def test_serve_refuses_a_worker_count_that_is_not_a_positive_number(
+    workers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        serve_parser().parse_args(["--workers", workers])
+    assert exited.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_uvicorn_runs_the_factory_on_uvloop_and_httptools() -> None:
+    args = serve_parser().parse_args(["--workers", "2", "--port", "9000"])
+    options = uvicorn_options(args, make_settings(LINKER_STORE_URL="redis://r:6379/0"))
+    assert (options["app"], options["factory"]) == ("linker.app:from_environment", True)
+    assert (options["loop"], options["http"]) == ("uvloop", "httptools")
+    assert (options["workers"], options["port"]) == (2, 9000)
+    assert options["log_config"]["formatters"]["json"]["()"] is JsonFormatter
+    # Without trusted proxies, X-Forwarded-For is never believed.
+    assert options["proxy_headers"] is False
+
+
+def test_forwarded_addresses_are_believed_from_the_trusted_proxies_only() -> None:
+    settings = make_settings(LINKER_TRUSTED_PROXIES="10.0.0.0/8, 192.0.2.7")
+    options = uvicorn_options(serve_parser().parse_args([]), settings)
+    assert options["proxy_headers"] is True
+    assert options["forwarded_allow_ips"] == "10.0.0.0/8,192.0.2.7"
+
+
+def test_serve_refuses_several_workers_over_the_memory_store(
+    settings_in_env: dict[str, str],
+    uvicorn_runs: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["serve", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "LINKER_STORE_URL" in err and "2 workers need a shared store" in err
+    assert uvicorn_runs == []
+
+
+def test_serve_runs_several_workers_over_a_shared_store(
+    settings_in_env: dict[str, str],
+    uvicorn_runs: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LINKER_STORE_URL", "redis://127.0.0.1:6379/0")
+    assert main(["serve", "--workers", "2"]) == 0
+    assert [options["workers"] for options in uvicorn_runs] == [2]
+
+
+def test_serve_runs_one_worker_over_the_memory_store(
+    settings_in_env: dict[str, str], uvicorn_runs: list[dict[str, Any]]
+) -> None:
+    assert main(["serve"]) == 0
+    assert [options["workers"] for options in uvicorn_runs] == [1]
+
+
+def test_check_refuses_several_workers_over_the_memory_store(
+    settings_in_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")  # as the deployment would run `linker serve`
+    assert main(["check"]) == 2
+    assert capsys.readouterr().out.splitlines() == [
+        "LINKER_STORE_URL: 4 workers need a shared store (redis://host:port/db); "
+        "memory:// is one process's own"
+    ]
+
+
+def test_each_worker_builds_the_app_from_the_environment(settings_in_env: dict[str, str]) -> None:
+    app = from_environment()
+    assert app.state.runtime.settings.public_url == settings_in_env["LINKER_PUBLIC_URL"]
