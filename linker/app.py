@@ -96,8 +96,8 @@ def build_runtime(
     retrier.on_attempt = lambda outcome: metrics.count(
         "linker_upstream_attempts_total", outcome=outcome
     )
-    tenant = Tenant(settings, http, retrier, clock=clock)
     kv = store or open_store(settings.store_url.reveal(), clock=clock)
+    tenant = Tenant(settings, http, retrier, clock=clock, store=kv)
     return Runtime(
         settings=settings,
         tenant=tenant,

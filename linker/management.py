@@ -81,7 +81,7 @@ class ManagementApi:
             response = await self._retrier.send(attempt, budget, write=write)
             # A cached token can be revoked early; one fresh token is worth one more try.
             if response.status_code == 401 and not fresh_token:
-                self._tenant.forget_management_token()
+                await self._tenant.forget_management_token(token)
                 fresh_token = True
                 continue
             return response

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -18,6 +17,8 @@ from linker.core.claims import json_object
 from linker.core.errors import Code, LinkError
 from linker.core.keys import KeyCache
 from linker.settings import Settings
+from linker.store import Store
+from linker.token_share import CachedToken, TokenShare
 from linker.upstream import Retrier
 
 TOKEN_REFRESH_MARGIN = 60
@@ -25,12 +26,6 @@ TOKEN_REFRESH_MARGIN = 60
 
 def _unavailable(what: str) -> LinkError:
     return LinkError(Code.UPSTREAM_UNAVAILABLE, f"The Auth0 tenant's {what} could not be read.")
-
-
-@dataclass
-class _CachedToken:
-    value: str
-    refresh_at: float
 
 
 class Tenant:
@@ -43,15 +38,27 @@ class Tenant:
         retrier: Retrier,
         *,
         clock: Callable[[], float],
+        store: Store | None = None,
     ) -> None:
+        """With a `store`, the Management API token is shared with every replica using it."""
         self.settings = settings
         self._http = http
         self._retrier = retrier
         self._clock = clock
         self._discovery: dict[str, Any] | None = None
         self._discovery_lock = asyncio.Lock()
-        self._token: _CachedToken | None = None
+        self._token: CachedToken | None = None
         self._token_lock = asyncio.Lock()
+        self._share = (
+            None
+            if store is None
+            else TokenShare(
+                store,
+                client_id=settings.client_id,
+                client_secret=settings.client_secret.reveal(),
+                clock=clock,
+            )
+        )
         self._auth_method: oidc.AuthMethod | None = None  # learnt from an invalid_client
         self.keys = KeyCache(self._fetch_jwks, clock=clock)
 
@@ -149,33 +156,56 @@ class Tenant:
         return oidc.merge_userinfo(claims, await self.userinfo(access_token, budget))
 
     async def management_token(self, budget: Budget) -> str:
-        """A client-credentials token for the Management API, refreshed one request at a time."""
+        """A client-credentials token for the Management API, refreshed one request at a time
+        in this process and, through the shared store, one replica at a time."""
         token = self._token
         if token is not None and self._clock() < token.refresh_at:
             return token.value
         async with self._token_lock:
             token = self._token
-            if token is not None and self._clock() < token.refresh_at:
-                return token.value
-            form = {
-                "grant_type": "client_credentials",
-                "audience": f"{self.settings.tenant_url}/api/v2/",
-            }
-            response = await self._post_token(form, budget)
-            body = json_object(response.content)
-            value, expires_in = body.get("access_token"), body.get("expires_in", 0)
-            if response.status_code != 200 or not isinstance(value, str):
-                raise LinkError(
-                    Code.MANAGEMENT_API_ERROR,
-                    "The companion application could not get a Management API token "
-                    f"({body.get('error', response.status_code)}); check its client grant.",
-                )
-            lifetime = float(expires_in) if isinstance(expires_in, int | float) else 0.0
-            self._token = _CachedToken(value, self._clock() + lifetime - TOKEN_REFRESH_MARGIN)
-            return value
+            if token is None or self._clock() >= token.refresh_at:
+                token = self._token = await self._shared_or_fetched(budget)
+            return token.value
 
-    def forget_management_token(self) -> None:
-        self._token = None
+    async def _shared_or_fetched(self, budget: Budget) -> CachedToken:
+        share = self._share
+        if share is None:
+            return await self._fetch_management_token(budget)
+        token = await share.read()
+        if token is not None:
+            return token
+        async with share.refreshing() as mine:
+            if not mine:  # another replica is fetching it: wait briefly, else fetch our own
+                token = await share.wait()
+                if token is not None:
+                    return token
+            token = await self._fetch_management_token(budget)
+            await share.publish(token)
+            return token
+
+    async def _fetch_management_token(self, budget: Budget) -> CachedToken:
+        form = {
+            "grant_type": "client_credentials",
+            "audience": f"{self.settings.tenant_url}/api/v2/",
+        }
+        response = await self._post_token(form, budget)
+        body = json_object(response.content)
+        value, expires_in = body.get("access_token"), body.get("expires_in", 0)
+        if response.status_code != 200 or not isinstance(value, str):
+            raise LinkError(
+                Code.MANAGEMENT_API_ERROR,
+                "The companion application could not get a Management API token "
+                f"({body.get('error', response.status_code)}); check its client grant.",
+            )
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) else 0.0
+        return CachedToken(value, self._clock() + lifetime - TOKEN_REFRESH_MARGIN)
+
+    async def forget_management_token(self, value: str) -> None:
+        """Forget `value`, which the Management API refused, here and in the shared store."""
+        if self._token is not None and self._token.value == value:
+            self._token = None
+        if self._share is not None:
+            await self._share.forget(value)
 
     async def _post_token(
         self, form: dict[str, str], budget: Budget, *, once: bool = False

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -10,6 +10,14 @@ from linker.app import create_app
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import PRIMARY, SECONDARY, Clock, Harness, make_settings
+from tests.support.redis_server import redis_server
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server for the module's tests (as replicas would share it)."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ store is down."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,7 +15,6 @@ from linker.core.transaction import Transaction
 from linker.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
 from linker.testing import free_port
 from tests.support.harness import Clock, Harness, nested_state, read_resume
-from tests.support.redis_server import redis_server
 
 
 def txn(txn_id: str = "t1", user: str = "auth0|a", **overrides: object) -> Transaction:
@@ -37,12 +36,6 @@ def txn(txn_id: str = "t1", user: str = "auth0|a", **overrides: object) -> Trans
     )
     fields.update(overrides)
     return Transaction(**fields)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield url
 
 
 @pytest.fixture(params=["memory", "redis"])
