@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from linker.admission import Admission
 from linker.app import create_app
@@ -180,6 +181,19 @@ async def test_a_burst_of_commits_beyond_the_limit_gets_503_json_and_nothing_hal
         retried = await harness.client.send(answer.request)
         assert retried.json()["status"] == "linked"
     assert len(harness.tenant.users[PRIMARY]["identities"]) == 1 + BURST
+    assert await busy_count(harness, "commit") == BURST - LIMIT
+
+
+async def busy_count(harness: Harness, step: str) -> float:
+    """The refusals `/metrics` counts for `step`."""
+    text = (await harness.client.get("/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "linker_requests_total"
+        and sample.labels == {"step": step, "status": "busy", "code": "upstream_unavailable"}
+    )
 
 
 async def test_a_full_pool_at_the_code_exchange_resumes_unavailable_without_a_retry(

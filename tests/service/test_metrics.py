@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from linker.observability import REQUEST_BUCKETS, Metrics
+from linker.observability import REQUEST_BUCKETS, UPSTREAM_BUCKETS, Metrics
 from tests.support.harness import Harness
 
 
@@ -46,8 +46,16 @@ async def test_metrics_parse_and_count_a_link(harness: Harness) -> None:
         assert count == [1.0]
 
     upstream = families["linker_upstream_seconds"]
+    assert upstream.type == "histogram"
     kinds = {s.labels["kind"] for s in upstream.samples if s.name.endswith("_count")}
     assert {"discovery", "jwks", "token", "management"} <= kinds
+    for kind in kinds:
+        buckets = [
+            s.labels["le"]
+            for s in upstream.samples
+            if s.name == "linker_upstream_seconds_bucket" and s.labels["kind"] == kind
+        ]
+        assert buckets == [*(str(b) for b in UPSTREAM_BUCKETS), "+Inf"]
     attempts = families["linker_upstream_attempts"]
     assert any(s.labels.get("outcome") == "201" for s in attempts.samples)
 
