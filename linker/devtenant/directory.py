@@ -59,6 +59,13 @@ class User:
     def identity(self, full_id: str) -> Identity | None:
         return next((i for i in self.identities if i.full_id == full_id), None)
 
+    def record_grant(self, identity: Identity, scopes: Iterable[str]) -> None:
+        """A login through a connection leaves a tokenset with these scopes (Token Vault)."""
+        granted = identity.granted_scopes | frozenset(scopes)
+        self.identities = [
+            replace(i, granted_scopes=granted) if i is identity else i for i in self.identities
+        ]
+
 
 class Directory:
     """Every user of the tenant, keyed by user id, in seed order."""
@@ -98,17 +105,6 @@ class Directory:
     def identities_of(self, connection: str) -> list[tuple[User, Identity]]:
         return [
             (u, i) for u in self._users.values() for i in u.identities if i.connection == connection
-        ]
-
-    def record_grant(self, identity_id: str, scopes: Iterable[str]) -> None:
-        """A login through a connection leaves a tokenset with these scopes (Token Vault)."""
-        found = self.owner_of(identity_id)
-        if found is None:
-            return
-        user, identity = found
-        granted = identity.granted_scopes | frozenset(scopes)
-        user.identities = [
-            replace(i, granted_scopes=granted) if i is identity else i for i in user.identities
         ]
 
     def connect(self, user_id: str, account: ConnectedAccount) -> None:

@@ -133,9 +133,7 @@ async def login_submit(request: Request) -> Response:
         methods.append(AuthMethod("mfa", now))
     if connection.is_social:
         # The upstream login leaves a tokenset behind (Token Vault), with what was asked.
-        tenant.directory.record_grant(
-            identity.full_id, (*connection.default_scopes, *auth.connection_scopes)
-        )
+        user.record_grant(identity, (*connection.default_scopes, *auth.connection_scopes))
     session = tenant.new_session(user.user_id, identity.full_id, connection.name, tuple(methods))
     tenant.pending.pop(key, None)
     info = request_info(request, auth.query, {})
@@ -157,8 +155,6 @@ async def continue_login(request: Request) -> Response:
             400, "Invalid state", "No login is waiting for this state in this browser."
         )
     suspended = tenant.take_suspended(key)
-    if suspended is None:
-        return page_error(400, "Invalid state", "No login is waiting for this state.")
     auth = suspended.request
     session = tenant.session(suspended.session_id)
     if session is None:

@@ -52,11 +52,12 @@ async def run_post_login(
     access_token_claims: Mapping[str, Any] | None = None,
 ) -> Response:
     tenant = tenant_of(request)
+    # Every caller has just found the session live, so its user exists; a new seed ends every
+    # session and login, so the client and the connection are this seed's.
     user = tenant.directory.get(session.user_id)
     client = tenant.seed.client(auth.client_id)
     connection = tenant.seed.connection(session.connection)
-    if user is None or client is None or connection is None:
-        return _redirect(auth.error_url("access_denied", "The user no longer exists"))
+    assert user is not None and client is not None and connection is not None
     event = build_event(
         tenant_domain=tenant.domain,
         client=client,

@@ -250,12 +250,10 @@ class TenantState:
             return None
         return suspended
 
-    def take_suspended(self, key: str) -> Suspended | None:
-        """One use: a second `/continue` with the same state finds nothing."""
-        suspended = self.suspended.pop(key, None)
-        if suspended is None or self.now() - suspended.created > LOGIN_TTL:
-            return None
-        return suspended
+    def take_suspended(self, key: str) -> Suspended:
+        """One use: a second `/continue` with the same state finds nothing. The caller found
+        it with `peek_suspended` first."""
+        return self.suspended.pop(key)
 
     def issue_code(self, code: Code) -> str:
         self._expire()

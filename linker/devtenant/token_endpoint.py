@@ -178,7 +178,7 @@ def user_tokens(
     nonce: str | None,
     id_claims: dict[str, Any],
     at_claims: dict[str, Any],
-    audience: str | None = None,
+    audience: str | None,
 ) -> dict[str, Any]:
     now = int(tenant.now())
     aud, granted = token_audience(tenant, scopes, audience)

@@ -38,16 +38,8 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "127.0.0.1"
 
 
-def oauth_error(status: int, error: str, description: str, **headers: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": error, "error_description": description},
-        status_code=status,
-        headers={**NO_STORE, **headers},
-    )
-
-
-def json_response(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=NO_STORE)
+def json_response(body: Any) -> JSONResponse:
+    return JSONResponse(body, headers=NO_STORE)
 
 
 def page_error(status: int, title: str, detail: str) -> HTMLResponse:
