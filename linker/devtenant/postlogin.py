@@ -19,8 +19,9 @@ from linker.devtenant.action_effects import apply_session_changes, apply_user_ch
 from linker.devtenant.action_event import RequestInfo, build_event, can_redirect
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.authorize_request import AuthRequest, with_query
+from linker.devtenant.errors import ErrorPage
 from linker.devtenant.state import LOGIN_TTL, Code, Session, Suspended
-from linker.devtenant.web import actions_of, client_ip, page_error, tenant_of
+from linker.devtenant.web import actions_of, client_ip, tenant_of
 
 logger = logging.getLogger("linker.devtenant")
 
@@ -79,25 +80,23 @@ async def run_post_login(
         outcome = await actions_of(request).run(trigger, event, context)
     except ActionWorkerError as exc:
         logger.error("post-login Action failed to run: %s", exc)
-        return page_error(500, "The post-login Action could not run", str(exc))
+        return ErrorPage(500, "The post-login Action could not run", str(exc)).response()
     # Auth0 fails the login with the message of an Action that throws, as with a deny.
     if outcome.thrown is not None:
-        return _redirect(auth.error_url("access_denied", outcome.thrown))
+        return auth.refusal("access_denied", outcome.thrown).response()
     apply_user_changes(tenant, user, outcome)  # kept even when the login is then denied
     if outcome.deny is not None:
-        return _redirect(auth.error_url("access_denied", outcome.deny))
+        return auth.refusal("access_denied", outcome.deny).response()
     unmet = apply_session_changes(tenant, user, session, outcome)
     if unmet is not None:
-        return _redirect(auth.error_url("access_denied", unmet))
+        return auth.refusal("access_denied", unmet).response()
     id_claims = {**(id_token_claims or {}), **outcome.id_token_claims}
     at_claims = {**(access_token_claims or {}), **outcome.access_token_claims}
     if outcome.redirect_url is not None:
         if auth.silent:
-            return _redirect(
-                auth.error_url(
-                    "interaction_required", "A redirect Action cannot run with prompt=none"
-                )
-            )
+            return auth.refusal(
+                "interaction_required", "A redirect Action cannot run with prompt=none"
+            ).response()
         binding = resume_binding.new_binding()
         state = tenant.suspend(
             Suspended(

@@ -17,7 +17,7 @@ from linker.devtenant.action_effects import apply_user_changes
 from linker.devtenant.action_event import ActionOutcome, RequestInfo, build_event, can_redirect
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.directory import User
-from linker.devtenant.errors import TokenError
+from linker.devtenant.errors import OAuthError
 from linker.devtenant.seed import Client, Connection
 from linker.devtenant.state import Session, TenantState
 from linker.devtenant.web import actions_of, client_ip
@@ -37,7 +37,7 @@ async def run_token_action(
     body: Mapping[str, str],
     scopes: tuple[str, ...],
 ) -> ActionOutcome:
-    """Run `onExecutePostLogin` for a token request; refusals become `TokenError`s."""
+    """Run `onExecutePostLogin` for a token request; refusals become `OAuthError`s."""
     event = build_event(
         tenant_domain=tenant.domain,
         client=client,
@@ -65,15 +65,15 @@ async def run_token_action(
     try:
         outcome = await actions_of(request).run("onExecutePostLogin", event, context)
     except ActionWorkerError as exc:
-        raise TokenError(
+        raise OAuthError(
             500, "server_error", f"The post-login Action could not run: {exc}"
         ) from exc
     if outcome.thrown is not None:
-        raise TokenError(403, "access_denied", outcome.thrown)
+        raise OAuthError(403, "access_denied", outcome.thrown)
     apply_user_changes(tenant, user, outcome)
     if outcome.deny is not None:
-        raise TokenError(403, "access_denied", outcome.deny)
+        raise OAuthError(403, "access_denied", outcome.deny)
     if outcome.redirect_url is not None:
         grant = GRANT_NAMES.get(protocol, protocol)
-        raise TokenError(403, "access_denied", f"A redirect Action cannot run in a {grant} grant")
+        raise OAuthError(403, "access_denied", f"A redirect Action cannot run in a {grant} grant")
     return outcome

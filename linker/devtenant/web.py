@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by the tenant's routes: the state, forms, JSON errors, pages."""
+"""Small HTTP helpers shared by the tenant's routes: the state, forms, JSON answers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import JSONResponse
 
 from linker.devtenant.action_runner import ActionRunner
-from linker.devtenant.pages import error_page
 from linker.devtenant.state import TenantState
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -40,7 +39,3 @@ def client_ip(request: Request) -> str:
 
 def json_response(body: Any) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
-
-
-def page_error(status: int, title: str, detail: str) -> HTMLResponse:
-    return HTMLResponse(error_page(title, detail), status_code=status)
