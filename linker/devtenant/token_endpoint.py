@@ -20,17 +20,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from linker.client.pkce import s256_challenge
+from linker.devtenant.action_event import ActionOutcome, RequestInfo
+from linker.devtenant.action_run import run_action
+from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.directory import User
 from linker.devtenant.errors import OAuthError
 from linker.devtenant.password_grant import PASSWORD_GRANTS, PROTOCOL, authenticate_user
 from linker.devtenant.refresh_rotation import rotate_if_configured, spend_refresh_token
-from linker.devtenant.seed import Client
+from linker.devtenant.seed import Client, Connection
 from linker.devtenant.state import CODE_TTL, AuthMethod, RefreshToken, Session, TenantState
-from linker.devtenant.token_actions import run_token_action
 from linker.devtenant.token_vault import TOKEN_VAULT_GRANT, exchange_federated_token
 from linker.devtenant.tokens import ACCESS_TOKEN_TTL, access_token_claims, id_token_claims
 from linker.devtenant.web import (
     NO_STORE,
+    actions_of,
+    client_ip,
     json_response,
     read_form,
     tenant_of,
@@ -254,7 +258,7 @@ async def _refresh_token(
         auth_time=grant.auth_time,
         methods=(AuthMethod("federated" if connection.is_social else "pwd", grant.auth_time),),
     )
-    outcome = await run_token_action(
+    outcome = await _run_action(
         request,
         tenant,
         client=client,
@@ -296,7 +300,7 @@ async def _password(
     session = tenant.new_session(
         user.user_id, user.user_id, connection.name, (AuthMethod("pwd", now),)
     )
-    outcome = await run_token_action(
+    outcome = await _run_action(
         request,
         tenant,
         client=client,
@@ -324,6 +328,44 @@ async def _password(
             RefreshToken(client.client_id, user.user_id, scopes, session.id, now, audience)
         )
     return response
+
+
+async def _run_action(
+    request: Request,
+    tenant: TenantState,
+    *,
+    client: Client,
+    user: User,
+    connection: Connection,
+    session: Session,
+    protocol: str,
+    body: dict[str, str],
+    scopes: tuple[str, ...],
+) -> ActionOutcome:
+    """`onExecutePostLogin` in a token request (not interactive: `action_run.py`)."""
+    info = RequestInfo(
+        ip=client_ip(request),
+        hostname=request.url.hostname or "",
+        method="POST",
+        query={},
+        body=body,
+    )
+    try:
+        return await run_action(
+            actions_of(request),
+            tenant,
+            protocol=protocol,
+            client=client,
+            user=user,
+            connection=connection,
+            session=session,
+            request=info,
+            scopes=scopes,
+        )
+    except ActionWorkerError as exc:
+        raise OAuthError(
+            500, "server_error", f"The post-login Action could not run: {exc}"
+        ) from exc
 
 
 def _client_credentials(
