@@ -20,7 +20,7 @@ from linker.devtenant.action_run import run_action
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.authorize_request import AuthRequest, with_query
 from linker.devtenant.errors import ErrorPage, OAuthError
-from linker.devtenant.state import LOGIN_TTL, Code, Session, Suspended
+from linker.devtenant.state import LOGIN_TTL, IssuedCode, Session, Suspended
 from linker.devtenant.web import actions_of, client_ip, tenant_of
 
 logger = logging.getLogger("linker.devtenant")
@@ -99,7 +99,7 @@ async def run_post_login(
         resume_binding.bind(response, state, binding, max_age=LOGIN_TTL)
         return response
     code = tenant.issue_code(
-        Code(
+        IssuedCode(
             request=auth,
             user_id=user.user_id,
             session_id=session.id,

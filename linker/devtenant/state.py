@@ -70,7 +70,9 @@ class Suspended:
 
 
 @dataclass
-class Code:
+class IssuedCode:
+    """An authorization code the tenant issued: the login it stands for, until redeemed."""
+
     request: AuthRequest
     user_id: str
     session_id: str
@@ -130,7 +132,7 @@ class TenantState:
     sessions: dict[str, Session] = field(init=False)
     pending: dict[str, PendingLogin] = field(init=False)
     suspended: dict[str, Suspended] = field(init=False)
-    codes: dict[str, Code] = field(init=False)
+    codes: dict[str, IssuedCode] = field(init=False)
     refresh_tokens: dict[str, RefreshToken] = field(init=False)
     rotated_refresh_tokens: dict[str, str] = field(init=False)  # spent token -> its family
     settings: TenantSettings = field(init=False)
@@ -255,7 +257,7 @@ class TenantState:
         it with `peek_suspended` first."""
         return self.suspended.pop(key)
 
-    def issue_code(self, code: Code) -> str:
+    def issue_code(self, code: IssuedCode) -> str:
         self._expire()
         key = secrets.token_urlsafe(32)
         self.codes[key] = code
