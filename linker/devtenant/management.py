@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from linker.devtenant.directory import identities_json, user_json
 from linker.devtenant.errors import ManagementError
 from linker.devtenant.state import TenantState
-from linker.devtenant.tokens import TokenCheckError, check_access_token, scopes_of
+from linker.devtenant.token_claims import TokenCheckError, check_access_token, scopes_of
 from linker.devtenant.web import tenant_of
 
 PREFIX = "/api/v2/"

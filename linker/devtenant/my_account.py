@@ -40,7 +40,7 @@ from linker.devtenant.errors import ErrorPage, ProblemError
 from linker.devtenant.pages import connect_page
 from linker.devtenant.seed import ConnectedAccount
 from linker.devtenant.state import CONNECT_TTL, ConnectSession, TenantState
-from linker.devtenant.tokens import check_access_token, scopes_of
+from linker.devtenant.token_claims import check_access_token, scopes_of
 from linker.devtenant.web import read_form, tenant_of
 
 CREATE, READ, DELETE = (

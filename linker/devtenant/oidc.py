@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from linker.devtenant.errors import OAuthError
+from linker.devtenant.token_claims import check_access_token, scopes_of
 from linker.devtenant.token_vault import TOKEN_VAULT_GRANT
-from linker.devtenant.tokens import check_access_token, scopes_of
 from linker.devtenant.web import tenant_of
 
 

@@ -29,8 +29,8 @@ from linker.devtenant.password_grant import PASSWORD_GRANTS, PROTOCOL, authentic
 from linker.devtenant.refresh_rotation import rotate_if_configured, spend_refresh_token
 from linker.devtenant.seed import Client, Connection
 from linker.devtenant.state import CODE_TTL, AuthMethod, RefreshToken, Session, TenantState
+from linker.devtenant.token_claims import ACCESS_TOKEN_TTL, access_token_claims, id_token_claims
 from linker.devtenant.token_vault import TOKEN_VAULT_GRANT, exchange_federated_token
-from linker.devtenant.tokens import ACCESS_TOKEN_TTL, access_token_claims, id_token_claims
 from linker.devtenant.web import (
     NO_STORE,
     actions_of,

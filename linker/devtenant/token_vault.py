@@ -26,7 +26,7 @@ from linker.devtenant.directory import User
 from linker.devtenant.errors import OAuthError
 from linker.devtenant.seed import Client, Connection
 from linker.devtenant.state import TenantState
-from linker.devtenant.tokens import check_access_token
+from linker.devtenant.token_claims import check_access_token
 
 # Token type URNs, not secrets.
 TOKEN_VAULT_GRANT = (
