@@ -20,7 +20,7 @@ from linker.devtenant.action_run import run_action
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.authorize_request import AuthRequest, with_query
 from linker.devtenant.errors import ErrorPage, OAuthError
-from linker.devtenant.state import LOGIN_TTL, IssuedCode, Session, Suspended
+from linker.devtenant.state import LOGIN_TTL, IssuedCode, Session, SuspendedLogin
 from linker.devtenant.web import actions_of, client_ip, tenant_of
 
 logger = logging.getLogger("linker.devtenant")
@@ -83,7 +83,7 @@ async def run_post_login(
     if outcome.redirect_url is not None:  # run_action refused it where it cannot happen
         binding = resume_binding.new_binding()
         state = tenant.suspend(
-            Suspended(
+            SuspendedLogin(
                 request=auth,
                 session_id=session.id,
                 user_id=user.user_id,
