@@ -174,14 +174,6 @@ class Seed:
         return next((c for c in self.clients if c.client_id == client_id), None)
 
 
-def split_user_id(user_id: str) -> tuple[str, str]:
-    """`provider|id` split at the FIRST "|": ids themselves may contain "|"."""
-    provider, sep, rest = user_id.partition("|")
-    if not sep or not provider or not rest:
-        raise ValueError(f"not a provider|id user id: {user_id!r}")
-    return provider, rest
-
-
 def load_seed(source: Path | Mapping[str, Any]) -> Seed:
     """Read and validate a seed from a JSON file or an already parsed mapping."""
     if isinstance(source, Path):

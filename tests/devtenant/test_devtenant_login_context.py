@@ -6,7 +6,7 @@ from typing import Any
 
 from linker.devtenant.authorize_request import parse_authorize
 from linker.devtenant.login_context import purpose_line
-from linker.devtenant.state import Suspended
+from linker.devtenant.state import SuspendedLogin
 
 
 def request(driver: Any, **params: str) -> Any:
@@ -23,7 +23,7 @@ def nested(driver: Any, **params: str) -> Any:
 def suspend(driver: Any, session_id: str, scope: str, connection: str) -> None:
     app_login = request(driver, scope=scope, requested_connection=connection)
     driver.state.suspend(
-        Suspended(app_login, session_id, "google-oauth2|alice", {}, {}, driver.state.now())
+        SuspendedLogin(app_login, session_id, "google-oauth2|alice", {}, {}, driver.state.now())
     )
 
 
