@@ -25,12 +25,12 @@ from linker.core.merge import merge_metadata
 from linker.core.pkce import random_token
 from linker.core.transaction import Transaction
 from linker.store import MemoryStore, RedisStore
+from linker.testing import FakeClock
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     PRIMARY,
     SECONDARY,
-    Clock,
     Harness,
     hs256,
     make_settings,
@@ -46,7 +46,7 @@ def key() -> RSAKey:
 
 def test_decode_start_token(benchmark: Any, key: RSAKey) -> None:
     settings = make_settings()
-    clock = Clock()
+    clock = FakeClock()
     tenant = FakeTenant(key=key, clock=clock)
     harness = Harness(tenant=tenant, clock=clock, client=None, settings=settings)  # type: ignore[arg-type]
     token = hs256(harness.start_claims())
@@ -61,7 +61,7 @@ def test_decode_start_token(benchmark: Any, key: RSAKey) -> None:
 
 
 def test_verify_hint_rs256(benchmark: Any, key: RSAKey) -> None:
-    tenant = FakeTenant(key=key, clock=Clock())
+    tenant = FakeTenant(key=key, clock=FakeClock())
     token = tenant.id_token(sub=PRIMARY)
     keys = KeySet([key])
     assert benchmark(verify_rs256, token, keys)["sub"] == PRIMARY
@@ -77,7 +77,7 @@ def test_merge_metadata(benchmark: Any) -> None:
 def test_start_and_callback_in_process(benchmark: Any, key: RSAKey) -> None:
     """One whole link (start, nested login, callback) against the faked tenant."""
     loop = asyncio.new_event_loop()
-    clock = Clock()
+    clock = FakeClock()
     tenant = FakeTenant(key=key, clock=clock)
     tenant.add_user(PRIMARY, email="alice@example.com")
     settings = make_settings()

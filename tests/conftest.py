@@ -7,9 +7,10 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from linker.app import create_app
+from linker.testing import FakeClock
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
-from tests.support.harness import PRIMARY, SECONDARY, Clock, Harness, make_settings
+from tests.support.harness import PRIMARY, SECONDARY, Harness, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -23,12 +24,12 @@ def other_rsa_key() -> RSAKey:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def tenant(rsa_key: RSAKey, clock: Clock) -> FakeTenant:
+def tenant(rsa_key: RSAKey, clock: FakeClock) -> FakeTenant:
     fake = FakeTenant(key=rsa_key, clock=clock)
     fake.add_user(PRIMARY, email="alice@example.com", user_metadata={"theme": "dark"})
     fake.add_user(
@@ -46,7 +47,7 @@ def env_overrides() -> dict[str, str]:
 
 @pytest.fixture
 async def harness(
-    tenant: FakeTenant, clock: Clock, env_overrides: dict[str, str]
+    tenant: FakeTenant, clock: FakeClock, env_overrides: dict[str, str]
 ) -> AsyncIterator[Harness]:
     settings = make_settings(**env_overrides)
     upstream = httpx.AsyncClient(transport=tenant.transport())

@@ -28,10 +28,10 @@ from joserfc.jwk import RSAKey
 
 from linker.app import create_app
 from linker.core.pkce import random_token, s256_challenge
+from linker.testing import FakeClock
 from tests.conformance.conftest import Provider
 from tests.support.fake_tenant import LINKER_CLIENT, LINKER_SECRET, FakeTenant
 from tests.support.harness import (
-    Clock,
     Harness,
     Linked,
     hs256,
@@ -198,7 +198,7 @@ async def link_at(provider: Provider, fake: FakeTenant) -> tuple[Linked, SplitTr
                 assert nested.startswith(f"http://{provider.domain}/auth?")
                 back = await follow(browser, nested, f"{PUBLIC_URL}/link/callback")
                 assert "code" in back, back
-                harness = Harness(tenant=fake, clock=Clock(), client=linker, settings=settings)
+                harness = Harness(tenant=fake, clock=FakeClock(), client=linker, settings=settings)
                 linked = await harness.finish(await linker.get("/link/callback", params=back))
     return linked, upstream_transport
 

@@ -9,13 +9,13 @@ import pytest
 
 from linker.demo.config import SampleAppConfig
 from linker.demo.sample_app import create_sample_app
+from linker.testing import FakeClock
 from tests.demo.demo_fakes import ALICE, CLIENT_SECRET, TENANT_URL, Demo, FakeTenant
-from tests.support.harness import Clock
 
 
 @pytest.fixture
 async def demo() -> AsyncIterator[Demo]:
-    clock = Clock()
+    clock = FakeClock()
     tenant = FakeTenant(clock=clock)
     tenant.identities[ALICE] = [
         {"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "alice"}

@@ -16,7 +16,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.support.harness import Clock
+from linker.testing import FakeClock
 
 TENANT_URL = "http://127.0.0.1:8700"
 CLIENT_SECRET = "demo-app-secret"
@@ -39,7 +39,7 @@ class IssuedCode:
 class FakeTenant:
     """Answers what the sample app asks; `requests` records every call."""
 
-    clock: Clock
+    clock: FakeClock
     codes: dict[str, IssuedCode] = field(default_factory=dict)
     identities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     vault_response: httpx.Response = field(
@@ -132,7 +132,7 @@ class Demo:
 
     tenant: FakeTenant
     browser: httpx.AsyncClient
-    clock: Clock
+    clock: FakeClock
 
     async def sign_in(self, **claims: object) -> None:
         """The whole sign-in: /login, the tenant issues a code, /callback, the profile."""

@@ -14,16 +14,16 @@ import pytest
 from joserfc import jwt
 
 from linker.demo.spa_app import SpaConfig, create_spa_app
+from linker.testing import FakeClock
 from tests.demo.demo_fakes import ALICE, CLIENT_SECRET, KEY, TENANT_URL, FakeTenant
-from tests.support.harness import Clock
 
 AUDIENCE = "https://api.linker-demo.example"
 SPA = "http://localhost:8703"
 
 
 @pytest.fixture
-async def spa(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, FakeTenant, Clock]]:
-    clock = Clock()
+async def spa(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, FakeTenant, FakeClock]]:
+    clock = FakeClock()
     tenant = FakeTenant(clock=clock)
     tenant.identities[ALICE] = [
         {"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "alice"},
@@ -46,7 +46,7 @@ async def spa(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, FakeTena
     await http.aclose()
 
 
-def access_token(clock: Clock, **claims: Any) -> str:
+def access_token(clock: FakeClock, **claims: Any) -> str:
     now = int(clock.now)
     base = {
         "iss": f"{TENANT_URL}/",

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 
 from linker.core.pkce import s256_challenge
 from linker.devtenant import DevTenantConfig, create_dev_tenant, default_seed
+from linker.testing import FakeClock
 from linker.testing.browser import forms_of
 
 BASE = "http://127.0.0.1:8700"
@@ -34,17 +35,6 @@ SECRETS = {
     "linker": "linker-secret-change-me-0123456789",
 }
 START = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def pkce() -> tuple[str, str]:
@@ -79,7 +69,7 @@ class Driver:
     pkce = staticmethod(pkce)
     forms_of = staticmethod(forms_of)
 
-    def __init__(self, app: Starlette, http: httpx.AsyncClient, clock: Clock) -> None:
+    def __init__(self, app: Starlette, http: httpx.AsyncClient, clock: FakeClock) -> None:
         self.app = app
         self.http = http
         self.clock = clock
@@ -214,7 +204,7 @@ class Driver:
         return response.headers["location"]
 
 
-def config(clock: Clock, **overrides: Any) -> DevTenantConfig:
+def config(clock: FakeClock, **overrides: Any) -> DevTenantConfig:
     defaults: dict[str, Any] = {
         "base_url": BASE,
         "seed": default_seed(app_callback=APP_CB, linker_callback=LINKER_CB),
@@ -230,7 +220,7 @@ def config(clock: Clock, **overrides: Any) -> DevTenantConfig:
 
 
 @contextlib.asynccontextmanager
-async def running(clock: Clock, **overrides: Any) -> AsyncIterator[Driver]:
+async def running(clock: FakeClock, **overrides: Any) -> AsyncIterator[Driver]:
     """A tenant with its lifespan running (the Action worker stops with it), and a driver."""
     app = create_dev_tenant(config(clock, **overrides))
     async with app.router.lifespan_context(app):
@@ -240,22 +230,22 @@ async def running(clock: Clock, **overrides: Any) -> AsyncIterator[Driver]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
-async def driver(clock: Clock) -> AsyncIterator[Driver]:
+async def driver(clock: FakeClock) -> AsyncIterator[Driver]:
     async with running(clock) as d:
         yield d
 
 
 @pytest.fixture
-def make_driver(clock: Clock) -> Any:
+def make_driver(clock: FakeClock) -> Any:
     """`async with make_driver(action_path=..., seed=...) as d:` for a tenant of one's own."""
     return lambda **overrides: running(clock, **overrides)
 
 
 @pytest.fixture
-def make_config(clock: Clock) -> Any:
+def make_config(clock: FakeClock) -> Any:
     return lambda **overrides: config(clock, **overrides)

@@ -12,8 +12,8 @@ from starlette.applications import Starlette
 from linker.app import create_app
 from linker.devtenant import DevTenantConfig, create_dev_tenant, load_seed
 from linker.settings import Settings
-from linker.testing import ServerThread, free_port
-from tests.e2e.stack import APP_CALLBACK, APP_SECRETS, OffsetClock, Stack
+from linker.testing import FakeClock, ServerThread, free_port
+from tests.e2e.stack import APP_CALLBACK, APP_SECRETS, Stack
 
 ACTION_SECRET = "e2e-action-secret-0123456789-0123456789"
 TENANT_HOST, LINKER_HOST = "127.0.0.1", "127.0.0.2"
@@ -73,7 +73,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "LINKER_UPSTREAM_BUDGET": "3",
         }
     )
-    clock = OffsetClock()
+    clock = FakeClock(real_time=True)
     linker = create_app(settings, clock=clock)
     with (
         ServerThread(tenant, host=TENANT_HOST, port=tenant_port),

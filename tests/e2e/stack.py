@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,23 +23,13 @@ from linker.client import (
     random_token,
     s256_challenge,
 )
-from linker.testing import ScriptedBrowser
+from linker.testing import FakeClock, ScriptedBrowser
 
 APP_CALLBACK = "http://localhost:9/callback"  # never served: the browser stops there
 APP_SECRETS = {
     "demo-app": "demo-app-secret-change-me-0123456789",
     "other-app": "other-app-secret-0123456789-0123456789",
 }
-
-
-class OffsetClock:
-    """linker's clock: real time plus an offset the tests move with the tenant's."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -85,7 +74,7 @@ class Stack:
     tenant_url: str
     linker_url: str
     linker_app: Any
-    linker_clock: OffsetClock
+    linker_clock: FakeClock
     audit_file: Path
     admin: httpx.Client = field(init=False)
 

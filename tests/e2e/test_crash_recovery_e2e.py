@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from linker.testing import ServerThread, free_port
+from linker.testing import FakeClock, ServerThread, free_port
 from tests.e2e.conftest import ACTION_SECRET, dev_tenant
-from tests.e2e.stack import OffsetClock, Stack
+from tests.e2e.stack import Stack
 from tests.support.redis_server import redis_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -50,7 +50,9 @@ def crashing(tmp_path: Path) -> Iterator[tuple[Stack, dict[str, str]]]:
             "LINKER_STORE_URL": redis_url,
             "LINKER_UPSTREAM_BUDGET": "20",
         }
-        stack = Stack(tenant_url, linker_url, None, OffsetClock(), tmp_path / "audit.jsonl")
+        stack = Stack(
+            tenant_url, linker_url, None, FakeClock(real_time=True), tmp_path / "audit.jsonl"
+        )
         yield stack, env
         stack.admin.close()
 

@@ -13,8 +13,8 @@ from linker.attempts import GRACE_SECONDS, Attempts
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
-from linker.testing import free_port
-from tests.support.harness import Clock, Harness, nested_state, read_resume
+from linker.testing import FakeClock, free_port
+from tests.support.harness import Harness, nested_state, read_resume
 from tests.support.redis_server import redis_server
 
 
@@ -100,7 +100,7 @@ async def test_attempts_cap_per_user_drops_only_that_users_oldest(store: Store) 
 
 
 async def test_memory_entries_expire() -> None:
-    clock = Clock()
+    clock = FakeClock()
     attempts = Attempts(MemoryStore(clock=clock), max_pending_per_user=5)
     await attempts.open(txn(), ttl=60)
     clock.now += 60 + GRACE_SECONDS + 1
@@ -108,7 +108,7 @@ async def test_memory_entries_expire() -> None:
 
 
 async def test_a_full_memory_store_refuses_new_keys_and_keeps_live_ones() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(max_entries=3, clock=clock)
     for name in ("live", "old1", "old2"):
         await store.put(name, name, 10_000 if name == "live" else 1)
@@ -123,7 +123,7 @@ async def test_a_full_memory_store_refuses_new_keys_and_keeps_live_ones() -> Non
 
 
 async def test_memory_abandoned_entries_do_not_linger() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     for i in range(50):
         await store.put(f"abandoned{i}", "x", 60)

@@ -8,7 +8,6 @@ import hmac
 import json
 import re
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import unescape
@@ -20,6 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from linker.settings import Settings
+from linker.testing import FakeClock
 from tests.support.fake_tenant import APP_CLIENT, DOMAIN, FakeTenant
 
 SECRET = "s" * 40
@@ -27,21 +27,6 @@ OLD_SECRET = "o" * 40
 PUBLIC_URL = "https://linker.test"
 PRIMARY = "google-oauth2|alice"
 SECONDARY = "github|1001"
-
-
-class Clock:
-    """A clock the tests move by hand; `sleep` advances it instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def settings_env(**overrides: str) -> dict[str, str]:
@@ -190,7 +175,7 @@ def commit_claims(
 @dataclass
 class Harness:
     tenant: FakeTenant
-    clock: Clock
+    clock: FakeClock
     client: httpx.AsyncClient
     settings: Settings
     outer_state: str = "outer-state-Üñ+/=="
