@@ -28,7 +28,7 @@ from joserfc.jwk import RSAKey
 
 from linker.app import create_app
 from linker.core.pkce import random_token, s256_challenge
-from linker.testing import FakeClock
+from linker.testing import FakeClock, query_of
 from tests.conformance.conftest import Provider
 from tests.support.fake_tenant import LINKER_CLIENT, LINKER_SECRET, FakeTenant
 from tests.support.harness import (
@@ -36,7 +36,6 @@ from tests.support.harness import (
     Linked,
     hs256,
     make_settings,
-    query,
     start_claims,
 )
 
@@ -118,7 +117,7 @@ async def follow(browser: httpx.AsyncClient, url: str, until: str) -> dict[str, 
         assert response.status_code in (302, 303), response.text
         url = urljoin(url, response.headers["location"])
         if url.startswith(until):
-            return query(url)
+            return query_of(url)
         response = await browser.get(url)
     raise AssertionError(f"no redirect to {until}")
 

@@ -10,22 +10,18 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from linker.testing import FakeClock
+from linker.testing import FakeClock, query_of
 
 TENANT_URL = "http://127.0.0.1:8700"
 CLIENT_SECRET = "demo-app-secret"
 ALICE = "google-oauth2|alice"
 KEY = RSAKey.generate_key(2048, parameters={"kid": "test-key"})
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
 
 
 @dataclass

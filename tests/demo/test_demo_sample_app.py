@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 import httpx
 from joserfc import jwt
 
-from tests.demo.demo_fakes import ALICE, KEY, TENANT_URL, Demo, query_of
+from linker.testing import query_of
+from tests.demo.demo_fakes import ALICE, KEY, TENANT_URL, Demo
 
 CALENDAR = "https://www.googleapis.com/auth/calendar.readonly"
 GITHUB_1001 = {"connection": "github", "provider": "github", "user_id": "1001"}

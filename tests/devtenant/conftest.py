@@ -11,7 +11,6 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -21,7 +20,7 @@ from starlette.applications import Starlette
 
 from linker.core.pkce import s256_challenge
 from linker.devtenant import DevTenantConfig, create_dev_tenant, default_seed
-from linker.testing import FakeClock
+from linker.testing import FakeClock, query_of
 from linker.testing.browser import forms_of
 
 BASE = "http://127.0.0.1:8700"
@@ -40,10 +39,6 @@ START = 1_700_000_000.0
 def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     return verifier, s256_challenge(verifier)
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
 
 
 def hs256(claims: dict[str, Any], secret: str = ACTION_SECRET, alg: str = "HS256") -> str:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from linker.testing import ServerThread, free_port
+from linker.testing import ServerThread, free_port, query_of
 from tests.devtenant.conftest import ACTION_SECRET
 
 PENDING = {"status": "pending", "identity": {"provider": "github", "user_id": "1001"}}
@@ -116,9 +116,7 @@ async def test_a_denial_description_is_cut_and_cleaned(
         "error_description": 'bad "quote" \\ and\ncontrol é ' + "x" * 300,
     }
     back = await run_pending(make_driver, make_config, linker[1])
-    from urllib.parse import parse_qs, urlsplit
-
-    description = parse_qs(urlsplit(back).query)["error_description"][0]
+    description = query_of(back)["error_description"]
     code, _, text = description.partition(": ")
     assert code == "identity_conflict"
     assert len(text) == 200

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -23,7 +23,7 @@ from linker.client import (
     random_token,
     s256_challenge,
 )
-from linker.testing import FakeClock, ScriptedBrowser
+from linker.testing import FakeClock, ScriptedBrowser, query_of
 
 APP_CALLBACK = "http://localhost:9/callback"  # never served: the browser stops there
 APP_SECRETS = {
@@ -206,7 +206,7 @@ class Stack:
         location = page.headers.get("location", "")
         if not location.startswith(APP_CALLBACK):
             return Outcome(page=page)
-        params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+        params = query_of(location)
         if "error" in params:
             return Outcome(page, params["error"], params.get("error_description"))
         answer = httpx.post(

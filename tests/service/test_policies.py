@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.harness import Harness, nested_state, query, read_resume
+from linker.testing import query_of
+from tests.support.harness import Harness, nested_state, read_resume
 
 
 async def start_error(harness: Harness, **claims: object) -> str | None:
@@ -97,7 +98,7 @@ async def test_unlink_reauthenticates_at_the_primary_connection(harness: Harness
     started = await harness.start(
         action="unlink", user=with_github(harness), requested_connection_scope="repo"
     )
-    params = query(started.headers["location"])
+    params = query_of(started.headers["location"])
     assert params["connection"] == "google-oauth2"
     assert "connection_scope" not in params
     assert params["prompt"] == "login" and params["max_age"] == "0"

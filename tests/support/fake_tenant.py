@@ -14,13 +14,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from linker.core.pkce import s256_challenge
+from linker.testing import query_of
 
 DOMAIN = "tenant.test"
 ISSUER = f"https://{DOMAIN}/"
@@ -95,7 +96,7 @@ class FakeTenant:
         self, authorize_url: str, *, sub: str, verifier_for: str | None = None, **claims: Any
     ) -> str:
         """Complete the nested login as `sub`; returns the code the tenant would send back."""
-        params = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
+        params = query_of(authorize_url)
         user = self.users.get(sub, {})
         code = secrets.token_urlsafe(16)
         token_claims = {

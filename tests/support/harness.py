@@ -12,14 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from linker.settings import Settings
-from linker.testing import FakeClock
+from linker.testing import FakeClock, query_of
 from tests.support.fake_tenant import APP_CLIENT, DOMAIN, FakeTenant
 
 SECRET = "s" * 40
@@ -237,11 +236,7 @@ class Harness:
 
 
 def nested_state(started: httpx.Response) -> str:
-    return query(started.headers["location"])["state"]
-
-
-def query(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    return query_of(started.headers["location"])["state"]
 
 
 def signed_raw(payload: str, secret: str = SECRET) -> str:
