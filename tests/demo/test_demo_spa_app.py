@@ -15,7 +15,8 @@ from joserfc import jwt
 
 from linker.demo.spa_app import SpaConfig, create_spa_app
 from linker.testing import FakeClock
-from tests.demo.demo_fakes import ALICE, CLIENT_SECRET, KEY, TENANT_URL, FakeTenant
+from tests.demo.demo_fakes import ALICE, CLIENT_SECRET, KEY, TENANT_URL, demo_tenant
+from tests.support.fake_tenant import FakeTenant
 
 AUDIENCE = "https://api.linker-demo.example"
 SPA = "http://localhost:8703"
@@ -24,14 +25,16 @@ SPA = "http://localhost:8703"
 @pytest.fixture
 async def spa(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, FakeTenant, FakeClock]]:
     clock = FakeClock()
-    tenant = FakeTenant(clock=clock)
-    tenant.identities[ALICE] = [
-        {"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "alice"},
-        {"connection": "github", "provider": "github", "user_id": "1001"},
-    ]
+    tenant = demo_tenant(
+        clock,
+        [
+            {"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "alice"},
+            {"connection": "github", "provider": "github", "user_id": "1001"},
+        ],
+    )
     sdk = tmp_path / "auth0-spa-js.production.js"
     sdk.write_text("/* the SDK */")
-    http = httpx.AsyncClient(transport=httpx.MockTransport(tenant.handler))
+    http = httpx.AsyncClient(transport=tenant.transport())
     # The fake tenant knows one confidential client; the API server's machine client is it.
     config = SpaConfig(
         tenant_url=TENANT_URL,
@@ -130,7 +133,7 @@ async def test_the_api_reads_identities_server_side(spa: Any) -> None:
     response = await browser.get("/api/identities", headers=bearer(access_token(clock)))
     assert response.status_code == 200
     assert [i["connection"] for i in response.json()["identities"]] == ["google-oauth2", "github"]
-    [grant] = [r for r in tenant.calls("/oauth/token") if b"client_credentials" in r.content]
+    [grant] = [r for r in tenant.requests_to("/oauth/token") if b"client_credentials" in r.content]
     assert b"client_id=demo-app" in grant.content
 
 

@@ -55,7 +55,7 @@ class FaultyTenant:
     injected: Counter[str] = field(default_factory=Counter)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        route = self.tenant._route(request)
+        route = self.tenant.route(request)
         if self.on and route == "POST identities" and self.rng.random() < self.crash_rate:
             self.injected["crash"] += 1
             self.tenant.handle(request)

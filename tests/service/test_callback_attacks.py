@@ -122,7 +122,7 @@ async def test_callback_without_code(harness: Harness) -> None:
 async def test_code_minted_for_another_pkce_verifier(harness: Harness) -> None:
     started = await harness.start()
     code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
-    harness.tenant.codes[code]["challenge"] = s256("the attacker's verifier")
+    harness.tenant.codes[code].challenge = s256("the attacker's verifier")
     resumed = read_resume(await harness.callback(code=code, state=nested_state(started)))
     assert resumed.error == "invalid_secondary_token"
     assert harness.tenant.calls["POST identities"] == 0

@@ -26,7 +26,7 @@ async def link_with_userinfo(harness: Harness, **userinfo: object) -> Resumed:
     code = harness.tenant.login(
         started.headers["location"], sub="github|1001", email=None, email_verified=None
     )
-    access_token = harness.tenant.codes[code]["access_token"]
+    access_token = harness.tenant.codes[code].tokens["access_token"]
     harness.tenant.userinfo[access_token].update(userinfo)
     return read_resume(await harness.callback(code=code, state=nested_state(started)))
 

@@ -44,12 +44,12 @@ def link_then_lose(harness: Harness, *, applied: bool) -> None:
 
     def fault(request: httpx.Request) -> httpx.Response:
         if applied:
-            tenant._answer("POST identities", request)
+            tenant.answer("POST identities", request)
         raise httpx.ReadTimeout("answer lost", request=request)
 
     tenant.fail("POST identities", fault)
     # The read that would settle it fails too: commit cannot tell.
-    tenant.fail("GET user", *([lambda r: tenant._answer("GET user", r)] + [status(503)] * 1000))
+    tenant.fail("GET user", *([lambda r: tenant.answer("GET user", r)] + [status(503)] * 1000))
 
 
 async def test_an_unknown_outcome_that_linked_gets_its_merge(harness: Harness) -> None:

@@ -52,7 +52,7 @@ async def test_unlink_whose_answer_was_lost_is_recognised(harness: Harness) -> N
     tenant = harness.tenant
 
     def unlink_then_drop(request: httpx.Request) -> httpx.Response:
-        tenant._answer("DELETE identities", request)
+        tenant.answer("DELETE identities", request)
         raise httpx.RemoteProtocolError("connection dropped", request=request)
 
     tenant.fail("DELETE identities", unlink_then_drop)
