@@ -235,6 +235,15 @@ class Harness:
         return await self.client.post("/link/commit", json={"commit_token": token})
 
 
+def assert_dead_end(response: httpx.Response, code: str = "invalid_session_token") -> None:
+    """The error page (400) naming the contract's `code`, with no way back to the Action's
+    /continue and no cookie set."""
+    assert response.status_code == 400
+    assert f"<code>{code}</code>" in response.text
+    assert "/continue" not in response.text
+    assert "set-cookie" not in response.headers
+
+
 def nested_state(started: httpx.Response) -> str:
     return query_of(started.headers["location"])["state"]
 
