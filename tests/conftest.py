@@ -57,5 +57,5 @@ async def harness(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
-            yield Harness(tenant=tenant, clock=clock, client=client, settings=settings)
+            yield Harness(tenant=tenant, clock=clock, client=client, settings=settings, app=app)
     await upstream.aclose()

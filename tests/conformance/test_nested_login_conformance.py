@@ -197,7 +197,9 @@ async def link_at(provider: Provider, fake: FakeTenant) -> tuple[Linked, SplitTr
                 assert nested.startswith(f"http://{provider.domain}/auth?")
                 back = await follow(browser, nested, f"{PUBLIC_URL}/link/callback")
                 assert "code" in back, back
-                harness = Harness(tenant=fake, clock=FakeClock(), client=linker, settings=settings)
+                harness = Harness(
+                    tenant=fake, clock=FakeClock(), client=linker, settings=settings, app=app
+                )
                 linked = await harness.finish(await linker.get("/link/callback", params=back))
     return linked, upstream_transport
 

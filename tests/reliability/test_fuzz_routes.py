@@ -80,7 +80,11 @@ class Service:
         transport = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))
         self.client = httpx.AsyncClient(transport=transport, base_url=self.settings.public_url)
         self.harness = Harness(
-            tenant=self.tenant, clock=self.clock, client=self.client, settings=self.settings
+            tenant=self.tenant,
+            clock=self.clock,
+            client=self.client,
+            settings=self.settings,
+            app=self.app,
         )
 
     def run(self, coro: Any) -> Any:

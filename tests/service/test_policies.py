@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from linker.testing import query_of
@@ -56,11 +55,7 @@ async def test_ip_pinned_at_callback(harness: Harness) -> None:
     started = await harness.start()
     code = harness.tenant.login(started.headers["location"], sub="github|1001")
     # Same cookies, another network: the callback comes from another address.
-    app = harness.client._transport.app  # type: ignore[attr-defined]
-    other = httpx.ASGITransport(app=app, client=("198.51.100.7", 1234))
-    async with httpx.AsyncClient(
-        transport=other, base_url=harness.settings.public_url, cookies=harness.client.cookies
-    ) as client:
+    async with harness.browser_at("198.51.100.7") as client:
         response = await client.get(
             "/link/callback", params={"code": code, "state": nested_state(started)}
         )

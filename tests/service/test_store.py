@@ -155,15 +155,11 @@ async def test_redis_down_is_reported_not_raised() -> None:
     await store.aclose()
 
 
-def use_store(harness: Harness, store: Store) -> None:
-    harness.client._transport.app.state.runtime.attempts.store = store  # type: ignore[attr-defined]
-
-
 @pytest.mark.redis
 async def test_link_through_a_redis_store(harness: Harness, redis_url: str) -> None:
     """The whole link with attempts in Redis (as several replicas would share them)."""
     store = RedisStore.from_url(redis_url)
-    use_store(harness, store)
+    harness.use_store(store)
     try:
         assert (await harness.link()).status == "linked"
     finally:
@@ -172,7 +168,7 @@ async def test_link_through_a_redis_store(harness: Harness, redis_url: str) -> N
 
 async def test_store_down_at_start_resumes_with_upstream_unavailable(harness: Harness) -> None:
     down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
-    use_store(harness, down)
+    harness.use_store(down)
     try:
         resumed = read_resume(await harness.start())
     finally:
@@ -183,7 +179,7 @@ async def test_store_down_at_start_resumes_with_upstream_unavailable(harness: Ha
 async def test_store_down_at_callback_is_a_503_page(harness: Harness) -> None:
     started = await harness.start()
     down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
-    use_store(harness, down)
+    harness.use_store(down)
     try:
         response = await harness.callback(code="c", state=nested_state(started))
     finally:

@@ -16,8 +16,12 @@ from typing import Any
 import httpx
 from joserfc import jwt
 from joserfc.jwk import OctKey
+from starlette.applications import Starlette
 
+from linker.reconcile import Report
+from linker.runtime import Runtime
 from linker.settings import Settings
+from linker.store import Store
 from linker.testing import FakeClock, query_of
 from tests.support.fake_tenant import APP_CLIENT, DOMAIN, FakeTenant
 
@@ -173,12 +177,37 @@ def commit_claims(
 
 @dataclass
 class Harness:
+    """The service (`app`, reached through `client` as the browser) and its fake tenant."""
+
     tenant: FakeTenant
     clock: FakeClock
     client: httpx.AsyncClient
     settings: Settings
+    app: Starlette
     outer_state: str = "outer-state-Üñ+/=="
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runtime(self) -> Runtime:
+        """The service's parts, as its endpoints see them."""
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    def use_store(self, store: Store) -> None:
+        """Keep attempts in `store` from now on."""
+        self.runtime.attempts.store = store
+
+    async def reconcile(self) -> Report:
+        """One pass over pending work, as `linker reconcile` runs it."""
+        report: Report = await self.app.state.reconcile()
+        return report
+
+    def browser_at(self, ip: str) -> httpx.AsyncClient:
+        """Another client to the service, from `ip`, with the browser's cookies."""
+        transport = httpx.ASGITransport(app=self.app, client=(ip, 1234))
+        return httpx.AsyncClient(
+            transport=transport, base_url=self.settings.public_url, cookies=self.client.cookies
+        )
 
     def start_claims(self, **overrides: Any) -> dict[str, Any]:
         return start_claims(now=int(self.clock()), hint=self.hint(), **overrides)
