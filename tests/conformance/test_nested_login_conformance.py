@@ -29,7 +29,7 @@ from joserfc.jwk import RSAKey
 from linker.app import create_app
 from linker.core.pkce import random_token, s256_challenge
 from linker.testing import FakeClock, query_of
-from tests.conformance.conftest import Provider
+from tests.conformance.conftest import Provider, StartProvider
 from tests.support.fake_tenant import LINKER_CLIENT, LINKER_SECRET, FakeTenant
 from tests.support.harness import (
     Harness,
@@ -206,7 +206,7 @@ async def link_at(provider: Provider, fake: FakeTenant) -> tuple[Linked, SplitTr
 
 @pytest.mark.parametrize("linker_auth", ["client_secret_basic", "client_secret_post"])
 async def test_strict_provider_email_only_at_userinfo(
-    start_provider: Any, fake: FakeTenant, linker_auth: str
+    start_provider: StartProvider, fake: FakeTenant, linker_auth: str
 ) -> None:
     provider = start_provider(provider_config(claims_in_id_token=False, linker_auth=linker_auth))
     linked, sent = await link_at(provider, fake)
@@ -224,7 +224,7 @@ async def test_strict_provider_email_only_at_userinfo(
 
 
 async def test_provider_with_email_claims_in_the_id_token(
-    start_provider: Any, fake: FakeTenant
+    start_provider: StartProvider, fake: FakeTenant
 ) -> None:
     provider = start_provider(
         provider_config(claims_in_id_token=True, linker_auth="client_secret_basic")
@@ -238,7 +238,7 @@ async def test_provider_with_email_claims_in_the_id_token(
 
 
 async def test_unverified_email_at_userinfo_is_refused(
-    start_provider: Any, fake: FakeTenant
+    start_provider: StartProvider, fake: FakeTenant
 ) -> None:
     provider = start_provider(
         provider_config(

@@ -21,9 +21,11 @@ from tests.support.fake_tenant import FakeTenant
 AUDIENCE = "https://api.linker-demo.example"
 SPA = "http://localhost:8703"
 
+Spa = tuple[httpx.AsyncClient, FakeTenant, FakeClock]  # the browser, the tenant, the clock
+
 
 @pytest.fixture
-async def spa(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, FakeTenant, FakeClock]]:
+async def spa(tmp_path: Path) -> AsyncIterator[Spa]:
     clock = FakeClock()
     tenant = demo_tenant(
         clock,
@@ -68,7 +70,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-async def test_the_page_carries_public_settings_only(spa: Any) -> None:
+async def test_the_page_carries_public_settings_only(spa: Spa) -> None:
     browser, _, _ = spa
     page = await browser.get("/")
     assert page.status_code == 200
@@ -92,7 +94,7 @@ async def test_the_page_carries_public_settings_only(spa: Any) -> None:
     assert '<script src="/vendor/auth0-spa-js.production.js"' in page.text
 
 
-async def test_the_sdk_and_the_scripts_are_served_from_here(spa: Any) -> None:
+async def test_the_sdk_and_the_scripts_are_served_from_here(spa: Spa) -> None:
     browser, _, _ = spa
     vendor = await browser.get("/vendor/auth0-spa-js.production.js")
     assert (vendor.status_code, vendor.text) == (200, "/* the SDK */")
@@ -104,7 +106,7 @@ async def test_the_sdk_and_the_scripts_are_served_from_here(spa: Any) -> None:
     assert "still linked" in explanations["cancelled"]["unlink"]["what"]
 
 
-async def test_the_api_refuses_a_missing_or_foreign_token(spa: Any) -> None:
+async def test_the_api_refuses_a_missing_or_foreign_token(spa: Spa) -> None:
     browser, _, clock = spa
     assert (await browser.get("/api/me")).status_code == 401
     for token in (
@@ -118,7 +120,7 @@ async def test_the_api_refuses_a_missing_or_foreign_token(spa: Any) -> None:
         assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
-async def test_the_api_keeps_one_record_per_sub_across_tokens(spa: Any) -> None:
+async def test_the_api_keeps_one_record_per_sub_across_tokens(spa: Spa) -> None:
     browser, _, clock = spa
     first = (await browser.get("/api/me", headers=bearer(access_token(clock)))).json()
     clock.now += 60  # a new access token after a link: same sub
@@ -128,7 +130,7 @@ async def test_the_api_keeps_one_record_per_sub_across_tokens(spa: Any) -> None:
     assert second["token"]["issued_at"] != first["token"]["issued_at"]
 
 
-async def test_the_api_reads_identities_server_side(spa: Any) -> None:
+async def test_the_api_reads_identities_server_side(spa: Spa) -> None:
     browser, tenant, clock = spa
     response = await browser.get("/api/identities", headers=bearer(access_token(clock)))
     assert response.status_code == 200

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -109,9 +110,10 @@ class Driver:
         return await self.http.post(form.action, data={**form.fields, **extra})
 
     async def sign_in(
-        self, identity_id: str, *, form: dict[str, str] | None = None, **params: str
+        self, identity_id: str, form: dict[str, str] | None = None, /, **params: str
     ) -> str:
-        """Run /authorize and the login page; return where the tenant finally sends the browser."""
+        """Run /authorize with `params` and the login page (submitted with `form`'s fields too);
+        return where the tenant finally sends the browser."""
         response = await self.follow(
             await self.http.get("/authorize", params=self.authorize_params(**params))
         )
@@ -214,6 +216,11 @@ def config(clock: FakeClock, **overrides: Any) -> DevTenantConfig:
     return DevTenantConfig(**{**defaults, **overrides})
 
 
+# `make_driver(**overrides)` and `make_config(**overrides)`: DevTenantConfig fields.
+MakeDriver = Callable[..., AbstractAsyncContextManager["Driver"]]
+MakeConfig = Callable[..., DevTenantConfig]
+
+
 @contextlib.asynccontextmanager
 async def running(clock: FakeClock, **overrides: Any) -> AsyncIterator[Driver]:
     """A tenant with its lifespan running (the Action worker stops with it), and a driver."""
@@ -236,11 +243,11 @@ async def driver(clock: FakeClock) -> AsyncIterator[Driver]:
 
 
 @pytest.fixture
-def make_driver(clock: FakeClock) -> Any:
+def make_driver(clock: FakeClock) -> MakeDriver:
     """`async with make_driver(action_path=..., seed=...) as d:` for a tenant of one's own."""
     return lambda **overrides: running(clock, **overrides)
 
 
 @pytest.fixture
-def make_config(clock: FakeClock) -> Any:
+def make_config(clock: FakeClock) -> MakeConfig:
     return lambda **overrides: config(clock, **overrides)

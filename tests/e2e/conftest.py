@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from importlib import resources
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -20,7 +21,9 @@ TENANT_HOST, LINKER_HOST = "127.0.0.1", "127.0.0.2"
 
 
 def e2e_seed(linker_url: str) -> dict[str, object]:
-    seed = json.loads(resources.files("linker.devtenant").joinpath("seed.json").read_text())
+    seed: dict[str, Any] = json.loads(
+        resources.files("linker.devtenant").joinpath("seed.json").read_text()
+    )
     for client in seed["clients"]:
         client["callbacks"] = (
             [APP_CALLBACK] if client["client_id"] == "demo-app" else [f"{linker_url}/link/callback"]

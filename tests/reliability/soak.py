@@ -198,7 +198,7 @@ def _judge(plan: list[Flow], tenant: FakeTenant, injected: Counter[str]) -> Soak
             owners[f"{identity['provider']}|{identity['user_id']}"] += 1
     linked_twice = sum(1 for n in owners.values() if n > 1)
     for flow in plan:
-        statuses[flow.error if flow.status == "failed" else flow.status] += 1
+        statuses[(flow.error or flow.status) if flow.status == "failed" else flow.status] += 1
         primary = tenant.users[flow.primary]
         ids = [f"{i['provider']}|{i['user_id']}" for i in primary["identities"]]
         is_linked = flow.secondary in ids

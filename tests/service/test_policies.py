@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from linker.testing import query_of
 from tests.support.harness import Harness, nested_state, read_resume
 
 
-async def start_error(harness: Harness, **claims: object) -> str | None:
+async def start_error(harness: Harness, **claims: Any) -> str | None:
     resumed = read_resume(await harness.start(**claims))
     assert resumed.status == "denied"
     return resumed.error
@@ -65,7 +67,7 @@ async def test_ip_pinned_at_callback(harness: Harness) -> None:
 
 
 def with_github(harness: Harness, *extra: dict[str, str]) -> dict[str, object]:
-    user = harness.start_claims()["user"]
+    user: dict[str, Any] = harness.start_claims()["user"]
     user["identities"].append(
         {"provider": "github", "user_id": "1001", "connection": "github", "isSocial": True}
     )

@@ -4,7 +4,7 @@ outcome could not be read, is settled later, and the merge is applied iff the li
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
 
 import httpx
 
@@ -82,7 +82,7 @@ async def test_a_reconcile_against_a_down_tenant_keeps_the_work(harness: Harness
     assert report.pending == 1 and len(await pending_work(harness)) == 1
 
 
-async def test_snapshots_in_the_audit_file_are_replayed(harness: Harness, tmp_path: Any) -> None:
+async def test_snapshots_in_the_audit_file_are_replayed(harness: Harness, tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     harness.runtime.audit.path = path
     harness.tenant.fail("PATCH user", *[status(503)] * 1000)
