@@ -12,6 +12,9 @@ from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import PRIMARY, SECONDARY, Harness, make_settings
 
+# The e2e tests' `stack` and `e2e` fixtures, enabled as a user's suite would enable them.
+pytest_plugins = ["linker.testing.pytest_plugin"]
+
 
 @pytest.fixture(scope="session")
 def rsa_key() -> RSAKey:

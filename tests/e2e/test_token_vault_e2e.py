@@ -33,7 +33,7 @@ from linker.client import (
     s256_challenge,
 )
 from linker.testing import ScriptedBrowser, query_of
-from tests.e2e.stack import APP_CALLBACK, APP_SECRETS, Stack
+from linker.testing.stack import APP_CALLBACK, APP_SECRETS, Stack
 
 pytestmark = pytest.mark.e2e
 
