@@ -1,4 +1,5 @@
-"""Metadata merge as a pure function: every mode, nested objects, lists, conflicting types."""
+"""linker.core.merge: metadata merge as a pure function: every mode, nested objects, lists,
+conflicting types."""
 
 from __future__ import annotations
 
