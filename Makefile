@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check linker tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict linker
+	$(BIN)/mypy --strict linker tests benchmarks
 
 unit: $(STAMP) system-deps
 	$(BIN)/pytest
