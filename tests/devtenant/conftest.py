@@ -11,18 +11,20 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from joserfc import jwt
-from joserfc.jwk import KeySet, OctKey
+from joserfc.jwk import KeySet
 from starlette.applications import Starlette
 
 from linker.core.pkce import s256_challenge
 from linker.devtenant import DevTenantConfig, create_dev_tenant, default_seed
 from linker.testing import FakeClock, query_of
 from linker.testing.browser import forms_of
+from tests.support import harness
 
 BASE = "http://127.0.0.1:8700"
 DOMAIN = "127.0.0.1:8700"
@@ -42,13 +44,9 @@ def pkce() -> tuple[str, str]:
     return verifier, s256_challenge(verifier)
 
 
-def hs256(claims: dict[str, Any], secret: str = ACTION_SECRET, alg: str = "HS256") -> str:
-    key = OctKey.import_key(secret.encode())
-    return jwt.encode({"alg": alg, "typ": "JWT"}, claims, key, algorithms=[alg])
-
-
-def read_hs256(token: str, secret: str = ACTION_SECRET) -> dict[str, Any]:
-    return dict(jwt.decode(token, OctKey.import_key(secret.encode()), algorithms=["HS256"]).claims)
+# This suite's Action secret is the dev tenant's, not the service harness's.
+hs256 = partial(harness.hs256, secret=ACTION_SECRET)
+read_hs256 = partial(harness.read_hs256, secret=ACTION_SECRET)
 
 
 class Driver:

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import OctKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +15,7 @@ from starlette.routing import Route
 
 from linker.testing import ServerThread, free_port, query_of
 from tests.devtenant.conftest import ACTION_SECRET, MakeConfig, MakeDriver
+from tests.support.harness import read_hs256
 
 PENDING = {"status": "pending", "identity": {"provider": "github", "user_id": "1001"}}
 LINKED = {
@@ -83,9 +82,7 @@ async def test_a_pending_result_is_committed_and_linkers_answer_decides(
     back = await run_pending(make_driver, make_config, linker[1])
     assert "code=" in back, back
     (body,) = fake.received
-    claims = jwt.decode(
-        body["commit_token"], OctKey.import_key(ACTION_SECRET), algorithms=["HS256"]
-    ).claims
+    claims = read_hs256(body["commit_token"], ACTION_SECRET)
     assert claims["aud"] == "linker:commit" and claims["linker_v"] == 2
     assert (claims["sub"], claims["commit"]) == ("google-oauth2|alice", "commit-id-1")
     assert claims["exp"] - claims["iat"] == 60 and len(claims["jti"]) == 36

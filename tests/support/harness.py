@@ -49,9 +49,20 @@ def make_settings(**overrides: str) -> Settings:
 
 
 def hs256(
-    claims: dict[str, Any], secret: str = SECRET, header: dict[str, Any] | None = None
+    claims: dict[str, Any],
+    secret: str = SECRET,
+    header: dict[str, Any] | None = None,
+    *,
+    alg: str = "HS256",
 ) -> str:
-    return jwt.encode(header or {"alg": "HS256"}, claims, OctKey.import_key(secret))
+    """Sign as the Action does (HS-family JWT); `header` and `alg` let attack tests vary it."""
+    header = header or {"alg": alg, "typ": "JWT"}
+    return jwt.encode(header, claims, OctKey.import_key(secret), algorithms=[header["alg"]])
+
+
+def read_hs256(token: str, secret: str = SECRET) -> dict[str, Any]:
+    """The claims of an HS256 token linker or the Action signed, signature checked."""
+    return dict(jwt.decode(token, OctKey.import_key(secret), algorithms=["HS256"]).claims)
 
 
 @dataclass
@@ -112,7 +123,7 @@ def read_resume(response: httpx.Response) -> Resumed:
     action = unescape(re.search(r'<form method="post" action="([^"]+)"', html)[1])  # type: ignore[index]
     fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html))
     token = unescape(fields["session_token"])
-    claims = jwt.decode(token, OctKey.import_key(SECRET), algorithms=["HS256"]).claims
+    claims = read_hs256(token)
     return Resumed(action, unescape(fields["state"]), token, claims)
 
 
