@@ -218,11 +218,17 @@ def load_seed(source: Path | Mapping[str, Any]) -> Seed:
     )
 
 
+def bundled_seed_data() -> dict[str, Any]:
+    """The bundled seed as JSON data, for a suite that edits it before `load_seed`."""
+    text = resources.files("linker.devtenant").joinpath("seed.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
 def default_seed(*, app_callback: str, linker_callback: str, spa_origin: str | None = None) -> Seed:
     """The bundled seed, with the sample app's and linker's callback URLs filled in, and the
     single-page sample's origin (its callback, logout URL and web origin) when it runs."""
-    text = resources.files("linker.devtenant").joinpath("seed.json").read_text(encoding="utf-8")
-    seed = load_seed(json.loads(text))
+    seed = load_seed(bundled_seed_data())
     callbacks = {
         "demo-app": (app_callback,),
         "partner-app": (app_callback,),

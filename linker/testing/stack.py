@@ -15,7 +15,6 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +30,7 @@ from linker.client import (
     random_token,
     s256_challenge,
 )
-from linker.devtenant import DevTenantConfig, create_dev_tenant, load_seed
+from linker.devtenant import DevTenantConfig, bundled_seed_data, create_dev_tenant, load_seed
 from linker.testing.browser import ScriptedBrowser
 from linker.testing.clock import FakeClock
 from linker.testing.servers import ServerThread, free_port
@@ -50,8 +49,7 @@ TENANT_HOST, LINKER_HOST = "127.0.0.1", "127.0.0.2"
 def stack_seed(linker_url: str) -> dict[str, Any]:
     """The dev tenant's bundled seed, with `demo-app` calling back to `APP_CALLBACK`, every
     other client to linker at `linker_url`, and `other-app`, a client linker does not allow."""
-    text = resources.files("linker.devtenant").joinpath("seed.json").read_text(encoding="utf-8")
-    seed: dict[str, Any] = json.loads(text)
+    seed = bundled_seed_data()
     for client in seed["clients"]:
         client["callbacks"] = (
             [APP_CALLBACK] if client["client_id"] == "demo-app" else [f"{linker_url}/link/callback"]
