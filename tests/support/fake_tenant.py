@@ -15,14 +15,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from linker.core.pkce import s256_challenge
-from linker.testing import query_of
+from linker.testing import params_of, query_of
 
 DOMAIN = "tenant.test"
 LINKER_CLIENT = "linker-client"
@@ -226,7 +226,7 @@ class FakeTenant:
 
     def token(self, request: httpx.Request) -> httpx.Response:
         """`/oauth/token`, for every grant the service and the sample apps use."""
-        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        form = params_of(request.content.decode())
         client_id, secret = self._client_auth(request, form)
         if client_id is None or secret is None or self.clients.get(client_id) != secret:
             return httpx.Response(401, json={"error": "invalid_client"})
