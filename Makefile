@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit system-deps demo bench soak fuzz serve clean
+.PHONY: test lint typecheck unit system-deps demo bench bench-http soak fuzz serve clean
 
 # Both distributions, editable: linker-auth0 with its dev and test extras, and
 # linker-auth0-dev (dev/), which the dev extra names and pip finds here.
@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check linker tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict linker
+	$(BIN)/mypy --strict linker tests benchmarks
 
 unit: $(STAMP) system-deps
 	$(BIN)/pytest
@@ -36,6 +36,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pytest benchmarks -s --benchmark-enable --benchmark-only
+
+# Over real HTTP: a zero-latency tenant, `linker serve` (1 worker; 2 workers with Redis) and a
+# closed-loop load generator at concurrency 1, 50 and 200. Prints flows/s, linker CPU per flow,
+# server time per hop, upstream calls per flow and failed flows (benchmarks/http).
+bench-http: $(STAMP) system-deps
+	$(BIN)/python -m benchmarks.http
 
 # 1,000 complete flows at 30% faults, crashes included; prints what the tenant ended with.
 soak: $(STAMP)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import tracemalloc
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from joserfc.jwk import KeySet, RSAKey
+from pytest_benchmark.fixture import BenchmarkFixture
 from redis.asyncio import Redis
 
 from linker.app import create_app
@@ -25,16 +25,17 @@ from linker.core.merge import merge_metadata
 from linker.core.pkce import random_token
 from linker.core.transaction import Transaction
 from linker.store import MemoryStore, RedisStore
+from linker.testing import FakeClock
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     PRIMARY,
     SECONDARY,
-    Clock,
     Harness,
     hs256,
     make_settings,
     nested_state,
+    start_claims,
 )
 from tests.support.redis_server import redis_server
 
@@ -44,12 +45,11 @@ def key() -> RSAKey:
     return RSAKey.generate_key(2048, parameters={"kid": "k1"})
 
 
-def test_decode_start_token(benchmark: Any, key: RSAKey) -> None:
+def test_decode_start_token(benchmark: BenchmarkFixture, key: RSAKey) -> None:
     settings = make_settings()
-    clock = Clock()
+    clock = FakeClock()
     tenant = FakeTenant(key=key, clock=clock)
-    harness = Harness(tenant=tenant, clock=clock, client=None, settings=settings)  # type: ignore[arg-type]
-    token = hs256(harness.start_claims())
+    token = hs256(start_claims(now=int(clock()), hint=tenant.id_token(sub=PRIMARY)))
     result = benchmark(
         decode_start_token,
         token,
@@ -60,24 +60,24 @@ def test_decode_start_token(benchmark: Any, key: RSAKey) -> None:
     assert result.sub == PRIMARY
 
 
-def test_verify_hint_rs256(benchmark: Any, key: RSAKey) -> None:
-    tenant = FakeTenant(key=key, clock=Clock())
+def test_verify_hint_rs256(benchmark: BenchmarkFixture, key: RSAKey) -> None:
+    tenant = FakeTenant(key=key, clock=FakeClock())
     token = tenant.id_token(sub=PRIMARY)
     keys = KeySet([key])
     assert benchmark(verify_rs256, token, keys)["sub"] == PRIMARY
 
 
-def test_merge_metadata(benchmark: Any) -> None:
+def test_merge_metadata(benchmark: BenchmarkFixture) -> None:
     primary = {f"k{i}": {"nested": {"a": i, "b": [i]}} for i in range(50)}
     secondary = {f"k{i}": {"nested": {"c": i}} for i in range(25, 75)}
     merged = benchmark(merge_metadata, primary, secondary, "primary-wins")
     assert len(merged) == 75
 
 
-def test_start_and_callback_in_process(benchmark: Any, key: RSAKey) -> None:
+def test_start_and_callback_in_process(benchmark: BenchmarkFixture, key: RSAKey) -> None:
     """One whole link (start, nested login, callback) against the faked tenant."""
     loop = asyncio.new_event_loop()
-    clock = Clock()
+    clock = FakeClock()
     tenant = FakeTenant(key=key, clock=clock)
     tenant.add_user(PRIMARY, email="alice@example.com")
     settings = make_settings()
@@ -91,7 +91,7 @@ def test_start_and_callback_in_process(benchmark: Any, key: RSAKey) -> None:
     )
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
     client = httpx.AsyncClient(transport=transport, base_url=settings.public_url)
-    harness = Harness(tenant=tenant, clock=clock, client=client, settings=settings)
+    harness = Harness(tenant=tenant, clock=clock, client=client, settings=settings, app=app)
 
     async def one_link() -> str:
         tenant.users[PRIMARY]["identities"] = tenant.users[PRIMARY]["identities"][:1]
@@ -133,7 +133,7 @@ async def _fill(attempts: Attempts, count: int) -> None:
         await attempts.open(txn, ttl=600)
 
 
-def test_bytes_per_pending_attempt_in_memory(benchmark: Any) -> None:
+def test_bytes_per_pending_attempt_in_memory(benchmark: BenchmarkFixture) -> None:
     """Everything a start leaves in the memory store: its jti, the transaction, the index."""
     count = 5_000
     tracemalloc.start()
@@ -148,7 +148,7 @@ def test_bytes_per_pending_attempt_in_memory(benchmark: Any) -> None:
     benchmark(lambda: asyncio.run(_fill(Attempts(MemoryStore(), max_pending_per_user=5), 100)))
 
 
-def test_bytes_per_pending_attempt_in_redis(benchmark: Any, tmp_path: Path) -> None:
+def test_bytes_per_pending_attempt_in_redis(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
     """The same in Redis, as Redis counts it (MEMORY USAGE of each key a start writes)."""
 
     async def measure(url: str) -> float:

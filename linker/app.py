@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import httpx
 from starlette.applications import Starlette
@@ -92,9 +93,10 @@ def build_runtime(
     """The service's parts, for `create_app` and for `linker reconcile`."""
     metrics = Metrics()
     observe_upstream(http, metrics)
-    retrier = retrier or Retrier(clock=clock)
-    retrier.on_attempt = lambda outcome: metrics.count(
-        "linker_upstream_attempts_total", outcome=outcome
+    # A copy that counts attempts: an injected Retrier is left as its owner made it.
+    retrier = replace(
+        retrier or Retrier(clock=clock),
+        on_attempt=lambda outcome: metrics.count("linker_upstream_attempts_total", outcome=outcome),
     )
     kv = store or open_store(settings.store_url.reveal(), clock=clock)
     tenant = Tenant(settings, http, retrier, clock=clock, store=kv)

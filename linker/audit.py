@@ -41,7 +41,7 @@ class Audit:
     """Writes audit records; the file, when set, gets one line per record, appended."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self._path = path
+        self.path = path  # None: the audit log only
         self._lock = threading.Lock()
 
     def write(self, record: AuditRecord, *, when: float) -> str:
@@ -51,8 +51,8 @@ class Audit:
             default=str,
         )
         audit_log.info(line)
-        if self._path is not None:
-            with self._lock, _open_private(self._path) as out:
+        if self.path is not None:
+            with self._lock, _open_private(self.path) as out:
                 out.write(line + "\n")
         return line
 

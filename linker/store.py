@@ -9,6 +9,7 @@ write another in the same step), and a per-user index bounded to its newest entr
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -66,7 +67,7 @@ class MemoryStore:
         self._entries: dict[str, tuple[float, bytes]] = {}
         # One queue of keys per TTL: in each, insertion order is expiry order, so expired
         # keys leave from the front at O(1) each, at 8 bytes a key (a heap row costs 64).
-        self._expiry: dict[float, deque[str]] = {}
+        self._expiry: dict[int, deque[str]] = {}
         # Per index: [expiry, member, member, ...], one list and no tuple (one per user).
         self._indexes: dict[str, list[Any]] = {}
         self._max = max_entries
@@ -85,7 +86,7 @@ class MemoryStore:
         return entry[1].decode()
 
     def _drop_expired(self, now: float) -> None:
-        for queue in self._expiry.values():
+        for ttl, queue in list(self._expiry.items()):
             while queue:
                 entry = self._entries.get(queue[0])
                 if entry is not None and entry[0] > now:
@@ -93,6 +94,8 @@ class MemoryStore:
                 if entry is not None:
                     del self._entries[queue[0]]
                 queue.popleft()
+            if not queue:
+                del self._expiry[ttl]
         if len(self._indexes) > self._max:
             for name in [n for n, row in self._indexes.items() if row[0] <= now]:
                 del self._indexes[name]
@@ -103,7 +106,10 @@ class MemoryStore:
         if key not in self._entries and len(self._entries) >= self._max:
             raise StoreFull("the memory store is full")
         self._entries[key] = (now + ttl, value.encode())
-        self._expiry.setdefault(ttl, deque()).append(key)
+        # Queued by whole seconds: TTLs computed from a token's `exp` differ in every call,
+        # and one queue each would make every write scan them all. Within a second, a key
+        # may leave its queue up to a second late; reads check the exact expiry.
+        self._expiry.setdefault(math.ceil(ttl), deque()).append(key)
 
     async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
         if only_new and self._live(key) is not None:

@@ -7,10 +7,14 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from linker.app import create_app
+from linker.testing import FakeClock
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
-from tests.support.harness import PRIMARY, SECONDARY, Clock, Harness, make_settings
+from tests.support.harness import PRIMARY, SECONDARY, Harness, make_settings
 from tests.support.redis_server import redis_server
+
+# The e2e tests' `stack` and `e2e` fixtures, enabled as a user's suite would enable them.
+pytest_plugins = ["linker.testing.pytest_plugin"]
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +35,12 @@ def other_rsa_key() -> RSAKey:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def tenant(rsa_key: RSAKey, clock: Clock) -> FakeTenant:
+def tenant(rsa_key: RSAKey, clock: FakeClock) -> FakeTenant:
     fake = FakeTenant(key=rsa_key, clock=clock)
     fake.add_user(PRIMARY, email="alice@example.com", user_metadata={"theme": "dark"})
     fake.add_user(
@@ -54,7 +58,7 @@ def env_overrides() -> dict[str, str]:
 
 @pytest.fixture
 async def harness(
-    tenant: FakeTenant, clock: Clock, env_overrides: dict[str, str]
+    tenant: FakeTenant, clock: FakeClock, env_overrides: dict[str, str]
 ) -> AsyncIterator[Harness]:
     settings = make_settings(**env_overrides)
     upstream = httpx.AsyncClient(transport=tenant.transport())
@@ -64,5 +68,5 @@ async def harness(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
-            yield Harness(tenant=tenant, clock=clock, client=client, settings=settings)
+            yield Harness(tenant=tenant, clock=clock, client=client, settings=settings, app=app)
     await upstream.aclose()

@@ -6,12 +6,13 @@ Action from `deploy/action/` in Node for every login. See README.md beside this 
 """
 
 from linker.devtenant.app import DevTenantConfig, create_dev_tenant
-from linker.devtenant.seed import Seed, SeedError, default_seed, load_seed
+from linker.devtenant.seed import Seed, SeedError, bundled_seed_data, default_seed, load_seed
 
 __all__ = [
     "DevTenantConfig",
     "Seed",
     "SeedError",
+    "bundled_seed_data",
     "create_dev_tenant",
     "default_seed",
     "load_seed",

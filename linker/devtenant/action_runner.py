@@ -24,6 +24,7 @@ from linker.devtenant.action_event import ActionOutcome
 logger = logging.getLogger("linker.devtenant.action")
 
 LINE_LIMIT = 16 * 1024 * 1024
+ACTION_TIMEOUT = 10.0  # seconds an Action may run before its worker is replaced
 
 
 class ActionWorkerError(RuntimeError):
@@ -35,10 +36,9 @@ def worker_script() -> Path:
 
 
 class ActionRunner:
-    def __init__(self, action_path: Path, *, node: str | None = None, timeout: float = 10.0):
+    def __init__(self, action_path: Path) -> None:
         self.action_path = action_path
-        self.node = node
-        self.timeout = timeout
+        self.timeout = ACTION_TIMEOUT  # tests shorten it to see a hung Action replaced
         self._proc: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: dict[int, asyncio.Future[ActionOutcome]] = {}
@@ -102,7 +102,7 @@ class ActionRunner:
             if self._proc is not None and self._proc.returncode is None:
                 return self._proc
             await self._finish_tasks()
-            node = self.node or shutil.which("node")
+            node = shutil.which("node")
             if node is None:
                 raise ActionWorkerError(
                     "node is not on PATH: the dev tenant runs the Action in Node"

@@ -25,14 +25,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from linker.devtenant.directory import User, user_json
+from linker.devtenant.errors import OAuthError
 from linker.devtenant.faults import parse_fault
 from linker.devtenant.my_account import account_json
 from linker.devtenant.seed import SeedError, load_seed
 from linker.devtenant.web import tenant_of
 
 
-def _bad(message: str) -> JSONResponse:
-    return JSONResponse({"error": "invalid_request", "error_description": message}, 400)
+def _bad(message: str) -> OAuthError:
+    return OAuthError(400, "invalid_request", message)
 
 
 async def _json(request: Request) -> Any:
@@ -47,7 +48,7 @@ async def add_fault(request: Request) -> Response:
     try:
         fault = parse_fault(await _json(request))
     except ValueError as exc:
-        return _bad(str(exc))
+        raise _bad(str(exc)) from None
     tenant.faults.add(fault)
     return JSONResponse({"faults": tenant.faults.describe()}, 201)
 
@@ -81,11 +82,11 @@ async def reset(request: Request) -> Response:
 async def replace_seed(request: Request) -> Response:
     body = await _json(request)
     if not isinstance(body, dict):
-        return _bad("the seed must be a JSON object")
+        raise _bad("the seed must be a JSON object")
     try:
         seed = load_seed(body)
     except SeedError as exc:
-        return _bad(str(exc))
+        raise _bad(str(exc)) from None
     tenant_of(request).reset(seed)
     return JSONResponse({"reset": True, "users": [u.user_id for u in seed.users]})
 
@@ -106,7 +107,7 @@ async def list_users(request: Request) -> Response:
 async def get_user(request: Request) -> Response:
     user = tenant_of(request).directory.get(request.path_params["user_id"])
     if user is None:
-        return JSONResponse({"error": "not_found", "error_description": "No such user"}, 404)
+        raise OAuthError(404, "not_found", "No such user")
     return JSONResponse(_inspect(user))
 
 
@@ -121,7 +122,7 @@ async def clock(request: Request) -> Response:
     body = await _json(request)
     advance = body.get("advance") if isinstance(body, dict) else None
     if not isinstance(advance, int | float) or isinstance(advance, bool):
-        return _bad("advance must be a number of seconds")
+        raise _bad("advance must be a number of seconds")
     tenant.clock_offset += advance
     return JSONResponse({"now": tenant.now(), "offset": tenant.clock_offset})
 
@@ -131,12 +132,12 @@ async def settings(request: Request) -> Response:
     tenant = tenant_of(request)
     body = await _json(request)
     if not isinstance(body, dict) or not set(body) <= set(asdict(tenant.settings)):
-        return _bad(f"settings are an object with keys among {sorted(asdict(tenant.settings))}")
+        raise _bad(f"settings are an object with keys among {sorted(asdict(tenant.settings))}")
     merged = {**asdict(tenant.settings), **body}
     try:
         checked = load_seed({"connections": [], "clients": [], "users": [], "settings": merged})
     except SeedError as exc:
-        return _bad(str(exc))
+        raise _bad(str(exc)) from None
     tenant.settings = checked.settings
     return JSONResponse(asdict(tenant.settings))
 

@@ -19,11 +19,14 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from linker import shim_path
 from linker.devtenant import admin, clients_api, cors, login, management, my_account, oidc
 from linker.devtenant.action_runner import ActionRunner
+from linker.devtenant.errors import DevTenantError
 from linker.devtenant.faults import FaultMiddleware
 from linker.devtenant.seed import Seed
 from linker.devtenant.state import TenantState
@@ -51,6 +54,12 @@ def resolve_action_path(path: Path | None) -> Path:
             "from deploy/action/ (pass action_path= when linker is installed without its repo)"
         )
     return action
+
+
+async def render_error(request: Request, exc: Exception) -> Response:
+    """A `DevTenantError` a route did not answer itself, in the shape its flavour gives it."""
+    assert isinstance(exc, DevTenantError)
+    return exc.response()
 
 
 def create_dev_tenant(config: DevTenantConfig) -> Starlette:
@@ -102,7 +111,12 @@ def create_dev_tenant(config: DevTenantConfig) -> Starlette:
         Middleware(FaultMiddleware, faults=tenant.faults, log=tenant.requests, now=tenant.now),
         Middleware(WebMessageMiddleware),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={DevTenantError: render_error},
+    )
     app.state.tenant = tenant
     app.state.actions = runner
     return app

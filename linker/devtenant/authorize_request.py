@@ -1,8 +1,9 @@
 """Validating an `/authorize` request, as Auth0 does, without any I/O.
 
 Two kinds of refusal, in Auth0's order: until the client and its exact callback URL are known,
-an error can only be shown as a page (redirecting to an unchecked URL would make the tenant an
-open redirector); after that, errors go back to the client's `redirect_uri`.
+an error can only be shown as a page (`ErrorPage`: redirecting to an unchecked URL would make
+the tenant an open redirector); after that, errors go back to the client's `redirect_uri`
+(`AuthorizeRedirect`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from starlette.responses import RedirectResponse, Response
+
+from linker.devtenant.errors import ErrorPage, OAuthError
 from linker.devtenant.seed import Seed
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
@@ -49,25 +53,28 @@ class AuthRequest:
     def silent(self) -> bool:
         return "none" in self.prompt
 
-    def error_url(self, error: str, description: str) -> str:
-        return error_redirect(self.redirect_uri, error, description, self.state)
+    def refusal(self, error: str, description: str) -> AuthorizeRedirect:
+        return AuthorizeRedirect(self.redirect_uri, self.state, error, description)
 
 
-class AuthorizePageError(Exception):
-    """Refused before the callback URL is trusted: shown as a 400 page, never redirected."""
+class AuthorizeRedirect(OAuthError):
+    """An authorization request refused once its `redirect_uri` is trusted: the error goes back
+    there as query parameters, with the request's `state` (RFC 6749 section 4.1.2.1)."""
 
-    def __init__(self, title: str, detail: str) -> None:
-        super().__init__(f"{title}: {detail}")
-        self.title = title
-        self.detail = detail
+    def __init__(self, redirect_uri: str, state: str | None, error: str, description: str):
+        super().__init__(302, error, description)
+        self.redirect_uri = redirect_uri
+        self.state = state
 
+    @property
+    def url(self) -> str:
+        params = {"error": self.error, "error_description": self.description}
+        if self.state is not None:
+            params["state"] = self.state
+        return with_query(self.redirect_uri, params)
 
-class AuthorizeRedirectError(Exception):
-    """Refused after the callback URL is trusted: goes back to it with `error`."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.url = url
+    def response(self, headers: Mapping[str, str] | None = None) -> Response:
+        return RedirectResponse(self.url, status_code=302, headers={**(headers or {})})
 
 
 def parse_authorize(
@@ -81,22 +88,23 @@ def parse_authorize(
     API) besides the seed's APIs."""
     client_id = params.get("client_id")
     if not client_id:
-        raise AuthorizePageError("invalid_request", "Missing required parameter: client_id")
+        raise ErrorPage(400, "invalid_request", "Missing required parameter: client_id")
     client = seed.client(client_id)
     if client is None:
-        raise AuthorizePageError("invalid_request", f"Unknown client: {client_id}")
+        raise ErrorPage(400, "invalid_request", f"Unknown client: {client_id}")
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri:
-        raise AuthorizePageError("invalid_request", "Missing required parameter: redirect_uri")
+        raise ErrorPage(400, "invalid_request", "Missing required parameter: redirect_uri")
     if redirect_uri not in client.callbacks:
-        raise AuthorizePageError(
+        raise ErrorPage(
+            400,
             "Callback URL mismatch",
             f"{redirect_uri} is not in the list of allowed callback URLs of {client.name}",
         )
     state = params.get("state")
 
-    def refuse(error: str, description: str) -> AuthorizeRedirectError:
-        return AuthorizeRedirectError(error_redirect(redirect_uri, error, description, state))
+    def refuse(error: str, description: str) -> AuthorizeRedirect:
+        return AuthorizeRedirect(redirect_uri, state, error, description)
 
     response_type = params.get("response_type")
     if response_type != "code":
@@ -106,7 +114,8 @@ def parse_authorize(
         raise refuse("invalid_request", f"Unsupported response_mode: {response_mode}")
     if response_mode == "web_message" and origin_of(redirect_uri) not in client.web_origins:
         # The answer is posted to redirect_uri's origin: only to an Allowed Web Origin.
-        raise AuthorizePageError(
+        raise ErrorPage(
+            400,
             "Unauthorized origin",
             f"{origin_of(redirect_uri)} is not in the Allowed Web Origins of {client.name}",
         )
@@ -173,7 +182,9 @@ THIRD_PARTY_REFUSED = (
 
 
 def third_party_checks(
-    params: Mapping[str, str], challenge: str | None, refuse: Callable[[str, str], Exception]
+    params: Mapping[str, str],
+    challenge: str | None,
+    refuse: Callable[[str, str], AuthorizeRedirect],
 ) -> None:
     """Third-party applications: PKCE mandatory, first-party-only parameters refused."""
     if challenge is None:
@@ -193,10 +204,3 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
     parts = urlsplit(url)
     query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
     return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def error_redirect(redirect_uri: str, error: str, description: str, state: str | None) -> str:
-    params = {"error": error, "error_description": description}
-    if state is not None:
-        params["state"] = state
-    return with_query(redirect_uri, params)

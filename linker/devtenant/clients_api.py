@@ -12,7 +12,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from linker.devtenant.management import _authorize, _error
+from linker.devtenant.errors import ManagementError
+from linker.devtenant.management import require_scope
 from linker.devtenant.web import tenant_of
 
 READ_CLIENTS, READ_GRANTS = "read:clients", "read:client_grants"
@@ -20,12 +21,10 @@ READ_CLIENTS, READ_GRANTS = "read:clients", "read:client_grants"
 
 async def client(request: Request) -> Response:
     tenant = tenant_of(request)
-    denied = _authorize(tenant, request, READ_CLIENTS)
-    if denied is not None:
-        return denied
+    require_scope(tenant, request, READ_CLIENTS)
     found = tenant.seed.client(request.path_params["client_id"])
     if found is None:
-        return _error(404, "Not Found", "The client does not exist", "inexistent_client")
+        raise ManagementError(404, "The client does not exist", "inexistent_client")
     return JSONResponse(
         {
             "client_id": found.client_id,
@@ -39,9 +38,7 @@ async def client(request: Request) -> Response:
 
 async def client_grants(request: Request) -> Response:
     tenant = tenant_of(request)
-    denied = _authorize(tenant, request, READ_GRANTS)
-    if denied is not None:
-        return denied
+    require_scope(tenant, request, READ_GRANTS)
     wanted_client = request.query_params.get("client_id")
     wanted_audience = request.query_params.get("audience")
     grants = [

@@ -1,7 +1,7 @@
 """The tenant's users and what the Management API does to them, as plain data operations.
 
-Nothing here knows about HTTP: the routes in `management.py` turn a `ManagementError` into
-Auth0's error body. The statuses and messages are the ones docs/protocol.md section 2 relies on,
+Nothing here knows about HTTP: the routes in `management.py` answer a `ManagementError` in
+Auth0's error shape. The statuses and messages are the ones docs/protocol.md section 2 relies on,
 so a client written against this directory behaves the same against a real tenant.
 """
 
@@ -12,28 +12,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from linker.devtenant.errors import ManagementError
 from linker.devtenant.seed import ConnectedAccount, Identity, Profile, Seed
 
 PATCHABLE_PROFILE = ("email", "email_verified", "name")
-
-
-class ManagementError(Exception):
-    """An Auth0 Management API error: status, reason phrase, message and errorCode."""
-
-    def __init__(self, status: int, message: str, error_code: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.error_code = error_code
-
-    def body(self) -> dict[str, Any]:
-        reasons = {400: "Bad Request", 404: "Not Found", 409: "Conflict"}
-        return {
-            "statusCode": self.status,
-            "error": reasons.get(self.status, "Error"),
-            "message": self.message,
-            "errorCode": self.error_code,
-        }
 
 
 def user_not_found() -> ManagementError:
@@ -58,6 +40,13 @@ class User:
 
     def identity(self, full_id: str) -> Identity | None:
         return next((i for i in self.identities if i.full_id == full_id), None)
+
+    def record_grant(self, identity: Identity, scopes: Iterable[str]) -> None:
+        """A login through a connection leaves a tokenset with these scopes (Token Vault)."""
+        granted = identity.granted_scopes | frozenset(scopes)
+        self.identities = [
+            replace(i, granted_scopes=granted) if i is identity else i for i in self.identities
+        ]
 
 
 class Directory:
@@ -98,17 +87,6 @@ class Directory:
     def identities_of(self, connection: str) -> list[tuple[User, Identity]]:
         return [
             (u, i) for u in self._users.values() for i in u.identities if i.connection == connection
-        ]
-
-    def record_grant(self, identity_id: str, scopes: Iterable[str]) -> None:
-        """A login through a connection leaves a tokenset with these scopes (Token Vault)."""
-        found = self.owner_of(identity_id)
-        if found is None:
-            return
-        user, identity = found
-        granted = identity.granted_scopes | frozenset(scopes)
-        user.identities = [
-            replace(i, granted_scopes=granted) if i is identity else i for i in user.identities
         ]
 
     def connect(self, user_id: str, account: ConnectedAccount) -> None:

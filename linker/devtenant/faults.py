@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 KINDS = frozenset({"status", "rate_limit", "latency", "latency_after", "drop"})
 ADMIN_PREFIX = "/__admin"
+LOGGED_REQUESTS = 5000  # the request log keeps the newest ones
 
 
 @dataclass
@@ -136,8 +137,8 @@ class LoggedRequest:
 
 
 class RequestLog:
-    def __init__(self, size: int = 5000) -> None:
-        self._entries: deque[LoggedRequest] = deque(maxlen=size)
+    def __init__(self) -> None:
+        self._entries: deque[LoggedRequest] = deque(maxlen=LOGGED_REQUESTS)
 
     def add(self, entry: LoggedRequest) -> None:
         self._entries.append(entry)

@@ -2,7 +2,7 @@
 
 Rotation adds a new signing key and keeps the previous ones published in the JWKS, so a
 token signed just before a rotation still verifies and a client that caches the key set
-learns the new `kid` on its next fetch. Only the newest `keep` keys stay published.
+learns the new `kid` on its next fetch. Only the newest `PUBLISHED_KEYS` stay published.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 ALGORITHM = "RS256"
+PUBLISHED_KEYS = 3  # the signing key and the two before it
 
 
 class KeyRing:
-    def __init__(self, *, keep: int = 3) -> None:
-        self._keep = keep
+    def __init__(self) -> None:
         self._keys: list[RSAKey] = []
         self.rotate()
 
@@ -29,7 +29,7 @@ class KeyRing:
         key = RSAKey.generate_key(
             2048, parameters={"kid": kid, "use": "sig", "alg": ALGORITHM}, private=True
         )
-        self._keys = [key, *self._keys][: self._keep]
+        self._keys = [key, *self._keys][:PUBLISHED_KEYS]
         return kid
 
     @property

@@ -3,7 +3,8 @@
 `/authorize` checks the request, then either reuses the SSO session (the `auth0` cookie) or
 sends the browser to `/login?state=...`, which shows the connection chooser or one
 connection's accounts. Choosing an account signs in as the user that owns that identity and
-runs the post-login pipeline; an Action redirect comes back through `/continue`.
+runs the post-login pipeline; an Action redirect comes back through `/continue`. Refusals
+are raised as `ErrorPage` or `AuthorizeRedirect`, which the app renders.
 """
 
 from __future__ import annotations
@@ -15,40 +16,31 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from linker.devtenant import resume_binding
-from linker.devtenant.authorize_request import (
-    AuthorizePageError,
-    AuthorizeRedirectError,
-    AuthRequest,
-    parse_authorize,
-)
+from linker.devtenant.authorize_request import AuthRequest, parse_authorize
+from linker.devtenant.errors import ErrorPage
 from linker.devtenant.login_context import purpose_line
 from linker.devtenant.pages import LoginChoice, connection_chooser, login_page
 from linker.devtenant.postlogin import request_info, run_post_login
 from linker.devtenant.state import AuthMethod, Session, TenantState
-from linker.devtenant.web import page_error, read_form, tenant_of
+from linker.devtenant.web import read_form, tenant_of
 
 SESSION_COOKIE = "auth0"
 
 
 async def authorize(request: Request) -> Response:
     tenant = tenant_of(request)
-    try:
-        auth = parse_authorize(
-            dict(request.query_params),
-            tenant.seed,
-            transaction_id=secrets.token_urlsafe(16),
-            builtin_apis=frozenset({tenant.my_account_audience}),
-        )
-    except AuthorizePageError as exc:
-        return page_error(400, exc.title, exc.detail)
-    except AuthorizeRedirectError as exc:
-        return RedirectResponse(exc.url, status_code=302)
+    auth = parse_authorize(
+        dict(request.query_params),
+        tenant.seed,
+        transaction_id=secrets.token_urlsafe(16),
+        builtin_apis=frozenset({tenant.my_account_audience}),
+    )
     session = _reusable_session(tenant, auth, request.cookies.get(SESSION_COOKIE))
     if session is not None:
         info = request_info(request, auth.query, {})
         return await run_post_login(request, auth, session, info=info)
     if auth.silent:
-        return RedirectResponse(auth.error_url("login_required", "Login required"), 302)
+        raise auth.refusal("login_required", "Login required")
     key = tenant.new_pending(auth)
     return RedirectResponse("/login?" + urlencode({"state": key}), status_code=302)
 
@@ -69,7 +61,7 @@ async def login_form(request: Request) -> Response:
     key = request.query_params.get("state", "")
     pending = tenant.pending_login(key)
     if pending is None:
-        return page_error(400, "Invalid state", "This login has expired or was already used.")
+        raise ErrorPage(400, "Invalid state", "This login has expired or was already used.")
     auth = pending.request
     client = tenant.seed.client(auth.client_id)
     client_name = client.name if client else auth.client_id
@@ -84,7 +76,7 @@ async def login_form(request: Request) -> Response:
         )
     found = tenant.seed.connection(connection)
     if found is None or not found.for_login:
-        return page_error(400, "Unknown connection", connection)
+        raise ErrorPage(400, "Unknown connection", connection)
     choices = [
         LoginChoice(
             identity_id=identity.full_id,
@@ -107,35 +99,31 @@ async def login_submit(request: Request) -> Response:
     key = form.get("state", "")
     pending = tenant.pending_login(key)
     if pending is None:
-        return page_error(400, "Invalid state", "This login has expired or was already used.")
+        raise ErrorPage(400, "Invalid state", "This login has expired or was already used.")
     auth = pending.request
     if form.get("action") == "cancel":
         tenant.pending.pop(key, None)
-        return RedirectResponse(
-            auth.error_url("access_denied", "The user cancelled the login"), status_code=302
-        )
+        raise auth.refusal("access_denied", "The user cancelled the login")
     if "user_id" not in form:
         query = urlencode({"state": key, "connection": form.get("connection", "")})
         return RedirectResponse("/login?" + query, status_code=303)
     found = tenant.directory.owner_of(form["user_id"])
     if found is None:
-        return page_error(400, "Unknown account", form["user_id"])
+        raise ErrorPage(400, "Unknown account", form["user_id"])
     user, identity = found
     if auth.connection is not None and identity.connection != auth.connection:
-        return page_error(400, "Wrong connection", f"This login only accepts {auth.connection}.")
+        raise ErrorPage(400, "Wrong connection", f"This login only accepts {auth.connection}.")
     connection = tenant.seed.connection(identity.connection)
     assert connection is not None  # the seed validated every identity's connection
     if not connection.for_login:
-        return page_error(400, "Wrong connection", f"{connection.name} is not used to log in.")
+        raise ErrorPage(400, "Wrong connection", f"{connection.name} is not used to log in.")
     now = tenant.now()
     methods = [AuthMethod("federated" if connection.is_social else "pwd", now)]
     if form.get("mfa") == "1" and user.enrolled_factors:
         methods.append(AuthMethod("mfa", now))
     if connection.is_social:
         # The upstream login leaves a tokenset behind (Token Vault), with what was asked.
-        tenant.directory.record_grant(
-            identity.full_id, (*connection.default_scopes, *auth.connection_scopes)
-        )
+        user.record_grant(identity, (*connection.default_scopes, *auth.connection_scopes))
     session = tenant.new_session(user.user_id, identity.full_id, connection.name, tuple(methods))
     tenant.pending.pop(key, None)
     info = request_info(request, auth.query, {})
@@ -153,16 +141,12 @@ async def continue_login(request: Request) -> Response:
     waiting = tenant.peek_suspended(key)
     # Checked before the login is taken: another browser's request must not end it either.
     if waiting is None or not resume_binding.holds(request, key, waiting.binding):
-        return page_error(
-            400, "Invalid state", "No login is waiting for this state in this browser."
-        )
+        raise ErrorPage(400, "Invalid state", "No login is waiting for this state in this browser.")
     suspended = tenant.take_suspended(key)
-    if suspended is None:
-        return page_error(400, "Invalid state", "No login is waiting for this state.")
     auth = suspended.request
     session = tenant.session(suspended.session_id)
     if session is None:
-        return RedirectResponse(auth.error_url("access_denied", "The session has ended"), 302)
+        raise auth.refusal("access_denied", "The session has ended")
     response = await run_post_login(
         request,
         auth,
@@ -187,7 +171,7 @@ async def logout(request: Request) -> Response:
     if return_to is None:
         response: Response = HTMLResponse("<!doctype html><p>You are signed out.</p>")
     elif client is None or _origin(return_to) not in {_origin(c) for c in client.callbacks}:
-        return page_error(400, "Invalid returnTo", "returnTo is not allowed for this client.")
+        raise ErrorPage(400, "Invalid returnTo", "returnTo is not allowed for this client.")
     else:
         response = RedirectResponse(return_to, status_code=302)
     response.delete_cookie(SESSION_COOKIE, path="/")

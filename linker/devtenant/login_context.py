@@ -11,7 +11,7 @@ for linker's nested login, the application's login that the Action suspended in 
 from __future__ import annotations
 
 from linker.devtenant.authorize_request import AuthRequest
-from linker.devtenant.state import Suspended, TenantState
+from linker.devtenant.state import SuspendedLogin, TenantState
 
 LINK_SCOPE, UNLINK_SCOPE = "link_account", "unlink_account"
 
@@ -38,7 +38,7 @@ def purpose_line(tenant: TenantState, auth: AuthRequest, session_id: str | None)
     return f"{asking} asks you to sign in."
 
 
-def _nested_login(tenant: TenantState, waiting: Suspended, asking: str) -> str:
+def _nested_login(tenant: TenantState, waiting: SuspendedLogin, asking: str) -> str:
     app = _client_name(tenant, waiting.request.client_id)
     user = tenant.directory.get(waiting.user_id)
     who = (user.profile.email or user.user_id) if user is not None else waiting.user_id
@@ -60,7 +60,7 @@ def _scopes(auth: AuthRequest) -> str:
     return f" The sign-in also asks {auth.connection} for: {' '.join(auth.connection_scopes)}."
 
 
-def _waiting_login(tenant: TenantState, session_id: str | None) -> Suspended | None:
+def _waiting_login(tenant: TenantState, session_id: str | None) -> SuspendedLogin | None:
     """The newest login of this browser's session that an Action sent to linker."""
     if not session_id:
         return None

@@ -16,18 +16,14 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from linker.devtenant.directory import ManagementError, identities_json, user_json
+from linker.devtenant.directory import identities_json, user_json
+from linker.devtenant.errors import ManagementError
 from linker.devtenant.state import TenantState
-from linker.devtenant.tokens import TokenCheckError, check_access_token, scopes_of
+from linker.devtenant.token_claims import TokenCheckError, check_access_token, scopes_of
 from linker.devtenant.web import tenant_of
 
 PREFIX = "/api/v2/"
 READ, UPDATE = "read:users", "update:users"
-
-
-def _error(status: int, error: str, message: str, code: str, **headers: str) -> JSONResponse:
-    body = {"statusCode": status, "error": error, "message": message, "errorCode": code}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _segments(request: Request) -> list[str]:
@@ -36,11 +32,12 @@ def _segments(request: Request) -> list[str]:
     return [unquote(s) for s in path[len(PREFIX) :].split("/")]
 
 
-def _authorize(tenant: TenantState, request: Request, needed: str) -> JSONResponse | None:
+def require_scope(tenant: TenantState, request: Request, needed: str) -> None:
+    """The request's bearer token is a Management API token with `needed`; else 401 or 403."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return _error(401, "Unauthorized", "Missing authentication", "missing_authentication")
+        raise ManagementError(401, "Missing authentication", "missing_authentication")
     try:
         claims = check_access_token(
             tenant.keys.verify(token.strip()),
@@ -49,14 +46,13 @@ def _authorize(tenant: TenantState, request: Request, needed: str) -> JSONRespon
             now=tenant.now(),
         )
     except TokenCheckError as exc:
-        return _error(401, "Unauthorized", str(exc), "invalid_token")
+        raise ManagementError(401, str(exc), "invalid_token") from None
     except ValueError:
-        return _error(401, "Unauthorized", "Invalid token", "invalid_token")
+        raise ManagementError(401, "Invalid token", "invalid_token") from None
     if needed not in scopes_of(claims):
-        return _error(
-            403, "Forbidden", f"Insufficient scope, expected any of: {needed}", "insufficient_scope"
+        raise ManagementError(
+            403, f"Insufficient scope, expected any of: {needed}", "insufficient_scope"
         )
-    return None
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -65,6 +61,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def rate_limited(endpoint: Endpoint) -> Endpoint:
     """Every Management API answer carries the rate-limit headers, not only a 429:
     https://auth0.com/docs/troubleshoot/customer-support/operational-policies/rate-limit-policy/management-api-endpoint-rate-limits
+    A `ManagementError` the endpoint raises is answered here.
     """
 
     async def answer(request: Request) -> Response:
@@ -72,12 +69,14 @@ def rate_limited(endpoint: Endpoint) -> Endpoint:
         headers, over = tenant.rate_limit()
         if over:
             wait = max(1, int(headers["x-ratelimit-reset"]) - int(tenant.now()))
-            response: Response = _error(
-                429, "Too Many Requests", "Global limit has been reached", "too_many_requests"
-            )
+            limited = ManagementError(429, "Global limit has been reached", "too_many_requests")
+            response = limited.response()
             response.headers["retry-after"] = str(wait)
         else:
-            response = await endpoint(request)
+            try:
+                response = await endpoint(request)
+            except ManagementError as exc:
+                response = exc.response()
         response.headers.update(headers)
         return response
 
@@ -101,26 +100,21 @@ async def _users(request: Request, tenant: TenantState) -> Response:
         ("POST", 3),
         ("DELETE", 5),
     }:
-        return _error(404, "Not Found", "Not Found", "not_found")
+        raise ManagementError(404, "Not Found", "not_found")
     if len(segments) > 2 and segments[2] != "identities":
-        return _error(404, "Not Found", "Not Found", "not_found")
-    denied = _authorize(tenant, request, READ if method == "GET" else UPDATE)
-    if denied is not None:
-        return denied
+        raise ManagementError(404, "Not Found", "not_found")
+    require_scope(tenant, request, READ if method == "GET" else UPDATE)
     user_id = segments[1]
     directory = tenant.directory
-    try:
-        if method == "GET":
-            return JSONResponse(user_json(directory.require(user_id)))
-        if method == "DELETE":
-            remaining = directory.unlink(user_id, segments[3], segments[4])
-            return JSONResponse(identities_json(remaining))
-        body = await _json_body(request)
-        if method == "PATCH":
-            return JSONResponse(user_json(directory.patch(user_id, body)))
-        return JSONResponse(identities_json(directory.link(user_id, body)), status_code=201)
-    except ManagementError as exc:
-        return JSONResponse(exc.body(), status_code=exc.status)
+    if method == "GET":
+        return JSONResponse(user_json(directory.require(user_id)))
+    if method == "DELETE":
+        remaining = directory.unlink(user_id, segments[3], segments[4])
+        return JSONResponse(identities_json(remaining))
+    body = await _json_body(request)
+    if method == "PATCH":
+        return JSONResponse(user_json(directory.patch(user_id, body)))
+    return JSONResponse(identities_json(directory.link(user_id, body)), status_code=201)
 
 
 async def _json_body(request: Request) -> Any:

@@ -36,11 +36,12 @@ from starlette.routing import Route
 
 from linker.core.pkce import s256_challenge
 from linker.devtenant.authorize_request import S256_CHALLENGE, with_query
+from linker.devtenant.errors import ErrorPage, ProblemError
 from linker.devtenant.pages import connect_page
 from linker.devtenant.seed import ConnectedAccount
 from linker.devtenant.state import CONNECT_TTL, ConnectSession, TenantState
-from linker.devtenant.tokens import check_access_token, scopes_of
-from linker.devtenant.web import page_error, read_form, tenant_of
+from linker.devtenant.token_claims import check_access_token, scopes_of
+from linker.devtenant.web import read_form, tenant_of
 
 CREATE, READ, DELETE = (
     "create:me:connected_accounts",
@@ -49,35 +50,27 @@ CREATE, READ, DELETE = (
 )
 
 
-class Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
-
-
 def _answer(tenant: TenantState, body: Any, status: int) -> Response:
     headers, _ = tenant.rate_limit()
     if body is None:
         return Response(status_code=status, headers=headers)
-    media = "application/problem+json" if status >= 400 else "application/json"
-    return Response(json.dumps(body), status_code=status, headers=headers, media_type=media)
+    return Response(
+        json.dumps(body), status_code=status, headers=headers, media_type="application/json"
+    )
 
 
-def _problem(tenant: TenantState, problem: Problem) -> Response:
-    body = {
-        "type": f"https://auth0.com/api-errors/{problem.title.lower().replace(' ', '-')}",
-        "title": problem.title,
-        "status": problem.status,
-        "detail": problem.detail,
-    }
-    return _answer(tenant, body, problem.status)
+def _problem(tenant: TenantState, problem: ProblemError) -> Response:
+    headers, _ = tenant.rate_limit()
+    return problem.response(headers)
 
 
 def _user_of(tenant: TenantState, request: Request, scope: str) -> tuple[str, str]:
     """(user id, client id) of a valid My Account API token carrying `scope`."""
     kind, _, token = request.headers.get("authorization", "").partition(" ")
     if kind.lower() != "bearer" or not token.strip():
-        raise Problem(401, "Unauthorized", "A bearer token for the My Account API is required.")
+        raise ProblemError(
+            401, "Unauthorized", "A bearer token for the My Account API is required."
+        )
     try:
         claims = check_access_token(
             tenant.keys.verify(token.strip()),
@@ -86,14 +79,16 @@ def _user_of(tenant: TenantState, request: Request, scope: str) -> tuple[str, st
             now=tenant.now(),
         )
     except ValueError:
-        raise Problem(401, "Unauthorized", "The token is not for the My Account API.") from None
+        raise ProblemError(
+            401, "Unauthorized", "The token is not for the My Account API."
+        ) from None
     if scope not in scopes_of(claims):
-        raise Problem(403, "Forbidden", f"Insufficient scope, expected: {scope}")
+        raise ProblemError(403, "Forbidden", f"Insufficient scope, expected: {scope}")
     subject, client_id = claims.get("sub"), claims.get("azp")
     if not isinstance(subject, str) or not isinstance(client_id, str):
-        raise Problem(401, "Unauthorized", "The token names no user.")
+        raise ProblemError(401, "Unauthorized", "The token names no user.")
     if tenant.directory.get(subject) is None:
-        raise Problem(401, "Unauthorized", "The user no longer exists.")
+        raise ProblemError(401, "Unauthorized", "The user no longer exists.")
     return subject, client_id
 
 
@@ -101,9 +96,9 @@ async def _body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body() or b"null")
     except ValueError:
-        raise Problem(400, "Bad Request", "The body is not valid JSON.") from None
+        raise ProblemError(400, "Bad Request", "The body is not valid JSON.") from None
     if not isinstance(body, dict):
-        raise Problem(400, "Bad Request", "The body must be a JSON object.")
+        raise ProblemError(400, "Bad Request", "The body must be a JSON object.")
     return body
 
 
@@ -112,7 +107,7 @@ def _string(body: dict[str, Any], name: str, *, required: bool = True) -> str | 
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
-        raise Problem(400, "Bad Request", f"{name} is required and must be a string.")
+        raise ProblemError(400, "Bad Request", f"{name} is required and must be a string.")
     return value
 
 
@@ -127,22 +122,22 @@ async def connect(request: Request) -> Response:
         assert name is not None and redirect_uri is not None
         connection = tenant.seed.connection(name)
         if connection is None or not connection.vault_reads_connected_accounts:
-            raise Problem(
+            raise ProblemError(
                 400, "Bad Request", f"{name} is not enabled for Connected Accounts for Token Vault."
             )
         client = tenant.seed.client(client_id)
         if client is None or redirect_uri not in client.callbacks:
-            raise Problem(400, "Bad Request", "redirect_uri is not an allowed callback URL.")
+            raise ProblemError(400, "Bad Request", "redirect_uri is not an allowed callback URL.")
         challenge = _string(body, "code_challenge", required=False)
         if challenge is not None and (
             body.get("code_challenge_method") != "S256" or not S256_CHALLENGE.fullmatch(challenge)
         ):
-            raise Problem(400, "Bad Request", "code_challenge must be an S256 challenge.")
+            raise ProblemError(400, "Bad Request", "code_challenge must be an S256 challenge.")
         scopes = body.get("scopes", [])
         if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
-            raise Problem(400, "Bad Request", "scopes must be a list of strings.")
+            raise ProblemError(400, "Bad Request", "scopes must be a list of strings.")
         state = _string(body, "state", required=False)
-    except Problem as problem:
+    except ProblemError as problem:
         return _problem(tenant, problem)
     auth_session, ticket = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     tenant.expire_connects()
@@ -184,16 +179,18 @@ async def complete(request: Request) -> Response:
             or not hmac.compare_digest(pending.connect_code.encode(), code.encode())
             or tenant.now() - pending.created > CONNECT_TTL
         ):
-            raise Problem(400, "Bad Request", "The connect session or code is invalid.")
+            raise ProblemError(400, "Bad Request", "The connect session or code is invalid.")
         del tenant.connects[auth_session]  # one use, whatever follows
         if redirect_uri != pending.redirect_uri:
-            raise Problem(400, "Bad Request", "redirect_uri does not match the connect request.")
+            raise ProblemError(
+                400, "Bad Request", "redirect_uri does not match the connect request."
+            )
         if pending.code_challenge is not None and (
             verifier is None
             or not hmac.compare_digest(s256_challenge(verifier), pending.code_challenge)
         ):
-            raise Problem(400, "Bad Request", "code_verifier does not match code_challenge.")
-    except Problem as problem:
+            raise ProblemError(400, "Bad Request", "code_verifier does not match code_challenge.")
+    except ProblemError as problem:
         return _problem(tenant, problem)
     connection = tenant.seed.connection(pending.connection)
     assert connection is not None
@@ -212,7 +209,7 @@ async def list_accounts(request: Request) -> Response:
     tenant = tenant_of(request)
     try:
         user_id, _ = _user_of(tenant, request, READ)
-    except Problem as problem:
+    except ProblemError as problem:
         return _problem(tenant, problem)
     user = tenant.directory.require(user_id)
     return _answer(tenant, {"accounts": [account_json(a) for a in user.connected_accounts]}, 200)
@@ -223,13 +220,13 @@ async def delete_account(request: Request) -> Response:
     tenant = tenant_of(request)
     try:
         user_id, _ = _user_of(tenant, request, DELETE)
-    except Problem as problem:
+    except ProblemError as problem:
         return _problem(tenant, problem)
     user = tenant.directory.require(user_id)
     wanted = request.path_params["account_id"]
     kept = [a for a in user.connected_accounts if a.id != wanted]
     if len(kept) == len(user.connected_accounts):
-        return _problem(tenant, Problem(404, "Not Found", "No such connected account."))
+        return _problem(tenant, ProblemError(404, "Not Found", "No such connected account."))
     user.connected_accounts = kept
     return _answer(tenant, None, 204)
 
@@ -260,7 +257,7 @@ async def connect_form(request: Request) -> Response:
     ticket = request.query_params.get("ticket", "")
     found = _by_ticket(tenant, ticket)
     if found is None:
-        return page_error(400, "Invalid ticket", "This connect request expired or was used.")
+        raise ErrorPage(400, "Invalid ticket", "This connect request expired or was used.")
     _, pending = found
     user = tenant.directory.require(pending.user_id)
     connection = tenant.seed.connection(pending.connection)
@@ -281,7 +278,7 @@ async def connect_submit(request: Request) -> Response:
     form = await read_form(request)
     found = _by_ticket(tenant, form.get("ticket", ""))
     if found is None:
-        return page_error(400, "Invalid ticket", "This connect request expired or was used.")
+        raise ErrorPage(400, "Invalid ticket", "This connect request expired or was used.")
     key, pending = found
     params: dict[str, str]
     if form.get("action") == "allow":

@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from linker.devtenant.errors import OAuthError
+from linker.devtenant.token_claims import check_access_token, scopes_of
 from linker.devtenant.token_vault import TOKEN_VAULT_GRANT
-from linker.devtenant.tokens import check_access_token, scopes_of
 from linker.devtenant.web import tenant_of
 
 
@@ -59,13 +60,14 @@ async def jwks(request: Request) -> Response:
 async def userinfo(request: Request) -> Response:
     tenant = tenant_of(request)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    unauthorized = JSONResponse(
-        {"error": "invalid_token", "error_description": "Invalid or missing access token"},
-        status_code=401,
+    unauthorized = OAuthError(
+        401,
+        "invalid_token",
+        "Invalid or missing access token",
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )
     if scheme.lower() != "bearer":
-        return unauthorized
+        raise unauthorized
     try:
         claims = check_access_token(
             tenant.keys.verify(token.strip()),
@@ -74,10 +76,10 @@ async def userinfo(request: Request) -> Response:
             now=tenant.now(),
         )
     except ValueError:
-        return unauthorized
+        raise unauthorized from None
     user = tenant.directory.get(str(claims.get("sub")))
     if user is None:
-        return unauthorized
+        raise unauthorized
     scopes = scopes_of(claims)
     body: dict[str, object] = {"sub": user.user_id}
     if "email" in scopes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 
 from linker.devtenant.directory import User
-from linker.devtenant.errors import TokenError
+from linker.devtenant.errors import OAuthError
 from linker.devtenant.seed import Connection
 from linker.devtenant.state import TenantState
 
@@ -29,18 +29,18 @@ def authenticate_user(tenant: TenantState, form: dict[str, str]) -> tuple[User, 
     if form.get("grant_type") == PASSWORD_REALM:
         realm = form.get("realm")
         if not realm:
-            raise TokenError(400, "invalid_request", "Missing required parameter: realm")
+            raise OAuthError(400, "invalid_request", "Missing required parameter: realm")
     else:
         realm = tenant.settings.default_directory
         if realm is None:
-            raise TokenError(
+            raise OAuthError(
                 500,
                 "server_error",
                 "Authorization server not configured with default connection.",
             )
     connection = tenant.seed.connection(realm)
     if connection is None or connection.is_social or not connection.for_login:
-        raise TokenError(400, "invalid_request", f"Unknown or unusable connection: {realm}")
+        raise OAuthError(400, "invalid_request", f"Unknown or unusable connection: {realm}")
     username, password = form.get("username", ""), form.get("password", "")
     for seeded in tenant.seed.users:
         identity = seeded.identities[0]
@@ -53,4 +53,4 @@ def authenticate_user(tenant: TenantState, form: dict[str, str]) -> tuple[User, 
             and hmac.compare_digest(seeded.password.encode(), password.encode())
         ):
             return found[0], connection
-    raise TokenError(403, "invalid_grant", "Wrong email or password.")
+    raise OAuthError(403, "invalid_grant", "Wrong email or password.")

@@ -1,4 +1,4 @@
-"""The post-login pipeline: run the Action, then deny, suspend, or issue the code.
+"""The post-login pipeline of a login: run the Action, then deny, suspend, or issue the code.
 
 Runs after a login page, on an SSO `/authorize`, and again at `/continue` when an Action that
 redirected (`api.redirect.sendUserTo`) gets the user back. Custom claims set in any of those
@@ -15,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from linker.devtenant import resume_binding
-from linker.devtenant.action_effects import apply_session_changes, apply_user_changes
-from linker.devtenant.action_event import RequestInfo, build_event, can_redirect
+from linker.devtenant.action_event import RequestInfo
+from linker.devtenant.action_run import run_action
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.authorize_request import AuthRequest, with_query
-from linker.devtenant.state import LOGIN_TTL, Code, Session, Suspended
-from linker.devtenant.web import actions_of, client_ip, page_error, tenant_of
+from linker.devtenant.errors import ErrorPage, OAuthError
+from linker.devtenant.state import LOGIN_TTL, IssuedCode, Session, SuspendedLogin
+from linker.devtenant.web import actions_of, client_ip, tenant_of
 
 logger = logging.getLogger("linker.devtenant")
 
@@ -52,54 +53,37 @@ async def run_post_login(
     access_token_claims: Mapping[str, Any] | None = None,
 ) -> Response:
     tenant = tenant_of(request)
+    # Every caller has just found the session live, so its user exists; a new seed ends every
+    # session and login, so the client and the connection are this seed's.
     user = tenant.directory.get(session.user_id)
     client = tenant.seed.client(auth.client_id)
     connection = tenant.seed.connection(session.connection)
-    if user is None or client is None or connection is None:
-        return _redirect(auth.error_url("access_denied", "The user no longer exists"))
-    event = build_event(
-        tenant_domain=tenant.domain,
-        client=client,
-        user=user,
-        connection=connection,
-        session=session,
-        auth=auth,
-        protocol=INTERACTIVE_PROTOCOL,
-        request=info,
-        secrets=tenant.action_secrets,
-    )
-    context = {
-        "now": int(tenant.now()),
-        "issuer": tenant.domain,
-        "continueState": continue_state,
-        "canRedirect": can_redirect(INTERACTIVE_PROTOCOL, silent=auth.silent),
-    }
+    assert user is not None and client is not None and connection is not None
     try:
-        outcome = await actions_of(request).run(trigger, event, context)
+        outcome = await run_action(
+            actions_of(request),
+            tenant,
+            protocol=INTERACTIVE_PROTOCOL,
+            client=client,
+            user=user,
+            connection=connection,
+            session=session,
+            request=info,
+            auth=auth,
+            trigger=trigger,
+            continue_state=continue_state,
+        )
     except ActionWorkerError as exc:
         logger.error("post-login Action failed to run: %s", exc)
-        return page_error(500, "The post-login Action could not run", str(exc))
-    # Auth0 fails the login with the message of an Action that throws, as with a deny.
-    if outcome.thrown is not None:
-        return _redirect(auth.error_url("access_denied", outcome.thrown))
-    apply_user_changes(tenant, user, outcome)  # kept even when the login is then denied
-    if outcome.deny is not None:
-        return _redirect(auth.error_url("access_denied", outcome.deny))
-    unmet = apply_session_changes(tenant, user, session, outcome)
-    if unmet is not None:
-        return _redirect(auth.error_url("access_denied", unmet))
+        return ErrorPage(500, "The post-login Action could not run", str(exc)).response()
+    except OAuthError as exc:
+        return auth.refusal(exc.error, exc.description).response()
     id_claims = {**(id_token_claims or {}), **outcome.id_token_claims}
     at_claims = {**(access_token_claims or {}), **outcome.access_token_claims}
-    if outcome.redirect_url is not None:
-        if auth.silent:
-            return _redirect(
-                auth.error_url(
-                    "interaction_required", "A redirect Action cannot run with prompt=none"
-                )
-            )
+    if outcome.redirect_url is not None:  # run_action refused it where it cannot happen
         binding = resume_binding.new_binding()
         state = tenant.suspend(
-            Suspended(
+            SuspendedLogin(
                 request=auth,
                 session_id=session.id,
                 user_id=user.user_id,
@@ -115,7 +99,7 @@ async def run_post_login(
         resume_binding.bind(response, state, binding, max_age=LOGIN_TTL)
         return response
     code = tenant.issue_code(
-        Code(
+        IssuedCode(
             request=auth,
             user_id=user.user_id,
             session_id=session.id,

@@ -174,14 +174,6 @@ class Seed:
         return next((c for c in self.clients if c.client_id == client_id), None)
 
 
-def split_user_id(user_id: str) -> tuple[str, str]:
-    """`provider|id` split at the FIRST "|": ids themselves may contain "|"."""
-    provider, sep, rest = user_id.partition("|")
-    if not sep or not provider or not rest:
-        raise ValueError(f"not a provider|id user id: {user_id!r}")
-    return provider, rest
-
-
 def load_seed(source: Path | Mapping[str, Any]) -> Seed:
     """Read and validate a seed from a JSON file or an already parsed mapping."""
     if isinstance(source, Path):
@@ -226,11 +218,17 @@ def load_seed(source: Path | Mapping[str, Any]) -> Seed:
     )
 
 
+def bundled_seed_data() -> dict[str, Any]:
+    """The bundled seed as JSON data, for a suite that edits it before `load_seed`."""
+    text = resources.files("linker.devtenant").joinpath("seed.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
 def default_seed(*, app_callback: str, linker_callback: str, spa_origin: str | None = None) -> Seed:
     """The bundled seed, with the sample app's and linker's callback URLs filled in, and the
     single-page sample's origin (its callback, logout URL and web origin) when it runs."""
-    text = resources.files("linker.devtenant").joinpath("seed.json").read_text(encoding="utf-8")
-    seed = load_seed(json.loads(text))
+    seed = load_seed(bundled_seed_data())
     callbacks = {
         "demo-app": (app_callback,),
         "partner-app": (app_callback,),

@@ -57,7 +57,7 @@ class PendingLogin:
 
 
 @dataclass
-class Suspended:
+class SuspendedLogin:
     """A login an Action sent elsewhere with `sendUserTo`, waiting at `/continue`."""
 
     request: AuthRequest
@@ -70,7 +70,9 @@ class Suspended:
 
 
 @dataclass
-class Code:
+class IssuedCode:
+    """An authorization code the tenant issued: the login it stands for, until redeemed."""
+
     request: AuthRequest
     user_id: str
     session_id: str
@@ -129,8 +131,8 @@ class TenantState:
     directory: Directory = field(init=False)
     sessions: dict[str, Session] = field(init=False)
     pending: dict[str, PendingLogin] = field(init=False)
-    suspended: dict[str, Suspended] = field(init=False)
-    codes: dict[str, Code] = field(init=False)
+    suspended: dict[str, SuspendedLogin] = field(init=False)
+    codes: dict[str, IssuedCode] = field(init=False)
     refresh_tokens: dict[str, RefreshToken] = field(init=False)
     rotated_refresh_tokens: dict[str, str] = field(init=False)  # spent token -> its family
     settings: TenantSettings = field(init=False)
@@ -237,27 +239,25 @@ class TenantState:
             return None
         return session
 
-    def suspend(self, suspended: Suspended) -> str:
+    def suspend(self, suspended: SuspendedLogin) -> str:
         self._expire()
         key = secrets.token_urlsafe(24)
         self.suspended[key] = suspended
         return key
 
-    def peek_suspended(self, key: str) -> Suspended | None:
+    def peek_suspended(self, key: str) -> SuspendedLogin | None:
         """The suspended login, left in place (to check the browser before taking it)."""
         suspended = self.suspended.get(key)
         if suspended is None or self.now() - suspended.created > LOGIN_TTL:
             return None
         return suspended
 
-    def take_suspended(self, key: str) -> Suspended | None:
-        """One use: a second `/continue` with the same state finds nothing."""
-        suspended = self.suspended.pop(key, None)
-        if suspended is None or self.now() - suspended.created > LOGIN_TTL:
-            return None
-        return suspended
+    def take_suspended(self, key: str) -> SuspendedLogin:
+        """One use: a second `/continue` with the same state finds nothing. The caller found
+        it with `peek_suspended` first."""
+        return self.suspended.pop(key)
 
-    def issue_code(self, code: Code) -> str:
+    def issue_code(self, code: IssuedCode) -> str:
         self._expire()
         key = secrets.token_urlsafe(32)
         self.codes[key] = code

@@ -17,20 +17,24 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from linker.core.pkce import s256_challenge
+from linker.devtenant.action_event import ActionOutcome, RequestInfo
+from linker.devtenant.action_run import run_action
+from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.directory import User
-from linker.devtenant.errors import TokenError
+from linker.devtenant.errors import OAuthError
 from linker.devtenant.password_grant import PASSWORD_GRANTS, PROTOCOL, authenticate_user
 from linker.devtenant.refresh_rotation import rotate_if_configured, spend_refresh_token
-from linker.devtenant.seed import Client
+from linker.devtenant.seed import Client, Connection
 from linker.devtenant.state import CODE_TTL, AuthMethod, RefreshToken, Session, TenantState
-from linker.devtenant.token_actions import run_token_action
+from linker.devtenant.token_claims import ACCESS_TOKEN_TTL, access_token_claims, id_token_claims
 from linker.devtenant.token_vault import TOKEN_VAULT_GRANT, exchange_federated_token
-from linker.devtenant.tokens import ACCESS_TOKEN_TTL, access_token_claims, id_token_claims
 from linker.devtenant.web import (
     NO_STORE,
+    actions_of,
+    client_ip,
     json_response,
     read_form,
     tenant_of,
@@ -55,9 +59,9 @@ async def token(request: Request) -> Response:
             return json_response(exchange_federated_token(tenant, client, form))
         if grant in PASSWORD_GRANTS:
             return json_response(await _password(request, tenant, client, form))
-        raise TokenError(400, "unsupported_grant_type", f"Unsupported grant type: {grant}")
-    except TokenError as exc:
-        return JSONResponse(exc.body(), status_code=exc.status, headers={**NO_STORE, **exc.headers})
+        raise OAuthError(400, "unsupported_grant_type", f"Unsupported grant type: {grant}")
+    except OAuthError as exc:
+        return exc.response(NO_STORE)
 
 
 async def _read_params(request: Request) -> dict[str, str]:
@@ -66,9 +70,9 @@ async def _read_params(request: Request) -> dict[str, str]:
         try:
             data = json.loads(await request.body())
         except ValueError:
-            raise TokenError(400, "invalid_request", "The body is not valid JSON") from None
+            raise OAuthError(400, "invalid_request", "The body is not valid JSON") from None
         if not isinstance(data, dict):
-            raise TokenError(400, "invalid_request", "The body must be a JSON object")
+            raise OAuthError(400, "invalid_request", "The body must be a JSON object")
         return {k: v for k, v in data.items() if isinstance(v, str)}
     return await read_form(request)
 
@@ -85,7 +89,7 @@ def authenticate_client(
         return public
     if authorization is not None and authorization[:6].lower() == "basic ":
         if secret is not None:
-            raise TokenError(400, "invalid_request", "Use only one client authentication method")
+            raise OAuthError(400, "invalid_request", "Use only one client authentication method")
         try:
             decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
@@ -102,8 +106,8 @@ def authenticate_client(
     return client
 
 
-def _invalid_client() -> TokenError:
-    return TokenError(401, "invalid_client", "Client authentication failed")
+def _invalid_client() -> OAuthError:
+    return OAuthError(401, "invalid_client", "Client authentication failed")
 
 
 def _authorization_code(
@@ -111,30 +115,30 @@ def _authorization_code(
 ) -> dict[str, Any]:
     code = tenant.codes.get(form.get("code", ""))
     if code is None or code.used or code.request.client_id != client.client_id:
-        raise TokenError(400, "invalid_grant", "Invalid authorization code")
+        raise OAuthError(400, "invalid_grant", "Invalid authorization code")
     # Spent on first presentation, whatever follows: a code is never tried twice.
     code.used = True
     auth = code.request
     if tenant.now() - code.issued_at > CODE_TTL:
-        raise TokenError(400, "invalid_grant", "The authorization code has expired")
+        raise OAuthError(400, "invalid_grant", "The authorization code has expired")
     if form.get("redirect_uri") != auth.redirect_uri:
-        raise TokenError(
+        raise OAuthError(
             400, "invalid_grant", "redirect_uri does not match the authorization request"
         )
     verifier = form.get("code_verifier")
     if auth.code_challenge is None and client.is_public:
         # Without a client secret, PKCE is the only proof that this caller started the login.
-        raise TokenError(400, "invalid_grant", "A public client must use PKCE")
+        raise OAuthError(400, "invalid_grant", "A public client must use PKCE")
     if auth.code_challenge is None:
         if verifier is not None:
-            raise TokenError(
+            raise OAuthError(
                 400, "invalid_grant", "The authorization request had no code_challenge"
             )
     elif not _pkce_holds(verifier, auth.code_challenge):
-        raise TokenError(400, "invalid_grant", "Failed to verify code verifier")
+        raise OAuthError(400, "invalid_grant", "Failed to verify code verifier")
     user = tenant.directory.get(code.user_id)
     if user is None:
-        raise TokenError(400, "invalid_grant", "The user no longer exists")
+        raise OAuthError(400, "invalid_grant", "The user no longer exists")
     response = user_tokens(
         tenant,
         client,
@@ -178,7 +182,7 @@ def user_tokens(
     nonce: str | None,
     id_claims: dict[str, Any],
     at_claims: dict[str, Any],
-    audience: str | None = None,
+    audience: str | None,
 ) -> dict[str, Any]:
     now = int(tenant.now())
     aud, granted = token_audience(tenant, scopes, audience)
@@ -240,10 +244,10 @@ async def _refresh_token(
     presented = form.get("refresh_token", "")
     grant = spend_refresh_token(tenant, presented)
     if grant is None or grant.client_id != client.client_id:
-        raise TokenError(403, "invalid_grant", "Unknown or invalid refresh token.")
+        raise OAuthError(403, "invalid_grant", "Unknown or invalid refresh token.")
     user = tenant.directory.get(grant.user_id)
     if user is None:
-        raise TokenError(403, "invalid_grant", "Unknown or invalid refresh token.")
+        raise OAuthError(403, "invalid_grant", "Unknown or invalid refresh token.")
     connection = tenant.seed.connection(user.identities[0].connection)
     assert connection is not None
     session = tenant.sessions.get(grant.session_id) or Session(
@@ -254,7 +258,7 @@ async def _refresh_token(
         auth_time=grant.auth_time,
         methods=(AuthMethod("federated" if connection.is_social else "pwd", grant.auth_time),),
     )
-    outcome = await run_token_action(
+    outcome = await _run_action(
         request,
         tenant,
         client=client,
@@ -291,12 +295,12 @@ async def _password(
     scopes = tuple(form.get("scope", "").split())
     audience = form.get("audience") or None
     if audience is not None and tenant.audience_scopes(audience) is None:
-        raise TokenError(403, "access_denied", f"Service not found: {audience}")
+        raise OAuthError(403, "access_denied", f"Service not found: {audience}")
     now = tenant.now()
     session = tenant.new_session(
         user.user_id, user.user_id, connection.name, (AuthMethod("pwd", now),)
     )
-    outcome = await run_token_action(
+    outcome = await _run_action(
         request,
         tenant,
         client=client,
@@ -326,31 +330,69 @@ async def _password(
     return response
 
 
+async def _run_action(
+    request: Request,
+    tenant: TenantState,
+    *,
+    client: Client,
+    user: User,
+    connection: Connection,
+    session: Session,
+    protocol: str,
+    body: dict[str, str],
+    scopes: tuple[str, ...],
+) -> ActionOutcome:
+    """`onExecutePostLogin` in a token request (not interactive: `action_run.py`)."""
+    info = RequestInfo(
+        ip=client_ip(request),
+        hostname=request.url.hostname or "",
+        method="POST",
+        query={},
+        body=body,
+    )
+    try:
+        return await run_action(
+            actions_of(request),
+            tenant,
+            protocol=protocol,
+            client=client,
+            user=user,
+            connection=connection,
+            session=session,
+            request=info,
+            scopes=scopes,
+        )
+    except ActionWorkerError as exc:
+        raise OAuthError(
+            500, "server_error", f"The post-login Action could not run: {exc}"
+        ) from exc
+
+
 def _client_credentials(
     tenant: TenantState, client: Client, form: dict[str, str]
 ) -> dict[str, Any]:
     if client.is_public:
-        raise TokenError(
+        raise OAuthError(
             403,
             "unauthorized_client",
             "Grant type 'client_credentials' not allowed for the client.",
         )
     audience = form.get("audience")
     if not audience:
-        raise TokenError(
+        raise OAuthError(
             403,
             "access_denied",
             "No audience parameter was provided, and no default audience has been configured",
         )
     if audience != tenant.management_audience:
-        raise TokenError(403, "access_denied", f"Service not found: {audience}")
+        raise OAuthError(403, "access_denied", f"Service not found: {audience}")
     if not client.management_scopes:
-        raise TokenError(403, "access_denied", f'Client is not authorized to access "{audience}".')
+        raise OAuthError(403, "access_denied", f'Client is not authorized to access "{audience}".')
     requested = form.get("scope")
     scopes = tuple(requested.split()) if requested else client.management_scopes
     missing = [s for s in scopes if s not in client.management_scopes]
     if missing:
-        raise TokenError(
+        raise OAuthError(
             403, "access_denied", f"Client has not been granted scopes: {' '.join(missing)}"
         )
     claims = access_token_claims(

@@ -23,10 +23,10 @@ import secrets
 from typing import Any
 
 from linker.devtenant.directory import User
-from linker.devtenant.errors import TokenError
+from linker.devtenant.errors import OAuthError
 from linker.devtenant.seed import Client, Connection
 from linker.devtenant.state import TenantState
-from linker.devtenant.tokens import check_access_token
+from linker.devtenant.token_claims import check_access_token
 
 # Token type URNs, not secrets.
 TOKEN_VAULT_GRANT = (
@@ -44,23 +44,23 @@ def exchange_federated_token(
     user_id = _subject(tenant, client, form)
     requested_type = form.get("requested_token_type")
     if requested_type != FEDERATED_TOKEN_TYPE:
-        raise TokenError(
+        raise OAuthError(
             400, "invalid_request", f"requested_token_type must be {FEDERATED_TOKEN_TYPE}"
         )
     connection_name = form.get("connection")
     if not connection_name:
-        raise TokenError(400, "invalid_request", "Missing required parameter: connection")
+        raise OAuthError(400, "invalid_request", "Missing required parameter: connection")
     connection = tenant.seed.connection(connection_name)
     if connection is None:
-        raise TokenError(400, "invalid_request", f"Unknown connection: {connection_name}")
+        raise OAuthError(400, "invalid_request", f"Unknown connection: {connection_name}")
     user = tenant.directory.get(user_id)
     if user is None:
-        raise TokenError(400, "invalid_grant", "The user no longer exists")
+        raise OAuthError(400, "invalid_grant", "The user no longer exists")
     login_hint = form.get("login_hint")
     granted = _granted_scopes(user, connection, login_hint)
     if granted is None:
         error = tenant.settings.token_vault_not_found_error
-        raise TokenError(401, error, f"No tokens stored for connection {connection_name}")
+        raise OAuthError(401, error, f"No tokens stored for connection {connection_name}")
     return {
         "access_token": f"{connection_name}.{secrets.token_urlsafe(24)}",
         "expires_in": FEDERATED_TOKEN_TTL,
@@ -100,18 +100,18 @@ def _subject(tenant: TenantState, client: Client, form: dict[str, str]) -> str:
     if token_type == REFRESH_TOKEN_TYPE:
         grant = tenant.refresh_tokens.get(subject_token)
         if grant is None or grant.client_id != client.client_id:
-            raise TokenError(401, "invalid_grant", "Unknown or invalid refresh token.")
+            raise OAuthError(401, "invalid_grant", "Unknown or invalid refresh token.")
         return grant.user_id
     if token_type == ACCESS_TOKEN_TYPE:
         return _access_token_subject(tenant, client, subject_token)
-    raise TokenError(400, "invalid_request", f"Unsupported subject_token_type: {token_type}")
+    raise OAuthError(400, "invalid_request", f"Unsupported subject_token_type: {token_type}")
 
 
 def _access_token_subject(tenant: TenantState, client: Client, subject_token: str) -> str:
     """The user of an access token for the API whose Custom API Client is `client`."""
     api = client.resource_server_identifier
     if client.app_type != "resource_server" or api is None:
-        raise TokenError(
+        raise OAuthError(
             403,
             "unauthorized_client",
             "Only a Custom API Client can exchange an access token at Token Vault",
@@ -122,8 +122,8 @@ def _access_token_subject(tenant: TenantState, client: Client, subject_token: st
         )
     except ValueError:
         # A /userinfo-only token, or one for another API, is not a subject for this client.
-        raise TokenError(401, "invalid_grant", f"The subject token is not for {api}") from None
+        raise OAuthError(401, "invalid_grant", f"The subject token is not for {api}") from None
     subject = claims.get("sub")
     if not isinstance(subject, str) or subject.endswith("@clients"):
-        raise TokenError(401, "invalid_grant", "The subject token does not name a user")
+        raise OAuthError(401, "invalid_grant", "The subject token does not name a user")
     return subject

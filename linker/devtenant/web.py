@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by the tenant's routes: the state, forms, JSON errors, pages."""
+"""Small HTTP helpers shared by the tenant's routes: the state, forms, JSON answers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import JSONResponse
 
 from linker.devtenant.action_runner import ActionRunner
-from linker.devtenant.pages import error_page
 from linker.devtenant.state import TenantState
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -38,17 +37,5 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "127.0.0.1"
 
 
-def oauth_error(status: int, error: str, description: str, **headers: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": error, "error_description": description},
-        status_code=status,
-        headers={**NO_STORE, **headers},
-    )
-
-
-def json_response(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=NO_STORE)
-
-
-def page_error(status: int, title: str, detail: str) -> HTMLResponse:
-    return HTMLResponse(error_page(title, detail), status_code=status)
+def json_response(body: Any) -> JSONResponse:
+    return JSONResponse(body, headers=NO_STORE)

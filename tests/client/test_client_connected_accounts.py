@@ -148,7 +148,9 @@ async def test_via_connect_starts_the_connect_flow() -> None:
     assert needed.via == "connect" and needed.link_url is None
     assert needed.connect_request is not None and needed.url == needed.connect_request.url
     body = link_required_response(needed).body
-    assert json.loads(body)["connect_url"] == "https://tenant.example.com/connect?ticket=tkt-1"
+    assert (
+        json.loads(bytes(body))["connect_url"] == "https://tenant.example.com/connect?ticket=tkt-1"
+    )
 
 
 async def test_via_auto_links_when_the_tenant_says_the_connection_is_not_for_connecting() -> None:

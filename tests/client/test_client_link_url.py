@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 from linker.client import LinkSettings, build_link_url, s256_challenge
+from linker.testing import query_of
 
 BASE = {
     "domain": "tenant.example.com",
@@ -18,18 +19,12 @@ BASE = {
 }
 
 
-def query(url: str) -> dict[str, str]:
-    parsed = parse_qs(urlsplit(url).query, keep_blank_values=True, strict_parsing=True)
-    assert all(len(values) == 1 for values in parsed.values()), parsed
-    return {name: values[0] for name, values in parsed.items()}
-
-
 def test_link_url_carries_every_parameter_of_the_contract() -> None:
     request = build_link_url(**BASE, connection="github", connection_scope=["repo", "read:user"])
 
     parts = urlsplit(request.url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "tenant.example.com", "/authorize")
-    assert query(request.url) == {
+    assert query_of(request.url) == {
         "client_id": "app-1",
         "response_type": "code",
         "redirect_uri": "https://app.example.com/callback",
@@ -59,7 +54,7 @@ def test_unlink_asks_for_unlink_account_and_may_name_the_identity() -> None:
     )
 
     assert request.url.startswith("http://tenant.example.com/authorize?")
-    params = query(request.url)
+    params = query_of(request.url)
     assert params["scope"] == "openid profile email unlink_account"
     assert params["requested_identity"] == "github|12|34"
     assert "requested_connection_scope" not in params
@@ -73,7 +68,7 @@ def test_connection_scope_as_a_string_and_a_custom_base_scope() -> None:
         scope="openid profile email offline_access",
     )
 
-    params = query(request.url)
+    params = query_of(request.url)
     assert params["scope"] == "openid profile email offline_access link_account"
     assert params["requested_connection_scope"] == (
         "https://www.googleapis.com/auth/calendar.readonly"
@@ -127,7 +122,7 @@ def test_link_settings_build_the_same_request() -> None:
     request = settings.link_request(connection="windowslive", id_token_hint="hint")
 
     assert request.url.startswith("http://127.0.0.1:8700/authorize?")
-    params = query(request.url)
+    params = query_of(request.url)
     assert params["client_id"] == "demo-app"
     assert params["requested_connection"] == "windowslive"
     assert params["id_token_hint"] == "hint"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -16,15 +15,14 @@ from linker.client import (
     TokenVault,
     TokenVaultError,
 )
+from linker.testing import params_of, query_of
 
 REFRESH_TOKEN = "v1.refresh-token-of-alice"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def form_of(request: httpx.Request) -> dict[str, str]:
-    parsed = parse_qs(request.content.decode(), strict_parsing=True)
-    assert all(len(values) == 1 for values in parsed.values()), parsed
-    return {name: values[0] for name, values in parsed.items()}
+    return params_of(request.content.decode())
 
 
 def vault_with(handler: Handler, scheme: str = "https") -> TokenVault:
@@ -168,13 +166,13 @@ async def test_link_context_makes_link_required_carry_a_link_request() -> None:
     needed = caught.value
     assert needed.link_request is not None
     assert needed.link_url == needed.link_request.url
-    params = parse_qs(urlsplit(needed.link_url).query)
-    assert params["requested_connection"] == ["google-oauth2"]
-    assert params["requested_connection_scope"] == [
+    params = query_of(needed.link_url)
+    assert params["requested_connection"] == "google-oauth2"
+    assert params["requested_connection_scope"] == (
         "https://www.googleapis.com/auth/calendar.readonly"
-    ]
-    assert params["id_token_hint"] == ["the-id-token"]
-    assert params["state"] == [needed.link_request.state]
+    )
+    assert params["id_token_hint"] == "the-id-token"
+    assert params["state"] == needed.link_request.state
 
 
 async def test_other_errors_carry_the_upstream_code_and_description() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,8 +62,11 @@ class Provider:
         return f"http://{self.domain}/"
 
 
+StartProvider = Callable[[dict[str, Any]], "Provider"]  # runs oidc-provider with a config
+
+
 @pytest.fixture
-def start_provider(provider_dir: Path) -> Iterator[Any]:
+def start_provider(provider_dir: Path) -> Iterator[StartProvider]:
     """`start_provider(config)` runs oidc-provider with `config` (see provider.mjs)."""
     node = shutil.which("node")
     if node is None:

@@ -28,15 +28,14 @@ from joserfc.jwk import RSAKey
 
 from linker.app import create_app
 from linker.core.pkce import random_token, s256_challenge
-from tests.conformance.conftest import Provider
+from linker.testing import FakeClock, query_of
+from tests.conformance.conftest import Provider, StartProvider
 from tests.support.fake_tenant import LINKER_CLIENT, LINKER_SECRET, FakeTenant
 from tests.support.harness import (
-    Clock,
     Harness,
     Linked,
     hs256,
     make_settings,
-    query,
     start_claims,
 )
 
@@ -118,7 +117,7 @@ async def follow(browser: httpx.AsyncClient, url: str, until: str) -> dict[str, 
         assert response.status_code in (302, 303), response.text
         url = urljoin(url, response.headers["location"])
         if url.startswith(until):
-            return query(url)
+            return query_of(url)
         response = await browser.get(url)
     raise AssertionError(f"no redirect to {until}")
 
@@ -198,14 +197,16 @@ async def link_at(provider: Provider, fake: FakeTenant) -> tuple[Linked, SplitTr
                 assert nested.startswith(f"http://{provider.domain}/auth?")
                 back = await follow(browser, nested, f"{PUBLIC_URL}/link/callback")
                 assert "code" in back, back
-                harness = Harness(tenant=fake, clock=Clock(), client=linker, settings=settings)
+                harness = Harness(
+                    tenant=fake, clock=FakeClock(), client=linker, settings=settings, app=app
+                )
                 linked = await harness.finish(await linker.get("/link/callback", params=back))
     return linked, upstream_transport
 
 
 @pytest.mark.parametrize("linker_auth", ["client_secret_basic", "client_secret_post"])
 async def test_strict_provider_email_only_at_userinfo(
-    start_provider: Any, fake: FakeTenant, linker_auth: str
+    start_provider: StartProvider, fake: FakeTenant, linker_auth: str
 ) -> None:
     provider = start_provider(provider_config(claims_in_id_token=False, linker_auth=linker_auth))
     linked, sent = await link_at(provider, fake)
@@ -223,7 +224,7 @@ async def test_strict_provider_email_only_at_userinfo(
 
 
 async def test_provider_with_email_claims_in_the_id_token(
-    start_provider: Any, fake: FakeTenant
+    start_provider: StartProvider, fake: FakeTenant
 ) -> None:
     provider = start_provider(
         provider_config(claims_in_id_token=True, linker_auth="client_secret_basic")
@@ -237,7 +238,7 @@ async def test_provider_with_email_claims_in_the_id_token(
 
 
 async def test_unverified_email_at_userinfo_is_refused(
-    start_provider: Any, fake: FakeTenant
+    start_provider: StartProvider, fake: FakeTenant
 ) -> None:
     provider = start_provider(
         provider_config(

@@ -9,18 +9,17 @@ import pytest
 
 from linker.demo.config import SampleAppConfig
 from linker.demo.sample_app import create_sample_app
-from tests.demo.demo_fakes import ALICE, CLIENT_SECRET, TENANT_URL, Demo, FakeTenant
-from tests.support.harness import Clock
+from linker.testing import FakeClock
+from tests.demo.demo_fakes import CLIENT_SECRET, TENANT_URL, Demo, demo_tenant
 
 
 @pytest.fixture
 async def demo() -> AsyncIterator[Demo]:
-    clock = Clock()
-    tenant = FakeTenant(clock=clock)
-    tenant.identities[ALICE] = [
-        {"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "alice"}
-    ]
-    http = httpx.AsyncClient(transport=httpx.MockTransport(tenant.handler))
+    clock = FakeClock()
+    tenant = demo_tenant(
+        clock, [{"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "alice"}]
+    )
+    http = httpx.AsyncClient(transport=tenant.transport())
     config = SampleAppConfig(tenant_url=TENANT_URL, client_secret=CLIENT_SECRET)
     app = create_sample_app(config, http=http, clock=clock)
     transport = httpx.ASGITransport(app=app)

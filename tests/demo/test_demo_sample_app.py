@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 import httpx
 from joserfc import jwt
 
-from tests.demo.demo_fakes import ALICE, KEY, TENANT_URL, Demo, query_of
+from linker.testing import query_of
+from tests.demo.demo_fakes import ALICE, KEY, TENANT_URL, Demo
+from tests.support.fake_tenant import status
 
 CALENDAR = "https://www.googleapis.com/auth/calendar.readonly"
 GITHUB_1001 = {"connection": "github", "provider": "github", "user_id": "1001"}
@@ -43,7 +45,7 @@ async def test_sign_in_redirects_to_the_tenant_with_pkce_and_nonce(demo: Demo) -
 
 
 async def test_signed_in_profile_lists_identities_and_buttons(demo: Demo) -> None:
-    demo.tenant.identities[ALICE].append({**GITHUB_1001, "user_id": 1001})
+    demo.tenant.users[ALICE]["identities"].append({**GITHUB_1001, "user_id": 1001})
     await demo.sign_in()
 
     page = await demo.browser.get("/")
@@ -57,14 +59,14 @@ async def test_signed_in_profile_lists_identities_and_buttons(demo: Demo) -> Non
     # One Unlink: the primary identity cannot be unlinked.
     assert page.text.count(">Unlink</button>") == 1
     assert 'name="identity" value="github|1001"' in page.text
-    users_call = demo.tenant.calls("/api/v2/users/google-oauth2|alice")[-1]
+    users_call = demo.tenant.requests_to("/api/v2/users/google-oauth2|alice")[-1]
     assert users_call.url.raw_path == b"/api/v2/users/google-oauth2%7Calice"
     assert users_call.headers["authorization"] == "Bearer mgmt-token"
 
 
 async def test_a_management_api_failure_is_shown_not_raised(demo: Demo) -> None:
     await demo.sign_in()
-    del demo.tenant.identities[ALICE]  # the fake answers 500 for an unknown user
+    demo.tenant.fail("GET user", status(500))
 
     page = await demo.browser.get("/")
 
@@ -74,19 +76,19 @@ async def test_a_management_api_failure_is_shown_not_raised(demo: Demo) -> None:
 
 async def test_callback_with_a_state_this_browser_did_not_start_is_refused(demo: Demo) -> None:
     login = await demo.browser.get("/login")
-    code = demo.tenant.issue_code(login.headers["location"], "c1")
+    code = demo.tenant.login(login.headers["location"], sub=ALICE, code="c1")
 
     response = await demo.browser.get("/callback", params={"code": code, "state": "forged"})
 
     assert response.status_code == 400
     assert "state mismatch" in response.text
-    assert demo.tenant.calls("/oauth/token") == []
+    assert demo.tenant.requests_to("/oauth/token") == []
 
 
 async def test_callback_state_is_one_use(demo: Demo) -> None:
     login = await demo.browser.get("/login")
     state = query_of(login.headers["location"])["state"]
-    code = demo.tenant.issue_code(login.headers["location"], "c1")
+    code = demo.tenant.login(login.headers["location"], sub=ALICE, code="c1")
     first = await demo.browser.get("/callback", params={"code": code, "state": state})
     assert first.status_code == 303
 
@@ -119,7 +121,7 @@ async def test_callback_after_the_pending_sign_in_expired_is_refused(demo: Demo)
 async def test_an_id_token_with_another_nonce_does_not_sign_in(demo: Demo) -> None:
     login = await demo.browser.get("/login")
     location = login.headers["location"]
-    code = demo.tenant.issue_code(location, "c1")
+    code = demo.tenant.login(location, sub=ALICE, code="c1")
     demo.tenant.codes[code].tokens["id_token"] = demo.tenant.id_token(nonce="another")
 
     state = query_of(location)["state"]
@@ -175,7 +177,7 @@ async def test_link_refuses_a_bad_connection_and_a_non_form_body(demo: Demo) -> 
 async def test_link_result_claim_is_shown_after_the_callback(demo: Demo) -> None:
     await demo.sign_in()
     link = await demo.press("/link", connection="github")
-    demo.tenant.identities[ALICE].append(GITHUB_1001)
+    demo.tenant.users[ALICE]["identities"].append(GITHUB_1001)
 
     page = await demo.come_back(
         link.headers["location"],
@@ -246,7 +248,9 @@ async def test_a_stale_id_token_is_refreshed_before_it_becomes_a_hint(demo: Demo
     response = await demo.press("/link", connection="github")
 
     [refresh] = [
-        r for r in demo.tenant.calls("/oauth/token") if b"grant_type=refresh_token" in r.content
+        r
+        for r in demo.tenant.requests_to("/oauth/token")
+        if b"grant_type=refresh_token" in r.content
     ]
     assert b"refresh_token=rt-login-code" in refresh.content
     hint = query_of(response.headers["location"])["id_token_hint"]
@@ -259,7 +263,7 @@ async def test_a_stale_id_token_is_refreshed_before_it_becomes_a_hint(demo: Demo
 async def test_a_stale_id_token_without_refresh_token_signs_out(demo: Demo) -> None:
     login = await demo.browser.get("/login")
     location = login.headers["location"]
-    code = demo.tenant.issue_code(location, "c1")
+    code = demo.tenant.login(location, sub=ALICE, code="c1")
     del demo.tenant.codes[code].tokens["refresh_token"]
     await demo.browser.get("/callback", params={"code": code, "state": query_of(location)["state"]})
     demo.clock.now += 500
@@ -273,7 +277,7 @@ async def test_a_stale_id_token_without_refresh_token_signs_out(demo: Demo) -> N
 
 
 async def test_unlink_asks_for_unlink_account_of_that_identity(demo: Demo) -> None:
-    demo.tenant.identities[ALICE].append(GITHUB_1001)
+    demo.tenant.users[ALICE]["identities"].append(GITHUB_1001)
     await demo.sign_in()
 
     response = await demo.press("/unlink", connection="github", identity="github|1001")
@@ -296,14 +300,14 @@ async def test_agent_without_a_tokenset_offers_to_connect_the_calendar(demo: Dem
     assert ">Connect Google Calendar</button>" in page.text
     assert 'action="/connect"' in page.text
     assert f'name="connection_scope" value="{CALENDAR}"' in page.text
-    [exchange] = [r for r in demo.tenant.calls("/oauth/token") if b"federated" in r.content]
+    [exchange] = [r for r in demo.tenant.requests_to("/oauth/token") if b"federated" in r.content]
     assert b"subject_token=rt-login-code" in exchange.content
     # Token Vault has no scope parameter: the answer says what was granted.
     assert b"scope=" not in exchange.content
 
 
 async def test_connect_an_unlinked_connection_links_it_with_the_scope(demo: Demo) -> None:
-    demo.tenant.identities[ALICE] = [GITHUB_1001]  # Google is not among her identities
+    demo.tenant.users[ALICE]["identities"] = [GITHUB_1001]  # Google is not among her identities
     await demo.sign_in()
 
     connect = await demo.press("/connect", connection="google-oauth2", connection_scope=CALENDAR)
@@ -399,7 +403,7 @@ async def test_agent_json_api_answers_link_required_with_a_usable_link(demo: Dem
 
 
 async def test_agent_json_api_links_a_connection_the_user_lacks(demo: Demo) -> None:
-    demo.tenant.identities[ALICE] = [GITHUB_1001]
+    demo.tenant.users[ALICE]["identities"] = [GITHUB_1001]
     await demo.sign_in()
 
     response = await demo.browser.get("/agent/calendar")

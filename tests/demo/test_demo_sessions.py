@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from linker.demo.sessions import MAX_PENDING, PENDING_TTL, Pending, SessionStore
-from tests.support.harness import Clock
+from linker.testing import FakeClock
 from tests.support.tamper import tamper
 
 
@@ -12,18 +12,18 @@ def pending(now: float) -> Pending:
 
 
 def test_a_cookie_finds_its_session_and_a_forged_one_finds_nothing() -> None:
-    store = SessionStore("secret", clock=Clock())
+    store = SessionStore("secret", clock=FakeClock())
     session = store.create()
     cookie = store.cookie_value(session)
 
     assert store.load(cookie) is session
     assert store.load(session.id) is None  # unsigned
     assert store.load(tamper(cookie)) is None
-    assert SessionStore("other secret", clock=Clock()).load(cookie) is None
+    assert SessionStore("other secret", clock=FakeClock()).load(cookie) is None
 
 
 def test_sessions_expire_and_the_store_is_bounded() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = SessionStore("secret", clock=clock, max_age=100, max_sessions=2)
     first, second = store.create(), store.create()
     cookies = [store.cookie_value(first), store.cookie_value(second)]
@@ -37,7 +37,7 @@ def test_sessions_expire_and_the_store_is_bounded() -> None:
 
 
 def test_pending_states_are_one_use_expire_and_are_bounded() -> None:
-    clock = Clock()
+    clock = FakeClock()
     session = SessionStore("secret", clock=clock).create()
     for index in range(MAX_PENDING + 1):
         session.remember(f"s{index}", pending(clock.now))
@@ -49,7 +49,7 @@ def test_pending_states_are_one_use_expire_and_are_bounded() -> None:
 
 
 def test_the_csrf_token_must_match_exactly() -> None:
-    session = SessionStore("secret", clock=Clock()).create()
+    session = SessionStore("secret", clock=FakeClock()).create()
     assert session.csrf_ok(session.csrf_token)
     assert not session.csrf_ok("")
     assert not session.csrf_ok(session.csrf_token + "x")

@@ -14,24 +14,29 @@ import pytest
 from joserfc import jwt
 
 from linker.demo.spa_app import SpaConfig, create_spa_app
-from tests.demo.demo_fakes import ALICE, CLIENT_SECRET, KEY, TENANT_URL, FakeTenant
-from tests.support.harness import Clock
+from linker.testing import FakeClock
+from tests.demo.demo_fakes import ALICE, CLIENT_SECRET, KEY, TENANT_URL, demo_tenant
+from tests.support.fake_tenant import FakeTenant
 
 AUDIENCE = "https://api.linker-demo.example"
 SPA = "http://localhost:8703"
 
+Spa = tuple[httpx.AsyncClient, FakeTenant, FakeClock]  # the browser, the tenant, the clock
+
 
 @pytest.fixture
-async def spa(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, FakeTenant, Clock]]:
-    clock = Clock()
-    tenant = FakeTenant(clock=clock)
-    tenant.identities[ALICE] = [
-        {"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "alice"},
-        {"connection": "github", "provider": "github", "user_id": "1001"},
-    ]
+async def spa(tmp_path: Path) -> AsyncIterator[Spa]:
+    clock = FakeClock()
+    tenant = demo_tenant(
+        clock,
+        [
+            {"connection": "google-oauth2", "provider": "google-oauth2", "user_id": "alice"},
+            {"connection": "github", "provider": "github", "user_id": "1001"},
+        ],
+    )
     sdk = tmp_path / "auth0-spa-js.production.js"
     sdk.write_text("/* the SDK */")
-    http = httpx.AsyncClient(transport=httpx.MockTransport(tenant.handler))
+    http = httpx.AsyncClient(transport=tenant.transport())
     # The fake tenant knows one confidential client; the API server's machine client is it.
     config = SpaConfig(
         tenant_url=TENANT_URL,
@@ -46,7 +51,7 @@ async def spa(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, FakeTena
     await http.aclose()
 
 
-def access_token(clock: Clock, **claims: Any) -> str:
+def access_token(clock: FakeClock, **claims: Any) -> str:
     now = int(clock.now)
     base = {
         "iss": f"{TENANT_URL}/",
@@ -65,7 +70,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-async def test_the_page_carries_public_settings_only(spa: Any) -> None:
+async def test_the_page_carries_public_settings_only(spa: Spa) -> None:
     browser, _, _ = spa
     page = await browser.get("/")
     assert page.status_code == 200
@@ -89,7 +94,7 @@ async def test_the_page_carries_public_settings_only(spa: Any) -> None:
     assert '<script src="/vendor/auth0-spa-js.production.js"' in page.text
 
 
-async def test_the_sdk_and_the_scripts_are_served_from_here(spa: Any) -> None:
+async def test_the_sdk_and_the_scripts_are_served_from_here(spa: Spa) -> None:
     browser, _, _ = spa
     vendor = await browser.get("/vendor/auth0-spa-js.production.js")
     assert (vendor.status_code, vendor.text) == (200, "/* the SDK */")
@@ -101,7 +106,7 @@ async def test_the_sdk_and_the_scripts_are_served_from_here(spa: Any) -> None:
     assert "still linked" in explanations["cancelled"]["unlink"]["what"]
 
 
-async def test_the_api_refuses_a_missing_or_foreign_token(spa: Any) -> None:
+async def test_the_api_refuses_a_missing_or_foreign_token(spa: Spa) -> None:
     browser, _, clock = spa
     assert (await browser.get("/api/me")).status_code == 401
     for token in (
@@ -115,7 +120,7 @@ async def test_the_api_refuses_a_missing_or_foreign_token(spa: Any) -> None:
         assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
-async def test_the_api_keeps_one_record_per_sub_across_tokens(spa: Any) -> None:
+async def test_the_api_keeps_one_record_per_sub_across_tokens(spa: Spa) -> None:
     browser, _, clock = spa
     first = (await browser.get("/api/me", headers=bearer(access_token(clock)))).json()
     clock.now += 60  # a new access token after a link: same sub
@@ -125,12 +130,12 @@ async def test_the_api_keeps_one_record_per_sub_across_tokens(spa: Any) -> None:
     assert second["token"]["issued_at"] != first["token"]["issued_at"]
 
 
-async def test_the_api_reads_identities_server_side(spa: Any) -> None:
+async def test_the_api_reads_identities_server_side(spa: Spa) -> None:
     browser, tenant, clock = spa
     response = await browser.get("/api/identities", headers=bearer(access_token(clock)))
     assert response.status_code == 200
     assert [i["connection"] for i in response.json()["identities"]] == ["google-oauth2", "github"]
-    [grant] = [r for r in tenant.calls("/oauth/token") if b"client_credentials" in r.content]
+    [grant] = [r for r in tenant.requests_to("/oauth/token") if b"client_credentials" in r.content]
     assert b"client_id=demo-app" in grant.content
 
 

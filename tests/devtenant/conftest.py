@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from joserfc import jwt
-from joserfc.jwk import KeySet, OctKey
+from joserfc.jwk import KeySet
 from starlette.applications import Starlette
 
 from linker.core.pkce import s256_challenge
 from linker.devtenant import DevTenantConfig, create_dev_tenant, default_seed
+from linker.testing import FakeClock, query_of
 from linker.testing.browser import forms_of
+from tests.support import harness
 
 BASE = "http://127.0.0.1:8700"
 DOMAIN = "127.0.0.1:8700"
@@ -36,33 +39,14 @@ SECRETS = {
 START = 1_700_000_000.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     return verifier, s256_challenge(verifier)
 
 
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
-
-
-def hs256(claims: dict[str, Any], secret: str = ACTION_SECRET, alg: str = "HS256") -> str:
-    key = OctKey.import_key(secret.encode())
-    return jwt.encode({"alg": alg, "typ": "JWT"}, claims, key, algorithms=[alg])
-
-
-def read_hs256(token: str, secret: str = ACTION_SECRET) -> dict[str, Any]:
-    return dict(jwt.decode(token, OctKey.import_key(secret.encode()), algorithms=["HS256"]).claims)
+# This suite's Action secret is the dev tenant's, not the service harness's.
+hs256 = partial(harness.hs256, secret=ACTION_SECRET)
+read_hs256 = partial(harness.read_hs256, secret=ACTION_SECRET)
 
 
 class Driver:
@@ -79,7 +63,7 @@ class Driver:
     pkce = staticmethod(pkce)
     forms_of = staticmethod(forms_of)
 
-    def __init__(self, app: Starlette, http: httpx.AsyncClient, clock: Clock) -> None:
+    def __init__(self, app: Starlette, http: httpx.AsyncClient, clock: FakeClock) -> None:
         self.app = app
         self.http = http
         self.clock = clock
@@ -124,9 +108,10 @@ class Driver:
         return await self.http.post(form.action, data={**form.fields, **extra})
 
     async def sign_in(
-        self, identity_id: str, *, form: dict[str, str] | None = None, **params: str
+        self, identity_id: str, form: dict[str, str] | None = None, /, **params: str
     ) -> str:
-        """Run /authorize and the login page; return where the tenant finally sends the browser."""
+        """Run /authorize with `params` and the login page (submitted with `form`'s fields too);
+        return where the tenant finally sends the browser."""
         response = await self.follow(
             await self.http.get("/authorize", params=self.authorize_params(**params))
         )
@@ -214,7 +199,7 @@ class Driver:
         return response.headers["location"]
 
 
-def config(clock: Clock, **overrides: Any) -> DevTenantConfig:
+def config(clock: FakeClock, **overrides: Any) -> DevTenantConfig:
     defaults: dict[str, Any] = {
         "base_url": BASE,
         "seed": default_seed(app_callback=APP_CB, linker_callback=LINKER_CB),
@@ -229,8 +214,13 @@ def config(clock: Clock, **overrides: Any) -> DevTenantConfig:
     return DevTenantConfig(**{**defaults, **overrides})
 
 
+# `make_driver(**overrides)` and `make_config(**overrides)`: DevTenantConfig fields.
+MakeDriver = Callable[..., AbstractAsyncContextManager["Driver"]]
+MakeConfig = Callable[..., DevTenantConfig]
+
+
 @contextlib.asynccontextmanager
-async def running(clock: Clock, **overrides: Any) -> AsyncIterator[Driver]:
+async def running(clock: FakeClock, **overrides: Any) -> AsyncIterator[Driver]:
     """A tenant with its lifespan running (the Action worker stops with it), and a driver."""
     app = create_dev_tenant(config(clock, **overrides))
     async with app.router.lifespan_context(app):
@@ -240,22 +230,22 @@ async def running(clock: Clock, **overrides: Any) -> AsyncIterator[Driver]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
-async def driver(clock: Clock) -> AsyncIterator[Driver]:
+async def driver(clock: FakeClock) -> AsyncIterator[Driver]:
     async with running(clock) as d:
         yield d
 
 
 @pytest.fixture
-def make_driver(clock: Clock) -> Any:
+def make_driver(clock: FakeClock) -> MakeDriver:
     """`async with make_driver(action_path=..., seed=...) as d:` for a tenant of one's own."""
     return lambda **overrides: running(clock, **overrides)
 
 
 @pytest.fixture
-def make_config(clock: Clock) -> Any:
+def make_config(clock: FakeClock) -> MakeConfig:
     return lambda **overrides: config(clock, **overrides)

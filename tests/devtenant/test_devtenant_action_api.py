@@ -15,6 +15,7 @@ import pytest
 
 from linker.devtenant.action_event import PROTOCOLS, RequestInfo, build_event, can_redirect
 from linker.devtenant.state import AuthMethod, Session
+from tests.devtenant.conftest import Driver, MakeDriver
 
 
 def action(tmp_path: Path, execute: str, on_continue: str = "") -> Path:
@@ -26,7 +27,7 @@ def action(tmp_path: Path, execute: str, on_continue: str = "") -> Path:
     return path
 
 
-async def refreshed_claims(d: Any, refresh_token: str) -> dict[str, Any]:
+async def refreshed_claims(d: Driver, refresh_token: str) -> dict[str, Any]:
     answer = await d.http.post(
         "/oauth/token",
         data={
@@ -42,7 +43,7 @@ async def refreshed_claims(d: Any, refresh_token: str) -> dict[str, Any]:
 
 
 async def test_can_redirect_is_true_only_in_interactive_transactions(
-    tmp_path: Path, make_driver: Any
+    tmp_path: Path, make_driver: MakeDriver
 ) -> None:
     body = (
         'api.idToken.setCustomClaim("https://t/can", api.redirect.canRedirect());\n'
@@ -63,7 +64,7 @@ async def test_can_redirect_is_true_only_in_interactive_transactions(
 
 
 async def test_api_user_sets_metadata_even_when_the_login_is_denied(
-    tmp_path: Path, make_driver: Any
+    tmp_path: Path, make_driver: MakeDriver
 ) -> None:
     body = (
         'api.user.setUserMetadata("seen", event.request.query.mark || "yes");\n'
@@ -85,7 +86,7 @@ async def test_api_user_sets_metadata_even_when_the_login_is_denied(
 
 
 async def test_api_cache_keeps_values_across_executions_until_they_expire(
-    tmp_path: Path, make_driver: Any
+    tmp_path: Path, make_driver: MakeDriver
 ) -> None:
     body = (
         'const got = api.cache.get("count");\n'
@@ -109,7 +110,7 @@ async def test_api_cache_keeps_values_across_executions_until_they_expire(
         assert claims["https://t/count"] == "1"
 
 
-async def test_record_method_only_when_continuing(tmp_path: Path, make_driver: Any) -> None:
+async def test_record_method_only_when_continuing(tmp_path: Path, make_driver: MakeDriver) -> None:
     execute = (
         "if (event.request.query.early) api.authentication.recordMethod('https://x.test/m');\n"
         "const names = event.authentication.methods.map((m) => m.name);\n"
@@ -131,7 +132,9 @@ async def test_record_method_only_when_continuing(tmp_path: Path, make_driver: A
         assert claims["https://t/methods"] == ["federated", "https://factor.test/otp"]
 
 
-async def test_challenge_with_is_met_or_refused_honestly(tmp_path: Path, make_driver: Any) -> None:
+async def test_challenge_with_is_met_or_refused_honestly(
+    tmp_path: Path, make_driver: MakeDriver
+) -> None:
     body = 'api.authentication.challengeWith({ type: "otp" });'
     async with make_driver(action_path=action(tmp_path, body)) as d:
         # No enrolled factor: Auth0 ignores the challenge.
@@ -152,7 +155,7 @@ async def test_challenge_with_is_met_or_refused_honestly(tmp_path: Path, make_dr
 
 @pytest.mark.parametrize(("protocol", "interactive"), sorted(PROTOCOLS.items()))
 async def test_the_shim_redirects_only_in_interactive_protocols(
-    driver: Any, protocol: str, interactive: bool
+    driver: Driver, protocol: str, interactive: bool
 ) -> None:
     """Every documented protocol value, through the real shim from deploy/action/."""
     tenant = driver.state

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.devtenant.conftest import Driver, MakeDriver
 
-async def authorize(driver: Any, **params: str) -> Any:
+
+async def authorize(driver: Driver, **params: str) -> Any:
     return await driver.http.get("/authorize", params=driver.authorize_params(**params))
 
 
@@ -23,7 +26,7 @@ async def authorize(driver: Any, **params: str) -> Any:
     ],
 )
 async def test_unknown_client_or_callback_is_a_page_never_a_redirect(
-    driver: Any, params: dict[str, str], text: str
+    driver: Driver, params: dict[str, str], text: str
 ) -> None:
     response = await authorize(driver, **params)
     assert response.status_code == 400
@@ -45,7 +48,7 @@ async def test_unknown_client_or_callback_is_a_page_never_a_redirect(
     ],
 )
 async def test_bad_parameters_go_back_to_the_client(
-    driver: Any, params: dict[str, str], error: str
+    driver: Driver, params: dict[str, str], error: str
 ) -> None:
     response = await authorize(driver, state="s1", **params)
     assert response.status_code == 302
@@ -55,14 +58,14 @@ async def test_bad_parameters_go_back_to_the_client(
     assert driver.query_of(location)["state"] == "s1"
 
 
-async def test_plain_pkce_without_a_method_is_refused(driver: Any) -> None:
+async def test_plain_pkce_without_a_method_is_refused(driver: Driver) -> None:
     params = driver.authorize_params(state="s1")
     del params["code_challenge_method"]  # the default method is plain
     response = await driver.http.get("/authorize", params=params)
     assert driver.query_of(response.headers["location"])["error"] == "invalid_request"
 
 
-async def test_prompt_none_without_a_session_is_login_required(driver: Any) -> None:
+async def test_prompt_none_without_a_session_is_login_required(driver: Driver) -> None:
     response = await authorize(driver, prompt="none", state="s2")
     assert driver.query_of(response.headers["location"]) == {
         "error": "login_required",
@@ -71,7 +74,7 @@ async def test_prompt_none_without_a_session_is_login_required(driver: Any) -> N
     }
 
 
-async def test_the_chooser_lists_connections_as_post_forms(driver: Any) -> None:
+async def test_the_chooser_lists_connections_as_post_forms(driver: Driver) -> None:
     page = await driver.follow(await authorize(driver))
     forms = driver.forms_of(page.text)
     assert all(f.method == "post" and f.action == "/login" for f in forms)
@@ -85,7 +88,7 @@ async def test_the_chooser_lists_connections_as_post_forms(driver: Any) -> None:
     assert [f.fields["action"] for f in forms if "action" in f.fields] == ["cancel"]
 
 
-async def test_a_connection_page_lists_every_identity_of_that_connection(driver: Any) -> None:
+async def test_a_connection_page_lists_every_identity_of_that_connection(driver: Driver) -> None:
     page = await driver.follow(await authorize(driver, connection="windowslive"))
     choices = {
         f.fields["user_id"]: f.text for f in driver.forms_of(page.text) if "user_id" in f.fields
@@ -95,14 +98,14 @@ async def test_a_connection_page_lists_every_identity_of_that_connection(driver:
     assert "erin@example.com" in choices["windowslive|erin"]
 
 
-async def test_a_linked_secondary_signs_in_as_its_owner(driver: Any) -> None:
+async def test_a_linked_secondary_signs_in_as_its_owner(driver: Driver) -> None:
     tokens = await driver.tokens("windowslive|carol-msa", connection="windowslive")
     claims = await driver.verify(tokens["id_token"])
     assert claims["sub"] == "github|1003"
     assert claims["email"] == "carol@example.com"
 
 
-async def test_the_connection_parameter_locks_the_page(driver: Any) -> None:
+async def test_the_connection_parameter_locks_the_page(driver: Driver) -> None:
     page = await driver.follow(await authorize(driver, connection="github"))
     state = driver.forms_of(page.text)[0].fields["state"]
     response = await driver.http.post(
@@ -111,7 +114,7 @@ async def test_the_connection_parameter_locks_the_page(driver: Any) -> None:
     assert response.status_code == 400
 
 
-async def test_cancel_goes_back_with_access_denied(driver: Any) -> None:
+async def test_cancel_goes_back_with_access_denied(driver: Driver) -> None:
     page = await driver.follow(await authorize(driver, connection="github", state="s3"))
     cancel = next(f for f in driver.forms_of(page.text) if f.fields.get("action") == "cancel")
     response = await driver.http.post(cancel.action, data=cancel.fields)
@@ -123,7 +126,7 @@ async def test_cancel_goes_back_with_access_denied(driver: Any) -> None:
     assert again.status_code == 400
 
 
-async def test_everything_rendered_is_escaped(driver: Any, make_driver: Any) -> None:
+async def test_everything_rendered_is_escaped(driver: Driver, make_driver: MakeDriver) -> None:
     seed = driver.state.seed
     from dataclasses import replace
 
@@ -144,7 +147,7 @@ async def test_everything_rendered_is_escaped(driver: Any, make_driver: Any) -> 
         assert '<script>alert(1)</script>"' in form.text
 
 
-async def test_sso_session_skips_the_login_page_unless_forced(driver: Any) -> None:
+async def test_sso_session_skips_the_login_page_unless_forced(driver: Driver) -> None:
     first = await driver.sign_in("google-oauth2|alice")
     assert first.startswith(driver.APP_CB + "?code=")
     cookie = driver.http.cookies.get("auth0")
@@ -166,21 +169,21 @@ async def test_sso_session_skips_the_login_page_unless_forced(driver: Any) -> No
     assert response.headers["location"].startswith(driver.APP_CB + "?code=")
 
 
-async def test_the_session_cookie_is_http_only(driver: Any) -> None:
+async def test_the_session_cookie_is_http_only(driver: Driver) -> None:
     page = await driver.follow(await authorize(driver, connection="github"))
     response = await driver.pick(page, "github|1001")
     set_cookie = response.headers["set-cookie"].lower()
     assert "auth0=" in set_cookie and "httponly" in set_cookie and "samesite=lax" in set_cookie
 
 
-async def test_connection_scope_is_recorded_on_the_identity(driver: Any) -> None:
+async def test_connection_scope_is_recorded_on_the_identity(driver: Driver) -> None:
     await driver.sign_in("github|1001", connection="github", connection_scope="repo,gist")
     user = (await driver.http.get("/__admin/users/github|1001")).json()
     assert user["identities"][0]["granted_scopes"] == ["gist", "read:user", "repo", "user:email"]
 
 
 async def test_every_query_parameter_reaches_the_action(
-    driver: Any, tmp_path: Any, make_driver: Any
+    driver: Driver, tmp_path: Path, make_driver: MakeDriver
 ) -> None:
     action = tmp_path / "echo.js"
     action.write_text(
@@ -204,7 +207,7 @@ async def test_every_query_parameter_reaches_the_action(
     assert claims["https://t/client"] == {"client_id": "demo-app", "name": "Demo App"}
 
 
-async def test_logout_ends_the_session(driver: Any) -> None:
+async def test_logout_ends_the_session(driver: Driver) -> None:
     await driver.sign_in("google-oauth2|alice")
     response = await driver.http.get(
         "/v2/logout", params={"client_id": "demo-app", "returnTo": "http://app.test/"}

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 
 from linker.devtenant import SeedError, default_seed, load_seed
+from tests.devtenant.conftest import Driver, MakeDriver
 
 SPA = "http://localhost:8703"
 API = "https://api.linker-demo.example"
 
 
 @pytest.fixture
-async def spa(make_driver: Any) -> AsyncIterator[Any]:
+async def spa(make_driver: MakeDriver) -> AsyncIterator[Driver]:
     seed = default_seed(
         app_callback="http://app.test/callback",
         linker_callback="http://linker.test/link/callback",
@@ -35,13 +36,13 @@ def spa_params(**params: str) -> dict[str, str]:
     return {"client_id": "demo-spa", "redirect_uri": SPA + "/", **params}
 
 
-async def spa_code(spa: Any, **params: str) -> str:
+async def spa_code(spa: Driver, **params: str) -> str:
     url = await spa.sign_in("google-oauth2|alice", **spa_params(**params))
     assert url.startswith(SPA + "/?code="), url
     return str(spa.query_of(url)["code"])
 
 
-async def redeem(spa: Any, code: str, **extra: str) -> Any:
+async def redeem(spa: Driver, code: str, **extra: str) -> Any:
     form = {
         "grant_type": "authorization_code",
         "client_id": "demo-spa",
@@ -53,14 +54,14 @@ async def redeem(spa: Any, code: str, **extra: str) -> Any:
     return await spa.http.post("/oauth/token", data=form, headers={"origin": SPA})
 
 
-async def test_a_public_client_redeems_its_code_with_pkce_alone(spa: Any) -> None:
+async def test_a_public_client_redeems_its_code_with_pkce_alone(spa: Driver) -> None:
     response = await redeem(spa, await spa_code(spa))
     assert response.status_code == 200, response.text
     claims = await spa.verify(response.json()["id_token"])
     assert (claims["sub"], claims["aud"]) == ("google-oauth2|alice", "demo-spa")
 
 
-async def test_a_public_client_without_pkce_gets_no_tokens(spa: Any) -> None:
+async def test_a_public_client_without_pkce_gets_no_tokens(spa: Driver) -> None:
     params = {**spa.authorize_params(**spa_params()), "code_challenge": ""}
     del params["code_challenge"], params["code_challenge_method"]
     response = await spa.follow(await spa.http.get("/authorize", params=params))
@@ -70,7 +71,7 @@ async def test_a_public_client_without_pkce_gets_no_tokens(spa: Any) -> None:
     assert response.json()["error"] == "invalid_grant"
 
 
-async def test_a_public_client_cannot_use_a_secret_or_client_credentials(spa: Any) -> None:
+async def test_a_public_client_cannot_use_a_secret_or_client_credentials(spa: Driver) -> None:
     response = await redeem(spa, await spa_code(spa), client_secret="guess")
     assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
     response = await spa.http.post(
@@ -80,14 +81,14 @@ async def test_a_public_client_cannot_use_a_secret_or_client_credentials(spa: An
     assert (response.status_code, response.json()["error"]) == (403, "unauthorized_client")
 
 
-async def test_an_audience_makes_the_access_token_a_jwt_for_that_api(spa: Any) -> None:
+async def test_an_audience_makes_the_access_token_a_jwt_for_that_api(spa: Driver) -> None:
     response = await redeem(spa, await spa_code(spa, audience=API))
     claims = await spa.verify(response.json()["access_token"])
     assert claims["aud"] == [API, spa.BASE + "/userinfo"]
     assert (claims["sub"], claims["azp"]) == ("google-oauth2|alice", "demo-spa")
 
 
-async def test_an_unknown_audience_is_refused_at_authorize(spa: Any) -> None:
+async def test_an_unknown_audience_is_refused_at_authorize(spa: Driver) -> None:
     params = spa.authorize_params(**spa_params(audience="https://nope.example"))
     response = await spa.http.get("/authorize", params=params)
     query = spa.query_of(response.headers["location"])
@@ -97,7 +98,7 @@ async def test_an_unknown_audience_is_refused_at_authorize(spa: Any) -> None:
     )
 
 
-async def test_cors_preflight_and_answer_name_only_allowed_origins(spa: Any) -> None:
+async def test_cors_preflight_and_answer_name_only_allowed_origins(spa: Driver) -> None:
     preflight = {
         "origin": SPA,
         "access-control-request-method": "POST",
@@ -131,7 +132,7 @@ async def test_cors_preflight_and_answer_name_only_allowed_origins(spa: Any) -> 
 
 
 async def test_refresh_tokens_rotate_keep_the_audience_and_a_reuse_revokes_them(
-    spa: Any,
+    spa: Driver,
 ) -> None:
     first = await redeem(spa, await spa_code(spa, audience=API, scope="openid offline_access"))
     rt1 = first.json()["refresh_token"]
@@ -155,7 +156,7 @@ async def test_refresh_tokens_rotate_keep_the_audience_and_a_reuse_revokes_them(
     assert (await refresh(rt2)).status_code == 403
 
 
-async def test_web_message_posts_the_code_to_the_parent_window(spa: Any) -> None:
+async def test_web_message_posts_the_code_to_the_parent_window(spa: Driver) -> None:
     await spa_code(spa)  # an SSO session for prompt=none
     params = spa.authorize_params(**spa_params(prompt="none", response_mode="web_message"))
     response = await spa.http.get("/authorize", params=params)
@@ -167,13 +168,13 @@ async def test_web_message_posts_the_code_to_the_parent_window(spa: Any) -> None
     assert f"postMessage(message,{json.dumps(SPA)})" in response.text
 
 
-async def test_web_message_without_a_session_posts_login_required(spa: Any) -> None:
+async def test_web_message_without_a_session_posts_login_required(spa: Driver) -> None:
     params = spa.authorize_params(**spa_params(prompt="none", response_mode="web_message"))
     response = await spa.http.get("/authorize", params=params)
     assert _posted(response.text)["response"]["error"] == "login_required"
 
 
-async def test_web_message_only_to_an_allowed_web_origin(spa: Any) -> None:
+async def test_web_message_only_to_an_allowed_web_origin(spa: Driver) -> None:
     params = spa.authorize_params(prompt="none", response_mode="web_message")  # demo-app
     response = await spa.http.get("/authorize", params=params)
     assert response.status_code == 400
@@ -187,7 +188,7 @@ def _posted(page: str) -> dict[str, Any]:
     return message
 
 
-async def test_web_message_in_a_popup_posts_after_the_login_page(spa: Any) -> None:
+async def test_web_message_in_a_popup_posts_after_the_login_page(spa: Driver) -> None:
     params = spa.authorize_params(**spa_params(response_mode="web_message"))
     page = await spa.follow(await spa.http.get("/authorize", params=params))
     response = await spa.pick(page, "google-oauth2|alice")
@@ -215,7 +216,7 @@ def test_the_seed_checks_the_browser_sdk_fields() -> None:
         load_seed({**base, "clients": [], "apis": [{"identifier": "a", "name": "A"}] * 2})
 
 
-async def test_the_web_message_page_cannot_be_broken_out_of(spa: Any) -> None:
+async def test_the_web_message_page_cannot_be_broken_out_of(spa: Driver) -> None:
     params = spa.authorize_params(
         **spa_params(prompt="none", response_mode="web_message", state="</script><b>x</b>&")
     )

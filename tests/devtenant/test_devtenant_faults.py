@@ -12,31 +12,33 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from starlette.types import ASGIApp
 
 from linker.devtenant import create_dev_tenant
+from tests.devtenant.conftest import Driver, MakeConfig
 
 LINK = {"provider": "github", "user_id": "1001"}
 IDENTITIES = r"^/api/v2/users/[^/]+/identities$"
 
 
-async def add_fault(driver: Any, **rule: Any) -> None:
+async def add_fault(driver: Driver, **rule: Any) -> None:
     response = await driver.http.post("/__admin/faults", json=rule)
     assert response.status_code == 201, response.text
 
 
-async def link(driver: Any, token: str, **kwargs: Any) -> httpx.Response:
+async def link(driver: Driver, token: str, **kwargs: Any) -> httpx.Response:
     return await driver.api(
         "POST", "users/google-oauth2|alice/identities", token=token, json=LINK, **kwargs
     )
 
 
-async def identity_posts(driver: Any) -> int:
+async def identity_posts(driver: Driver) -> int:
     log = await driver.http.get("/__admin/requests", params={"method": "POST", "path": IDENTITIES})
     count: int = log.json()["count"]
     return count
 
 
-async def test_status_fault_answers_without_handling(driver: Any) -> None:
+async def test_status_fault_answers_without_handling(driver: Driver) -> None:
     token = await driver.management_token()
     await add_fault(driver, method="POST", path=IDENTITIES, kind="status", status=503, times=1)
     failed = await link(driver, token)
@@ -49,7 +51,7 @@ async def test_status_fault_answers_without_handling(driver: Any) -> None:
     assert await identity_posts(driver) == 2
 
 
-async def test_rate_limit_fault_has_auth0_headers(driver: Any) -> None:
+async def test_rate_limit_fault_has_auth0_headers(driver: Driver) -> None:
     token = await driver.management_token()
     await add_fault(driver, method="GET", path="^/api/v2/users/", kind="rate_limit", retry_after=7)
     response = await driver.api("GET", "users/google-oauth2|alice", token=token)
@@ -64,7 +66,7 @@ async def test_rate_limit_fault_has_auth0_headers(driver: Any) -> None:
     assert (await driver.api("GET", "users/google-oauth2|alice", token=token)).status_code == 200
 
 
-async def test_latency_fault_delays_then_handles(driver: Any) -> None:
+async def test_latency_fault_delays_then_handles(driver: Driver) -> None:
     token = await driver.management_token()
     await add_fault(driver, method="POST", path=IDENTITIES, kind="latency", delay=0.3, times=1)
     started = time.monotonic()
@@ -73,7 +75,7 @@ async def test_latency_fault_delays_then_handles(driver: Any) -> None:
     assert response.status_code == 201
 
 
-async def test_latency_fault_times_out_a_client_before_the_change(driver: Any) -> None:
+async def test_latency_fault_times_out_a_client_before_the_change(driver: Driver) -> None:
     token = await driver.management_token()
     await add_fault(driver, method="POST", path=IDENTITIES, kind="latency", delay=1.0, times=1)
     with pytest.raises(TimeoutError):
@@ -81,7 +83,7 @@ async def test_latency_fault_times_out_a_client_before_the_change(driver: Any) -
     assert (await driver.api("GET", "users/github|1001", token=token)).status_code == 200
 
 
-async def test_latency_after_makes_the_change_then_stalls(driver: Any) -> None:
+async def test_latency_after_makes_the_change_then_stalls(driver: Driver) -> None:
     token = await driver.management_token()
     await add_fault(
         driver, method="POST", path=IDENTITIES, kind="latency_after", delay=1.0, times=1
@@ -94,7 +96,7 @@ async def test_latency_after_makes_the_change_then_stalls(driver: Any) -> None:
     assert await identity_posts(driver) == 1
 
 
-async def test_drop_in_process_is_a_transport_error(driver: Any) -> None:
+async def test_drop_in_process_is_a_transport_error(driver: Driver) -> None:
     token = await driver.management_token()
     await add_fault(driver, method="POST", path=IDENTITIES, kind="drop", times=1)
     with pytest.raises(httpx.RemoteProtocolError):
@@ -103,7 +105,7 @@ async def test_drop_in_process_is_a_transport_error(driver: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def served(app: Any) -> AsyncIterator[str]:
+async def served(app: ASGIApp) -> AsyncIterator[str]:
     """The app on a real loopback socket, for faults that are about the wire."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -123,7 +125,7 @@ async def served(app: Any) -> AsyncIterator[str]:
         sock.close()
 
 
-async def test_drop_over_a_socket_closes_the_connection(make_config: Any) -> None:
+async def test_drop_over_a_socket_closes_the_connection(make_config: MakeConfig) -> None:
     app = create_dev_tenant(make_config())
     async with served(app) as base, httpx.AsyncClient(base_url=base) as http:
         rule = {"method": "GET", "path": "^/userinfo$", "kind": "drop", "times": 1}
@@ -135,7 +137,7 @@ async def test_drop_over_a_socket_closes_the_connection(make_config: Any) -> Non
         assert discovery.json()["issuer"] == "http://127.0.0.1:8700/"
 
 
-async def test_bad_fault_rules_are_refused(driver: Any) -> None:
+async def test_bad_fault_rules_are_refused(driver: Driver) -> None:
     for rule in (
         {"kind": "explode"},
         {"kind": "status", "path": "("},
@@ -146,7 +148,7 @@ async def test_bad_fault_rules_are_refused(driver: Any) -> None:
     assert (await driver.http.get("/__admin/faults")).json() == {"faults": []}
 
 
-async def test_admin_is_not_faulted_nor_logged(driver: Any) -> None:
+async def test_admin_is_not_faulted_nor_logged(driver: Driver) -> None:
     await add_fault(driver, path="", kind="status", status=500)
     assert (await driver.http.get("/__admin/faults")).status_code == 200
     assert (await driver.http.get("/.well-known/jwks.json")).status_code == 500

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from tests.devtenant.conftest import Driver, MakeDriver
 
-async def test_tokens_are_checked_before_anything(driver: Any) -> None:
+
+async def test_tokens_are_checked_before_anything(driver: Driver) -> None:
     missing = await driver.http.get("/api/v2/users/google-oauth2|alice")
     assert missing.status_code == 401
     assert missing.json()["statusCode"] == 401
@@ -20,7 +22,7 @@ async def test_tokens_are_checked_before_anything(driver: Any) -> None:
     ).status_code == 401
 
 
-async def test_an_expired_token_is_401(driver: Any) -> None:
+async def test_an_expired_token_is_401(driver: Driver) -> None:
     token = await driver.management_token()
     driver.clock.advance(86_401)
     response = await driver.api("GET", "users/google-oauth2|alice", token=token)
@@ -42,7 +44,7 @@ async def test_an_expired_token_is_401(driver: Any) -> None:
     ],
 )
 async def test_writes_need_update_users(
-    driver: Any, method: str, path: str, body: Any, needed: str
+    driver: Driver, method: str, path: str, body: Any, needed: str
 ) -> None:
     read_only = await driver.management_token("demo-app")
     response = await driver.api(method, path, token=read_only, json=body)
@@ -53,14 +55,14 @@ async def test_writes_need_update_users(
     assert (await driver.http.get("/__admin/users/github|1001")).status_code == 200  # untouched
 
 
-async def test_reads_need_read_users(driver: Any) -> None:
+async def test_reads_need_read_users(driver: Driver) -> None:
     update_only = await driver.management_token("linker", scope="update:users")
     response = await driver.api("GET", "users/google-oauth2|alice", token=update_only)
     assert response.status_code == 403
     assert "read:users" in response.json()["message"]
 
 
-async def test_get_user_in_auth0_shape(driver: Any) -> None:
+async def test_get_user_in_auth0_shape(driver: Driver) -> None:
     response = await driver.api("GET", "users/google-oauth2%7Cfrank")
     assert response.json() == {
         "user_id": "google-oauth2|frank",
@@ -93,7 +95,7 @@ async def test_get_user_in_auth0_shape(driver: Any) -> None:
     assert (missing.status_code, missing.json()["message"]) == (404, "The user does not exist.")
 
 
-async def test_patch_merges_metadata_at_the_top_level(driver: Any) -> None:
+async def test_patch_merges_metadata_at_the_top_level(driver: Driver) -> None:
     response = await driver.api(
         "PATCH",
         "users/google-oauth2|alice",
@@ -113,7 +115,7 @@ async def test_patch_merges_metadata_at_the_top_level(driver: Any) -> None:
     assert bad.status_code == 400 and bad.json()["errorCode"] == "invalid_body"
 
 
-async def test_link_moves_the_secondary_into_the_primary(driver: Any) -> None:
+async def test_link_moves_the_secondary_into_the_primary(driver: Driver) -> None:
     response = await driver.api(
         "POST",
         "users/google-oauth2|alice/identities",
@@ -149,7 +151,7 @@ async def test_link_moves_the_secondary_into_the_primary(driver: Any) -> None:
     assert (await driver.verify(tokens["id_token"]))["sub"] == "google-oauth2|alice"
 
 
-async def test_link_accepts_a_numeric_user_id_and_a_connection_id(driver: Any) -> None:
+async def test_link_accepts_a_numeric_user_id_and_a_connection_id(driver: Driver) -> None:
     response = await driver.api(
         "POST",
         "users/google-oauth2|alice/identities",
@@ -201,7 +203,7 @@ async def test_link_accepts_a_numeric_user_id_and_a_connection_id(driver: Any) -
     ],
 )
 async def test_link_refusals(
-    driver: Any, primary: str, body: dict[str, Any], status: int, message: str
+    driver: Driver, primary: str, body: dict[str, Any], status: int, message: str
 ) -> None:
     response = await driver.api("POST", f"users/{primary}/identities", json=body)
     assert response.status_code == status
@@ -210,7 +212,7 @@ async def test_link_refusals(
     assert set(payload) == {"statusCode", "error", "message", "errorCode"}
 
 
-async def test_link_payload_validation(driver: Any) -> None:
+async def test_link_payload_validation(driver: Driver) -> None:
     response = await driver.api(
         "POST", "users/google-oauth2|alice/identities", json={"user_id": "1001"}
     )
@@ -221,7 +223,7 @@ async def test_link_payload_validation(driver: Any) -> None:
     assert missing.status_code == 404
 
 
-async def test_unlink_makes_the_identity_a_user_again(driver: Any) -> None:
+async def test_unlink_makes_the_identity_a_user_again(driver: Driver) -> None:
     response = await driver.api("DELETE", "users/google-oauth2|frank/identities/github/1004")
     assert response.status_code == 200
     assert [i["user_id"] for i in response.json()] == ["frank"]
@@ -237,7 +239,7 @@ async def test_unlink_makes_the_identity_a_user_again(driver: Any) -> None:
     assert again.status_code == 200 and len(again.json()) == 1
 
 
-async def test_the_main_identity_cannot_be_removed(driver: Any) -> None:
+async def test_the_main_identity_cannot_be_removed(driver: Driver) -> None:
     response = await driver.api(
         "DELETE", "users/google-oauth2|frank/identities/google-oauth2/frank"
     )
@@ -248,7 +250,7 @@ async def test_the_main_identity_cannot_be_removed(driver: Any) -> None:
 
 
 async def test_ids_split_at_the_first_bar_and_are_percent_decoded(
-    driver: Any, make_driver: Any
+    driver: Driver, make_driver: MakeDriver
 ) -> None:
     seed = {
         "connections": [
@@ -287,6 +289,6 @@ async def test_ids_split_at_the_first_bar_and_are_percent_decoded(
     assert (await driver.api("GET", "users/github%7Cx%7Cy")).status_code == 200
 
 
-async def test_unknown_management_routes_are_404(driver: Any) -> None:
+async def test_unknown_management_routes_are_404(driver: Driver) -> None:
     assert (await driver.api("GET", "clients")).status_code == 404
     assert (await driver.api("GET", "users/google-oauth2|alice/roles")).status_code == 404

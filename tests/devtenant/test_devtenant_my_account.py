@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.devtenant.conftest import Driver
 from tests.devtenant.test_devtenant_token_vault import connect, my_account_token
 
 CONNECT = "/me/v1/connected-accounts/connect"
@@ -19,12 +20,12 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-async def start(driver: Any, token: str, **body: Any) -> Any:
+async def start(driver: Driver, token: str, **body: Any) -> Any:
     payload = {"connection": "windowslive", "redirect_uri": driver.APP_CB, **body}
     return await driver.http.post(CONNECT, json=payload, headers=bearer(token))
 
 
-async def test_connect_refusals_are_problem_documents(driver: Any) -> None:
+async def test_connect_refusals_are_problem_documents(driver: Driver) -> None:
     token = await my_account_token(driver, "google-oauth2|alice")
     no_token = await driver.http.post(CONNECT, json={"connection": "windowslive"})
     assert no_token.status_code == 401
@@ -53,7 +54,7 @@ async def test_connect_refusals_are_problem_documents(driver: Any) -> None:
     assert "x-ratelimit-limit" in ok.headers
 
 
-async def test_complete_is_one_use_and_checks_pkce(driver: Any) -> None:
+async def test_complete_is_one_use_and_checks_pkce(driver: Driver) -> None:
     token = await my_account_token(driver, "google-oauth2|alice")
     verifier, challenge = driver.pkce()
     started = (
@@ -85,7 +86,7 @@ async def test_complete_is_one_use_and_checks_pkce(driver: Any) -> None:
     assert stale.status_code == 400
 
 
-async def test_another_users_token_cannot_complete(driver: Any) -> None:
+async def test_another_users_token_cannot_complete(driver: Driver) -> None:
     alice = await my_account_token(driver, "google-oauth2|alice")
     frank = await my_account_token(driver, "google-oauth2|frank")
     started = (await start(driver, alice)).json()
@@ -106,7 +107,7 @@ async def test_another_users_token_cannot_complete(driver: Any) -> None:
     assert stolen.status_code == 400
 
 
-async def test_denied_at_the_connect_page(driver: Any) -> None:
+async def test_denied_at_the_connect_page(driver: Driver) -> None:
     token = await my_account_token(driver, "google-oauth2|alice")
     started = (await start(driver, token, state="s")).json()
     page = await driver.http.get(started["connect_uri"], params=started["connect_params"])
@@ -117,7 +118,7 @@ async def test_denied_at_the_connect_page(driver: Any) -> None:
     assert (back["error"], back["state"]) == ("access_denied", "s")
 
 
-async def test_list_and_delete_connected_accounts(driver: Any) -> None:
+async def test_list_and_delete_connected_accounts(driver: Driver) -> None:
     token = await my_account_token(driver, "google-oauth2|alice")
     account = (await connect(driver, token, "windowslive", [])).json()
     listed = await driver.http.get("/me/v1/connected-accounts", headers=bearer(token))

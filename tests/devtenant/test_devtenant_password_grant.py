@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.devtenant.conftest import Driver, MakeDriver
+
 REALM = "http://auth0.com/oauth/grant-type/password-realm"
 DAVE = {"username": "dave@example.com", "password": "dave-password-change-me-0123456789"}
 
 
-async def password(d: Any, **form: str) -> Any:
+async def password(d: Driver, **form: str) -> Any:
     data = {
         "grant_type": REALM,
         "realm": "Username-Password-Authentication",
@@ -27,7 +29,7 @@ async def password(d: Any, **form: str) -> Any:
     return await d.http.post("/oauth/token", data=data)
 
 
-async def test_the_shim_lets_a_password_login_asking_to_link_through(driver: Any) -> None:
+async def test_the_shim_lets_a_password_login_asking_to_link_through(driver: Driver) -> None:
     """Asking for link_account without a browser: the shim must skip, not redirect."""
     answer = await password(driver, scope="openid link_account offline_access")
     assert answer.status_code == 200, answer.text
@@ -37,7 +39,7 @@ async def test_the_shim_lets_a_password_login_asking_to_link_through(driver: Any
 
 
 async def test_an_action_that_redirects_fails_the_password_grant(
-    tmp_path: Path, make_driver: Any
+    tmp_path: Path, make_driver: MakeDriver
 ) -> None:
     action = tmp_path / "action.js"
     action.write_text(
@@ -65,7 +67,7 @@ async def test_an_action_that_redirects_fails_the_password_grant(
         assert "password grant" in refused.json()["error_description"]
 
 
-async def test_password_grant_refusals(driver: Any) -> None:
+async def test_password_grant_refusals(driver: Driver) -> None:
     wrong = await password(driver, password="nope")
     assert (wrong.status_code, wrong.json()) == (
         403,

@@ -11,11 +11,12 @@ from importlib import resources
 from typing import Any
 
 from linker.devtenant import load_seed
+from tests.devtenant.conftest import Driver, MakeDriver
 
 HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 
 
-async def test_every_management_answer_carries_the_headers(driver: Any) -> None:
+async def test_every_management_answer_carries_the_headers(driver: Driver) -> None:
     token = await driver.management_token()
     found = await driver.api("GET", "users/google-oauth2|alice", token=token)
     missing = await driver.api("GET", "users/nobody|1", token=token)
@@ -32,7 +33,7 @@ async def test_every_management_answer_carries_the_headers(driver: Any) -> None:
     assert fresh.headers["x-ratelimit-remaining"] == "49"
 
 
-async def test_an_enforced_limit_answers_429_with_the_headers(make_driver: Any) -> None:
+async def test_an_enforced_limit_answers_429_with_the_headers(make_driver: MakeDriver) -> None:
     seed = load_seed(
         {
             **_bundled(),

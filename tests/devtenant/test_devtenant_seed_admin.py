@@ -11,6 +11,7 @@ import pytest
 
 from linker.devtenant import SeedError, create_dev_tenant, default_seed, load_seed
 from linker.devtenant.cli import build_config, main, parser
+from tests.devtenant.conftest import Driver, MakeDriver
 
 
 def test_the_bundled_seed_covers_the_flows() -> None:
@@ -136,7 +137,7 @@ def test_load_seed_from_a_file(tmp_path: Path) -> None:
         load_seed(path)
 
 
-async def test_reset_returns_to_the_seed(driver: Any) -> None:
+async def test_reset_returns_to_the_seed(driver: Driver) -> None:
     await driver.api(
         "POST",
         "users/google-oauth2|alice/identities",
@@ -150,7 +151,7 @@ async def test_reset_returns_to_the_seed(driver: Any) -> None:
     assert (await driver.http.get("/__admin/requests")).json()["count"] == 0
 
 
-async def test_admin_users_show_granted_scopes_and_factors(driver: Any) -> None:
+async def test_admin_users_show_granted_scopes_and_factors(driver: Driver) -> None:
     frank = (await driver.http.get("/__admin/users/google-oauth2%7Cfrank")).json()
     assert frank["identities"][1]["granted_scopes"] == ["read:user", "repo", "user:email"]
     dave = (await driver.http.get("/__admin/users/auth0|dave")).json()
@@ -160,7 +161,7 @@ async def test_admin_users_show_granted_scopes_and_factors(driver: Any) -> None:
     assert len(everyone) == 8
 
 
-async def test_admin_seed_replaces_or_refuses(driver: Any) -> None:
+async def test_admin_seed_replaces_or_refuses(driver: Driver) -> None:
     bad = await driver.http.post("/__admin/seed", json={"users": [{"user_id": "x"}]})
     assert bad.status_code == 400
     assert "users[0]" in bad.json()["error_description"]
@@ -169,13 +170,13 @@ async def test_admin_seed_replaces_or_refuses(driver: Any) -> None:
     assert (await driver.http.get("/__admin/users/google-oauth2|alice")).status_code == 404
 
 
-async def test_admin_clock_moves_time(driver: Any) -> None:
+async def test_admin_clock_moves_time(driver: Driver) -> None:
     response = await driver.http.post("/__admin/clock", json={"advance": 61})
     assert response.json()["now"] == driver.clock() + 61
     assert (await driver.http.post("/__admin/clock", json={"advance": "x"})).status_code == 400
 
 
-async def test_admin_is_absent_unless_asked(make_driver: Any) -> None:
+async def test_admin_is_absent_unless_asked(make_driver: MakeDriver) -> None:
     async with make_driver(admin=False) as d:
         assert (await d.http.post("/__admin/reset")).status_code == 404
 
@@ -208,7 +209,9 @@ def test_cli_builds_the_config_from_flags(tmp_path: Path) -> None:
     create_dev_tenant(config)  # the shipped shim is found
 
 
-def test_cli_refuses_bad_input(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+def test_cli_refuses_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("LINKER_ACTION_SECRET", raising=False)
     assert main([]) == 2
     assert "--action-secret" in capsys.readouterr().err
@@ -292,7 +295,7 @@ def test_fidelity_fields_of_the_seed_are_validated(data: dict[str, Any], message
         load_seed(data)
 
 
-async def test_admin_settings_are_validated_like_the_seed(driver: Any) -> None:
+async def test_admin_settings_are_validated_like_the_seed(driver: Driver) -> None:
     unknown = await driver.http.post("/__admin/settings", json={"colour": "blue"})
     assert unknown.status_code == 400
     changed = await driver.http.post("/__admin/settings", json={"management_rate_limit": 3})

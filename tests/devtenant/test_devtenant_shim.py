@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.devtenant.conftest import Driver, MakeConfig, MakeDriver
+
 LINKED = {"status": "linked", "identity": {"provider": "github", "user_id": "1001"}}
 
 
-async def start_link(driver: Any, **params: str) -> str:
+async def start_link(driver: Driver, **params: str) -> str:
     """Alice asks to link GitHub; returns the shim's redirect to linker."""
     defaults = {
         "scope": "openid profile email link_account",
@@ -21,7 +24,7 @@ async def start_link(driver: Any, **params: str) -> str:
     return str(url)
 
 
-async def test_link_scope_sends_the_user_to_linker_with_a_start_token(driver: Any) -> None:
+async def test_link_scope_sends_the_user_to_linker_with_a_start_token(driver: Driver) -> None:
     url = await start_link(driver, requested_connection_scope="repo read:user")
     query = driver.query_of(url)
     assert set(query) == {"session_token", "state"}
@@ -65,7 +68,7 @@ async def test_link_scope_sends_the_user_to_linker_with_a_start_token(driver: An
     assert "state" not in claims
 
 
-async def test_unlink_and_both_scopes_and_the_plural_spelling(driver: Any) -> None:
+async def test_unlink_and_both_scopes_and_the_plural_spelling(driver: Driver) -> None:
     url = await start_link(
         driver, scope="openid unlink_account", requested_connection_scopes="repo"
     )
@@ -75,10 +78,10 @@ async def test_unlink_and_both_scopes_and_the_plural_spelling(driver: Any) -> No
     assert driver.read_hs256(driver.query_of(url)["session_token"])["action"] == "invalid"
 
 
-async def test_mfa_and_factors_reach_the_start_token(driver: Any) -> None:
+async def test_mfa_and_factors_reach_the_start_token(driver: Driver) -> None:
     url = await driver.sign_in(
         "auth0|dave",
-        form={"mfa": "1"},
+        {"mfa": "1"},  # the login form's fields
         scope="openid link_account",
         requested_connection="github",
     )
@@ -87,7 +90,7 @@ async def test_mfa_and_factors_reach_the_start_token(driver: Any) -> None:
     assert claims["enrolled_factors"] == ["otp"]
 
 
-async def test_no_redirect_without_a_link_scope_or_for_linkers_own_login(driver: Any) -> None:
+async def test_no_redirect_without_a_link_scope_or_for_linkers_own_login(driver: Driver) -> None:
     url = await driver.sign_in("google-oauth2|alice")
     assert url.startswith(driver.APP_CB + "?code=")
     driver_params = {
@@ -101,13 +104,13 @@ async def test_no_redirect_without_a_link_scope_or_for_linkers_own_login(driver:
     assert url.startswith(driver.LINKER_URL + "/link/callback?code=")
 
 
-async def test_no_redirect_for_prompt_none(driver: Any) -> None:
+async def test_no_redirect_for_prompt_none(driver: Driver) -> None:
     await driver.sign_in("google-oauth2|alice")  # leaves an SSO session
     url = await driver.sign_in("-", scope="openid link_account", prompt="none")
     assert url.startswith(driver.APP_CB + "?code=")
 
 
-async def test_no_redirect_in_a_refresh_token_grant(driver: Any) -> None:
+async def test_no_redirect_in_a_refresh_token_grant(driver: Driver) -> None:
     url = await start_link(driver, scope="openid email offline_access link_account")
     back = await driver.resume(url, driver.result_token(url, LINKED))
     tokens = (await driver.exchange(back)).json()
@@ -130,7 +133,7 @@ async def test_no_redirect_in_a_refresh_token_grant(driver: Any) -> None:
     assert fresh["sub"] == "google-oauth2|alice"
 
 
-async def test_resume_with_a_linked_result_puts_the_claim_in_the_id_token(driver: Any) -> None:
+async def test_resume_with_a_linked_result_puts_the_claim_in_the_id_token(driver: Driver) -> None:
     url = await start_link(driver)
     back = await driver.resume(url, driver.result_token(url, LINKED))
     assert back.startswith(driver.APP_CB + "?code=")
@@ -143,7 +146,7 @@ async def test_resume_with_a_linked_result_puts_the_claim_in_the_id_token(driver
 @pytest.mark.parametrize(
     ("scope", "status"), [("unlink_account", "unlinked"), ("link_account", "already_linked")]
 )
-async def test_other_success_statuses_continue_too(driver: Any, scope: str, status: str) -> None:
+async def test_other_success_statuses_continue_too(driver: Driver, scope: str, status: str) -> None:
     url = await start_link(driver, scope=f"openid {scope}")
     back = await driver.resume(url, driver.result_token(url, {"status": status}), method="GET")
     claims = await driver.verify((await driver.exchange(back)).json()["id_token"])
@@ -159,7 +162,7 @@ async def test_other_success_statuses_continue_too(driver: Any, scope: str, stat
     ],
 )
 async def test_a_success_for_another_question_is_denied(
-    driver: Any, scope: str, status: str
+    driver: Driver, scope: str, status: str
 ) -> None:
     url = await start_link(driver, scope=f"openid {scope}", state="outer")
     back = await driver.resume(url, driver.result_token(url, {"status": status}))
@@ -168,7 +171,7 @@ async def test_a_success_for_another_question_is_denied(
     )
 
 
-async def test_a_denied_result_ends_in_access_denied(driver: Any) -> None:
+async def test_a_denied_result_ends_in_access_denied(driver: Driver) -> None:
     url = await start_link(driver, state="outer-state")
     result = {"status": "denied", "error": "same_account", "error_description": "It is you."}
     back = await driver.resume(url, driver.result_token(url, result))
@@ -182,16 +185,16 @@ async def test_a_denied_result_ends_in_access_denied(driver: Any) -> None:
 OTHER_SECRET = "another-secret-of-at-least-32-bytes!!!!"
 
 
-def resigned(driver: Any, token: str, **kwargs: Any) -> str:
+def resigned(driver: Driver, token: str, **kwargs: Any) -> str:
     return str(driver.hs256(driver.read_hs256(token), **kwargs))
 
 
-def alg_none(driver: Any, token: str) -> str:
+def alg_none(driver: Driver, token: str) -> str:
     _, payload, _ = token.split(".")
     return "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + payload + ".c2ln"
 
 
-TAMPERED = {
+TAMPERED: dict[str, tuple[Callable[[Driver, str, int], str], str]] = {
     "signed with another secret": (
         lambda d, url, now: resigned(d, d.result_token(url, LINKED), secret=OTHER_SECRET),
         "invalid token signature",
@@ -245,7 +248,7 @@ TAMPERED = {
 
 
 @pytest.mark.parametrize("case", sorted(TAMPERED))
-async def test_continue_refuses_a_bad_session_token(driver: Any, case: str) -> None:
+async def test_continue_refuses_a_bad_session_token(driver: Driver, case: str) -> None:
     make, reason = TAMPERED[case]
     url = await start_link(driver, state="outer")
     back = await driver.resume(url, make(driver, url, int(driver.clock())))
@@ -256,7 +259,7 @@ async def test_continue_refuses_a_bad_session_token(driver: Any, case: str) -> N
     }
 
 
-async def test_continue_without_a_session_token_is_denied(driver: Any) -> None:
+async def test_continue_without_a_session_token_is_denied(driver: Driver) -> None:
     url = await start_link(driver, state="outer")
     response = await driver.http.post("/continue", data={"state": driver.query_of(url)["state"]})
     query = driver.query_of(response.headers["location"])
@@ -265,7 +268,7 @@ async def test_continue_without_a_session_token_is_denied(driver: Any) -> None:
     )
 
 
-async def test_continue_with_an_unknown_or_spent_state_is_a_400_page(driver: Any) -> None:
+async def test_continue_with_an_unknown_or_spent_state_is_a_400_page(driver: Driver) -> None:
     response = await driver.http.post("/continue", data={"state": "nope", "session_token": "x"})
     assert response.status_code == 400
     assert "text/html" in response.headers["content-type"]
@@ -277,7 +280,7 @@ async def test_continue_with_an_unknown_or_spent_state_is_a_400_page(driver: Any
 
 
 async def test_result_signed_with_the_previous_secret_while_rolling(
-    make_driver: Any, make_config: Any
+    make_driver: MakeDriver, make_config: MakeConfig
 ) -> None:
     secrets = dict(make_config().action_secrets)
     rolled = {**secrets, "LINKER_ACTION_SECRET_PREVIOUS": OTHER_SECRET}
@@ -295,7 +298,7 @@ async def test_result_signed_with_the_previous_secret_while_rolling(
 
 
 async def test_continue_from_another_browser_fails_without_running_the_action(
-    driver: Any,
+    driver: Driver,
 ) -> None:
     """Auth0 resumes a login only in the browser that holds it: another browser, even with
     the state and a valid token, gets an invalid-state page, and the login stays resumable."""

@@ -8,15 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import OctKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from linker.testing import ServerThread, free_port
-from tests.devtenant.conftest import ACTION_SECRET
+from linker.testing import ServerThread, free_port, query_of
+from tests.devtenant.conftest import ACTION_SECRET, MakeConfig, MakeDriver
+from tests.support.harness import read_hs256
 
 PENDING = {"status": "pending", "identity": {"provider": "github", "user_id": "1001"}}
 LINKED = {
@@ -57,7 +56,9 @@ def fake(linker: tuple[FakeLinker, str]) -> FakeLinker:
     return linker[0]
 
 
-async def run_pending(make_driver: Any, make_config: Any, url: str, **extra: Any) -> str:
+async def run_pending(
+    make_driver: MakeDriver, make_config: MakeConfig, url: str, **extra: Any
+) -> str:
     secrets = {**make_config().action_secrets, "LINKER_URL": url}
     async with make_driver(action_secrets=secrets) as driver:
         driver.clock.now = __import__("time").time()  # the commit token carries real time
@@ -73,14 +74,15 @@ async def run_pending(make_driver: Any, make_config: Any, url: str, **extra: Any
 
 
 async def test_a_pending_result_is_committed_and_linkers_answer_decides(
-    fake: FakeLinker, linker: tuple[FakeLinker, str], make_driver: Any, make_config: Any
+    fake: FakeLinker,
+    linker: tuple[FakeLinker, str],
+    make_driver: MakeDriver,
+    make_config: MakeConfig,
 ) -> None:
     back = await run_pending(make_driver, make_config, linker[1])
     assert "code=" in back, back
     (body,) = fake.received
-    claims = jwt.decode(
-        body["commit_token"], OctKey.import_key(ACTION_SECRET), algorithms=["HS256"]
-    ).claims
+    claims = read_hs256(body["commit_token"], ACTION_SECRET)
     assert claims["aud"] == "linker:commit" and claims["linker_v"] == 2
     assert (claims["sub"], claims["commit"]) == ("google-oauth2|alice", "commit-id-1")
     assert claims["exp"] - claims["iat"] == 60 and len(claims["jti"]) == 36
@@ -93,8 +95,8 @@ async def test_a_pending_result_is_committed_and_linkers_answer_decides(
 async def test_a_commit_answered_with_an_error_denies_the_login(
     fake: FakeLinker,
     linker: tuple[FakeLinker, str],
-    make_driver: Any,
-    make_config: Any,
+    make_driver: MakeDriver,
+    make_config: MakeConfig,
     status: int,
 ) -> None:
     fake.status = status
@@ -102,13 +104,18 @@ async def test_a_commit_answered_with_an_error_denies_the_login(
     assert "error=access_denied" in back and "upstream_unavailable" in back
 
 
-async def test_an_unreachable_linker_denies_the_login(make_driver: Any, make_config: Any) -> None:
+async def test_an_unreachable_linker_denies_the_login(
+    make_driver: MakeDriver, make_config: MakeConfig
+) -> None:
     back = await run_pending(make_driver, make_config, f"http://127.0.0.1:{free_port()}")
     assert "error=access_denied" in back and "upstream_unavailable" in back
 
 
 async def test_a_denial_description_is_cut_and_cleaned(
-    fake: FakeLinker, linker: tuple[FakeLinker, str], make_driver: Any, make_config: Any
+    fake: FakeLinker,
+    linker: tuple[FakeLinker, str],
+    make_driver: MakeDriver,
+    make_config: MakeConfig,
 ) -> None:
     fake.answer = {
         "status": "denied",
@@ -116,9 +123,7 @@ async def test_a_denial_description_is_cut_and_cleaned(
         "error_description": 'bad "quote" \\ and\ncontrol é ' + "x" * 300,
     }
     back = await run_pending(make_driver, make_config, linker[1])
-    from urllib.parse import parse_qs, urlsplit
-
-    description = parse_qs(urlsplit(back).query)["error_description"][0]
+    description = query_of(back)["error_description"]
     code, _, text = description.partition(": ")
     assert code == "identity_conflict"
     assert len(text) == 200

@@ -6,9 +6,9 @@ Source: https://auth0.com/docs/get-started/applications/third-party-applications
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+
+from tests.devtenant.conftest import Driver
 
 PARTNER = {"client_id": "partner-app"}
 
@@ -22,7 +22,9 @@ PARTNER = {"client_id": "partner-app"}
         "requested_connection_scopes",
     ],
 )
-async def test_third_party_clients_may_not_send_linking_parameters(driver: Any, param: str) -> None:
+async def test_third_party_clients_may_not_send_linking_parameters(
+    driver: Driver, param: str
+) -> None:
     params = driver.authorize_params(**PARTNER, **{param: "x"})
     response = await driver.http.get("/authorize", params=params)
     assert response.status_code == 302
@@ -33,7 +35,7 @@ async def test_third_party_clients_may_not_send_linking_parameters(driver: Any, 
     assert not driver.state.pending  # refused before any login page
 
 
-async def test_third_party_clients_need_pkce(driver: Any) -> None:
+async def test_third_party_clients_need_pkce(driver: Driver) -> None:
     params = driver.authorize_params(**PARTNER)
     del params["code_challenge"], params["code_challenge_method"]
     response = await driver.http.get("/authorize", params=params)
@@ -44,12 +46,12 @@ async def test_third_party_clients_need_pkce(driver: Any) -> None:
     )
 
 
-async def test_a_third_party_client_signs_in_without_them(driver: Any) -> None:
+async def test_a_third_party_client_signs_in_without_them(driver: Driver) -> None:
     url = await driver.sign_in("google-oauth2|alice", **PARTNER)
     assert "code=" in url
 
 
-async def test_first_party_clients_send_them_as_before(driver: Any) -> None:
+async def test_first_party_clients_send_them_as_before(driver: Driver) -> None:
     url = await driver.sign_in(
         "google-oauth2|alice", requested_connection="github", id_token_hint="x"
     )

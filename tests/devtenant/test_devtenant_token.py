@@ -7,14 +7,16 @@ from typing import Any
 
 import pytest
 
+from tests.devtenant.conftest import Driver
 
-async def signed_in(driver: Any, **params: str) -> str:
+
+async def signed_in(driver: Driver, **params: str) -> str:
     url = await driver.sign_in("google-oauth2|alice", **params)
     assert url.startswith(driver.APP_CB + "?code=")
     return str(url)
 
 
-def code_form(driver: Any, url: str, **overrides: str | None) -> dict[str, str]:
+def code_form(driver: Driver, url: str, **overrides: str | None) -> dict[str, str]:
     form = {
         "grant_type": "authorization_code",
         "code": driver.query_of(url)["code"],
@@ -27,7 +29,7 @@ def code_form(driver: Any, url: str, **overrides: str | None) -> dict[str, str]:
     return {k: v for k, v in form.items() if v is not None}
 
 
-async def test_discovery_and_jwks(driver: Any) -> None:
+async def test_discovery_and_jwks(driver: Driver) -> None:
     config = (await driver.http.get("/.well-known/openid-configuration")).json()
     assert config["issuer"] == driver.BASE + "/"
     assert config["authorization_endpoint"] == driver.BASE + "/authorize"
@@ -40,7 +42,7 @@ async def test_discovery_and_jwks(driver: Any) -> None:
     assert keys[0]["kid"] and "d" not in keys[0]
 
 
-async def test_code_flow_end_to_end(driver: Any) -> None:
+async def test_code_flow_end_to_end(driver: Driver) -> None:
     url = await signed_in(driver, state="xyz", nonce="n-1")
     assert driver.query_of(url)["state"] == "xyz"
     response = await driver.exchange(url)
@@ -79,7 +81,7 @@ async def test_code_flow_end_to_end(driver: Any) -> None:
     }
 
 
-async def test_userinfo_refuses_a_missing_or_management_token(driver: Any) -> None:
+async def test_userinfo_refuses_a_missing_or_management_token(driver: Driver) -> None:
     assert (await driver.http.get("/userinfo")).status_code == 401
     token = await driver.management_token()
     response = await driver.http.get("/userinfo", headers={"authorization": "Bearer " + token})
@@ -98,7 +100,7 @@ async def test_userinfo_refuses_a_missing_or_management_token(driver: Any) -> No
     ],
 )
 async def test_code_exchange_refusals(
-    driver: Any, overrides: dict[str, Any], description: str
+    driver: Driver, overrides: dict[str, Any], description: str
 ) -> None:
     url = await signed_in(driver)
     response = await driver.http.post("/oauth/token", data=code_form(driver, url, **overrides))
@@ -107,7 +109,7 @@ async def test_code_exchange_refusals(
     assert description in response.json()["error_description"]
 
 
-async def test_a_code_is_spent_by_its_first_use(driver: Any) -> None:
+async def test_a_code_is_spent_by_its_first_use(driver: Driver) -> None:
     url = await signed_in(driver)
     assert (await driver.exchange(url)).status_code == 200
     again = await driver.exchange(url)
@@ -121,7 +123,7 @@ async def test_a_code_is_spent_by_its_first_use(driver: Any) -> None:
     assert (await driver.exchange(url)).status_code == 400
 
 
-async def test_a_code_expires_after_60_seconds(driver: Any) -> None:
+async def test_a_code_expires_after_60_seconds(driver: Driver) -> None:
     url = await signed_in(driver)
     driver.clock.advance(61)
     response = await driver.exchange(url)
@@ -135,7 +137,7 @@ async def test_a_code_expires_after_60_seconds(driver: Any) -> None:
     assert (await driver.exchange(url)).status_code == 200
 
 
-async def test_a_code_belongs_to_its_client(driver: Any) -> None:
+async def test_a_code_belongs_to_its_client(driver: Driver) -> None:
     url = await signed_in(driver)
     form = code_form(driver, url, client_id="linker", client_secret=driver.SECRETS["linker"])
     response = await driver.http.post("/oauth/token", data=form)
@@ -152,7 +154,7 @@ async def test_a_code_belongs_to_its_client(driver: Any) -> None:
     ],
 )
 async def test_wrong_client_credentials_are_401_invalid_client(
-    driver: Any, overrides: dict[str, Any]
+    driver: Driver, overrides: dict[str, Any]
 ) -> None:
     url = await signed_in(driver)
     response = await driver.http.post("/oauth/token", data=code_form(driver, url, **overrides))
@@ -160,7 +162,7 @@ async def test_wrong_client_credentials_are_401_invalid_client(
     assert response.json()["error"] == "invalid_client"
 
 
-async def test_client_secret_basic(driver: Any) -> None:
+async def test_client_secret_basic(driver: Driver) -> None:
     url = await signed_in(driver)
     form = code_form(driver, url, client_secret=None)
     ok = base64.b64encode(b"demo-app:" + driver.SECRETS["demo-app"].encode()).decode()
@@ -177,7 +179,7 @@ async def test_client_secret_basic(driver: Any) -> None:
     assert accepted.status_code == 200, accepted.text
 
 
-async def test_json_token_requests_and_unknown_grants(driver: Any) -> None:
+async def test_json_token_requests_and_unknown_grants(driver: Driver) -> None:
     url = await signed_in(driver)
     assert (await driver.http.post("/oauth/token", json=code_form(driver, url))).status_code == 200
     form = {
@@ -189,7 +191,7 @@ async def test_json_token_requests_and_unknown_grants(driver: Any) -> None:
     assert (response.status_code, response.json()["error"]) == (400, "unsupported_grant_type")
 
 
-async def test_offline_access_gives_a_refresh_token_bound_to_its_client(driver: Any) -> None:
+async def test_offline_access_gives_a_refresh_token_bound_to_its_client(driver: Driver) -> None:
     url = await signed_in(driver, scope="openid email offline_access")
     body = (await driver.exchange(url)).json()
     form = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
@@ -208,7 +210,7 @@ async def test_offline_access_gives_a_refresh_token_bound_to_its_client(driver: 
     assert claims["iat"] == int(driver.clock()) and claims["auth_time"] == int(driver.clock()) - 100
 
 
-async def test_client_credentials_for_the_management_api_only(driver: Any) -> None:
+async def test_client_credentials_for_the_management_api_only(driver: Driver) -> None:
     base = {
         "grant_type": "client_credentials",
         "client_id": "demo-app",
@@ -235,7 +237,7 @@ async def test_client_credentials_for_the_management_api_only(driver: Any) -> No
     assert missing.status_code == 403
 
 
-async def test_rotation_keeps_old_keys_published(driver: Any) -> None:
+async def test_rotation_keeps_old_keys_published(driver: Driver) -> None:
     before = (await driver.tokens("google-oauth2|alice"))["id_token"]
     rotated = (await driver.http.post("/__admin/keys/rotate")).json()
     keys = (await driver.http.get("/.well-known/jwks.json")).json()["keys"]

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.devtenant.conftest import Driver
+
 GRANT = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
 FEDERATED = "http://auth0.com/oauth/token-type/federated-connection-access-token"
 REFRESH = "urn:ietf:params:oauth:token-type:refresh_token"
@@ -25,7 +27,7 @@ MY_ACCOUNT_SCOPE = "openid offline_access create:me:connected_accounts read:me:c
 
 
 async def exchange(
-    driver: Any, subject: str, *, kind: str = REFRESH, client_id: str = "demo-app", **extra: str
+    driver: Driver, subject: str, *, kind: str = REFRESH, client_id: str = "demo-app", **extra: str
 ) -> Any:
     secret = {**driver.SECRETS, "agent-api": "agent-api-secret-change-me-0123456789"}[client_id]
     form = {
@@ -41,13 +43,13 @@ async def exchange(
     return await driver.http.post("/oauth/token", data=form)
 
 
-async def refresh_token(driver: Any, identity: str, **params: str) -> str:
+async def refresh_token(driver: Driver, identity: str, **params: str) -> str:
     tokens = await driver.tokens(identity, scope="openid offline_access", **params)
     token: str = tokens["refresh_token"]
     return token
 
 
-async def connect(driver: Any, token: str, connection: str, scopes: list[str]) -> Any:
+async def connect(driver: Driver, token: str, connection: str, scopes: list[str]) -> Any:
     """The My Account API's connect flow, allowed at the connect page; the complete answer."""
     verifier, challenge = driver.pkce()
     bearer = {"authorization": f"Bearer {token}"}
@@ -83,7 +85,7 @@ async def connect(driver: Any, token: str, connection: str, scopes: list[str]) -
     )
 
 
-async def my_account_token(driver: Any, identity: str) -> str:
+async def my_account_token(driver: Driver, identity: str) -> str:
     tokens = await driver.tokens(
         identity, audience=driver.BASE + "/me/", scope=MY_ACCOUNT_SCOPE, prompt="login"
     )
@@ -94,7 +96,7 @@ async def my_account_token(driver: Any, identity: str) -> str:
 # -- login-only connections: the identities model (what linker serves) ---------------------
 
 
-async def test_tokenset_not_found_then_found_after_linking(driver: Any) -> None:
+async def test_tokenset_not_found_then_found_after_linking(driver: Driver) -> None:
     refresh = await refresh_token(driver, "google-oauth2|alice")
     response = await exchange(driver, refresh)
     assert response.status_code == 401
@@ -126,7 +128,7 @@ async def test_tokenset_not_found_then_found_after_linking(driver: Any) -> None:
     assert body["access_token"] and body["expires_in"] > 0
 
 
-async def test_the_answer_says_what_was_granted_whatever_the_request_says(driver: Any) -> None:
+async def test_the_answer_says_what_was_granted_whatever_the_request_says(driver: Driver) -> None:
     """There is no `scope` request parameter: an extra one changes nothing."""
     await driver.api(
         "POST",
@@ -141,7 +143,7 @@ async def test_the_answer_says_what_was_granted_whatever_the_request_says(driver
     assert plain.json()["scope"] == asking.json()["scope"] == "read:user user:email"
 
 
-async def test_both_not_found_codes_are_selectable(driver: Any) -> None:
+async def test_both_not_found_codes_are_selectable(driver: Driver) -> None:
     refresh = await refresh_token(driver, "google-oauth2|alice")
     changed = await driver.http.post(
         "/__admin/settings",
@@ -163,7 +165,7 @@ async def test_both_not_found_codes_are_selectable(driver: Any) -> None:
 # -- connections with Connected Accounts: the My Account API model --------------------------
 
 
-async def test_a_link_does_not_fill_a_connected_accounts_connection(driver: Any) -> None:
+async def test_a_link_does_not_fill_a_connected_accounts_connection(driver: Driver) -> None:
     """windowslive logs in AND holds connected accounts: a link fills `identities`, which Token
     Vault does not read for it. This is the wrong path an app can take on today's Auth0."""
     await driver.sign_in("windowslive|erin", connection="windowslive", connection_scope="calendars")
@@ -178,7 +180,7 @@ async def test_a_link_does_not_fill_a_connected_accounts_connection(driver: Any)
     assert (response.status_code, response.json()["error"]) == (401, "tokenset_not_found")
 
 
-async def test_connected_account_then_token(driver: Any) -> None:
+async def test_connected_account_then_token(driver: Driver) -> None:
     token = await my_account_token(driver, "google-oauth2|alice")
     refresh = await refresh_token(driver, "google-oauth2|alice")
     assert (await exchange(driver, refresh, connection="windowslive")).status_code == 401
@@ -196,7 +198,7 @@ async def test_connected_account_then_token(driver: Any) -> None:
     assert [i["connection"] for i in user["identities"]] == ["google-oauth2"]  # no identity
 
 
-async def test_a_connected_accounts_only_connection_is_not_for_login(driver: Any) -> None:
+async def test_a_connected_accounts_only_connection_is_not_for_login(driver: Driver) -> None:
     refused = await driver.sign_in("google-oauth2|alice", connection="slack")
     assert driver.query_of(refused)["error"] == "invalid_request"
     assert "not enabled for login" in driver.query_of(refused)["error_description"]
@@ -211,7 +213,7 @@ async def test_a_connected_accounts_only_connection_is_not_for_login(driver: Any
 
 
 async def test_access_token_exchange_needs_an_api_token_and_its_custom_api_client(
-    driver: Any,
+    driver: Driver,
 ) -> None:
     # frank has GitHub 1004 linked with "repo" in its tokenset.
     for_api = (await driver.tokens("google-oauth2|frank", audience=AGENT_API))["access_token"]
@@ -237,13 +239,13 @@ async def test_access_token_exchange_needs_an_api_token_and_its_custom_api_clien
     ).status_code == 401
 
 
-async def test_an_unknown_audience_is_refused_at_authorize(driver: Any) -> None:
+async def test_an_unknown_audience_is_refused_at_authorize(driver: Driver) -> None:
     refused = await driver.sign_in("google-oauth2|alice", audience="urn:nobody")
     assert driver.query_of(refused)["error"] == "access_denied"
     assert driver.query_of(refused)["error_description"] == "Service not found: urn:nobody"
 
 
-async def test_exchange_refusals(driver: Any) -> None:
+async def test_exchange_refusals(driver: Driver) -> None:
     refresh = await refresh_token(driver, "google-oauth2|frank")
     assert (await exchange(driver, "unknown")).json()["error"] == "invalid_grant"
     wrong_type = await exchange(driver, refresh, requested_token_type="urn:other")
@@ -258,7 +260,7 @@ async def test_exchange_refusals(driver: Any) -> None:
     assert other_hint.status_code == 401
 
 
-async def test_a_seeded_connected_account_serves_the_exchange(driver: Any) -> None:
+async def test_a_seeded_connected_account_serves_the_exchange(driver: Driver) -> None:
     refresh = await refresh_token(driver, "google-oauth2|frank")
     response = await exchange(driver, refresh, connection="slack")
     assert response.status_code == 200, response.text

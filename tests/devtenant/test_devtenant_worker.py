@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from linker.devtenant import create_dev_tenant
 from linker.devtenant.action_runner import ActionRunner, ActionWorkerError
+from tests.devtenant.conftest import Driver, MakeConfig, MakeDriver
 
 
 def action(tmp_path: Path, body: str) -> Path:
@@ -19,7 +19,7 @@ def action(tmp_path: Path, body: str) -> Path:
 
 
 async def test_an_action_that_throws_denies_with_its_message(
-    tmp_path: Path, make_driver: Any
+    tmp_path: Path, make_driver: MakeDriver
 ) -> None:
     async with make_driver(action_path=action(tmp_path, 'throw new Error("boom <&>");')) as d:
         url = await d.sign_in("github|1001", state="s")
@@ -30,7 +30,7 @@ async def test_an_action_that_throws_denies_with_its_message(
     }
 
 
-async def test_deny_and_access_token_claims(tmp_path: Path, make_driver: Any) -> None:
+async def test_deny_and_access_token_claims(tmp_path: Path, make_driver: MakeDriver) -> None:
     body = (
         'if (event.user.user_id === "github|1002") { api.access.deny("unverified"); return; }\n'
         'api.accessToken.setCustomClaim("https://t/a", 1);\n'
@@ -46,7 +46,7 @@ async def test_deny_and_access_token_claims(tmp_path: Path, make_driver: Any) ->
 
 
 async def test_a_crash_is_reported_and_the_worker_restarts(
-    tmp_path: Path, make_driver: Any
+    tmp_path: Path, make_driver: MakeDriver
 ) -> None:
     body = (
         'if (event.request.query.crash) { process.stderr.write("going down\\n"); process.exit(3); }'
@@ -66,7 +66,7 @@ async def test_a_crash_is_reported_and_the_worker_restarts(
         assert d.app.state.actions.starts == 2
 
 
-async def test_a_hung_action_times_out(tmp_path: Path, make_driver: Any) -> None:
+async def test_a_hung_action_times_out(tmp_path: Path, make_driver: MakeDriver) -> None:
     body = "if (event.request.query.hang) { while (true) {} }"
     async with make_driver(action_path=action(tmp_path, body)) as d:
         d.app.state.actions.timeout = 0.5
@@ -79,7 +79,7 @@ async def test_a_hung_action_times_out(tmp_path: Path, make_driver: Any) -> None
         assert "code=" in await d.sign_in("github|1001", prompt="login")
 
 
-async def test_concurrent_logins_share_one_worker(tmp_path: Path, make_driver: Any) -> None:
+async def test_concurrent_logins_share_one_worker(tmp_path: Path, make_driver: MakeDriver) -> None:
     # Each Action waits a different time, so the worker answers out of order.
     body = (
         "await new Promise((r) => setTimeout(r, Number(event.request.query.wait)));\n"
@@ -92,7 +92,7 @@ async def test_concurrent_logins_share_one_worker(tmp_path: Path, make_driver: A
     assert results == [str(w) for w in waits]
 
 
-async def login_waiting(d: Any, wait: int) -> str:
+async def login_waiting(d: Driver, wait: int) -> str:
     """One full login whose Action waits `wait` ms; returns the claim it set."""
     verifier, challenge = d.pkce()
     params = {
@@ -116,7 +116,7 @@ async def login_waiting(d: Any, wait: int) -> str:
 
 
 async def test_redirects_are_refused_where_auth0_cannot_redirect(
-    tmp_path: Path, make_driver: Any
+    tmp_path: Path, make_driver: MakeDriver
 ) -> None:
     body = 'api.redirect.sendUserTo("http://elsewhere.test/", {query: {a: "1"}});'
     async with make_driver(action_path=action(tmp_path, body)) as d:
@@ -153,12 +153,12 @@ async def test_an_app_serves_one_event_loop(tmp_path: Path) -> None:
         runner._loop.close()
 
 
-def test_a_missing_action_file_fails_loudly(make_config: Any, tmp_path: Path) -> None:
+def test_a_missing_action_file_fails_loudly(make_config: MakeConfig, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="post-login Action was not found"):
         create_dev_tenant(make_config(action_path=tmp_path / "nope.js"))
 
 
-def test_the_default_action_is_the_shipped_shim(make_config: Any) -> None:
+def test_the_default_action_is_the_shipped_shim(make_config: MakeConfig) -> None:
     app = create_dev_tenant(make_config())
     path = app.state.actions.action_path
     assert path.parts[-3:] == ("deploy", "action", "linker-action.js")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import Stack
+from linker.testing.stack import Stack
 from tests.e2e.test_commands_e2e import env_for
 
 pytestmark = pytest.mark.e2e

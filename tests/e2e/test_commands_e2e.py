@@ -11,23 +11,13 @@ import httpx
 import pytest
 
 from linker.testing import free_port
-from tests.e2e.conftest import ACTION_SECRET
-from tests.e2e.stack import Stack
+from linker.testing.stack import Stack, linker_env
 
 pytestmark = pytest.mark.e2e
 
 
 def env_for(stack: Stack, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": "/usr/bin:/bin",
-        "LINKER_AUTH0_DOMAIN": stack.domain,
-        "LINKER_TENANT_SCHEME": "http",
-        "LINKER_CLIENT_ID": "linker",
-        "LINKER_CLIENT_SECRET": "linker-secret-change-me-0123456789",
-        "LINKER_ACTION_SECRETS": ACTION_SECRET,
-        "LINKER_PUBLIC_URL": stack.linker_url,
-        **extra,
-    }
+    return linker_env(stack.tenant_url, stack.linker_url, PATH="/usr/bin:/bin", **extra)
 
 
 def test_check_passes_against_the_tenant(stack: Stack, tmp_path: Path) -> None:

@@ -16,9 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from linker.testing import ServerThread, free_port
-from tests.e2e.conftest import ACTION_SECRET, dev_tenant
-from tests.e2e.stack import OffsetClock, Stack
+from linker.testing import FakeClock, ServerThread, free_port
+from linker.testing.stack import Stack, linker_env, stack_tenant
 from tests.support.redis_server import redis_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -33,24 +32,20 @@ def crashing(tmp_path: Path) -> Iterator[tuple[Stack, dict[str, str]]]:
     tenant_port, linker_port = free_port(TENANT_HOST), free_port(LINKER_HOST)
     tenant_url = f"http://{TENANT_HOST}:{tenant_port}"
     linker_url = f"http://{LINKER_HOST}:{linker_port}"
-    tenant = dev_tenant(tenant_url, linker_url)
+    tenant = stack_tenant(tenant_url, linker_url)
     (tmp_path / "redis").mkdir()
     with (
         redis_server(tmp_path / "redis") as redis_url,
         ServerThread(tenant, host=TENANT_HOST, port=tenant_port),
     ):
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LINKER_AUTH0_DOMAIN": f"{TENANT_HOST}:{tenant_port}",
-            "LINKER_TENANT_SCHEME": "http",
-            "LINKER_CLIENT_ID": "linker",
-            "LINKER_CLIENT_SECRET": "linker-secret-change-me-0123456789",
-            "LINKER_ACTION_SECRETS": ACTION_SECRET,
-            "LINKER_PUBLIC_URL": linker_url,
-            "LINKER_STORE_URL": redis_url,
-            "LINKER_UPSTREAM_BUDGET": "20",
-        }
-        stack = Stack(tenant_url, linker_url, None, OffsetClock(), tmp_path / "audit.jsonl")
+        env = linker_env(
+            tenant_url,
+            linker_url,
+            PATH=os.environ.get("PATH", "/usr/bin:/bin"),
+            LINKER_STORE_URL=redis_url,
+            LINKER_UPSTREAM_BUDGET="20",
+        )
+        stack = Stack(tenant_url, linker_url, FakeClock(real_time=True), tmp_path / "audit.jsonl")
         yield stack, env
         stack.admin.close()
 

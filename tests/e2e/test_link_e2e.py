@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.e2e.stack import Stack
+from linker.testing.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -179,6 +179,7 @@ def test_lost_answer_after_the_link_is_not_linked_twice(e2e: Stack) -> None:
 
 
 def test_nested_login_that_never_returns_leaves_nothing_behind(e2e: Stack) -> None:
+    assert e2e.linker_app is not None  # linker runs in this process
     store = e2e.linker_app.state.runtime.attempts.store
     with e2e.browser() as browser:
         alice = e2e.sign_in(browser, ALICE)

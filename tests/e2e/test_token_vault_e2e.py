@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -33,8 +32,8 @@ from linker.client import (
     random_token,
     s256_challenge,
 )
-from linker.testing import ScriptedBrowser
-from tests.e2e.stack import APP_CALLBACK, APP_SECRETS, Stack
+from linker.testing import ScriptedBrowser, query_of
+from linker.testing.stack import APP_CALLBACK, APP_SECRETS, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +67,7 @@ def my_account_token(e2e: Stack, browser: ScriptedBrowser) -> str:
         extra={"audience": f"{e2e.tenant_url}/me/"},
     )
     page = browser.get(url)
-    code = parse_qs(urlsplit(page.headers["location"]).query)["code"][0]
+    code = query_of(page.headers["location"])["code"]
     answer = httpx.post(
         f"{e2e.tenant_url}/oauth/token",
         data={
@@ -218,9 +217,7 @@ async def test_connected_accounts_model_through_the_my_account_api(e2e: Stack, v
             # 2. The user allows it at the tenant; the app completes the flow.
             browser.get(request.url)
             back = browser.submit(browser.form_with(action="allow"))
-            params = {
-                k: v[0] for k, v in parse_qs(urlsplit(back.headers["location"]).query).items()
-            }
+            params = query_of(back.headers["location"])
             account = await accounts.complete(my_token, request, params)
             assert account.connection == "windowslive"
             assert MICROSOFT_CALENDAR in account.scopes

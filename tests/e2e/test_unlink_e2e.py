@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.stack import Stack
+from linker.testing.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -27,9 +27,10 @@ SECRET = "wheel-action-secret-0123456789-0123456789"
 
 
 def run(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    done: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
         [str(a) for a in args], capture_output=True, text=True, timeout=300, check=False, **kwargs
-    )  # type: ignore[call-overload, no-any-return]
+    )
+    return done
 
 
 class Installed:

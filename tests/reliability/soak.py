@@ -24,10 +24,10 @@ from joserfc.jwk import RSAKey
 from linker.app import create_app
 from linker.core.merge import merge_metadata
 from linker.reconcile import SETTLE_AFTER
+from linker.testing import FakeClock
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
-    Clock,
     commit_claims,
     hs256,
     make_settings,
@@ -55,7 +55,7 @@ class FaultyTenant:
     injected: Counter[str] = field(default_factory=Counter)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        route = self.tenant._route(request)
+        route = self.tenant.route(request)
         if self.on and route == "POST identities" and self.rng.random() < self.crash_rate:
             self.injected["crash"] += 1
             self.tenant.handle(request)
@@ -111,7 +111,7 @@ class SoakReport:
 async def soak(
     *, flows: int, rate: float = 0.3, crash_rate: float = 0.03, seed: int = 7
 ) -> SoakReport:
-    clock = Clock()
+    clock = FakeClock()
     tenant = FakeTenant(
         key=RSAKey.generate_key(2048, parameters={"kid": "k", "use": "sig"}), clock=clock
     )
@@ -157,7 +157,9 @@ async def soak(
     return _judge(plan, tenant, faulty.injected)
 
 
-async def _run(browser: httpx.AsyncClient, tenant: FakeTenant, clock: Clock, flow: Flow) -> None:
+async def _run(
+    browser: httpx.AsyncClient, tenant: FakeTenant, clock: FakeClock, flow: Flow
+) -> None:
     primary = tenant.users[flow.primary]
     user = {"email": primary["email"], "email_verified": True, "identities": primary["identities"]}
     claims = start_claims(
@@ -196,7 +198,7 @@ def _judge(plan: list[Flow], tenant: FakeTenant, injected: Counter[str]) -> Soak
             owners[f"{identity['provider']}|{identity['user_id']}"] += 1
     linked_twice = sum(1 for n in owners.values() if n > 1)
     for flow in plan:
-        statuses[flow.error if flow.status == "failed" else flow.status] += 1
+        statuses[(flow.error or flow.status) if flow.status == "failed" else flow.status] += 1
         primary = tenant.users[flow.primary]
         ids = [f"{i['provider']}|{i['user_id']}" for i in primary["identities"]]
         is_linked = flow.secondary in ids

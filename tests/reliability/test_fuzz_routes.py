@@ -19,12 +19,12 @@ from joserfc.jwk import RSAKey
 
 from linker.app import create_app
 from linker.cookies import cookie_name
+from linker.testing import FakeClock
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     PRIMARY,
     SECONDARY,
-    Clock,
     Harness,
     hs256,
     make_settings,
@@ -62,7 +62,7 @@ class Service:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.clock = Clock()
+        self.clock = FakeClock()
         key = RSAKey.generate_key(2048, parameters={"kid": "key-1", "use": "sig"})
         self.tenant = FakeTenant(key=key, clock=self.clock)
         self.tenant.add_user(PRIMARY, email="alice@example.com")
@@ -80,7 +80,11 @@ class Service:
         transport = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))
         self.client = httpx.AsyncClient(transport=transport, base_url=self.settings.public_url)
         self.harness = Harness(
-            tenant=self.tenant, clock=self.clock, client=self.client, settings=self.settings
+            tenant=self.tenant,
+            clock=self.clock,
+            client=self.client,
+            settings=self.settings,
+            app=self.app,
         )
 
     def run(self, coro: Any) -> Any:

@@ -4,8 +4,9 @@ once, the admitted ones finish, and a refused step left nothing behind, so it ca
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import httpx
 import pytest
@@ -13,11 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from linker.admission import Admission
 from linker.app import create_app
+from linker.testing import FakeClock
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant, raise_, status
 from tests.support.harness import (
     PRIMARY,
-    Clock,
     Harness,
     hs256,
     make_settings,
@@ -53,7 +54,7 @@ class Gate:
 
 
 @pytest.fixture
-async def gated(tenant: FakeTenant, clock: Clock) -> AsyncIterator[tuple[Harness, Gate]]:
+async def gated(tenant: FakeTenant, clock: FakeClock) -> AsyncIterator[tuple[Harness, Gate]]:
     gate = Gate(tenant)
     gate.opened.set()
     settings = make_settings(LINKER_MAX_IN_FLIGHT=str(LIMIT))
@@ -64,7 +65,10 @@ async def gated(tenant: FakeTenant, clock: Clock) -> AsyncIterator[tuple[Harness
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
-            yield Harness(tenant=tenant, clock=clock, client=client, settings=settings), gate
+            yield (
+                Harness(tenant=tenant, clock=clock, client=client, settings=settings, app=app),
+                gate,
+            )
     await upstream.aclose()
 
 
@@ -76,7 +80,7 @@ def secondaries(tenant: FakeTenant) -> list[str]:
 
 
 async def burst(
-    gate: Gate, calls: list[Callable[[], Awaitable[httpx.Response]]], *, held: int = LIMIT
+    gate: Gate, calls: Sequence[Callable[[], Awaitable[httpx.Response]]], *, held: int = LIMIT
 ) -> tuple[list[httpx.Response], list[asyncio.Future[httpx.Response]]]:
     """Start every call at once; return the answers given while the gate holds the admitted
     ones (the refusals), and the admitted ones, still waiting."""
@@ -111,7 +115,7 @@ async def test_a_burst_of_starts_beyond_the_limit_resumes_busy_and_can_start_aga
     gate.held = lambda request: request.url.path.endswith("jwks.json")
     signed = [hs256(harness.start_claims()) for _ in range(BURST)]
     # The key set is fetched once for everyone (single flight): one call is held.
-    calls = [lambda t=t: harness.start(t) for t in signed]
+    calls = [partial(harness.start, token) for token in signed]
     refused, admitted = await burst(gate, calls, held=1)
 
     assert len(refused) == BURST - LIMIT and len(admitted) == LIMIT
@@ -139,7 +143,7 @@ async def test_a_burst_of_callbacks_beyond_the_limit_gets_503_and_a_reload_finis
     gate.held = lambda request: request.url.path == "/oauth/token"
 
     refused, admitted = await burst(
-        gate, [lambda p=params: harness.callback(**p) for params in logins]
+        gate, [partial(harness.callback, **params) for params in logins]
     )
 
     assert len(refused) == BURST - LIMIT
@@ -165,7 +169,7 @@ async def test_a_burst_of_commits_beyond_the_limit_gets_503_json_and_nothing_hal
         commits.append(read_resume(await harness.link_callback(sub)).commit)
     gate.held = lambda request: "/api/v2/" in request.url.path
 
-    refused, admitted = await burst(gate, [lambda c=c: harness.commit(c) for c in commits])
+    refused, admitted = await burst(gate, [partial(harness.commit, commit) for commit in commits])
 
     assert len(refused) == BURST - LIMIT
     for answer in refused:

@@ -98,7 +98,7 @@ async def test_every_secondary_key_is_kept_somewhere(
 @pytest.mark.parametrize("env_overrides", [{}])
 async def test_audit_file_gets_one_line_per_attempt(harness: Harness, tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    harness.client._transport.app.state.runtime.audit._path = path  # type: ignore[attr-defined]
+    harness.runtime.audit.path = path
     await harness.link()
     await harness.start(action="unlink")  # refused at the start: still audited
     lines = [json.loads(line) for line in path.read_text().splitlines()]

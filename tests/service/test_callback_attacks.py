@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tests.support.fake_tenant import s256
-from tests.support.harness import PRIMARY, SECONDARY, Harness, nested_state, read_resume
+from tests.support.harness import (
+    PRIMARY,
+    SECONDARY,
+    Harness,
+    assert_dead_end,
+    nested_state,
+    read_resume,
+)
 
 
 async def callback_error(harness: Harness, sub: str = SECONDARY, **claims: object) -> str | None:
@@ -14,12 +20,6 @@ async def callback_error(harness: Harness, sub: str = SECONDARY, **claims: objec
     assert linked.status in ("denied", "failed")
     assert linked.resumed.state == harness.outer_state
     return linked.error
-
-
-def assert_dead_end(response: httpx.Response, code: str) -> None:
-    assert response.status_code == 400
-    assert f"<code>{code}</code>" in response.text
-    assert "/continue" not in response.text
 
 
 async def test_replayed_callback_finds_nothing(harness: Harness) -> None:
@@ -122,7 +122,7 @@ async def test_callback_without_code(harness: Harness) -> None:
 async def test_code_minted_for_another_pkce_verifier(harness: Harness) -> None:
     started = await harness.start()
     code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
-    harness.tenant.codes[code]["challenge"] = s256("the attacker's verifier")
+    harness.tenant.codes[code].challenge = s256("the attacker's verifier")
     resumed = read_resume(await harness.callback(code=code, state=nested_state(started)))
     assert resumed.error == "invalid_secondary_token"
     assert harness.tenant.calls["POST identities"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import Any
 
 from joserfc.jwk import RSAKey
 
@@ -12,7 +13,7 @@ from tests.service.test_start_token_attacks import b64
 from tests.support.harness import Harness, read_resume
 
 
-async def denied(harness: Harness, **claims: object) -> str | None:
+async def denied(harness: Harness, **claims: Any) -> str | None:
     resumed = read_resume(await harness.start(**claims))
     assert resumed.status == "denied"
     assert resumed.state == harness.outer_state

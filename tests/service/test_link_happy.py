@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from linker.testing import query_of
 from tests.support.fake_tenant import APP_CLIENT
-from tests.support.harness import PRIMARY, SECONDARY, Harness, nested_state, query, read_resume
+from tests.support.harness import PRIMARY, SECONDARY, Harness, nested_state, read_resume
 
 
 async def test_start_redirects_to_nested_authorize(harness: Harness) -> None:
@@ -11,7 +12,7 @@ async def test_start_redirects_to_nested_authorize(harness: Harness) -> None:
     assert started.status_code == 302
     location = started.headers["location"]
     assert location.startswith("https://tenant.test/authorize?")
-    params = query(location)
+    params = query_of(location)
     assert params["client_id"] == "linker-client"
     assert params["response_type"] == "code"
     assert params["redirect_uri"] == "https://linker.test/link/callback"
@@ -132,7 +133,7 @@ async def test_linked_connection_with_new_scopes_signs_in_again(harness: Harness
         requested_connection_scope="https://www.googleapis.com/auth/calendar.readonly",
     )
     assert started.status_code == 302
-    params = query(started.headers["location"])
+    params = query_of(started.headers["location"])
     assert params["connection"] == "google-oauth2"
     assert params["connection_scope"] == "https://www.googleapis.com/auth/calendar.readonly"
     code = harness.tenant.login(started.headers["location"], sub=PRIMARY)

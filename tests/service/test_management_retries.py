@@ -43,7 +43,7 @@ async def test_timed_out_post_that_linked_is_recognised(harness: Harness) -> Non
     tenant = harness.tenant
 
     def link_then_time_out(request: httpx.Request) -> httpx.Response:
-        tenant._answer("POST identities", request)  # the tenant did link...
+        tenant.answer("POST identities", request)  # the tenant did link...
         raise httpx.ReadTimeout("no answer", request=request)  # ...but the answer was lost
 
     tenant.fail("POST identities", link_then_time_out)
@@ -102,7 +102,7 @@ async def test_refused_client_credentials(harness: Harness) -> None:
     code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
     harness.tenant.fail(
         "POST /oauth/token",
-        harness.tenant._token,  # the code exchange goes through
+        harness.tenant.token,  # the code exchange goes through
         lambda r: httpx.Response(401, json={"error": "access_denied"}),  # client credentials
     )
     linked = await harness.finish(await harness.callback(code=code, state=nested_state(started)))

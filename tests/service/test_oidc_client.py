@@ -8,11 +8,8 @@ is `linked`, with v2 `pending` (the write happens at the commit); both carry the
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
-from linker.core.oidc import client_auth
 from tests.support.fake_tenant import FakeTenant, status
 from tests.support.harness import Harness, Resumed, nested_state, read_resume
 
@@ -26,7 +23,7 @@ async def link_with_userinfo(harness: Harness, **userinfo: object) -> Resumed:
     code = harness.tenant.login(
         started.headers["location"], sub="github|1001", email=None, email_verified=None
     )
-    access_token = harness.tenant.codes[code]["access_token"]
+    access_token = harness.tenant.codes[code].tokens["access_token"]
     harness.tenant.userinfo[access_token].update(userinfo)
     return read_resume(await harness.callback(code=code, state=nested_state(started)))
 
@@ -126,12 +123,3 @@ async def test_no_usable_client_authentication_fails_the_attempt(harness: Harnes
     assert (resumed.status, resumed.error) == ("failed", "upstream_unavailable")
     assert "client_secret_basic" in resumed.result["error_description"]
     assert harness.tenant.auth_used == []
-
-
-def test_basic_credentials_are_form_encoded() -> None:
-    """RFC 6749 2.3.1: id and secret are form-urlencoded before Base64."""
-    fields, headers = client_auth("client_secret_basic", "a:b", "s p/é")
-    assert fields == {}
-    scheme, _, value = headers["Authorization"].partition(" ")
-    assert scheme == "Basic"
-    assert base64.b64decode(value).decode() == "a%3Ab:s%20p%2F%C3%A9"

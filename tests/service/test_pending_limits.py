@@ -33,7 +33,7 @@ async def test_a_new_attempt_replaces_only_that_users_oldest(harness: Harness) -
 
 async def test_a_full_store_refuses_new_attempts_and_keeps_live_ones(harness: Harness) -> None:
     small = MemoryStore(max_entries=4, clock=harness.clock)
-    harness.client._transport.app.state.runtime.attempts.store = small  # type: ignore[attr-defined]
+    harness.use_store(small)
     first = await harness.start()  # a jti and a transaction
     second = await harness.start()  # two more: the store is full
     assert first.status_code == second.status_code == 302

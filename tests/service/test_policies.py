@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import Any
+
 import pytest
 
-from tests.support.harness import Harness, nested_state, query, read_resume
+from linker.testing import query_of
+from tests.support.harness import Harness, nested_state, read_resume
 
 
-async def start_error(harness: Harness, **claims: object) -> str | None:
+async def start_error(harness: Harness, **claims: Any) -> str | None:
     resumed = read_resume(await harness.start(**claims))
     assert resumed.status == "denied"
     return resumed.error
@@ -55,11 +57,7 @@ async def test_ip_pinned_at_callback(harness: Harness) -> None:
     started = await harness.start()
     code = harness.tenant.login(started.headers["location"], sub="github|1001")
     # Same cookies, another network: the callback comes from another address.
-    app = harness.client._transport.app  # type: ignore[attr-defined]
-    other = httpx.ASGITransport(app=app, client=("198.51.100.7", 1234))
-    async with httpx.AsyncClient(
-        transport=other, base_url=harness.settings.public_url, cookies=harness.client.cookies
-    ) as client:
+    async with harness.browser_at("198.51.100.7") as client:
         response = await client.get(
             "/link/callback", params={"code": code, "state": nested_state(started)}
         )
@@ -69,7 +67,7 @@ async def test_ip_pinned_at_callback(harness: Harness) -> None:
 
 
 def with_github(harness: Harness, *extra: dict[str, str]) -> dict[str, object]:
-    user = harness.start_claims()["user"]
+    user: dict[str, Any] = harness.start_claims()["user"]
     user["identities"].append(
         {"provider": "github", "user_id": "1001", "connection": "github", "isSocial": True}
     )
@@ -97,7 +95,7 @@ async def test_unlink_reauthenticates_at_the_primary_connection(harness: Harness
     started = await harness.start(
         action="unlink", user=with_github(harness), requested_connection_scope="repo"
     )
-    params = query(started.headers["location"])
+    params = query_of(started.headers["location"])
     assert params["connection"] == "google-oauth2"
     assert "connection_scope" not in params
     assert params["prompt"] == "login" and params["max_age"] == "0"

@@ -4,7 +4,7 @@ outcome could not be read, is settled later, and the merge is applied iff the li
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
 
 import httpx
 
@@ -15,12 +15,8 @@ from tests.support.harness import PRIMARY, SECONDARY, Harness
 MERGED = {"theme": "dark", "github": {"handle": "alice"}}
 
 
-def app_state(harness: Harness) -> Any:
-    return harness.client._transport.app.state  # type: ignore[attr-defined]
-
-
 async def pending_work(harness: Harness) -> list[str]:
-    store = app_state(harness).runtime.attempts.store
+    store = harness.runtime.attempts.store
     found: list[str] = await store.scan("work:")
     return found
 
@@ -33,7 +29,7 @@ async def test_a_merge_that_fails_is_linked_and_finished_later(harness: Harness)
     assert harness.tenant.users[PRIMARY]["user_metadata"] == {"theme": "dark"}
     assert len(await pending_work(harness)) == 1
     harness.tenant.faults.clear()
-    report = await app_state(harness).reconcile()
+    report = await harness.reconcile()
     assert report.merged == [PRIMARY]
     assert harness.tenant.users[PRIMARY]["user_metadata"] == MERGED
     assert await pending_work(harness) == []
@@ -44,12 +40,12 @@ def link_then_lose(harness: Harness, *, applied: bool) -> None:
 
     def fault(request: httpx.Request) -> httpx.Response:
         if applied:
-            tenant._answer("POST identities", request)
+            tenant.answer("POST identities", request)
         raise httpx.ReadTimeout("answer lost", request=request)
 
     tenant.fail("POST identities", fault)
     # The read that would settle it fails too: commit cannot tell.
-    tenant.fail("GET user", *([lambda r: tenant._answer("GET user", r)] + [status(503)] * 1000))
+    tenant.fail("GET user", *([lambda r: tenant.answer("GET user", r)] + [status(503)] * 1000))
 
 
 async def test_an_unknown_outcome_that_linked_gets_its_merge(harness: Harness) -> None:
@@ -58,7 +54,7 @@ async def test_an_unknown_outcome_that_linked_gets_its_merge(harness: Harness) -
     assert (linked.status, linked.error) == ("failed", "outcome_unknown")
     harness.tenant.faults.clear()
     harness.clock.now += SETTLE_AFTER + 1
-    report = await app_state(harness).reconcile()
+    report = await harness.reconcile()
     assert report.merged == [PRIMARY]
     assert harness.tenant.users[PRIMARY]["user_metadata"] == MERGED
 
@@ -68,10 +64,10 @@ async def test_an_unknown_outcome_that_did_not_link_merges_nothing(harness: Harn
     linked = await harness.link()
     assert (linked.status, linked.error) == ("failed", "outcome_unknown")
     harness.tenant.faults.clear()
-    early = await app_state(harness).reconcile()  # too young to be sure: left alone
+    early = await harness.reconcile()  # too young to be sure: left alone
     assert early.waiting == [PRIMARY]
     harness.clock.now += SETTLE_AFTER + 1
-    report = await app_state(harness).reconcile()
+    report = await harness.reconcile()
     assert report.not_linked == [PRIMARY]
     assert harness.tenant.users[PRIMARY]["user_metadata"] == {"theme": "dark"}
     assert len(harness.tenant.users[PRIMARY]["identities"]) == 1
@@ -82,21 +78,21 @@ async def test_a_reconcile_against_a_down_tenant_keeps_the_work(harness: Harness
     harness.tenant.fail("PATCH user", *[status(503)] * 1000)
     await harness.link()
     harness.tenant.fail("GET user", *[status(503)] * 1000)
-    report = await app_state(harness).reconcile()
+    report = await harness.reconcile()
     assert report.pending == 1 and len(await pending_work(harness)) == 1
 
 
-async def test_snapshots_in_the_audit_file_are_replayed(harness: Harness, tmp_path: Any) -> None:
+async def test_snapshots_in_the_audit_file_are_replayed(harness: Harness, tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    app_state(harness).runtime.audit._path = path
+    harness.runtime.audit.path = path
     harness.tenant.fail("PATCH user", *[status(503)] * 1000)
     assert (await harness.link()).status == "linked"
     lines = path.read_text().splitlines()
     assert json.loads(lines[-1])["merge"] == "pending"
     # The store lost its work (say, a memory store that restarted): the audit file has it.
-    await app_state(harness).runtime.attempts.store.delete((await pending_work(harness))[0])
+    await harness.runtime.attempts.store.delete((await pending_work(harness))[0])
     harness.tenant.faults.clear()
-    report = await replay(app_state(harness).runtime, snapshots_to_replay(lines))
+    report = await replay(harness.runtime, snapshots_to_replay(lines))
     assert report.merged == [PRIMARY]
     assert harness.tenant.users[PRIMARY]["user_metadata"] == MERGED
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from linker.settings import Settings, SettingsError, read_dotenv
+from linker.environment import read_dotenv
+from linker.settings import Settings, SettingsError
 from tests.support.harness import SECRET, settings_env
 
 

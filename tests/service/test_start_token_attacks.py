@@ -8,14 +8,7 @@ import json
 
 import pytest
 
-from tests.support.harness import Harness, deeply_nested, hs256, signed_raw
-
-
-def assert_dead_end(response, code: str = "invalid_session_token") -> None:  # type: ignore[no-untyped-def]
-    assert response.status_code == 400
-    assert f"<code>{code}</code>" in response.text
-    assert "/continue" not in response.text
-    assert "set-cookie" not in response.headers
+from tests.support.harness import Harness, assert_dead_end, deeply_nested, hs256, signed_raw
 
 
 def b64(data: dict[str, object]) -> str:

@@ -5,6 +5,7 @@ store is down."""
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,8 +14,8 @@ from linker.attempts import GRACE_SECONDS, Attempts
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
-from linker.testing import free_port
-from tests.support.harness import Clock, Harness, nested_state, read_resume
+from linker.testing import FakeClock, free_port
+from tests.support.harness import Harness, nested_state, read_resume
 
 
 def txn(txn_id: str = "t1", user: str = "auth0|a", **overrides: object) -> Transaction:
@@ -93,7 +94,7 @@ async def test_attempts_cap_per_user_drops_only_that_users_oldest(store: Store) 
 
 
 async def test_memory_entries_expire() -> None:
-    clock = Clock()
+    clock = FakeClock()
     attempts = Attempts(MemoryStore(clock=clock), max_pending_per_user=5)
     await attempts.open(txn(), ttl=60)
     clock.now += 60 + GRACE_SECONDS + 1
@@ -101,7 +102,7 @@ async def test_memory_entries_expire() -> None:
 
 
 async def test_a_full_memory_store_refuses_new_keys_and_keeps_live_ones() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(max_entries=3, clock=clock)
     for name in ("live", "old1", "old2"):
         await store.put(name, name, 10_000 if name == "live" else 1)
@@ -116,13 +117,32 @@ async def test_a_full_memory_store_refuses_new_keys_and_keeps_live_ones() -> Non
 
 
 async def test_memory_abandoned_entries_do_not_linger() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     for i in range(50):
         await store.put(f"abandoned{i}", "x", 60)
     clock.now += 61
     await store.put("fresh", "x", 60)
     assert len(store) == 1
+
+
+async def test_memory_keys_with_many_distinct_ttls_leave_nothing_behind() -> None:
+    # Start tokens' jti keys live until the token's `exp`: a different TTL for every start.
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(5_000):
+            await store.put(f"jti:{i}", "1", 1 + i / 10_000)
+        clock.now += 10
+        await store.put("fresh", "x", 60)
+        left = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(store) == 1
+    # A dict keeps its table once grown (~0.2 MB here); a queue per TTL left ~4 MB behind.
+    assert left < 500_000, f"{left} bytes left behind by 5,000 expired keys"
 
 
 @pytest.mark.redis
@@ -148,15 +168,11 @@ async def test_redis_down_is_reported_not_raised() -> None:
     await store.aclose()
 
 
-def use_store(harness: Harness, store: Store) -> None:
-    harness.client._transport.app.state.runtime.attempts.store = store  # type: ignore[attr-defined]
-
-
 @pytest.mark.redis
 async def test_link_through_a_redis_store(harness: Harness, redis_url: str) -> None:
     """The whole link with attempts in Redis (as several replicas would share them)."""
     store = RedisStore.from_url(redis_url)
-    use_store(harness, store)
+    harness.use_store(store)
     try:
         assert (await harness.link()).status == "linked"
     finally:
@@ -165,7 +181,7 @@ async def test_link_through_a_redis_store(harness: Harness, redis_url: str) -> N
 
 async def test_store_down_at_start_resumes_with_upstream_unavailable(harness: Harness) -> None:
     down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
-    use_store(harness, down)
+    harness.use_store(down)
     try:
         resumed = read_resume(await harness.start())
     finally:
@@ -176,7 +192,7 @@ async def test_store_down_at_start_resumes_with_upstream_unavailable(harness: Ha
 async def test_store_down_at_callback_is_a_503_page(harness: Harness) -> None:
     started = await harness.start()
     down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
-    use_store(harness, down)
+    harness.use_store(down)
     try:
         response = await harness.callback(code="c", state=nested_state(started))
     finally:

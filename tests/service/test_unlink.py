@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.support.harness import PRIMARY, Harness, Linked, nested_state, read_resume
@@ -11,12 +13,12 @@ def linked_alice(harness: Harness) -> dict[str, object]:
     harness.tenant.users.pop("github|1001")
     github = {"provider": "github", "user_id": "1001", "connection": "github", "isSocial": True}
     harness.tenant.users[PRIMARY]["identities"].append(github)
-    user = harness.start_claims()["user"]
+    user: dict[str, Any] = harness.start_claims()["user"]
     user["identities"].append(github)
     return user
 
 
-async def unlink(harness: Harness, sub: str = PRIMARY, **claims: object) -> Linked:
+async def unlink(harness: Harness, sub: str = PRIMARY, **claims: Any) -> Linked:
     started = await harness.start(action="unlink", user=linked_alice(harness))
     assert started.status_code == 302
     code = harness.tenant.login(started.headers["location"], sub=sub, **claims)
@@ -52,7 +54,7 @@ async def test_unlink_whose_answer_was_lost_is_recognised(harness: Harness) -> N
     tenant = harness.tenant
 
     def unlink_then_drop(request: httpx.Request) -> httpx.Response:
-        tenant._answer("DELETE identities", request)
+        tenant.answer("DELETE identities", request)
         raise httpx.RemoteProtocolError("connection dropped", request=request)
 
     tenant.fail("DELETE identities", unlink_then_drop)

@@ -1,8 +1,9 @@
 """An in-process fake of the tenant for unit tests, served through `httpx.MockTransport`.
 
-Just enough of Auth0 for the service's calls: discovery, JWKS, `/oauth/token` (code with
-PKCE, client credentials) and `/api/v2/users`. Tests script faults per route with `fail`.
-The dev tenant (linker.devtenant) is the faithful stand-in; this one is small and fast.
+Just enough of Auth0 for the calls of the service and of the sample apps: discovery, JWKS,
+`/userinfo`, `/oauth/token` (code with PKCE, client credentials, refresh, Token Vault's
+exchange) and `/api/v2/users`. Tests script faults per route with `fail`. The dev tenant
+(linker.devtenant) is the faithful stand-in; this one is small and fast.
 """
 
 from __future__ import annotations
@@ -14,19 +15,22 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from linker.core.pkce import s256_challenge
+from linker.testing import params_of, query_of
 
 DOMAIN = "tenant.test"
-ISSUER = f"https://{DOMAIN}/"
 LINKER_CLIENT = "linker-client"
 LINKER_SECRET = "linker-client-secret"
 APP_CLIENT = "app-client"
+
+MANAGEMENT_TOKEN = "mgmt-token"
+VAULT_GRANT = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
 
 Fault = Callable[[httpx.Request], httpx.Response]
 
@@ -35,23 +39,50 @@ s256 = s256_challenge
 
 
 @dataclass
+class IssuedCode:
+    """An authorization code: what redeeming it needs, and the tokens it is redeemed for."""
+
+    challenge: str
+    redirect_uri: str
+    client_id: str
+    tokens: dict[str, Any]
+
+
+@dataclass
 class FakeTenant:
     key: RSAKey
     clock: Callable[[], float]
+    base_url: str = f"https://{DOMAIN}"
+    clients: dict[str, str] = field(default_factory=lambda: {LINKER_CLIENT: LINKER_SECRET})
+    app_client: str = APP_CLIENT  # the audience of ID tokens unless a test says otherwise
+    id_token_claims: dict[str, Any] = field(default_factory=dict)  # in every ID token issued
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
-    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    calls: Counter[str] = field(default_factory=Counter)
+    codes: dict[str, IssuedCode] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)  # by route, e.g. "POST identities"
+    requests: list[httpx.Request] = field(default_factory=list)
+    issued_id_tokens: list[str] = field(default_factory=list)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     extra_keys: list[RSAKey] = field(default_factory=list)
     token_scope: str = "read:users update:users"
+    api_audience: str | None = None  # the audience client credentials must name, when set
     # Discovery's token_endpoint_auth_methods_supported; None leaves the field out.
     auth_methods: list[str] | None = field(
         default_factory=lambda: ["client_secret_basic", "client_secret_post"]
     )
-    discovered_issuer: str = ISSUER
+    discovered_issuer: str | None = None  # the issuer discovery names, when not this tenant
     auth_used: list[str] = field(default_factory=list)  # client auth seen at /oauth/token
     registered_auth: str | None = None  # the one method linker's client may use, when set
     userinfo: dict[str, dict[str, Any]] = field(default_factory=dict)  # access token -> claims
+    refresh_claims: dict[str, Any] = field(default_factory=dict)  # in refreshed ID tokens
+    vault_response: httpx.Response = field(  # Token Vault's answer to its exchange
+        default_factory=lambda: httpx.Response(
+            401, json={"error": "tokenset_not_found", "error_description": "no tokenset"}
+        )
+    )
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url + "/"
 
     # -- test helpers -------------------------------------------------------------------
 
@@ -85,43 +116,56 @@ class FakeTenant:
         return user
 
     def id_token(self, *, key: RSAKey | None = None, alg: str = "RS256", **claims: Any) -> str:
+        """An ID token from this tenant; a claim given as None is left out."""
         now = int(self.clock())
-        body = {"iss": ISSUER, "aud": APP_CLIENT, "iat": now, "exp": now + 3600, **claims}
+        body = {
+            "iss": self.issuer,
+            "aud": self.app_client,
+            "iat": now,
+            "exp": now + 3600,
+            **self.id_token_claims,
+            **claims,
+        }
         body = {k: v for k, v in body.items() if v is not None}
         signing = key or self.key
-        return jwt.encode({"alg": alg, "kid": signing.kid}, body, signing, algorithms=[alg])
+        token = jwt.encode({"alg": alg, "kid": signing.kid}, body, signing, algorithms=[alg])
+        self.issued_id_tokens.append(token)
+        return token
 
-    def login(
-        self, authorize_url: str, *, sub: str, verifier_for: str | None = None, **claims: Any
-    ) -> str:
-        """Complete the nested login as `sub`; returns the code the tenant would send back."""
-        params = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
-        user = self.users.get(sub, {})
-        code = secrets.token_urlsafe(16)
+    def login(self, authorize_url: str, *, sub: str, code: str | None = None, **claims: Any) -> str:
+        """Complete the login `authorize_url` asks for as `sub`; returns the code the tenant
+        would send back (`code` if given), bound to the request's PKCE challenge and nonce."""
+        params = query_of(authorize_url)
+        user = self.users.get(sub)
+        profile = {} if user is None else {k: user[k] for k in ("email", "email_verified")}
+        code = code or secrets.token_urlsafe(16)
         token_claims = {
             "sub": sub,
             "aud": params["client_id"],
             "azp": params["client_id"],
             "nonce": params["nonce"],
             "auth_time": int(self.clock()),
-            "email": user.get("email"),
-            "email_verified": user.get("email_verified"),
+            **profile,
             **claims,
         }
         access_token = "at-" + secrets.token_urlsafe(8)
-        self.userinfo[access_token] = {
-            "sub": sub,
-            "email": user.get("email"),
-            "email_verified": user.get("email_verified"),
-        }
-        self.codes[code] = {
-            "challenge": params["code_challenge"],
-            "redirect_uri": params["redirect_uri"],
-            "client_id": params["client_id"],
+        self.userinfo[access_token] = {"sub": sub, **profile}
+        tokens = {
             "id_token": self.id_token(**token_claims),
             "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": 86400,
         }
+        if "offline_access" in params["scope"].split():
+            tokens["refresh_token"] = "rt-" + code
+        self.codes[code] = IssuedCode(
+            params["code_challenge"], params["redirect_uri"], params["client_id"], tokens
+        )
         return code
+
+    def requests_to(self, path: str) -> list[httpx.Request]:
+        """The requests made so far to `path`, oldest first."""
+        return [r for r in self.requests if r.url.path == path]
 
     def fail(self, route: str, *faults: Fault) -> None:
         """Answer the next calls to `route` (e.g. "POST identities") with these faults."""
@@ -133,14 +177,16 @@ class FakeTenant:
         return httpx.MockTransport(self.handle)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        route = self._route(request)
+        route = self.route(request)
         self.calls[route] += 1
+        self.requests.append(request)
         queued = self.faults.get(route)
         if queued:
             return queued.pop(0)(request)
-        return self._answer(route, request)
+        return self.answer(route, request)
 
-    def _route(self, request: httpx.Request) -> str:
+    def route(self, request: httpx.Request) -> str:
+        """The name faults and `calls` use for a request: "GET user", "POST /oauth/token"..."""
         path = request.url.raw_path.decode().split("?")[0]
         if path.startswith("/api/v2/users/"):
             rest = path.removeprefix("/api/v2/users/").split("/")
@@ -149,11 +195,12 @@ class FakeTenant:
             return f"{request.method} identities"
         return f"{request.method} {path}"
 
-    def _answer(self, route: str, request: httpx.Request) -> httpx.Response:
+    def answer(self, route: str, request: httpx.Request) -> httpx.Response:
+        """What the tenant answers when no fault is scripted (a fault may call it too)."""
         if route == "GET /.well-known/openid-configuration":
-            base = f"https://{DOMAIN}"
+            base = self.base_url
             config: dict[str, Any] = {
-                "issuer": self.discovered_issuer,
+                "issuer": self.discovered_issuer or self.issuer,
                 "authorization_endpoint": f"{base}/authorize",
                 "token_endpoint": f"{base}/oauth/token",
                 "userinfo_endpoint": f"{base}/userinfo",
@@ -172,37 +219,43 @@ class FakeTenant:
             keys = KeySet([self.key, *self.extra_keys]).as_dict(private=False)
             return httpx.Response(200, json=keys)
         if route == "POST /oauth/token":
-            return self._token(request)
-        if not request.headers.get("authorization", "").startswith("Bearer mgmt-"):
+            return self.token(request)
+        if request.headers.get("authorization") != f"Bearer {MANAGEMENT_TOKEN}":
             return _error(401, "Unauthorized", "Missing or invalid token")
         return self._management(route, request)
 
-    def _token(self, request: httpx.Request) -> httpx.Response:
-        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
-        client = self._client_auth(request, form)
-        if client != (LINKER_CLIENT, LINKER_SECRET):
+    def token(self, request: httpx.Request) -> httpx.Response:
+        """`/oauth/token`, for every grant the service and the sample apps use."""
+        form = params_of(request.content.decode())
+        client_id, secret = self._client_auth(request, form)
+        if client_id is None or secret is None or self.clients.get(client_id) != secret:
             return httpx.Response(401, json={"error": "invalid_client"})
-        if form.get("grant_type") == "client_credentials":
-            token = "mgmt-" + secrets.token_urlsafe(8)
+        grant_type = form.get("grant_type")
+        if grant_type == "client_credentials":
+            if self.api_audience not in (None, form.get("audience")):
+                return httpx.Response(403, json={"error": "access_denied"})
             return httpx.Response(
-                200, json={"access_token": token, "expires_in": 86400, "scope": self.token_scope}
+                200,
+                json={
+                    "access_token": MANAGEMENT_TOKEN,
+                    "expires_in": 86400,
+                    "scope": self.token_scope,
+                },
             )
-        grant = self.codes.pop(form.get("code", ""), None)
-        if (
-            grant is None
-            or s256(form.get("code_verifier", "")) != grant["challenge"]
-            or form.get("redirect_uri") != grant["redirect_uri"]
-        ):
-            return httpx.Response(403, json={"error": "invalid_grant"})
-        return httpx.Response(
-            200,
-            json={
-                "id_token": grant["id_token"],
-                "access_token": grant["access_token"],
-                "token_type": "Bearer",
-                "expires_in": 86400,
-            },
-        )
+        if grant_type == "authorization_code":
+            grant = self.codes.pop(form.get("code", ""), None)
+            if (
+                grant is None
+                or s256(form.get("code_verifier", "")) != grant.challenge
+                or form.get("redirect_uri") != grant.redirect_uri
+            ):
+                return httpx.Response(403, json={"error": "invalid_grant"})
+            return httpx.Response(200, json=grant.tokens)
+        if grant_type == "refresh_token":
+            return httpx.Response(200, json={"id_token": self.id_token(**self.refresh_claims)})
+        if grant_type == VAULT_GRANT:
+            return self.vault_response
+        return httpx.Response(400, json={"error": "unsupported_grant_type"})
 
     def _client_auth(
         self, request: httpx.Request, form: dict[str, str]

@@ -8,18 +8,21 @@ import hmac
 import json
 import re
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import OctKey
+from starlette.applications import Starlette
 
+from linker.reconcile import Report
+from linker.runtime import Runtime
 from linker.settings import Settings
+from linker.store import Store
+from linker.testing import FakeClock, query_of
 from tests.support.fake_tenant import APP_CLIENT, DOMAIN, FakeTenant
 
 SECRET = "s" * 40
@@ -27,21 +30,6 @@ OLD_SECRET = "o" * 40
 PUBLIC_URL = "https://linker.test"
 PRIMARY = "google-oauth2|alice"
 SECONDARY = "github|1001"
-
-
-class Clock:
-    """A clock the tests move by hand; `sleep` advances it instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def settings_env(**overrides: str) -> dict[str, str]:
@@ -61,9 +49,20 @@ def make_settings(**overrides: str) -> Settings:
 
 
 def hs256(
-    claims: dict[str, Any], secret: str = SECRET, header: dict[str, Any] | None = None
+    claims: dict[str, Any],
+    secret: str = SECRET,
+    header: dict[str, Any] | None = None,
+    *,
+    alg: str = "HS256",
 ) -> str:
-    return jwt.encode(header or {"alg": "HS256"}, claims, OctKey.import_key(secret))
+    """Sign as the Action does (HS-family JWT); `header` and `alg` let attack tests vary it."""
+    header = header or {"alg": alg, "typ": "JWT"}
+    return jwt.encode(header, claims, OctKey.import_key(secret), algorithms=[header["alg"]])
+
+
+def read_hs256(token: str, secret: str = SECRET) -> dict[str, Any]:
+    """The claims of an HS256 token linker or the Action signed, signature checked."""
+    return dict(jwt.decode(token, OctKey.import_key(secret), algorithms=["HS256"]).claims)
 
 
 @dataclass
@@ -124,7 +123,7 @@ def read_resume(response: httpx.Response) -> Resumed:
     action = unescape(re.search(r'<form method="post" action="([^"]+)"', html)[1])  # type: ignore[index]
     fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html))
     token = unescape(fields["session_token"])
-    claims = jwt.decode(token, OctKey.import_key(SECRET), algorithms=["HS256"]).claims
+    claims = read_hs256(token)
     return Resumed(action, unescape(fields["state"]), token, claims)
 
 
@@ -189,12 +188,37 @@ def commit_claims(
 
 @dataclass
 class Harness:
+    """The service (`app`, reached through `client` as the browser) and its fake tenant."""
+
     tenant: FakeTenant
-    clock: Clock
+    clock: FakeClock
     client: httpx.AsyncClient
     settings: Settings
+    app: Starlette
     outer_state: str = "outer-state-Üñ+/=="
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runtime(self) -> Runtime:
+        """The service's parts, as its endpoints see them."""
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    def use_store(self, store: Store) -> None:
+        """Keep attempts in `store` from now on."""
+        self.runtime.attempts.store = store
+
+    async def reconcile(self) -> Report:
+        """One pass over pending work, as `linker reconcile` runs it."""
+        report: Report = await self.app.state.reconcile()
+        return report
+
+    def browser_at(self, ip: str) -> httpx.AsyncClient:
+        """Another client to the service, from `ip`, with the browser's cookies."""
+        transport = httpx.ASGITransport(app=self.app, client=(ip, 1234))
+        return httpx.AsyncClient(
+            transport=transport, base_url=self.settings.public_url, cookies=self.client.cookies
+        )
 
     def start_claims(self, **overrides: Any) -> dict[str, Any]:
         return start_claims(now=int(self.clock()), hint=self.hint(), **overrides)
@@ -251,12 +275,17 @@ class Harness:
         return await self.client.post("/link/commit", json={"commit_token": token})
 
 
+def assert_dead_end(response: httpx.Response, code: str = "invalid_session_token") -> None:
+    """The error page (400) naming the contract's `code`, with no way back to the Action's
+    /continue and no cookie set."""
+    assert response.status_code == 400
+    assert f"<code>{code}</code>" in response.text
+    assert "/continue" not in response.text
+    assert "set-cookie" not in response.headers
+
+
 def nested_state(started: httpx.Response) -> str:
-    return query(started.headers["location"])["state"]
-
-
-def query(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    return query_of(started.headers["location"])["state"]
 
 
 def signed_raw(payload: str, secret: str = SECRET) -> str:

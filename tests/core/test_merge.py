@@ -1,4 +1,5 @@
-"""Metadata merge as a pure function: every mode, nested objects, lists, conflicting types."""
+"""linker.core.merge: metadata merge as a pure function: every mode, nested objects, lists,
+conflicting types."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ import pytest
 
 from linker.core.merge import deep_merge, merge_metadata, metadata_patch, revert_patch
 
-PRIMARY = {"theme": "dark", "prefs": {"lang": "en", "tz": "UTC"}, "tags": ["a"], "n": {"x": 1}}
-SECONDARY = {
+PRIMARY: dict[str, Any] = {
+    "theme": "dark",
+    "prefs": {"lang": "en", "tz": "UTC"},
+    "tags": ["a"],
+    "n": {"x": 1},
+}
+SECONDARY: dict[str, Any] = {
     "theme": "light",
     "prefs": {"lang": "fr", "font": "serif"},
     "tags": ["b"],

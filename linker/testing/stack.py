@@ -1,22 +1,28 @@
-"""The whole linking story on loopback: dev tenant, linker, and a scripted application.
+"""The whole linking story on loopback: the dev tenant, linker, and a scripted application.
 
-`Stack` plays the application (client `demo-app`, or `other-app` which linker does not
-allow): it signs users in, sends them to link or unlink, and redeems the code it gets back,
-exactly as an app would. The browser is `linker.testing.ScriptedBrowser`.
+`run_stack` serves the dev tenant (which runs the real Action in Node) and linker, each on
+its own loopback address. `Stack` plays the application (client `demo-app`, or `other-app`
+which linker does not allow): it signs users in, sends them to link or unlink, and redeems
+the code it gets back, exactly as an app would; it also reads and scripts the tenant through
+its admin routes. The browser is `linker.testing.ScriptedBrowser`. The pytest fixtures over
+this are in `linker.testing.pytest_plugin`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
+from starlette.applications import Starlette
 
+from linker import Settings, create_app
 from linker.client import (
     LinkRequest,
     build_authorize_url,
@@ -24,23 +30,101 @@ from linker.client import (
     random_token,
     s256_challenge,
 )
-from linker.testing import ScriptedBrowser
+from linker.devtenant import DevTenantConfig, bundled_seed_data, create_dev_tenant, load_seed
+from linker.testing.browser import ScriptedBrowser
+from linker.testing.clock import FakeClock
+from linker.testing.servers import ServerThread, free_port
+from linker.testing.urls import query_of
 
 APP_CALLBACK = "http://localhost:9/callback"  # never served: the browser stops there
 APP_SECRETS = {
     "demo-app": "demo-app-secret-change-me-0123456789",
     "other-app": "other-app-secret-0123456789-0123456789",
 }
+ACTION_SECRET = "e2e-action-secret-0123456789-0123456789"  # the Action's and linker's
+LINKER_CLIENT_SECRET = "linker-secret-change-me-0123456789"  # the bundled seed's
+TENANT_HOST, LINKER_HOST = "127.0.0.1", "127.0.0.2"
 
 
-class OffsetClock:
-    """linker's clock: real time plus an offset the tests move with the tenant's."""
+def stack_seed(linker_url: str) -> dict[str, Any]:
+    """The dev tenant's bundled seed, with `demo-app` calling back to `APP_CALLBACK`, every
+    other client to linker at `linker_url`, and `other-app`, a client linker does not allow."""
+    seed = bundled_seed_data()
+    for client in seed["clients"]:
+        client["callbacks"] = (
+            [APP_CALLBACK] if client["client_id"] == "demo-app" else [f"{linker_url}/link/callback"]
+        )
+    seed["clients"].append(
+        {
+            "client_id": "other-app",
+            "name": "An app linker does not allow",
+            "client_secret": APP_SECRETS["other-app"],
+            "callbacks": [APP_CALLBACK],
+            "management_scopes": [],
+        }
+    )
+    return seed
 
-    def __init__(self) -> None:
-        self.offset = 0.0
 
-    def __call__(self) -> float:
-        return time.time() + self.offset
+def stack_tenant(tenant_url: str, linker_url: str) -> Starlette:
+    """The dev tenant at `tenant_url`, its Action sending users to (and committing at) linker
+    at `linker_url`, with its admin routes on."""
+    return create_dev_tenant(
+        DevTenantConfig(
+            base_url=tenant_url,
+            seed=load_seed(stack_seed(linker_url)),
+            action_secrets={
+                "LINKER_URL": linker_url,
+                "LINKER_ACTION_SECRET": ACTION_SECRET,
+                "LINKER_CLIENT_ID": "linker",
+            },
+            admin=True,
+        )
+    )
+
+
+def linker_env(tenant_url: str, linker_url: str, **extra: str) -> dict[str, str]:
+    """The settings (as environment variables) of linker at `linker_url` for that tenant."""
+    return {
+        "LINKER_AUTH0_DOMAIN": urlsplit(tenant_url).netloc,
+        "LINKER_TENANT_SCHEME": "http",
+        "LINKER_CLIENT_ID": "linker",
+        "LINKER_CLIENT_SECRET": LINKER_CLIENT_SECRET,
+        "LINKER_ACTION_SECRETS": ACTION_SECRET,
+        "LINKER_PUBLIC_URL": linker_url,
+        **extra,
+    }
+
+
+@contextmanager
+def run_stack(audit_file: Path, **env: str) -> Iterator[Stack]:
+    """Serve the dev tenant and linker (which allows `demo-app` only, writes its audit to
+    `audit_file`, and runs on a `FakeClock` over real time) until the block ends; `env`
+    overrides linker's settings."""
+    tenant_port, linker_port = free_port(TENANT_HOST), free_port(LINKER_HOST)
+    tenant_url = f"http://{TENANT_HOST}:{tenant_port}"
+    linker_url = f"http://{LINKER_HOST}:{linker_port}"
+    settings = Settings.from_env(
+        linker_env(
+            tenant_url,
+            linker_url,
+            LINKER_ALLOWED_CLIENT_IDS="demo-app",
+            LINKER_AUDIT_FILE=str(audit_file),
+            LINKER_UPSTREAM_BUDGET="3",
+            **env,
+        )
+    )
+    clock = FakeClock(real_time=True)
+    linker = create_app(settings, clock=clock)
+    with (
+        ServerThread(stack_tenant(tenant_url, linker_url), host=TENANT_HOST, port=tenant_port),
+        ServerThread(linker, host=LINKER_HOST, port=linker_port),
+    ):
+        stack = Stack(tenant_url, linker_url, clock, audit_file, linker)
+        try:
+            yield stack
+        finally:
+            stack.admin.close()
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -82,11 +166,14 @@ class Outcome:
 
 @dataclass
 class Stack:
+    """The dev tenant at `tenant_url` and linker at `linker_url`, as an application and the
+    tenant's administrator see them."""
+
     tenant_url: str
     linker_url: str
-    linker_app: Any
-    linker_clock: OffsetClock
+    linker_clock: FakeClock
     audit_file: Path
+    linker_app: Starlette | None = None  # None when linker runs in another process
     admin: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -99,7 +186,13 @@ class Stack:
     # -- the tenant's admin surface --------------------------------------------------------
 
     def reset(self) -> None:
+        """The tenant back at its seed: users, sessions, codes, faults and its request log."""
         self.admin.post("/__admin/reset").raise_for_status()
+
+    def rewind(self) -> None:
+        """Move both clocks back to real time, undoing every `advance`."""
+        if self.linker_clock.offset:
+            self.advance(-self.linker_clock.offset)
 
     def user(self, user_id: str) -> dict[str, Any] | None:
         response = self.admin.get(f"/__admin/users/{user_id}")
@@ -217,7 +310,7 @@ class Stack:
         location = page.headers.get("location", "")
         if not location.startswith(APP_CALLBACK):
             return Outcome(page=page)
-        params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+        params = query_of(location)
         if "error" in params:
             return Outcome(page, params["error"], params.get("error_description"))
         answer = httpx.post(

@@ -1,0 +1,449 @@
+"""The runner of `make bench-http`: processes, phases, figures.
+
+It measures the crypto bound in-process, starts the tenant, then for each linker
+configuration (1 worker with the in-memory store; N workers with Redis) starts `linker serve`
+and, per phase, a load generator. Around each phase it reads linker's CPU time from /proc
+(the server process and its children), linker's `/metrics` histograms and the tenant's call
+counts; the load generator reports flows, failures and its own CPU.
+
+    python -m benchmarks.http [--phases 1:100,50:400,200:600] [--workers 1,2] [--warmup 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from benchmarks.http import seed
+from benchmarks.http.crypto import CryptoBound
+from benchmarks.http.crypto import measure as measure_crypto
+from benchmarks.http.measure import STEPS, StepTimes, step_times, tree_cpu_seconds
+from linker.testing import free_port
+from tests.support.redis_server import redis_server
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0
+PHASE_TIMEOUT = 300.0
+# Calls the browser makes to the tenant, not linker: shown apart from linker's upstream calls.
+BROWSER_CALLS = frozenset({"authorize"})
+
+
+@dataclass(frozen=True)
+class Phase:
+    concurrency: int
+    flows: int
+
+    @property
+    def label(self) -> str:
+        return f"c={self.concurrency}"
+
+
+DEFAULT_PHASES = (Phase(1, 100), Phase(50, 400), Phase(200, 600))
+
+
+@dataclass(frozen=True)
+class Options:
+    phases: tuple[Phase, ...] = DEFAULT_PHASES
+    workers: tuple[int, ...] = (1, 2)
+    warmup: int = 10  # flows at concurrency 2 before the phases: first requests, caches
+    crypto_rounds: int = 200
+
+
+@dataclass
+class PhaseResult:
+    label: str
+    concurrency: int
+    flows: int
+    linked: int
+    failures: dict[str, int]
+    seconds: float
+    linker_cpu_seconds: float
+    tenant_cpu_seconds: float
+    loadgen_cpu_seconds: float
+    server: dict[str, StepTimes]
+    server_note: str | None
+    client_ms: dict[str, dict[str, float]]
+    upstream: dict[str, int]
+
+    @property
+    def failed(self) -> int:
+        return self.flows - self.linked
+
+    @property
+    def flows_per_second(self) -> float:
+        return self.linked / self.seconds if self.seconds else 0.0
+
+    @property
+    def linker_cpu_ms_per_flow(self) -> float:
+        return self.linker_cpu_seconds * 1000 / self.flows
+
+    @property
+    def tenant_cpu_ms_per_flow(self) -> float:
+        return self.tenant_cpu_seconds * 1000 / self.flows
+
+    @property
+    def loadgen_cpu_ms_per_flow(self) -> float:
+        return self.loadgen_cpu_seconds * 1000 / self.flows
+
+    def upstream_per_flow(self) -> dict[str, float]:
+        return {name: count / self.flows for name, count in sorted(self.upstream.items())}
+
+
+@dataclass
+class Configuration:
+    workers: int
+    store: str
+    phases: list[PhaseResult] = field(default_factory=list)
+    skipped: str | None = None
+
+    @property
+    def label(self) -> str:
+        plural = "worker" if self.workers == 1 else "workers"
+        return f"linker serve, {self.workers} {plural}, {self.store} store"
+
+
+@dataclass
+class Report:
+    machine: dict[str, str]
+    crypto: CryptoBound
+    configurations: list[Configuration] = field(default_factory=list)
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {
+        "CPU": model,
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "Python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "load average at start": load,
+    }
+
+
+@dataclass
+class Stack:
+    """The running tenant and linker, and what a phase needs to reach them."""
+
+    tenant_url: str
+    tenant_pid: int
+    linker_url: str
+    linker_pid: int
+    secret: str
+    http: httpx.Client
+    workdir: Path
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU time so far of linker's process tree and of the tenant's."""
+        return tree_cpu_seconds(self.linker_pid), tree_cpu_seconds(self.tenant_pid)
+
+    def snapshot_http(self) -> tuple[str, dict[str, int]]:
+        metrics = self.http.get(f"{self.linker_url}/metrics").text
+        stats: dict[str, int] = self.http.get(f"{self.tenant_url}/_stats").json()
+        return metrics, stats
+
+
+@contextmanager
+def process(
+    args: Sequence[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process with its output in `log`, terminated (then killed) on the way out."""
+    with log.open("wb") as out:
+        child = subprocess.Popen(  # noqa: S603 (our own commands: nothing untrusted)
+            args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd
+        )
+        try:
+            yield child
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def wait_until_up(url: str, child: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{child.args!r} exited with {child.returncode}:\n{tail}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {START_TIMEOUT:.0f} s")
+
+
+def linker_env(tenant_url: str, linker_url: str, secret: str, store: str) -> dict[str, str]:
+    # Only the settings of this run: nothing from the developer's own LINKER_* or .env.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINKER_")}
+    env.update(
+        {
+            "LINKER_AUTH0_DOMAIN": tenant_url.removeprefix("http://"),
+            "LINKER_TENANT_SCHEME": "http",
+            "LINKER_CLIENT_ID": seed.LINKER_CLIENT_ID,
+            "LINKER_CLIENT_SECRET": seed.LINKER_CLIENT_SECRET,
+            "LINKER_ACTION_SECRETS": secret,
+            "LINKER_PUBLIC_URL": linker_url,
+            "LINKER_STORE_URL": store,
+        }
+    )
+    return env
+
+
+def serve_command(port: int, workers: int) -> list[str]:
+    command = [sys.executable, "-m", "linker", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return command + (["--workers", str(workers)] if workers > 1 else [])
+
+
+def workers_unsupported() -> str | None:
+    """Why `linker serve --workers` cannot be used, or None when it can."""
+    help_text = subprocess.run(
+        [sys.executable, "-m", "linker", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    ).stdout
+    if "--workers" not in help_text:
+        return "`linker serve` has no --workers option yet (issue 11 adds it)"
+    return None
+
+
+def run_phase(stack: Stack, phase: Phase, first: int, label: str) -> PhaseResult:
+    """One load generator process: flows `first`..`first + phase.flows - 1`."""
+    env = {**os.environ, "BENCH_ACTION_SECRET": stack.secret}
+    args = [
+        sys.executable,
+        "-m",
+        "benchmarks.http.loadgen",
+        *("--linker", stack.linker_url, "--tenant", stack.tenant_url),
+        *("--first", str(first), "--flows", str(phase.flows)),
+        *("--concurrency", str(phase.concurrency)),
+    ]
+    log = stack.workdir / f"loadgen-{first}.log"
+    with (
+        log.open("wb") as errors,
+        subprocess.Popen(  # noqa: S603 (our own command, as above)
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env=env,
+            cwd=REPO,
+            text=True,
+        ) as child,
+    ):
+        try:
+            ready = _line(child.stdout)
+            if "ready" not in ready:
+                raise RuntimeError(f"the load generator did not start: {log.read_text()[-2000:]}")
+            metrics_before, stats_before = stack.snapshot_http()
+            cpu_before = stack.cpu_seconds()
+            output, _ = child.communicate("go\n", timeout=PHASE_TIMEOUT)
+            linker_cpu, tenant_cpu = (
+                b - a for a, b in zip(cpu_before, stack.cpu_seconds(), strict=True)
+            )
+            metrics_after, stats_after = stack.snapshot_http()
+        finally:
+            if child.poll() is None:
+                child.kill()
+    if child.returncode != 0 or not output.strip():
+        raise RuntimeError(f"the load generator failed: {log.read_text()[-2000:]}")
+    flows: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    server = step_times(metrics_before, metrics_after)
+    requests: dict[str, int] = flows["requests"]
+    note = None
+    seen = {step: server[step].count if step in server else 0 for step in STEPS}
+    if any(seen[step] != requests.get(step, 0) for step in STEPS):
+        # Each worker has its own registry: a scrape is one worker's view, not the service's.
+        note = f"/metrics saw {sum(seen.values())} of {sum(requests.values())} requests"
+        server = {}
+    upstream = {k: v - stats_before.get(k, 0) for k, v in stats_after.items()}
+    return PhaseResult(
+        label=label,
+        concurrency=phase.concurrency,
+        flows=phase.flows,
+        linked=flows["linked"],
+        failures=flows["failures"],
+        seconds=flows["seconds"],
+        linker_cpu_seconds=linker_cpu,
+        tenant_cpu_seconds=tenant_cpu,
+        loadgen_cpu_seconds=flows["cpu_seconds"],
+        server=server,
+        server_note=note,
+        client_ms=flows["hops_ms"],
+        upstream={k: v for k, v in upstream.items() if v},
+    )
+
+
+def _line(stream: IO[str] | None) -> str:
+    assert stream is not None
+    return stream.readline()
+
+
+def run_configuration(
+    config: Configuration,
+    options: Options,
+    *,
+    tenant_url: str,
+    tenant_pid: int,
+    first: int,
+    workdir: Path,
+    bound_ms: float,
+    out: IO[str],
+) -> int:
+    """Start linker for `config`, run the warm-up and the phases; returns the next free pair."""
+    secret = secrets.token_urlsafe(32)
+    port = free_port()
+    linker_url = f"http://127.0.0.1:{port}"
+    with ExitStack() as stack:
+        store = "memory://"
+        if config.store == "redis":
+            store = stack.enter_context(redis_server(workdir))
+        log = workdir / f"linker-{config.workers}.log"
+        command = serve_command(port, config.workers)
+        env = linker_env(tenant_url, linker_url, secret, store)
+        child = stack.enter_context(process(command, log=log, env=env, cwd=workdir))
+        wait_until_up(f"{linker_url}/healthz", child, log)
+        http = stack.enter_context(httpx.Client(timeout=10.0))
+        running = Stack(tenant_url, tenant_pid, linker_url, child.pid, secret, http, workdir)
+        print(f"\n{config.label}: {' '.join(command[2:])}, log level info", file=out)
+        phases = [("warm-up", Phase(2, options.warmup))] if options.warmup else []
+        phases += [(phase.label, phase) for phase in options.phases]
+        for label, phase in phases:
+            result = run_phase(running, phase, first, label)
+            first += phase.flows
+            config.phases.append(result)
+            print(format_phase(result, bound_ms), file=out, flush=True)
+    return first
+
+
+def format_phase(result: PhaseResult, bound_ms: float | None = None) -> str:
+    lines = [
+        f"  {result.label}: {result.flows} flows, {result.failed} failed, "
+        f"{result.flows_per_second:.1f} flows/s over {result.seconds:.1f} s",
+        f"    linker CPU {result.linker_cpu_ms_per_flow:.2f} ms/flow"
+        + (
+            f" = {result.linker_cpu_ms_per_flow / bound_ms:.1f}x the crypto bound"
+            if bound_ms
+            else ""
+        )
+        + f"; tenant {result.tenant_cpu_ms_per_flow:.2f}"
+        + f", load generator {result.loadgen_cpu_ms_per_flow:.2f}",
+    ]
+    if result.server:
+        hops = "  ".join(
+            f"{step} {_ms(times.p50_ms)}/{_ms(times.p99_ms)}"
+            for step, times in result.server.items()
+        )
+        lines.append(f"    server ms p50/p99 (/metrics buckets): {hops}")
+    else:
+        lines.append(f"    server ms p50/p99 (/metrics buckets): n/a, {result.server_note}")
+    client = "  ".join(
+        f"{hop} {_ms(times.get('p50'))}/{_ms(times.get('p99'))}"
+        for hop, times in result.client_ms.items()
+        if times
+    )
+    lines.append(f"    client ms p50/p99 (load generator): {client}")
+    upstream = "  ".join(
+        f"{name} {per_flow:.2f}"
+        for name, per_flow in result.upstream_per_flow().items()
+        if name not in BROWSER_CALLS
+    )
+    lines.append(f"    upstream calls per flow: {upstream or 'none'}")
+    if result.failures:
+        reasons = ", ".join(f"{reason} x{n}" for reason, n in sorted(result.failures.items()))
+        lines.append(f"    failed flows: {reasons}")
+    return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def format_header(report: Report) -> str:
+    lines = ["make bench-http: linker over real HTTP, zero-latency tenant, closed-loop flows"]
+    lines += [f"  {name}: {value}" for name, value in report.machine.items()]
+    lines.append(f"crypto bound: {report.crypto.per_flow_ms * 1000:.0f} us of CPU per flow")
+    lines += [f"  {name}: {us:.0f} us" for name, us in report.crypto.per_op_us.items()]
+    return "\n".join(lines)
+
+
+def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
+    report = Report(machine=machine(), crypto=measure_crypto(options.crypto_rounds))
+    print(format_header(report), file=out, flush=True)
+    flows = options.warmup + sum(phase.flows for phase in options.phases)
+    pairs = flows * len(options.workers) + 1
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        port = free_port()
+        tenant_url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "benchmarks.http.tenant", "--port", str(port)]
+        log = workdir / "tenant.log"
+        tenant = stack.enter_context(process([*command, "--pairs", str(pairs)], log=log))
+        wait_until_up(f"{tenant_url}/_stats", tenant, log)
+        first = 0
+        for workers in options.workers:
+            config = Configuration(workers, "memory" if workers == 1 else "redis")
+            report.configurations.append(config)
+            if workers > 1 and (reason := workers_unsupported()) is not None:
+                config.skipped = reason
+                print(f"\n{config.label}: skipped: {reason}", file=out, flush=True)
+                continue
+            first = run_configuration(
+                config,
+                options,
+                tenant_url=tenant_url,
+                tenant_pid=tenant.pid,
+                first=first,
+                workdir=workdir,
+                bound_ms=report.crypto.per_flow_ms,
+                out=out,
+            )
+    return report
+
+
+def _phases(text: str) -> tuple[Phase, ...]:
+    pairs = (item.split(":") for item in text.split(",") if item)
+    return tuple(Phase(int(c), int(n)) for c, n in pairs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.http", description=__doc__)
+    default = ",".join(f"{p.concurrency}:{p.flows}" for p in DEFAULT_PHASES)
+    parser.add_argument("--phases", default=default, help="concurrency:flows, comma-separated")
+    parser.add_argument("--workers", default="1,2", help="linker worker counts, comma-separated")
+    parser.add_argument("--warmup", type=int, default=Options.warmup, help="warm-up flows")
+    args = parser.parse_args(argv)
+    options = Options(
+        phases=_phases(args.phases),
+        workers=tuple(int(w) for w in args.workers.split(",")),
+        warmup=args.warmup,
+    )
+    run_benchmark(options)
+    return 0

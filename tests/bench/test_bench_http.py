@@ -1,0 +1,58 @@
+"""`make bench-http` cannot rot: the whole harness, with tiny numbers, links every flow.
+
+No timing is asserted (the machine is shared); only that the flows succeed and that every
+figure the benchmark prints was measured.
+"""
+
+from __future__ import annotations
+
+import io
+
+from benchmarks.http.measure import quantile, step_times
+from benchmarks.http.run import Options, Phase, run_benchmark
+
+
+def test_a_tiny_run_links_every_flow_and_measures_each_figure() -> None:
+    out = io.StringIO()
+    options = Options(phases=(Phase(concurrency=5, flows=20),), workers=(1,), warmup=0)
+    report = run_benchmark(options, out=out)
+
+    (config,) = report.configurations
+    (phase,) = config.phases
+    assert (phase.flows, phase.linked, phase.failures) == (20, 20, {})
+    assert phase.linker_cpu_seconds > 0 and phase.loadgen_cpu_seconds > 0
+    assert phase.flows_per_second > 0
+    # Each flow: one code exchange, then GET secondary, POST identities and the merge's PATCH.
+    for endpoint in ("token:authorization_code", "users:get", "identities:post", "users:patch"):
+        assert phase.upstream[endpoint] == 20, endpoint
+    assert {step: t.count for step, t in phase.server.items()} == {
+        "start": 20,
+        "callback": 20,
+        "commit": 20,
+    }
+    assert all(t.p50_ms is not None and t.p50_ms > 0 for t in phase.server.values())
+    assert report.crypto.per_flow_ms > 0
+    printed = out.getvalue()
+    assert "c=5: 20 flows, 0 failed" in printed and "x the crypto bound" in printed
+
+
+def test_quantiles_interpolate_within_a_bucket_as_prometheus_does() -> None:
+    buckets = {0.001: 0.0, 0.002: 50.0, 0.005: 100.0, float("inf"): 100.0}
+    assert quantile(buckets, 0.5) == 0.002
+    assert quantile(buckets, 0.25) == 0.0015
+    assert quantile({0.001: 0.0, float("inf"): 0.0}, 0.5) is None
+    assert quantile({0.001: 0.0, float("inf"): 4.0}, 0.5) == 0.001  # beyond the last bound
+
+
+def test_step_times_are_what_a_phase_added_between_two_scrapes() -> None:
+    def scrape(fast: int, slow: int) -> str:
+        lines = ["# TYPE linker_request_seconds histogram"]
+        for le, value in (("0.001", fast), ("0.01", fast + slow), ("+Inf", fast + slow)):
+            lines.append(f'linker_request_seconds_bucket{{le="{le}",step="commit"}} {value}')
+        lines.append(f'linker_request_seconds_count{{step="commit"}} {fast + slow}')
+        lines.append(f'linker_request_seconds_sum{{step="commit"}} {0.001 * (fast + slow)}')
+        return "\n".join(lines) + "\n"
+
+    times = step_times(scrape(10, 0), scrape(10, 4))["commit"]
+    assert times.count == 4
+    assert times.p50_ms is not None and 1.0 < times.p50_ms < 10.0
