@@ -83,8 +83,12 @@ def logging_config(level: str = "info") -> dict[str, Any]:
         },
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {
-            name: {"handlers": [], "propagate": True}
-            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            **{
+                name: {"handlers": [], "propagate": True}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            },
+            # httpx logs every request at info: a line per call to the tenant, for debugging.
+            "httpx": {"level": "DEBUG" if level.lower() == "debug" else "WARNING"},
         },
     }
 

@@ -92,3 +92,16 @@ def test_a_json_line_stays_json_when_a_token_sits_before_a_quote(json_lines: io.
     logging.getLogger("some.server").info('"GET /link/callback?code=c0de&state=st"')
     (line,) = lines_of(json_lines)
     assert line["message"] == '"GET /link/callback?code=[redacted]&state=[redacted]"'
+
+
+@pytest.mark.parametrize(("level", "shown"), [("info", False), ("debug", True)])
+def test_httpx_request_lines_only_at_debug(level: str, shown: bool) -> None:
+    root, httpx_logger = logging.getLogger(), logging.getLogger("httpx")
+    handlers, root_level, httpx_level = root.handlers[:], root.level, httpx_logger.level
+    try:
+        configure_logging(level)
+        assert httpx_logger.isEnabledFor(logging.INFO) is shown
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(root_level)
+        httpx_logger.setLevel(httpx_level)
