@@ -21,13 +21,15 @@ def json_lines() -> Iterator[io.StringIO]:
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
+    root, httpx_logger = logging.getLogger(), logging.getLogger("httpx")
+    level, httpx_level = root.level, httpx_logger.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    httpx_logger.setLevel(logging.NOTSET)  # whatever an earlier `configure_logging` left
     yield out
     root.removeHandler(handler)
     root.setLevel(level)
+    httpx_logger.setLevel(httpx_level)
 
 
 def lines_of(out: io.StringIO) -> list[dict[str, object]]:
