@@ -80,6 +80,12 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="also log uvicorn's line per request (each link step already logs one line with "
+        "its request id, outcome and time)",
+    )
     return parser
 
 
@@ -96,6 +102,7 @@ def uvicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, A
         "http": "httptools",
         "log_level": args.log_level,
         "log_config": logging_config(args.log_level),
+        "access_log": args.access_log,
         # X-Forwarded-For is believed only from the proxies named in the settings.
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": ",".join(sorted(settings.trusted_proxies)) or None,

@@ -47,7 +47,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the client's cookies
             auto_decompress=False,  # httpx decodes the body by its Content-Encoding
-            trust_env=True,  # HTTPS_PROXY and friends, as httpx honours them
+            # httpx already routes HTTPS_PROXY / NO_PROXY itself (its own proxy transports);
+            # trusting the environment here too re-read it, and ~/.netrc, on every request.
+            trust_env=False,
             timeout=aiohttp.ClientTimeout(total=None),
         )
         return self._session

@@ -127,6 +127,11 @@ def test_uvicorn_runs_the_factory_on_uvloop_and_httptools() -> None:
     assert options["log_config"]["formatters"]["json"]["()"] is JsonFormatter
     # Without trusted proxies, X-Forwarded-For is never believed.
     assert options["proxy_headers"] is False
+    # Each link step logs its own line; uvicorn's access line is asked for.
+    assert options["access_log"] is False
+    assert uvicorn_options(serve_parser().parse_args(["--access-log"]), make_settings())[
+        "access_log"
+    ]
 
 
 def test_forwarded_addresses_are_believed_from_the_trusted_proxies_only() -> None:
