@@ -28,6 +28,7 @@ class Server:
     most_open: int = 0
     requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     gzip_body: bool = False
+    set_cookie: bool = False
     hang_up: bool = False
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -55,6 +56,8 @@ class Server:
                 payload, extra = b'{"ok": true}', b""
                 if self.gzip_body:
                     payload, extra = gzip.compress(payload), b"content-encoding: gzip\r\n"
+                if self.set_cookie:
+                    extra += b"set-cookie: did=s%3Av0%3Aabc; Path=/; HttpOnly\r\n"
                 writer.write(
                     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                     + extra
@@ -93,6 +96,18 @@ async def test_requests_go_over_the_wire_and_connections_are_kept(server: Server
     assert body == b"grant_type=x+y"
     assert server.requests[1][0] == "GET /.well-known/jwks.json?a=1 HTTP/1.1"
     assert server.connections == 1  # kept alive between the two
+
+
+async def test_a_cookie_the_tenant_sets_is_never_sent_back(server: Server) -> None:
+    server.set_cookie = True
+    async with upstream_client() as http:
+        first = await http.post(f"{server.url}/oauth/token", data={"grant_type": "x"})
+        await http.get(f"{server.url}/api/v2/users/u1")
+        with pytest.raises(TypeError):
+            http.cookies = {"did": "planted"}
+    assert "did=" in first.headers["set-cookie"]
+    assert "cookie" not in server.requests[1][1]
+    assert not http.cookies
 
 
 async def test_a_compressed_answer_is_decoded_once(server: Server) -> None:
