@@ -52,8 +52,9 @@ def test_check_reports_refused_client_credentials(stack: Stack, tmp_path: Path) 
 
 def test_serve_answers_and_keeps_tokens_out_of_its_log(stack: Stack, tmp_path: Path) -> None:
     port = free_port()
+    # With uvicorn's access line on: it is where a token in a query string would show.
     server = subprocess.Popen(
-        [sys.executable, "-m", "linker", "serve", "--port", str(port)],
+        [sys.executable, "-m", "linker", "serve", "--port", str(port), "--access-log"],
         env=env_for(stack),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
