@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from linker.check import check_tenant, unknown_names, workers_problem
-from linker.logs import configure_logging, logging_config
+from linker.logs import logging_config
 from linker.settings import Settings, SettingsError
 from linker.shim import shim_path, shim_source
 
@@ -122,7 +122,8 @@ def serve(argv: Sequence[str]) -> int:
         return 2
     import uvicorn
 
-    configure_logging(args.log_level)
+    # uvicorn applies `log_config` in this process and in every worker; the app installs the
+    # redaction itself.
     uvicorn.run(**uvicorn_options(args, settings))
     return 0
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import uvicorn
 
-import linker.cli
 from linker.app import from_environment
 from linker.cli import VERBS, main, serve_parser, uvicorn_options
 from linker.logs import JsonFormatter
@@ -94,7 +93,6 @@ def settings_in_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str
 def uvicorn_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda **options: calls.append(options))
-    monkeypatch.setattr(linker.cli, "configure_logging", lambda level: None)  # keep pytest's
     return calls
 
 
