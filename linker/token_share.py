@@ -1,12 +1,14 @@
 """One Management API token per deployment: shared through the store, refreshed by one replica.
 
-Auth0 meters client-credentials tokens per month, so replicas (and worker processes) that each
-fetched their own would multiply the count. The token sits in the store under the companion
-client's id, encrypted (JWE `dir` / `A256GCM`, with a key derived from the client secret) so
-that a dump of the store does not hand out Management API tokens. When it is missing or due,
-the replica that takes a short lock key (`put(..., only_new=True)`) fetches it; the others
-wait briefly for it to appear, then fetch their own rather than fail. The store is a help,
-never a dependency: when it cannot be reached, each process fetches its own token.
+Replicas (and worker processes) that each fetched their own would multiply the calls to the
+tenant's rate-limited token endpoint, and count against any per-application token limit set
+on the companion client (see the README on Auth0's M2M quotas). The token sits in the store
+under the companion client's id, encrypted (JWE `dir` / `A256GCM`, with a key derived from
+the client secret) so that a dump of the store does not hand out Management API tokens. When
+it is missing or due, the replica that takes a short lock key (`put(..., only_new=True)`)
+fetches it; the others wait briefly for it to appear, then fetch their own rather than fail.
+The store is a help, never a dependency: when it cannot be reached, each process fetches its
+own token.
 """
 
 from __future__ import annotations
