@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 
 import httpx
 from starlette.applications import Starlette
@@ -43,7 +42,7 @@ from linker.demo.sessions import (
     Session,
     SessionStore,
 )
-from linker.demo.tenant_client import DemoError, TenantClient, Tokens
+from linker.demo.tenant_client import DemoError, TenantClient, Tokens, closing
 
 LINK_RESULT_CLAIM = "https://linker/link_result"
 CALENDAR_CONNECTION = "google-oauth2"
@@ -64,14 +63,6 @@ def create_sample_app(
     client = http if http is not None else httpx.AsyncClient(timeout=HTTP_TIMEOUT)
     demo = SampleApp(config, client, clock=clock)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if http is None:  # an injected client belongs to the caller
-                await client.aclose()
-
     return Starlette(
         routes=[
             Route("/", demo.home),
@@ -85,7 +76,7 @@ def create_sample_app(
             Route("/logout", demo.logout, methods=["POST"]),
         ],
         exception_handlers={LinkRequired: link_required_handler},
-        lifespan=lifespan,
+        lifespan=closing(client if http is None else None),
     )
 
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -34,6 +33,7 @@ from linker.demo.config import HINT_REFRESH_AFTER, SampleAppConfig
 from linker.demo.refusals import explanation_table
 from linker.demo.spa_api import SpaApi
 from linker.demo.spa_sdk import VERSION
+from linker.demo.tenant_client import closing
 
 SPA_CLIENT_ID = "demo-spa"
 API_CLIENT_ID = "demo-spa-api"
@@ -108,14 +108,6 @@ def create_spa_app(
     async def explain(request: Request) -> Response:
         return JSONResponse(explanations, headers=_ASSET_HEADERS)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if http is None:  # an injected client belongs to the caller
-                await client.aclose()
-
     return Starlette(
         routes=[
             Route("/", index),
@@ -126,7 +118,7 @@ def create_spa_app(
             Route("/api/me", api.me),
             Route("/api/identities", api.identities),
         ],
-        lifespan=lifespan,
+        lifespan=closing(client if http is None else None),
     )
 
 

@@ -9,12 +9,14 @@ the sign-in.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from starlette.applications import Starlette
 
 from linker.core.claims import json_object
 from linker.core.id_tokens import TokenRejected, check_common_claims, key_id, verify_rs256
@@ -168,3 +170,20 @@ def _error_of(response: httpx.Response, body: dict[str, Any]) -> str:
         if isinstance(error, str)
         else f"HTTP {response.status_code}"
     )
+
+
+def closing(
+    owned: httpx.AsyncClient | None,
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """A lifespan that closes `owned`, the client an app made for itself, at shutdown (an
+    injected client belongs to the caller: pass None)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned is not None:
+                await owned.aclose()
+
+    return lifespan
