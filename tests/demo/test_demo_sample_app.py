@@ -200,20 +200,20 @@ async def test_a_missing_result_claim_is_reported(demo: Demo) -> None:
     assert 'class="note bad"' in page.text
 
 
-async def test_access_denied_shows_the_error_description(demo: Demo) -> None:
+async def refused_link(demo: Demo, description: str) -> httpx.Response:
+    """Sign in, ask to link, and come back with `access_denied` and `description`."""
     await demo.sign_in()
     link = await demo.press("/link", connection="github")
     state = query_of(link.headers["location"])["state"]
+    params = {"error": "access_denied", "error_description": description, "state": state}
+    await demo.browser.get("/callback", params=params)
+    return await demo.browser.get("/")
 
-    await demo.browser.get(
-        "/callback",
-        params={
-            "error": "access_denied",
-            "error_description": "secondary_email_not_verified: <Verify> the GitHub email first.",
-            "state": state,
-        },
+
+async def test_access_denied_shows_the_error_description(demo: Demo) -> None:
+    page = await refused_link(
+        demo, "secondary_email_not_verified: <Verify> the GitHub email first."
     )
-    page = await demo.browser.get("/")
 
     assert 'class="note bad"' in page.text
     assert "Link refused: that account&#x27;s email is not verified" in page.text
@@ -221,19 +221,7 @@ async def test_access_denied_shows_the_error_description(demo: Demo) -> None:
 
 
 async def test_an_unknown_refusal_shows_its_description_escaped(demo: Demo) -> None:
-    await demo.sign_in()
-    link = await demo.press("/link", connection="github")
-    state = query_of(link.headers["location"])["state"]
-
-    await demo.browser.get(
-        "/callback",
-        params={
-            "error": "access_denied",
-            "error_description": "brand_new_code: <b>Something</b> new.",
-            "state": state,
-        },
-    )
-    page = await demo.browser.get("/")
+    page = await refused_link(demo, "brand_new_code: <b>Something</b> new.")
 
     assert "Link refused" in page.text
     assert "&lt;b&gt;Something&lt;/b&gt; new." in page.text
