@@ -54,6 +54,13 @@ def vault(e2e: Stack, **options: Any) -> TokenVault:
     )
 
 
+def demo_app_link_settings(e2e: Stack) -> LinkSettings:
+    """Link requests from the sample app's client to the stack's dev tenant."""
+    return LinkSettings(
+        domain=e2e.domain, client_id="demo-app", redirect_uri=APP_CALLBACK, scheme="http"
+    )
+
+
 def my_account_token(e2e: Stack, browser: ScriptedBrowser) -> str:
     """The signed-in user's access token for the My Account API (SSO: no login page)."""
     verifier = random_token()
@@ -88,9 +95,7 @@ async def test_link_required_then_linked_then_token(e2e: Stack) -> None:
     with e2e.browser() as browser:
         dave = e2e.sign_in(browser, DAVE)
         assert dave.refresh_token is not None
-        settings = LinkSettings(
-            domain=e2e.domain, client_id="demo-app", redirect_uri=APP_CALLBACK, scheme="http"
-        )
+        settings = demo_app_link_settings(e2e)
 
         # 1. The agent asks Token Vault for a Google token: there is none.
         async with vault(e2e) as tv:
@@ -126,9 +131,7 @@ async def test_agent_api_answers_link_required(e2e: Stack) -> None:
     """An agent API on Starlette turns LinkRequired into a 401 the app can act on."""
     with e2e.browser() as browser:
         dave = e2e.sign_in(browser, DAVE)
-    settings = LinkSettings(
-        domain=e2e.domain, client_id="demo-app", redirect_uri=APP_CALLBACK, scheme="http"
-    )
+    settings = demo_app_link_settings(e2e)
 
     async def calendar(request: Request) -> JSONResponse:
         async with vault(e2e) as tv:
@@ -193,9 +196,7 @@ async def test_connected_accounts_model_through_the_my_account_api(e2e: Stack, v
         dave = e2e.sign_in(browser, DAVE)
         assert dave.refresh_token is not None
         my_token = my_account_token(e2e, browser)
-        settings = LinkSettings(
-            domain=e2e.domain, client_id="demo-app", redirect_uri=APP_CALLBACK, scheme="http"
-        )
+        settings = demo_app_link_settings(e2e)
         async with (
             vault(e2e, via={"windowslive": via}) as tv,
             ConnectedAccounts(domain=e2e.domain, scheme="http") as accounts,
@@ -237,9 +238,7 @@ async def test_auto_links_a_connection_that_is_only_for_login(e2e: Stack) -> Non
         dave = e2e.sign_in(browser, DAVE)
         assert dave.refresh_token is not None
         my_token = my_account_token(e2e, browser)
-    settings = LinkSettings(
-        domain=e2e.domain, client_id="demo-app", redirect_uri=APP_CALLBACK, scheme="http"
-    )
+    settings = demo_app_link_settings(e2e)
     async with (
         vault(e2e, via="auto") as tv,
         ConnectedAccounts(domain=e2e.domain, scheme="http") as accounts,
