@@ -28,7 +28,7 @@ from linker.commit import commit
 from linker.cookies import TxnCookies, cookie_name
 from linker.core.errors import LinkError
 from linker.management import ManagementApi
-from linker.observability import Metrics, instrument, observe_upstream
+from linker.observability import Metrics, TimedUpstream, instrument
 from linker.reconcile import reconcile, run_in_background
 from linker.render import render, too_long
 from linker.runtime import Runtime
@@ -36,7 +36,7 @@ from linker.settings import Settings
 from linker.start import start
 from linker.store import Store, open_store
 from linker.tenant import Tenant
-from linker.transport import upstream_client
+from linker.transport import Upstream, as_upstream, upstream_client
 from linker.upstream import Retrier
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
@@ -47,13 +47,14 @@ MAX_COMMIT_BODY = 64 * 1024
 def create_app(
     settings: Settings,
     *,
-    http: httpx.AsyncClient | None = None,
+    http: httpx.AsyncClient | Upstream | None = None,
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
     retrier: Retrier | None = None,
 ) -> Starlette:
-    """The linking service. Every call to the tenant goes through `http` when given."""
-    client = http or upstream_client()
+    """The linking service. Every call to the tenant goes through `http` when given (an
+    `httpx.AsyncClient`, or any `linker.transport.Upstream`); its owner closes it."""
+    client = upstream_client() if http is None else as_upstream(http)
     runtime = build_runtime(settings, http=client, store=store, clock=clock, retrier=retrier)
 
     @asynccontextmanager
@@ -85,25 +86,25 @@ def from_environment() -> Starlette:
 def build_runtime(
     settings: Settings,
     *,
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient | Upstream,
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
     retrier: Retrier | None = None,
 ) -> Runtime:
     """The service's parts, for `create_app` and for `linker reconcile`."""
     metrics = Metrics()
-    observe_upstream(http, metrics)
+    upstream = TimedUpstream(as_upstream(http), metrics)
     # A copy that counts attempts: an injected Retrier is left as its owner made it.
     retrier = replace(
         retrier or Retrier(clock=clock),
         on_attempt=lambda outcome: metrics.count("linker_upstream_attempts_total", outcome=outcome),
     )
     kv = store or open_store(settings.store_url.reveal(), clock=clock)
-    tenant = Tenant(settings, http, retrier, clock=clock, store=kv)
+    tenant = Tenant(settings, upstream, retrier, clock=clock, store=kv)
     return Runtime(
         settings=settings,
         tenant=tenant,
-        management=ManagementApi(tenant, http, retrier),
+        management=ManagementApi(tenant, upstream, retrier),
         attempts=Attempts(kv, max_pending_per_user=settings.max_pending_per_user),
         audit=Audit(settings.audit_file),
         metrics=metrics,

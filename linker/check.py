@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -26,7 +26,7 @@ from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
 from linker.settings import SETTING_NAMES, Settings
 from linker.tenant import Tenant
-from linker.transport import upstream_client
+from linker.transport import Upstream, as_upstream, upstream_client
 from linker.upstream import Retrier
 
 NEEDED_SCOPES = ("read:users", "update:users")
@@ -77,23 +77,24 @@ def _token_scopes(token: str) -> set[str] | None:
     return set(scope.split()) if isinstance(scope, str) else None
 
 
-async def _read(http: httpx.AsyncClient, url: str, token: str, **params: str) -> Any:
+async def _read(http: Upstream, url: str, token: str, **params: str) -> Any:
     """A Management API GET's JSON body, or `None` when the client may not read it."""
+    query = f"?{urlencode(params)}" if params else ""
     try:
-        answer = await http.get(url, params=params, headers={"Authorization": f"Bearer {token}"})
+        answer = await http.request(
+            "GET", url + query, headers={"Authorization": f"Bearer {token}"}
+        )
     except httpx.HTTPError:
         return None
     if answer.status_code != 200:
         return None
     try:
-        return answer.json()
+        return json.loads(answer.content)
     except ValueError:
         return None
 
 
-async def _check_client(
-    settings: Settings, http: httpx.AsyncClient, token: str, report: Report
-) -> None:
+async def _check_client(settings: Settings, http: Upstream, token: str, report: Report) -> None:
     api = f"{settings.tenant_url}/api/v2"
     client = await _read(http, f"{api}/clients/{settings.client_id}", token)
     if isinstance(client, dict):
@@ -139,12 +140,18 @@ async def _check_client(
         )
 
 
-async def check_tenant(settings: Settings, *, http: httpx.AsyncClient | None = None) -> Report:
+async def check_tenant(
+    settings: Settings, *, http: httpx.AsyncClient | Upstream | None = None
+) -> Report:
     """Discovery, signing keys, client credentials, and the companion client's grant and
     callback URL, each through the service's own `Tenant`."""
     report = Report()
     async with contextlib.AsyncExitStack() as stack:
-        client = http if http is not None else await stack.enter_async_context(upstream_client())
+        client = (
+            as_upstream(http)
+            if http is not None
+            else await stack.enter_async_context(upstream_client())
+        )
         tenant = Tenant(settings, client, Retrier(clock=time.time), clock=time.time)
         try:
             await tenant.discovery()

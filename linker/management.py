@@ -7,17 +7,17 @@ identities are read before anything is resent: if the change is there, it is don
 
 from __future__ import annotations
 
+import json as jsonlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
-
-import httpx
 
 from linker.core.backoff import BASE_DELAY, MAX_DELAY, Budget
 from linker.core.claims import json_object
 from linker.core.errors import Code, LinkError
 from linker.core.identities import Identity, identities_of
 from linker.tenant import Tenant
+from linker.transport import Answer, Upstream
 from linker.upstream import OutcomeUnknown, Retrier
 
 # Time kept back from the step's budget for the read that settles a lost answer.
@@ -32,7 +32,7 @@ def _path(*parts: str) -> str:
     return "/".join(quote(p, safe="") for p in parts)
 
 
-def _failure(response: httpx.Response, doing: str) -> LinkError:
+def _failure(response: Answer, doing: str) -> LinkError:
     body = json_object(response.content)
     message = str(body.get("message", ""))
     status = response.status_code
@@ -52,7 +52,7 @@ def _failure(response: httpx.Response, doing: str) -> LinkError:
 class ManagementApi:
     """`/api/v2/users` for one tenant, with the companion client's credentials."""
 
-    def __init__(self, tenant: Tenant, http: httpx.AsyncClient, retrier: Retrier) -> None:
+    def __init__(self, tenant: Tenant, http: Upstream, retrier: Retrier) -> None:
         self._tenant = tenant
         self._http = http
         self._retrier = retrier
@@ -66,16 +66,16 @@ class ManagementApi:
         *,
         json: dict[str, Any] | None = None,
         write: bool = False,
-    ) -> httpx.Response:
+    ) -> Answer:
         url = self._base + path
         fresh_token = False
         while True:
             token = await self._tenant.management_token(budget)
 
-            async def attempt(limit: float, token: str = token) -> httpx.Response:
-                headers = {"authorization": f"Bearer {token}"}
+            async def attempt(limit: float, token: str = token) -> Answer:
+                headers = {"Authorization": f"Bearer {token}"}
                 return await self._http.request(
-                    method, url, json=json, headers=headers, timeout=limit
+                    method, url, json=json, headers=headers, limit=limit
                 )
 
             response = await self._retrier.send(attempt, budget, write=write)
@@ -170,7 +170,7 @@ class ManagementApi:
             if response.status_code not in ok:
                 raise _failure(response, doing)
             try:
-                answer = response.json()
+                answer = jsonlib.loads(response.content)
             except ValueError:
                 answer = None
             if isinstance(answer, list):

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 
@@ -25,14 +26,15 @@ from linker.redaction import (
     install_redaction,
     redact_url,
 )
+from linker.transport import TIMEOUT_SECONDS, Answer, Upstream
 
 __all__ = [
     "SENSITIVE_PARAMS",
     "Metrics",
     "RedactQueryFilter",
+    "TimedUpstream",
     "instrument",
     "log_event",
-    "observe_upstream",
     "redact_url",
 ]
 
@@ -133,9 +135,9 @@ class Metrics:
         return generate_latest(self.registry).decode("utf-8")
 
 
-def upstream_kind(url: httpx.URL) -> str:
+def upstream_kind(url: str) -> str:
     """What a call to the tenant was for, from its path (a small, fixed label set)."""
-    path = url.path
+    path = urlsplit(url).path
     if path.endswith("/openid-configuration"):
         return "discovery"
     if path.endswith("jwks.json"):
@@ -149,20 +151,34 @@ def upstream_kind(url: httpx.URL) -> str:
     return "other"
 
 
-def observe_upstream(http: httpx.AsyncClient, metrics: Metrics) -> None:
-    """Time every call `http` makes, until the answer's headers, into `linker_upstream_seconds`."""
+class TimedUpstream:
+    """Times every call `upstream` makes, until its whole answer is read, into
+    `linker_upstream_seconds` by kind. A call that fails is not timed."""
 
-    async def started(request: httpx.Request) -> None:
-        request.extensions["linker_started"] = time.perf_counter()
+    def __init__(self, upstream: Upstream, metrics: Metrics) -> None:
+        self.upstream = upstream
+        self._metrics = metrics
 
-    async def answered(response: httpx.Response) -> None:
-        began = response.request.extensions.get("linker_started")
-        if isinstance(began, float):
-            kind = upstream_kind(response.request.url)
-            metrics.observe("linker_upstream_seconds", time.perf_counter() - began, kind=kind)
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        json: Any = None,
+        limit: float = TIMEOUT_SECONDS,
+    ) -> Answer:
+        began = time.perf_counter()
+        answer = await self.upstream.request(
+            method, url, headers=headers, form=form, json=json, limit=limit
+        )
+        elapsed = time.perf_counter() - began
+        self._metrics.observe("linker_upstream_seconds", elapsed, kind=upstream_kind(url))
+        return answer
 
-    http.event_hooks["request"].append(started)
-    http.event_hooks["response"].append(answered)
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
 
 
 def instrument(app: Starlette) -> None:

@@ -1,6 +1,6 @@
 """The tenant's OAuth side: discovery, signing keys, code exchange, client credentials.
 
-Thin I/O around `httpx`; every call goes through the `Retrier` and a budget.
+Thin I/O over the `Upstream` client; every call goes through the `Retrier` and a budget.
 """
 
 from __future__ import annotations
@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import httpx
 
 from linker.core import oidc
 from linker.core.backoff import Budget
@@ -19,6 +17,7 @@ from linker.core.keys import KeyCache
 from linker.settings import Settings
 from linker.store import Store
 from linker.token_share import CachedToken, TokenShare
+from linker.transport import Answer, Upstream
 from linker.upstream import Retrier
 
 TOKEN_REFRESH_MARGIN = 60
@@ -34,7 +33,7 @@ class Tenant:
     def __init__(
         self,
         settings: Settings,
-        http: httpx.AsyncClient,
+        http: Upstream,
         retrier: Retrier,
         *,
         clock: Callable[[], float],
@@ -66,8 +65,8 @@ class Tenant:
         return Budget(self._clock() + self.settings.upstream_budget)
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
-        async def attempt(limit: float) -> httpx.Response:
-            return await self._http.get(url, timeout=limit)
+        async def attempt(limit: float) -> Answer:
+            return await self._http.request("GET", url, limit=limit)
 
         response = await self._retrier.send(attempt, self.budget())
         body = json_object(response.content)
@@ -131,8 +130,8 @@ class Tenant:
         url = await self._endpoint("userinfo_endpoint")
         headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
 
-        async def attempt(limit: float) -> httpx.Response:
-            return await self._http.get(url, headers=headers, timeout=limit)
+        async def attempt(limit: float) -> Answer:
+            return await self._http.request("GET", url, headers=headers, limit=limit)
 
         response = await self._retrier.send(attempt, budget)
         body = json_object(response.content)
@@ -209,7 +208,7 @@ class Tenant:
 
     async def _post_token(
         self, form: dict[str, str], budget: Budget, *, once: bool = False
-    ) -> httpx.Response:
+    ) -> Answer:
         """POST to the token endpoint, authenticated the way discovery and the client allow.
 
         Discovery lists what the server supports, not what this client was registered with
@@ -237,20 +236,20 @@ class Tenant:
         budget: Budget,
         *,
         once: bool,
-    ) -> httpx.Response:
+    ) -> Answer:
         fields, headers = oidc.client_auth(
             method, self.settings.client_id, self.settings.client_secret.reveal()
         )
         body = {**form, **fields}
 
-        async def attempt(limit: float) -> httpx.Response:
-            return await self._http.post(url, data=body, headers=headers, timeout=limit)
+        async def attempt(limit: float) -> Answer:
+            return await self._http.request("POST", url, form=body, headers=headers, limit=limit)
 
         # A code can be redeemed once: a lost answer is "failed", never a resend.
         return await self._retrier.send(attempt, budget, once=once)
 
 
-def _invalid_client(response: httpx.Response) -> bool:
+def _invalid_client(response: Answer) -> bool:
     return (
         response.status_code == 401
         and json_object(response.content).get("error") == "invalid_client"

@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
 
 from linker.core.backoff import RETRYABLE_STATUSES, Budget, next_delay
 from linker.core.errors import Code, LinkError
+from linker.transport import Answer
 
 MAX_ATTEMPT_TIMEOUT = 5.0
 
-Send = Callable[[float], Awaitable[httpx.Response]]
+Send = Callable[[float], Awaitable[Answer]]
 """Makes one attempt; its argument is the attempt's timeout in seconds."""
 
 
@@ -43,7 +44,7 @@ class Retrier:
 
     async def send(
         self, send: Send, budget: Budget, *, write: bool = False, once: bool = False
-    ) -> httpx.Response:
+    ) -> Answer:
         """Return the first non-retryable response; raise `upstream_unavailable` past the budget.
 
         With `write=True`, a timeout, a dropped connection or a 5xx raises `OutcomeUnknown`
@@ -58,7 +59,7 @@ class Retrier:
             if remaining <= 0:
                 raise _exhausted()
             status: int | None = None
-            headers: httpx.Headers = httpx.Headers()
+            headers: Mapping[str, str] = {}
             unknown = False
             try:
                 response = await send(min(MAX_ATTEMPT_TIMEOUT, remaining))

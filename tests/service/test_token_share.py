@@ -18,6 +18,7 @@ from linker.store import MemoryStore, RedisStore, Store
 from linker.tenant import Tenant
 from linker.testing import FakeClock, free_port
 from linker.token_share import CachedToken, TokenShare
+from linker.transport import HttpxUpstream
 from linker.upstream import Retrier
 from tests.support.fake_tenant import LINKER_CLIENT, FakeTenant
 from tests.support.harness import Harness, make_settings
@@ -153,4 +154,4 @@ async def replica_tenant(
     """One replica's tenant client alone, over `store`."""
     async with httpx.AsyncClient(transport=httpx.MockTransport(counting.handle)) as http:
         retrier = Retrier(clock=clock, sleep=clock.sleep)
-        yield Tenant(make_settings(), http, retrier, clock=clock, store=store)
+        yield Tenant(make_settings(), HttpxUpstream(http), retrier, clock=clock, store=store)

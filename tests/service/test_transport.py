@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import pytest
 
 from linker.core.backoff import Budget
 from linker.core.errors import Code, LinkError
-from linker.transport import AiohttpTransport, upstream_client
+from linker.transport import AiohttpUpstream, Answer, HttpxUpstream, upstream_client
 from linker.upstream import Retrier
 
 
@@ -86,48 +87,52 @@ async def server() -> AsyncIterator[Server]:
 
 async def test_requests_go_over_the_wire_and_connections_are_kept(server: Server) -> None:
     async with upstream_client() as http:
-        first = await http.post(f"{server.url}/oauth/token", data={"grant_type": "x y"})
-        second = await http.get(f"{server.url}/.well-known/jwks.json", params={"a": "1"})
-    assert (first.status_code, first.json()) == (200, {"ok": True})
-    assert second.json() == {"ok": True}
+        first = await http.request("POST", f"{server.url}/oauth/token", form={"grant_type": "x y"})
+        second = await http.request("GET", f"{server.url}/.well-known/jwks.json?a=1")
+        third = await http.request(
+            "PATCH", f"{server.url}/api/v2/users/u1", json={"user_metadata": {"é": 1}}
+        )
+    assert (first.status_code, json.loads(first.content)) == (200, {"ok": True})
+    assert first.headers["Content-Type"] == "application/json"  # any case
+    assert json.loads(second.content) == {"ok": True}
     line, headers, body = server.requests[0]
     assert line == "POST /oauth/token HTTP/1.1"
     assert headers["content-type"] == "application/x-www-form-urlencoded"
     assert body == b"grant_type=x+y"
     assert server.requests[1][0] == "GET /.well-known/jwks.json?a=1 HTTP/1.1"
-    assert server.connections == 1  # kept alive between the two
+    line, headers, body = server.requests[2]
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == {"user_metadata": {"é": 1}}
+    assert third.status_code == 200
+    assert server.connections == 1  # kept alive between the three
 
 
 async def test_a_cookie_the_tenant_sets_is_never_sent_back(server: Server) -> None:
     server.set_cookie = True
     async with upstream_client() as http:
-        first = await http.post(f"{server.url}/oauth/token", data={"grant_type": "x"})
-        await http.get(f"{server.url}/api/v2/users/u1")
-        with pytest.raises(TypeError):
-            http.cookies = {"did": "planted"}
+        first = await http.request("POST", f"{server.url}/oauth/token", form={"grant_type": "x"})
+        await http.request("GET", f"{server.url}/api/v2/users/u1")
     assert "did=" in first.headers["set-cookie"]
     assert "cookie" not in server.requests[1][1]
-    assert not http.cookies
 
 
 async def test_a_compressed_answer_is_decoded_once(server: Server) -> None:
     server.gzip_body = True
     async with upstream_client() as http:
-        answer = await http.get(f"{server.url}/userinfo")
-    assert answer.json() == {"ok": True}
+        answer = await http.request("GET", f"{server.url}/userinfo")
+    assert json.loads(answer.content) == {"ok": True}
 
 
 async def test_the_pool_cap_answers_pool_timeout_at_once_and_the_others_finish(
     server: Server,
 ) -> None:
     server.release.clear()
-    http = httpx.AsyncClient(transport=AiohttpTransport(connections=2, pool_wait=0.2))
-    async with http:
-        held = [asyncio.create_task(http.get(f"{server.url}/slow")) for _ in range(2)]
+    async with AiohttpUpstream(connections=2, pool_wait=0.2) as http:
+        held = [asyncio.create_task(http.request("GET", f"{server.url}/slow")) for _ in range(2)]
         await server.received(2)
         began = time.monotonic()
         with pytest.raises(httpx.PoolTimeout):
-            await http.get(f"{server.url}/one-too-many", timeout=5.0)
+            await http.request("GET", f"{server.url}/one-too-many", limit=5.0)
         assert time.monotonic() - began < 1.0  # the pool's own wait, not the request's 5 s
         server.release.set()
         assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
@@ -139,13 +144,12 @@ async def test_a_pool_timeout_is_never_retried(server: Server) -> None:
     server.release.clear()
     outcomes: list[str] = []
     retrier = Retrier(on_attempt=outcomes.append)
-    http = httpx.AsyncClient(transport=AiohttpTransport(connections=1, pool_wait=0.1))
-    async with http:
-        held = asyncio.create_task(http.get(f"{server.url}/slow"))
+    async with AiohttpUpstream(connections=1, pool_wait=0.1) as http:
+        held = asyncio.create_task(http.request("GET", f"{server.url}/slow"))
         await server.received(1)
 
-        async def attempt(limit: float) -> httpx.Response:
-            return await http.get(f"{server.url}/queued", timeout=limit)
+        async def attempt(limit: float) -> Answer:
+            return await http.request("GET", f"{server.url}/queued", limit=limit)
 
         with pytest.raises(LinkError) as refused:
             await retrier.send(attempt, Budget(time.time() + 10))
@@ -163,14 +167,14 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
     await listener.wait_closed()
     async with upstream_client() as http:
         with pytest.raises(httpx.ConnectError):
-            await http.get(f"http://127.0.0.1:{port}/")
+            await http.request("GET", f"http://127.0.0.1:{port}/")
 
 
 async def test_a_dropped_answer_is_not_a_connect_error(server: Server) -> None:
     server.hang_up = True
     async with upstream_client() as http:
         with pytest.raises(httpx.TransportError) as dropped:
-            await http.post(f"{server.url}/api/v2/users/x/identities", json={})
+            await http.request("POST", f"{server.url}/api/v2/users/x/identities", json={})
     assert not isinstance(dropped.value, httpx.ConnectError)  # the write may have happened
 
 
@@ -178,5 +182,20 @@ async def test_a_slow_answer_is_a_read_timeout(server: Server) -> None:
     server.release.clear()
     async with upstream_client() as http:
         with pytest.raises(httpx.ReadTimeout):
-            await http.get(f"{server.url}/slow", timeout=0.2)
+            await http.request("GET", f"{server.url}/slow", limit=0.2)
         server.release.set()
+
+
+async def test_an_injected_httpx_client_sends_the_same_request(server: Server) -> None:
+    async with httpx.AsyncClient() as client:
+        http = HttpxUpstream(client)
+        answer = await http.request("POST", f"{server.url}/oauth/token", form={"code": "a&b"})
+        await http.aclose()  # the client is its owner's: still usable
+        again = await http.request("PATCH", f"{server.url}/api/v2/users/u1", json={"a": None})
+    assert answer.status_code == again.status_code == 200
+    (_, form_headers, form), (_, json_headers, body) = (r for r in server.requests)
+    assert (form_headers["content-type"], form) == (
+        "application/x-www-form-urlencoded",
+        b"code=a%26b",
+    )
+    assert (json_headers["content-type"], json.loads(body)) == ("application/json", {"a": None})
