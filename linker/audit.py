@@ -12,10 +12,12 @@ import json
 import logging
 import os
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+
+from linker.logs import JsonLine
 
 audit_log = logging.getLogger("linker.audit")
 
@@ -45,16 +47,21 @@ class Audit:
         self._lock = threading.Lock()
 
     def write(self, record: AuditRecord, *, when: float) -> str:
-        line = json.dumps(
-            {"time": datetime.fromtimestamp(when, UTC).isoformat(), **asdict(record)},
-            sort_keys=True,
-            default=str,
-        )
-        audit_log.info(line)
+        entry = {"time": datetime.fromtimestamp(when, UTC).isoformat(), **_shallow(record)}
+        line = json.dumps(entry, sort_keys=True, default=str)
+        audit_log.info(JsonLine(entry))
         if self.path is not None:
             with self._lock, _open_private(self.path) as out:
                 out.write(line + "\n")
         return line
+
+
+def _shallow(record: AuditRecord) -> dict[str, Any]:
+    """The record's fields (`asdict` would deep-copy the metadata for nothing)."""
+    return {name: getattr(record, name) for name in _FIELDS}
+
+
+_FIELDS = tuple(f.name for f in fields(AuditRecord))
 
 
 def _open_private(path: Path) -> TextIO:

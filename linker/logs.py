@@ -1,10 +1,10 @@
 """One log format for every logger: a JSON object per line, with the request it belongs to.
 
 Each line has `time`, `level`, `logger` and `request_id`; linker's own lines (whose message
-is a JSON object, see `log_event`) add their event fields, everyone else's (uvicorn, httpx)
-add `message`. The request id comes from `RequestIdMiddleware`: a sane incoming
-`X-Request-Id` is kept so that ids can be followed across proxies, anything else is replaced,
-and the response echoes it.
+is a `JsonLine`, see `log_event`, or any JSON object) add their event fields, everyone
+else's (uvicorn, httpx) add `message`. The request id comes from `RequestIdMiddleware`: a
+sane incoming `X-Request-Id` is kept so that ids can be followed across proxies, anything
+else is replaced, and the response echoes it.
 """
 
 from __future__ import annotations
@@ -28,22 +28,38 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 request_id: ContextVar[str | None] = ContextVar("linker_request_id", default=None)
 
 
+class JsonLine:
+    """A log message that is a JSON object: its fields are kept as they are, and made text
+    only when a handler prints them (`JsonFormatter` reads the fields without parsing)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return redact(json.dumps(self.fields, sort_keys=True, default=str))
+
+
 class JsonFormatter(logging.Formatter):
-    """A JSON object per record; the line is redacted once more as a last guard (exception
-    texts are made only here, long after the record)."""
+    """A JSON object per record; the line is redacted as a last guard (exception texts are
+    made only here, long after the record)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
         line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "request_id": request_id.get(),
         }
-        fields = _json_object(message)
-        if fields is None:
-            line["message"] = message
+        if isinstance(record.msg, JsonLine) and not record.args:
+            fields: dict[str, Any] | None = record.msg.fields
         else:
+            message = record.getMessage()
+            fields = _json_object(message)
+            if fields is None:
+                line["message"] = message
+        if fields is not None:
             line.update({k: v for k, v in fields.items() if k not in line})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)

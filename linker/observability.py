@@ -9,7 +9,6 @@ demo) never share counters.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 
-from linker.logs import RequestIdMiddleware
+from linker.logs import JsonLine, RequestIdMiddleware
 from linker.redaction import (
     SENSITIVE_PARAMS,
     RedactQueryFilter,
@@ -44,7 +43,7 @@ log = logging.getLogger("linker")
 def log_event(event: str, **fields: object) -> None:
     """One JSON line on the `linker` logger; `None` fields are left out."""
     record = {"event": event, **{k: v for k, v in fields.items() if v is not None}}
-    log.info(json.dumps(record, sort_keys=True, default=str))
+    log.info(JsonLine(record))
 
 
 # Request steps are fast when the tenant is (start reads keys, callback exchanges a code,

@@ -35,6 +35,7 @@ class Resume:
     continue_url: str
     state: str
     session_token: str
+    jti: str  # the result token's: the step's log line names it instead of the token
     txn_id: str | None = None
 
 
@@ -44,7 +45,8 @@ Outcome = DeadEnd | NestedLogin | Resume
 def resume(
     rt: Runtime, result: Result, sub: str, state: str, *, txn_id: str | None = None
 ) -> Resume:
-    """Sign the result token for `/continue`; only its `jti` reaches the log."""
+    """Sign the result token for `/continue`; only its `jti` reaches the log (the step's
+    line carries it as `result_jti`)."""
     token, jti = encode_result_token(
         result,
         sub=sub,
@@ -53,11 +55,11 @@ def resume(
         issuer=rt.settings.public_url,
         now=rt.clock(),
     )
-    log_event("result_token", jti=jti, sub=sub, status=result.status, code=result.error)
     return Resume(
         continue_url=f"{rt.settings.tenant_url}/continue",
         state=state,
         session_token=token,
+        jti=jti,
         txn_id=txn_id,
     )
 

@@ -22,6 +22,7 @@ from linker.outcomes import (
     DeadEnd,
     NestedLogin,
     Outcome,
+    Resume,
     dead_end,
     finish,
     observe,
@@ -53,8 +54,18 @@ async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | Non
     # Before the start token is marked used: the same start URL works once there is room.
     refusal = busy()
     code = refusal.code.value
-    observe(rt, "start", began, code=code, status="busy", sub=req.sub, start_jti=req.jti)
-    return resume(rt, Result.from_error(refusal), req.sub, outer_state)
+    back = resume(rt, Result.from_error(refusal), req.sub, outer_state)
+    observe(
+        rt,
+        "start",
+        began,
+        code=code,
+        status="busy",
+        sub=req.sub,
+        start_jti=req.jti,
+        result_jti=back.jti,
+    )
+    return back
 
 
 async def _attempt(
@@ -80,7 +91,8 @@ async def _attempt(
         record.status = "redirect" if isinstance(outcome, NestedLogin) else "already_linked"
     if not isinstance(outcome, NestedLogin):  # the attempt ends here: audit it
         rt.audit.write(record, when=rt.clock())
-    finish(rt, "start", began, record, start_jti=req.jti)
+    result_jti = outcome.jti if isinstance(outcome, Resume) else None
+    finish(rt, "start", began, record, start_jti=req.jti, result_jti=result_jti)
     return outcome
 
 

@@ -107,3 +107,24 @@ def test_httpx_request_lines_only_at_debug(level: str, shown: bool) -> None:
         root.handlers[:] = handlers
         root.setLevel(root_level)
         httpx_logger.setLevel(httpx_level)
+
+
+def test_a_linker_line_reads_the_same_through_any_handler(json_lines: io.StringIO) -> None:
+    """`log_event`'s fields go to the JSON handler as they are, and to a handler set up
+    elsewhere (a plain `%(message)s` formatter) as the same redacted JSON object."""
+    plain = io.StringIO()
+    handler = logging.StreamHandler(plain)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger("linker").addHandler(handler)
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"
+    try:
+        log_event("callback", status="linked", ms=1.5, note=f"id_token={jwt}", extra=jwt)
+    finally:
+        logging.getLogger("linker").removeHandler(handler)
+    (line,) = lines_of(json_lines)
+    elsewhere = json.loads(plain.getvalue())
+    assert line["event"] == elsewhere["event"] == "callback"
+    assert line["ms"] == elsewhere["ms"] == 1.5
+    for seen in (line, elsewhere):
+        assert seen["note"] == "id_token=[redacted]" and seen["extra"] == "[redacted]"
+    assert jwt not in json_lines.getvalue() + plain.getvalue()

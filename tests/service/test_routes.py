@@ -77,6 +77,13 @@ async def test_logs_carry_codes_but_no_tokens_or_secrets(
     for secret in forbidden:
         assert secret not in text
     assert resumed.claims["jti"] in text  # what is logged instead of the token
+    # One line per step: the callback's names the result token it signed.
+    callback_lines = [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if r.name == "linker" and '"event": "callback"' in r.getMessage()
+    ]
+    assert [line["result_jti"] for line in callback_lines] == [resumed.claims["jti"]]
     audit = [r for r in caplog.records if r.name == "linker.audit"]
     assert len(audit) == 2 and '"status": "linked"' in audit[1].getMessage()
 
