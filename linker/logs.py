@@ -13,7 +13,7 @@ import json
 import logging
 import logging.config
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -121,7 +121,7 @@ class RequestIdMiddleware:
             return
         incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"")
         text = incoming.decode("latin-1")
-        rid = text if _SANE_ID.fullmatch(text) else uuid.uuid4().hex
+        rid = text if _SANE_ID.fullmatch(text) else secrets.token_hex(16)
         token = request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:

@@ -7,6 +7,7 @@ Signature first, then claims, with a small leeway for clock skew.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -65,9 +66,15 @@ class _Unverified(Exception):
     """No configured secret verifies the token, or it is not an HS256 JWT at all."""
 
 
+@functools.lru_cache(maxsize=8)
+def _hs256_key(raw: str) -> OctKey:
+    """Each action secret imported once: an import costs as much as checking a signature."""
+    return OctKey.import_key(raw)
+
+
 def _verify_hs256(token: str, keys: Sequence[Secret], *, what: str) -> dict[str, Any]:
     for secret in keys:
-        key = OctKey.import_key(secret.reveal())
+        key = _hs256_key(secret.reveal())
         try:
             return jwt.decode(token, key, algorithms=_HS256).claims
         except BadSignatureError:
@@ -211,7 +218,7 @@ def encode_result_token(
     }
     if result.commit is not None:
         claims["commit"] = result.commit
-    key = OctKey.import_key(secret.reveal())
+    key = _hs256_key(secret.reveal())
     return jwt.encode({"alg": "HS256"}, claims, key, algorithms=_HS256), jti
 
 
