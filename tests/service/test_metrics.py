@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -58,6 +60,56 @@ async def test_metrics_parse_and_count_a_link(harness: Harness) -> None:
         assert buckets == [*(str(b) for b in UPSTREAM_BUCKETS), "+Inf"]
     attempts = families["linker_upstream_attempts"]
     assert any(s.labels.get("outcome") == "201" for s in attempts.samples)
+
+
+async def test_each_step_request_has_its_loop_time(harness: Harness) -> None:
+    await harness.link()
+    await harness.client.get("/link/start", params={"session_token": "x", "state": "s"})
+    await harness.client.get("/healthz")
+    families = await scrape(harness)
+
+    loop = families["linker_request_loop_seconds"]
+    assert loop.type == "histogram"
+    counts = {
+        s.labels["step"]: s.value
+        for s in loop.samples
+        if s.name == "linker_request_loop_seconds_count"
+    }
+    # The dead end counts under start; /healthz and /metrics are no step and are not timed.
+    assert counts == {"start": 2.0, "callback": 1.0, "commit": 1.0}
+    for step in counts:
+        buckets = [
+            s.labels["le"]
+            for s in loop.samples
+            if s.name == "linker_request_loop_seconds_bucket" and s.labels["step"] == step
+        ]
+        assert buckets == [*(str(b) for b in REQUEST_BUCKETS), "+Inf"]
+        total = [
+            s.value
+            for s in loop.samples
+            if s.name == "linker_request_loop_seconds_sum" and s.labels["step"] == step
+        ]
+        assert total[0] > 0
+
+
+async def test_a_step_that_fails_still_has_its_loop_time(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the step")
+
+    monkeypatch.setattr("linker.app.commit", broken)
+    transport = httpx.ASGITransport(app=harness.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://linker.test") as client:
+        answer = await client.post("/link/commit", json={"commit_token": "t"})
+    assert answer.status_code == 500
+    families = await scrape(harness)
+    counts = [
+        (s.labels["step"], s.value)
+        for s in families["linker_request_loop_seconds"].samples
+        if s.name == "linker_request_loop_seconds_count"
+    ]
+    assert counts == [("commit", 1.0)]
 
 
 def test_apps_do_not_share_counters() -> None:
