@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from benchmarks.http.measure import quantile, step_times
+from benchmarks.http.measure import LOOP_HISTOGRAM, quantile, step_times
 from benchmarks.http.run import Options, Phase, run_benchmark
 
 
@@ -25,15 +25,18 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure() -> None:
     # Each flow: one code exchange, then GET secondary, POST identities and the merge's PATCH.
     for endpoint in ("token:authorization_code", "users:get", "identities:post", "users:patch"):
         assert phase.upstream[endpoint] == 20, endpoint
-    assert {step: t.count for step, t in phase.server.items()} == {
-        "start": 20,
-        "callback": 20,
-        "commit": 20,
-    }
-    assert all(t.p50_ms is not None and t.p50_ms > 0 for t in phase.server.values())
+    for times in (phase.server, phase.loop):
+        assert {step: t.count for step, t in times.items()} == {
+            "start": 20,
+            "callback": 20,
+            "commit": 20,
+        }
+        assert all(t.p50_ms is not None and t.p50_ms > 0 for t in times.values())
     assert report.crypto.per_flow_ms > 0
     printed = out.getvalue()
     assert "c=5: 20 flows, 0 failed" in printed and "x the crypto bound" in printed
+    for kind in ("wall", "loop"):
+        assert f"server {kind} ms p50/p99 (/metrics buckets): start " in printed
 
 
 def test_quantiles_interpolate_within_a_bucket_as_prometheus_does() -> None:
@@ -56,3 +59,14 @@ def test_step_times_are_what_a_phase_added_between_two_scrapes() -> None:
     times = step_times(scrape(10, 0), scrape(10, 4))["commit"]
     assert times.count == 4
     assert times.p50_ms is not None and 1.0 < times.p50_ms < 10.0
+
+    # The loop-time histogram is read by its own name, apart from the wall-time one.
+    def as_loop(text: str) -> str:
+        return text.replace("linker_request_seconds", LOOP_HISTOGRAM)
+
+    both = scrape(10, 4) + as_loop(scrape(0, 1))
+    assert step_times(as_loop(scrape(10, 0)), as_loop(scrape(10, 4)), LOOP_HISTOGRAM) == {
+        "commit": times
+    }
+    assert step_times("", both)["commit"].count == 14
+    assert step_times("", both, LOOP_HISTOGRAM)["commit"].count == 1
