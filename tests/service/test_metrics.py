@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from linker.observability import REQUEST_BUCKETS, UPSTREAM_BUCKETS, Metrics
+from linker.observability import MULTIPROCESS_DIR, REQUEST_BUCKETS, UPSTREAM_BUCKETS, Metrics
 from tests.support.harness import Harness
 
 
@@ -116,6 +118,16 @@ def test_apps_do_not_share_counters() -> None:
     first, second = Metrics(), Metrics()
     first.count("linker_requests_total", step="start", status="redirect", code="")
     assert 'step="start"' in first.render() and 'step="start"' not in second.render()
+
+
+def test_a_metrics_directory_set_too_late_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # This process imported prometheus_client without it: its values live in memory, and a
+    # scrape of the directory would silently leave them out.
+    monkeypatch.setenv(MULTIPROCESS_DIR, str(tmp_path))
+    with pytest.raises(RuntimeError, match="set it before the process starts"):
+        Metrics()
 
 
 def test_a_new_metric_name_is_registered_on_first_use() -> None:
