@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from benchmarks.http.measure import LOOP_HISTOGRAM, quantile, step_times
 from benchmarks.http.run import Options, Phase, run_benchmark
 
 
-def test_a_tiny_run_links_every_flow_and_measures_each_figure() -> None:
+# Two workers over Redis: /metrics sums both, so their step times are shown too.
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.redis)])
+def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> None:
     out = io.StringIO()
-    options = Options(phases=(Phase(concurrency=5, flows=20),), workers=(1,), warmup=0)
+    options = Options(phases=(Phase(concurrency=5, flows=20),), workers=(workers,), warmup=0)
     report = run_benchmark(options, out=out)
 
     (config,) = report.configurations
