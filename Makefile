@@ -39,7 +39,8 @@ bench: $(STAMP)
 
 # Over real HTTP: a zero-latency tenant, `linker serve` (1 worker; 2 workers with Redis) and a
 # closed-loop load generator at concurrency 1, 50 and 200. Prints flows/s, linker CPU per flow,
-# server time per hop, upstream calls per flow and failed flows (benchmarks/http).
+# server wall and event-loop time per step, upstream calls per flow and failed flows
+# (benchmarks/http).
 bench-http: $(STAMP) system-deps
 	$(BIN)/python -m benchmarks.http
 

@@ -28,7 +28,7 @@ from linker.commit import commit
 from linker.cookies import TxnCookies, cookie_name
 from linker.core.errors import LinkError
 from linker.management import ManagementApi
-from linker.observability import Metrics, TimedUpstream, instrument
+from linker.observability import LoopTimeMiddleware, Metrics, TimedUpstream, instrument
 from linker.reconcile import reconcile, run_in_background
 from linker.render import render, too_long
 from linker.runtime import Runtime
@@ -74,6 +74,8 @@ def create_app(
     app.state.runtime = runtime
     app.state.reconcile = lambda: reconcile(runtime)
     instrument(app)  # request ids, and no token in any log line whoever serves the app
+    # Added last, so outermost: the loop time includes the other middleware's.
+    app.add_middleware(LoopTimeMiddleware, metrics=runtime.metrics, steps=step_routes())
     return app
 
 
@@ -205,3 +207,17 @@ ROUTES = [
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
 ]
+
+# The linking steps by route path, labelled as `linker.outcomes.observe` labels them (unlink
+# runs through the same three routes).
+STEP_PATHS = {"/link/start": "start", "/link/callback": "callback", "/link/commit": "commit"}
+
+
+def step_routes() -> dict[tuple[str, str], str]:
+    """(method, path) -> step, for each method the steps' routes answer (HEAD with GET)."""
+    return {
+        (method, route.path): STEP_PATHS[route.path]
+        for route in ROUTES
+        if route.path in STEP_PATHS
+        for method in route.methods or ()
+    }

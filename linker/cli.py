@@ -9,13 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from linker.check import check_tenant, unknown_names, workers_problem
 from linker.logs import logging_config
+from linker.observability import MULTIPROCESS_DIR
 from linker.settings import Settings, SettingsError
 from linker.shim import shim_path, shim_source
 
@@ -110,13 +114,41 @@ def uvicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, A
     }
 
 
+def metrics_dir_problem() -> str | None:
+    """What is wrong with an operator's `PROMETHEUS_MULTIPROC_DIR`, or None."""
+    given = os.environ.get(MULTIPROCESS_DIR)
+    if not given or os.path.isdir(given):
+        return None
+    return f"{MULTIPROCESS_DIR}: {given} is not a directory (the workers write metrics there)"
+
+
+@contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, a private directory where each writes its metrics, so that one
+    scrape of `/metrics` sums every worker; removed on the way out.
+
+    The workers are started afterwards and inherit `PROMETHEUS_MULTIPROC_DIR` from this
+    process's environment, before they import prometheus_client. One worker keeps its
+    metrics in memory; a directory the operator named is theirs, used and left as it is."""
+    if workers == 1 or os.environ.get(MULTIPROCESS_DIR):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="linker-metrics-")  # mode 0700: this user's only
+    os.environ[MULTIPROCESS_DIR] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def serve(argv: Sequence[str]) -> int:
     """Run the service with uvicorn, logging JSON lines on stderr."""
     args = serve_parser().parse_args(argv)
     settings = _load_settings()
     if settings is None:
         return 2
-    problem = workers_problem(settings, args.workers)
+    problem = workers_problem(settings, args.workers) or metrics_dir_problem()
     if problem is not None:
         print(f"linker: bad setting {problem}", file=sys.stderr)
         return 2
@@ -124,7 +156,8 @@ def serve(argv: Sequence[str]) -> int:
 
     # uvicorn applies `log_config` in this process and in every worker; the app installs the
     # redaction itself.
-    uvicorn.run(**uvicorn_options(args, settings))
+    with shared_metrics(args.workers):
+        uvicorn.run(**uvicorn_options(args, settings))
     return 0
 
 

@@ -4,21 +4,27 @@ Log lines carry codes, `sub`, client ids, connections, timings and token `jti`s:
 token, a code, a cookie or a secret (`linker.redaction` enforces it for every logger).
 `Metrics` keeps the small `count` / `observe` interface the service uses and exposes a
 `prometheus_client` registry of its own per app, so several apps in one process (tests, the
-demo) never share counters.
+demo) never share counters; under `linker serve --workers N` they are shared instead, so
+that one scrape sums every worker (`PROMETHEUS_MULTIPROC_DIR`). `LoopTimeMiddleware` times
+each linking step's request on the event loop (`linker.looptime`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from linker.logs import JsonLine, RequestIdMiddleware
+from linker.looptime import LoopTimer
 from linker.redaction import (
     SENSITIVE_PARAMS,
     RedactQueryFilter,
@@ -28,7 +34,9 @@ from linker.redaction import (
 from linker.transport import TIMEOUT_SECONDS, Answer, Upstream
 
 __all__ = [
+    "MULTIPROCESS_DIR",
     "SENSITIVE_PARAMS",
+    "LoopTimeMiddleware",
     "Metrics",
     "RedactQueryFilter",
     "TimedUpstream",
@@ -71,9 +79,18 @@ REQUEST_BUCKETS = (
 )
 UPSTREAM_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+# prometheus_client's multiprocess mode: each process writes its values to files in this
+# directory, and a scrape of any of them sums them all. `linker serve --workers N` sets it.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class Metrics:
-    """Counters and histograms, rendered in the Prometheus text format."""
+    """Counters and histograms, rendered in the Prometheus text format.
+
+    Without `PROMETHEUS_MULTIPROC_DIR`, each instance has a registry of its own. With it (the
+    workers of `linker serve --workers N`), values go to that directory, shared with the
+    other processes that write there, and `render` sums every process's files.
+    """
 
     _COUNTERS: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
         "linker_requests_total": (
@@ -87,7 +104,15 @@ class Metrics:
     }
     _HISTOGRAMS: ClassVar[dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]]] = {
         "linker_request_seconds": (
-            "Time spent serving a linking step (start, callback, commit).",
+            "Wall time spent serving a linking step (start, callback, commit), waits for the "
+            "tenant and the store and time queued behind other requests included.",
+            ("step",),
+            REQUEST_BUCKETS,
+        ),
+        "linker_request_loop_seconds": (
+            "Event-loop time spent running a linking step's request: its own CPU on the loop, "
+            "without waits for the tenant or the store and without time queued behind other "
+            "requests.",
             ("step",),
             REQUEST_BUCKETS,
         ),
@@ -100,6 +125,16 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess_dir = os.environ.get(MULTIPROCESS_DIR) or None
+        if self.multiprocess_dir is not None and not getattr(
+            values.ValueClass, "_multiprocess", False
+        ):
+            # prometheus_client chose in-memory values when first imported: this process's
+            # counts would never reach the directory, and scrapes would leave them out.
+            raise RuntimeError(
+                f"{MULTIPROCESS_DIR} was set after prometheus_client was imported; "
+                "set it before the process starts"
+            )
         self._counters = {
             name: Counter(name, text, labels, registry=self.registry)
             for name, (text, labels) in self._COUNTERS.items()
@@ -131,7 +166,12 @@ class Metrics:
         (histogram.labels(**labels) if labels else histogram).observe(seconds)
 
     def render(self) -> str:
-        return generate_latest(self.registry).decode("utf-8")
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry).decode("utf-8")
+        every_process = CollectorRegistry()
+        # prometheus_client leaves this constructor unannotated.
+        MultiProcessCollector(every_process, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(every_process).decode("utf-8")
 
 
 def upstream_kind(url: str) -> str:
@@ -184,3 +224,28 @@ def instrument(app: Starlette) -> None:
     """Request ids on every request and response, and redaction of every log record."""
     install_redaction()
     app.add_middleware(RequestIdMiddleware)
+
+
+class LoopTimeMiddleware:
+    """Observes `linker_request_loop_seconds{step}` for each request to a linking step's route.
+
+    `steps` maps (method, path) to the step's label, the one `outcomes.observe` uses; other
+    requests pass through untimed. The time covers everything the request runs inside the
+    app, the middleware within this one included, until its response is sent.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, steps: Mapping[tuple[str, str], str]):
+        self.app = app
+        self.metrics = metrics
+        self.steps = dict(steps)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        step = self.steps.get((scope.get("method", ""), scope.get("path", "")))
+        if step is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        timer: LoopTimer[None] = LoopTimer(self.app(scope, receive, send))
+        try:
+            await timer
+        finally:
+            self.metrics.observe("linker_request_loop_seconds", timer.seconds, step=step)

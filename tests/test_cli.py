@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ import uvicorn
 from linker.app import from_environment
 from linker.cli import VERBS, main, serve_parser, uvicorn_options
 from linker.logs import JsonFormatter
+from linker.observability import MULTIPROCESS_DIR
 from tests.support.harness import make_settings, settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,6 +169,80 @@ def test_serve_runs_one_worker_over_the_memory_store(
 ) -> None:
     assert main(["serve"]) == 0
     assert [options["workers"] for options in uvicorn_runs] == [1]
+
+
+# -- linker serve --workers N: one metrics directory, so that a scrape sums every worker -----
+
+
+@pytest.fixture
+def metrics_dir_at_run(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int] | None]:
+    """`PROMETHEUS_MULTIPROC_DIR` as uvicorn (and so each worker it starts) sees it, with
+    the directory's permissions."""
+    seen: list[tuple[str, int] | None] = []
+
+    def run(**options: Any) -> None:
+        given = os.environ.get(MULTIPROCESS_DIR)
+        seen.append(None if given is None else (given, stat.S_IMODE(os.stat(given).st_mode)))
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    return seen
+
+
+def test_serve_gives_several_workers_a_private_metrics_directory_and_removes_it(
+    settings_in_env: dict[str, str],
+    metrics_dir_at_run: list[tuple[str, int] | None],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.delenv(MULTIPROCESS_DIR, raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read again
+    monkeypatch.setenv("LINKER_STORE_URL", "redis://127.0.0.1:6379/0")
+    assert main(["serve", "--workers", "2"]) == 0
+    ((directory, mode),) = [seen for seen in metrics_dir_at_run if seen is not None]
+    assert Path(directory).parent == tmp_path and mode == 0o700
+    assert MULTIPROCESS_DIR not in os.environ
+    assert list(tmp_path.iterdir()) == []  # the directory went with the server
+
+
+def test_an_operators_metrics_directory_is_used_and_left_alone(
+    settings_in_env: dict[str, str],
+    metrics_dir_at_run: list[tuple[str, int] | None],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    theirs = tmp_path / "metrics"
+    theirs.mkdir()
+    monkeypatch.setenv(MULTIPROCESS_DIR, str(theirs))
+    monkeypatch.setenv("LINKER_STORE_URL", "redis://127.0.0.1:6379/0")
+    assert main(["serve", "--workers", "2"]) == 0
+    assert metrics_dir_at_run == [(str(theirs), stat.S_IMODE(theirs.stat().st_mode))]
+    assert theirs.is_dir() and os.environ[MULTIPROCESS_DIR] == str(theirs)
+
+
+def test_one_worker_keeps_its_metrics_in_memory(
+    settings_in_env: dict[str, str],
+    metrics_dir_at_run: list[tuple[str, int] | None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(MULTIPROCESS_DIR, raising=False)
+    assert main(["serve"]) == 0
+    assert metrics_dir_at_run == [None]
+
+
+def test_serve_refuses_a_metrics_directory_that_does_not_exist(
+    settings_in_env: dict[str, str],
+    metrics_dir_at_run: list[tuple[str, int] | None],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(MULTIPROCESS_DIR, str(tmp_path / "missing"))
+    assert main(["serve"]) == 2
+    assert f"{MULTIPROCESS_DIR}: {tmp_path / 'missing'} is not a directory" in (
+        capsys.readouterr().err
+    )
+    assert metrics_dir_at_run == []
 
 
 def test_check_refuses_several_workers_over_the_memory_store(

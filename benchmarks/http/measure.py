@@ -12,7 +12,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-REQUEST_HISTOGRAM = "linker_request_seconds"
+REQUEST_HISTOGRAM = "linker_request_seconds"  # wall time of a step
+LOOP_HISTOGRAM = "linker_request_loop_seconds"  # a step request's own time on the event loop
 STEPS = ("start", "callback", "commit")
 
 
@@ -54,14 +55,15 @@ def tree_cpu_seconds(root: int) -> float:
 Buckets = dict[float, float]  # upper bound (seconds, inf last) -> cumulative count
 
 
-def request_buckets(metrics_text: str) -> dict[str, Buckets]:
-    """`linker_request_seconds` per step, as cumulative bucket counts."""
+def request_buckets(metrics_text: str, histogram: str = REQUEST_HISTOGRAM) -> dict[str, Buckets]:
+    """A per-step histogram (`linker_request_seconds` by default), as cumulative bucket
+    counts."""
     found: dict[str, Buckets] = {}
     for family in text_string_to_metric_families(metrics_text):
-        if family.name != REQUEST_HISTOGRAM:
+        if family.name != histogram:
             continue
         for sample in family.samples:
-            if sample.name == f"{REQUEST_HISTOGRAM}_bucket":
+            if sample.name == f"{histogram}_bucket":
                 step = sample.labels.get("step", "")
                 found.setdefault(step, {})[float(sample.labels["le"])] = sample.value
     return found
@@ -92,16 +94,17 @@ def quantile(buckets: Mapping[float, float], q: float) -> float | None:
 
 @dataclass(frozen=True)
 class StepTimes:
-    """Server time of one step over a phase: how many requests, p50 and p99 in ms."""
+    """Server time (wall or loop) of one step over a phase: how many requests, p50 and p99
+    in ms."""
 
     count: int
     p50_ms: float | None
     p99_ms: float | None
 
 
-def step_times(before: str, after: str) -> dict[str, StepTimes]:
-    """Per step, what the phase added to the histograms between two scrapes of /metrics."""
-    first, last = request_buckets(before), request_buckets(after)
+def step_times(before: str, after: str, histogram: str = REQUEST_HISTOGRAM) -> dict[str, StepTimes]:
+    """Per step, what the phase added to `histogram` between two scrapes of /metrics."""
+    first, last = request_buckets(before, histogram), request_buckets(after, histogram)
     times: dict[str, StepTimes] = {}
     for step in STEPS:
         if step not in last:

@@ -3,8 +3,9 @@
 It measures the crypto bound in-process, starts the tenant, then for each linker
 configuration (1 worker with the in-memory store; N workers with Redis) starts `linker serve`
 and, per phase, a load generator. Around each phase it reads linker's CPU time from /proc
-(the server process and its children), linker's `/metrics` histograms and the tenant's call
-counts; the load generator reports flows, failures and its own CPU.
+(the server process and its children), linker's `/metrics` histograms (each step's wall time
+and its own time on the event loop, summed over the workers) and the tenant's call counts;
+the load generator reports flows, failures and its own CPU.
 
     python -m benchmarks.http [--phases 1:100,50:400,200:600] [--workers 1,2] [--warmup 10]
 """
@@ -31,7 +32,13 @@ import httpx
 from benchmarks.http import seed
 from benchmarks.http.crypto import CryptoBound
 from benchmarks.http.crypto import measure as measure_crypto
-from benchmarks.http.measure import STEPS, StepTimes, step_times, tree_cpu_seconds
+from benchmarks.http.measure import (
+    LOOP_HISTOGRAM,
+    STEPS,
+    StepTimes,
+    step_times,
+    tree_cpu_seconds,
+)
 from linker.testing import free_port
 from tests.support.redis_server import redis_server
 
@@ -74,7 +81,8 @@ class PhaseResult:
     linker_cpu_seconds: float
     tenant_cpu_seconds: float
     loadgen_cpu_seconds: float
-    server: dict[str, StepTimes]
+    server: dict[str, StepTimes]  # wall time per step
+    loop: dict[str, StepTimes]  # each step request's own time on the event loop
     server_note: str | None
     client_ms: dict[str, dict[str, float]]
     upstream: dict[str, int]
@@ -276,13 +284,17 @@ def run_phase(stack: Stack, phase: Phase, first: int, label: str) -> PhaseResult
         raise RuntimeError(f"the load generator failed: {log.read_text()[-2000:]}")
     flows: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     server = step_times(metrics_before, metrics_after)
+    loop = step_times(metrics_before, metrics_after, LOOP_HISTOGRAM)
     requests: dict[str, int] = flows["requests"]
     note = None
-    seen = {step: server[step].count if step in server else 0 for step in STEPS}
-    if any(seen[step] != requests.get(step, 0) for step in STEPS):
-        # Each worker has its own registry: a scrape is one worker's view, not the service's.
-        note = f"/metrics saw {sum(seen.values())} of {sum(requests.values())} requests"
-        server = {}
+    for times in (server, loop):
+        seen = {step: times[step].count if step in times else 0 for step in STEPS}
+        if any(seen[step] != requests.get(step, 0) for step in STEPS):
+            # A scrape that misses requests (a worker that does not share its metrics) would
+            # give percentiles of a part of them: none are shown.
+            note = f"/metrics saw {sum(seen.values())} of {sum(requests.values())} requests"
+            server, loop = {}, {}
+            break
     upstream = {k: v - stats_before.get(k, 0) for k, v in stats_after.items()}
     return PhaseResult(
         label=label,
@@ -295,6 +307,7 @@ def run_phase(stack: Stack, phase: Phase, first: int, label: str) -> PhaseResult
         tenant_cpu_seconds=tenant_cpu,
         loadgen_cpu_seconds=flows["cpu_seconds"],
         server=server,
+        loop=loop,
         server_note=note,
         client_ms=flows["hops_ms"],
         upstream={k: v for k, v in upstream.items() if v},
@@ -356,14 +369,16 @@ def format_phase(result: PhaseResult, bound_ms: float | None = None) -> str:
         + f"; tenant {result.tenant_cpu_ms_per_flow:.2f}"
         + f", load generator {result.loadgen_cpu_ms_per_flow:.2f}",
     ]
-    if result.server:
-        hops = "  ".join(
-            f"{step} {_ms(times.p50_ms)}/{_ms(times.p99_ms)}"
-            for step, times in result.server.items()
-        )
-        lines.append(f"    server ms p50/p99 (/metrics buckets): {hops}")
-    else:
-        lines.append(f"    server ms p50/p99 (/metrics buckets): n/a, {result.server_note}")
+    for kind, per_step in (("wall", result.server), ("loop", result.loop)):
+        title = f"    server {kind} ms p50/p99 (/metrics buckets):"
+        if per_step:
+            hops = "  ".join(
+                f"{step} {_ms(times.p50_ms)}/{_ms(times.p99_ms)}"
+                for step, times in per_step.items()
+            )
+            lines.append(f"{title} {hops}")
+        else:
+            lines.append(f"{title} n/a, {result.server_note}")
     client = "  ".join(
         f"{hop} {_ms(times.get('p50'))}/{_ms(times.get('p99'))}"
         for hop, times in result.client_ms.items()

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import io
 
-from benchmarks.http.measure import quantile, step_times
+import pytest
+
+from benchmarks.http.measure import LOOP_HISTOGRAM, quantile, step_times
 from benchmarks.http.run import Options, Phase, run_benchmark
 
 
-def test_a_tiny_run_links_every_flow_and_measures_each_figure() -> None:
+# Two workers over Redis: /metrics sums both, so their step times are shown too.
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.redis)])
+def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> None:
     out = io.StringIO()
-    options = Options(phases=(Phase(concurrency=5, flows=20),), workers=(1,), warmup=0)
+    options = Options(phases=(Phase(concurrency=5, flows=20),), workers=(workers,), warmup=0)
     report = run_benchmark(options, out=out)
 
     (config,) = report.configurations
@@ -25,15 +29,18 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure() -> None:
     # Each flow: one code exchange, then GET secondary, POST identities and the merge's PATCH.
     for endpoint in ("token:authorization_code", "users:get", "identities:post", "users:patch"):
         assert phase.upstream[endpoint] == 20, endpoint
-    assert {step: t.count for step, t in phase.server.items()} == {
-        "start": 20,
-        "callback": 20,
-        "commit": 20,
-    }
-    assert all(t.p50_ms is not None and t.p50_ms > 0 for t in phase.server.values())
+    for times in (phase.server, phase.loop):
+        assert {step: t.count for step, t in times.items()} == {
+            "start": 20,
+            "callback": 20,
+            "commit": 20,
+        }
+        assert all(t.p50_ms is not None and t.p50_ms > 0 for t in times.values())
     assert report.crypto.per_flow_ms > 0
     printed = out.getvalue()
     assert "c=5: 20 flows, 0 failed" in printed and "x the crypto bound" in printed
+    for kind in ("wall", "loop"):
+        assert f"server {kind} ms p50/p99 (/metrics buckets): start " in printed
 
 
 def test_quantiles_interpolate_within_a_bucket_as_prometheus_does() -> None:
@@ -56,3 +63,14 @@ def test_step_times_are_what_a_phase_added_between_two_scrapes() -> None:
     times = step_times(scrape(10, 0), scrape(10, 4))["commit"]
     assert times.count == 4
     assert times.p50_ms is not None and 1.0 < times.p50_ms < 10.0
+
+    # The loop-time histogram is read by its own name, apart from the wall-time one.
+    def as_loop(text: str) -> str:
+        return text.replace("linker_request_seconds", LOOP_HISTOGRAM)
+
+    both = scrape(10, 4) + as_loop(scrape(0, 1))
+    assert step_times(as_loop(scrape(10, 0)), as_loop(scrape(10, 4)), LOOP_HISTOGRAM) == {
+        "commit": times
+    }
+    assert step_times("", both)["commit"].count == 14
+    assert step_times("", both, LOOP_HISTOGRAM)["commit"].count == 1

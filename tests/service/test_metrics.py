@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
+import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from linker.observability import REQUEST_BUCKETS, UPSTREAM_BUCKETS, Metrics
+from linker.observability import MULTIPROCESS_DIR, REQUEST_BUCKETS, UPSTREAM_BUCKETS, Metrics
 from tests.support.harness import Harness
 
 
@@ -60,10 +64,70 @@ async def test_metrics_parse_and_count_a_link(harness: Harness) -> None:
     assert any(s.labels.get("outcome") == "201" for s in attempts.samples)
 
 
+async def test_each_step_request_has_its_loop_time(harness: Harness) -> None:
+    await harness.link()
+    await harness.client.get("/link/start", params={"session_token": "x", "state": "s"})
+    await harness.client.get("/healthz")
+    families = await scrape(harness)
+
+    loop = families["linker_request_loop_seconds"]
+    assert loop.type == "histogram"
+    counts = {
+        s.labels["step"]: s.value
+        for s in loop.samples
+        if s.name == "linker_request_loop_seconds_count"
+    }
+    # The dead end counts under start; /healthz and /metrics are no step and are not timed.
+    assert counts == {"start": 2.0, "callback": 1.0, "commit": 1.0}
+    for step in counts:
+        buckets = [
+            s.labels["le"]
+            for s in loop.samples
+            if s.name == "linker_request_loop_seconds_bucket" and s.labels["step"] == step
+        ]
+        assert buckets == [*(str(b) for b in REQUEST_BUCKETS), "+Inf"]
+        total = [
+            s.value
+            for s in loop.samples
+            if s.name == "linker_request_loop_seconds_sum" and s.labels["step"] == step
+        ]
+        assert total[0] > 0
+
+
+async def test_a_step_that_fails_still_has_its_loop_time(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the step")
+
+    monkeypatch.setattr("linker.app.commit", broken)
+    transport = httpx.ASGITransport(app=harness.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://linker.test") as client:
+        answer = await client.post("/link/commit", json={"commit_token": "t"})
+    assert answer.status_code == 500
+    families = await scrape(harness)
+    counts = [
+        (s.labels["step"], s.value)
+        for s in families["linker_request_loop_seconds"].samples
+        if s.name == "linker_request_loop_seconds_count"
+    ]
+    assert counts == [("commit", 1.0)]
+
+
 def test_apps_do_not_share_counters() -> None:
     first, second = Metrics(), Metrics()
     first.count("linker_requests_total", step="start", status="redirect", code="")
     assert 'step="start"' in first.render() and 'step="start"' not in second.render()
+
+
+def test_a_metrics_directory_set_too_late_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # This process imported prometheus_client without it: its values live in memory, and a
+    # scrape of the directory would silently leave them out.
+    monkeypatch.setenv(MULTIPROCESS_DIR, str(tmp_path))
+    with pytest.raises(RuntimeError, match="set it before the process starts"):
+        Metrics()
 
 
 def test_a_new_metric_name_is_registered_on_first_use() -> None:
