@@ -143,27 +143,38 @@ class Metrics:
             name: Histogram(name, text, labels, buckets=buckets, registry=self.registry)
             for name, (text, labels, buckets) in self._HISTOGRAMS.items()
         }
+        # (name, *label pairs) -> the labelled child: prometheus_client's own lookup sorts,
+        # validates and locks on every call; the label values come from small fixed sets.
+        self._children: dict[tuple[Any, ...], Any] = {}
 
     def count(self, name: str, **labels: str) -> None:
-        counter = self._counters.get(name)
-        if counter is None:  # a name the service started using: registered on first use
-            help_text = name.replace("_", " ")
-            counter = Counter(name, help_text, sorted(labels), registry=self.registry)
-            self._counters[name] = counter
-        (counter.labels(**labels) if labels else counter).inc()
+        key = (name, *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            counter = self._counters.get(name)
+            if counter is None:  # a name the service started using: registered on first use
+                help_text = name.replace("_", " ")
+                counter = Counter(name, help_text, sorted(labels), registry=self.registry)
+                self._counters[name] = counter
+            child = self._children[key] = counter.labels(**labels) if labels else counter
+        child.inc()
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
-        histogram = self._histograms.get(name)
-        if histogram is None:
-            histogram = Histogram(
-                name,
-                name.replace("_", " "),
-                sorted(labels),
-                buckets=REQUEST_BUCKETS,
-                registry=self.registry,
-            )
-            self._histograms[name] = histogram
-        (histogram.labels(**labels) if labels else histogram).observe(seconds)
+        key = (name, *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            histogram = self._histograms.get(name)
+            if histogram is None:
+                histogram = Histogram(
+                    name,
+                    name.replace("_", " "),
+                    sorted(labels),
+                    buckets=REQUEST_BUCKETS,
+                    registry=self.registry,
+                )
+                self._histograms[name] = histogram
+            child = self._children[key] = histogram.labels(**labels) if labels else histogram
+        child.observe(seconds)
 
     def render(self) -> str:
         if self.multiprocess_dir is None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from linker import heap
 from linker.app import from_environment
 from linker.cli import VERBS, main, serve_parser, uvicorn_options
 from linker.logs import JsonFormatter
@@ -258,6 +259,11 @@ def test_check_refuses_several_workers_over_the_memory_store(
     ]
 
 
-def test_each_worker_builds_the_app_from_the_environment(settings_in_env: dict[str, str]) -> None:
+def test_each_worker_builds_the_app_from_the_environment(
+    settings_in_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settled: list[bool] = []
+    monkeypatch.setattr(heap, "settle", lambda: settled.append(True))
     app = from_environment()
+    assert settled == [True]  # the worker's collector is set for serving
     assert app.state.runtime.settings.public_url == settings_in_env["LINKER_PUBLIC_URL"]
