@@ -55,6 +55,9 @@ class Store(Protocol):
     async def aclose(self) -> None: ...
 
 
+SWEEP_SECONDS = 1.0
+
+
 class MemoryStore:
     """In-process store, bounded: expired entries go first; when full, new keys are refused.
 
@@ -72,6 +75,7 @@ class MemoryStore:
         self._indexes: dict[str, list[Any]] = {}
         self._max = max_entries
         self._clock = clock
+        self._next_sweep = 0.0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -102,7 +106,11 @@ class MemoryStore:
 
     def _write(self, key: str, value: str, ttl: float) -> None:
         now = self._clock()
-        self._drop_expired(now)
+        # Expired keys are swept at most once a second (a sweep visits every TTL's queue),
+        # and always before a new key is refused; reads check each key's exact expiry.
+        if now >= self._next_sweep or len(self._entries) >= self._max:
+            self._drop_expired(now)
+            self._next_sweep = now + SWEEP_SECONDS
         if key not in self._entries and len(self._entries) >= self._max:
             raise StoreFull("the memory store is full")
         self._entries[key] = (now + ttl, value.encode())

@@ -32,14 +32,15 @@ class Transaction:
     def dumps(self) -> str:
         """A JSON array in field order, without the id (the store's key holds it): every
         pending attempt carries one, so it carries no key names."""
-        values = list(astuple(self)[1:])
+        values: list[Any] = [getattr(self, name) for name in _STORED]
+        values = [astuple(v) if isinstance(v, Identity) else v for v in values]
         while values and values[-1] is None:  # optional fields at the end: most are absent
             values.pop()
         return json.dumps(values, separators=(",", ":"))
 
     @classmethod
     def loads(cls, txn_id: str, raw: str | bytes) -> Transaction:
-        names = [f.name for f in fields(cls)]
+        names = _NAMES
         values: list[Any] = [txn_id, *json.loads(raw)]
         values += [None] * (len(names) - len(values))
         data = dict(zip(names, values, strict=True))
@@ -49,3 +50,7 @@ class Transaction:
             target=Identity(*target) if target else None,
             already_linked=Identity(*already_linked) if already_linked else None,
         )
+
+
+_NAMES = [f.name for f in fields(Transaction)]
+_STORED = _NAMES[1:]  # the id is the store's key
