@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from linker import heap
+from linker import serving
 from linker.admission import Admission
 from linker.attempts import Attempts
 from linker.audit import Audit
@@ -83,9 +83,10 @@ def create_app(
 def from_environment() -> Starlette:
     """The service with the settings of the environment and `.env`: what each `linker serve`
     worker runs (`uvicorn --factory linker.app:from_environment` does the same). The process
-    is taken to serve this app alone: its garbage collector is set for it (`linker.heap`)."""
+    is taken to serve this app alone: its collector and logging are set for it
+    (`linker.serving`)."""
     app = create_app(Settings.from_env(Settings.environment()))
-    heap.settle()
+    serving.settle()
     return app
 
 

@@ -46,14 +46,13 @@ class Audit:
         self.path = path  # None: the audit log only
         self._lock = threading.Lock()
 
-    def write(self, record: AuditRecord, *, when: float) -> str:
+    def write(self, record: AuditRecord, *, when: float) -> None:
         entry = {"time": datetime.fromtimestamp(when, UTC).isoformat(), **_shallow(record)}
-        line = json.dumps(entry, sort_keys=True, default=str)
         audit_log.info(JsonLine(entry))
         if self.path is not None:
+            line = json.dumps(entry, sort_keys=True, default=str)
             with self._lock, _open_private(self.path) as out:
                 out.write(line + "\n")
-        return line
 
 
 def _shallow(record: AuditRecord) -> dict[str, Any]:

@@ -28,6 +28,10 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 request_id: ContextVar[str | None] = ContextVar("linker_request_id", default=None)
 
 
+# Made once: `json.dumps` with any option builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(default=str)
+
+
 class JsonLine:
     """A log message that is a JSON object: its fields are kept as they are, and made text
     only when a handler prints them (`JsonFormatter` reads the fields without parsing)."""
@@ -63,7 +67,7 @@ class JsonFormatter(logging.Formatter):
             line.update({k: v for k, v in fields.items() if k not in line})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(line, default=str))
+        return redact(_ENCODER.encode(line))
 
 
 def _json_object(message: str) -> dict[str, Any] | None:

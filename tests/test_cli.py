@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from linker import heap
+from linker import serving
 from linker.app import from_environment
 from linker.cli import VERBS, main, serve_parser, uvicorn_options
 from linker.logs import JsonFormatter
@@ -263,7 +263,7 @@ def test_each_worker_builds_the_app_from_the_environment(
     settings_in_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settled: list[bool] = []
-    monkeypatch.setattr(heap, "settle", lambda: settled.append(True))
+    monkeypatch.setattr(serving, "settle", lambda: settled.append(True))
     app = from_environment()
     assert settled == [True]  # the worker's collector is set for serving
     assert app.state.runtime.settings.public_url == settings_in_env["LINKER_PUBLIC_URL"]
