@@ -1,8 +1,10 @@
 """The `linker_txn_*` cookie that binds a transaction to the browser that started it.
 
 One cookie per transaction, named after a digest of its id, so two attempts in two tabs of
-one browser do not overwrite each other. The value is the transaction id signed with the
-action secrets (any of them verifies, the first signs), compared in constant time.
+one browser do not overwrite each other. The value is the transaction id and a timestamp
+signed with the action secrets (any of them verifies, the first signs), compared in constant
+time. A signer, not a serializer: the value is one string, and a serializer's JSON and
+compression made each sign-and-check cost about 110 us instead of 14.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner
 
 from linker.core.secret import Secret
 
@@ -30,18 +32,18 @@ class TxnCookies:
     def __init__(self, secrets: Sequence[Secret], *, max_age: int) -> None:
         # itsdangerous signs with the last key and verifies with any of them.
         keys = [s.reveal() for s in reversed(secrets)]
-        self._serializer = URLSafeTimedSerializer(keys, salt=_SALT)
+        self._signer = TimestampSigner(keys, salt=_SALT)
         self.max_age = max_age
 
     def value(self, txn_id: str) -> str:
-        return self._serializer.dumps(txn_id)
+        return self._signer.sign(txn_id).decode("ascii")
 
     def matches(self, cookie_value: str | None, txn_id: str) -> bool:
         """True when the browser's cookie was issued for exactly this transaction."""
         if not cookie_value:
             return False
         try:
-            bound = self._serializer.loads(cookie_value, max_age=self.max_age)
-        except BadSignature:
+            bound = self._signer.unsign(cookie_value, max_age=self.max_age)
+        except BadSignature:  # expired, altered, or not one of ours
             return False
-        return isinstance(bound, str) and hmac.compare_digest(bound.encode(), txn_id.encode())
+        return hmac.compare_digest(bound, txn_id.encode())
