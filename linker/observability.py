@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -187,7 +186,7 @@ class Metrics:
 
 def upstream_kind(url: str) -> str:
     """What a call to the tenant was for, from its path (a small, fixed label set)."""
-    path = urlsplit(url).path
+    path = url.partition("?")[0]  # the scheme and host cannot end like these paths
     if path.endswith("/openid-configuration"):
         return "discovery"
     if path.endswith("jwks.json"):

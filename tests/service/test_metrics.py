@@ -9,7 +9,13 @@ import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from linker.observability import MULTIPROCESS_DIR, REQUEST_BUCKETS, UPSTREAM_BUCKETS, Metrics
+from linker.observability import (
+    MULTIPROCESS_DIR,
+    REQUEST_BUCKETS,
+    UPSTREAM_BUCKETS,
+    Metrics,
+    upstream_kind,
+)
 from tests.support.harness import Harness
 
 
@@ -137,3 +143,20 @@ def test_a_new_metric_name_is_registered_on_first_use() -> None:
     families = {f.name: f for f in text_string_to_metric_families(metrics.render())}
     assert families["linker_commits"].samples[0].value == 1.0
     assert families["linker_commit_seconds"].type == "histogram"
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("https://t.example/.well-known/openid-configuration", "discovery"),
+        ("https://t.example/.well-known/jwks.json", "jwks"),
+        ("https://t.example/oauth/token", "token"),
+        ("https://t.example/userinfo", "userinfo"),
+        ("https://t.example/api/v2/users/auth0%7C1/identities", "management"),
+        ("https://t.example/api/v2/client-grants?client_id=a&audience=b", "management"),
+        ("https://t.example/oauth/token?x=/userinfo", "token"),
+        ("https://t.example/authorize", "other"),
+    ],
+)
+def test_upstream_calls_are_labelled_by_their_path(url: str, kind: str) -> None:
+    assert upstream_kind(url) == kind
