@@ -9,7 +9,6 @@ checks are skipped with a note (on stderr) rather than guessed.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import difflib
 import json
@@ -21,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from linker.core.claims import unverified_segment
 from linker.core.errors import LinkError
 from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
@@ -68,12 +68,8 @@ def workers_problem(settings: Settings, workers: int) -> str | None:
 def _token_scopes(token: str) -> set[str] | None:
     """The `scope` claim of our own Management API token, read without verifying: this is a
     diagnosis of what the tenant granted us, not a trust decision."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return None
-    scope = claims.get("scope") if isinstance(claims, dict) else None
+    claims = unverified_segment(token, 1)
+    scope = claims.get("scope") if claims is not None else None
     return set(scope.split()) if isinstance(scope, str) else None
 
 

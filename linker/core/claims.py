@@ -7,6 +7,7 @@ levels deep. These checks turn such shapes into a refusal instead of an exceptio
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Mapping
@@ -65,3 +66,18 @@ def json_object(content: bytes | str) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def unverified_segment(token: str, index: int) -> dict[str, Any] | None:
+    """Segment `index` of a compact JWS (0 the header, 1 the payload) as a JSON object, with
+    no signature check: only for what picks or reports (a key id, granted scopes), never for
+    a trust decision. None when the token has no such segment or it is not a JSON object."""
+    parts = token.split(".", index + 1)
+    if len(parts) <= index:
+        return None
+    segment = parts[index]
+    try:
+        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None

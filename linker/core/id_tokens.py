@@ -6,9 +6,7 @@ Callers turn `TokenRejected` into the contract code that fits their step.
 
 from __future__ import annotations
 
-import base64
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +14,13 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from linker.core.claims import LEEWAY, BadClaim, finite_number, optional_number
+from linker.core.claims import (
+    LEEWAY,
+    BadClaim,
+    finite_number,
+    optional_number,
+    unverified_segment,
+)
 
 _RS256 = ["RS256"]
 
@@ -30,12 +34,8 @@ def key_id(token: str) -> str | None:
 
     Only the header is decoded: the `kid` merely picks the key, and `verify_rs256` reads
     the whole token, signature first."""
-    head = token.partition(".")[0]
-    try:
-        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (ValueError, TypeError, RecursionError):
-        return None
-    kid = header.get("kid") if isinstance(header, dict) else None
+    header = unverified_segment(token, 0)
+    kid = header.get("kid") if header is not None else None
     return kid if isinstance(kid, str) else None
 
 
