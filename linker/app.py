@@ -55,7 +55,7 @@ def create_app(
 ) -> Starlette:
     """The linking service. Every call to the tenant goes through `http` when given (an
     `httpx.AsyncClient`, or any `linker.transport.Upstream`); its owner closes it."""
-    client = upstream_client() if http is None else as_upstream(http)
+    client = upstream_client() if http is None else http  # adapted by build_runtime
     runtime = build_runtime(settings, http=client, store=store, clock=clock, retrier=retrier)
 
     @asynccontextmanager
