@@ -28,6 +28,7 @@ from linker.callback import callback
 from linker.commit import commit
 from linker.cookies import TxnCookies, cookie_name
 from linker.core.errors import LinkError
+from linker.http1 import upstream_client
 from linker.management import ManagementApi
 from linker.observability import LoopTimeMiddleware, Metrics, TimedUpstream, instrument
 from linker.reconcile import reconcile, run_in_background
@@ -37,7 +38,7 @@ from linker.settings import Settings
 from linker.start import start
 from linker.store import Store, open_store
 from linker.tenant import Tenant
-from linker.transport import Upstream, as_upstream, upstream_client
+from linker.transport import Upstream, as_upstream
 from linker.upstream import Retrier
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.

@@ -24,9 +24,10 @@ from linker.core.claims import unverified_segment
 from linker.core.errors import LinkError
 from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
+from linker.http1 import upstream_client
 from linker.settings import SETTING_NAMES, Settings
 from linker.tenant import Tenant
-from linker.transport import Upstream, as_upstream, upstream_client
+from linker.transport import Upstream, as_upstream
 from linker.upstream import Retrier
 
 NEEDED_SCOPES = ("read:users", "update:users")

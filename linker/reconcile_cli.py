@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from linker.http1 import upstream_client
 from linker.reconcile import Report, reconcile, replay, snapshots_to_replay
 from linker.settings import Settings, SettingsError
-from linker.transport import upstream_client
 
 
 async def _run(settings: Settings, audit_lines: list[str] | None) -> Report:

@@ -14,7 +14,8 @@ import pytest
 
 from linker.core.backoff import Budget
 from linker.core.errors import Code, LinkError
-from linker.transport import AiohttpUpstream, Answer, HttpxUpstream, upstream_client
+from linker.http1 import Http1Upstream, upstream_client
+from linker.transport import Answer, HttpxUpstream
 from linker.upstream import Retrier
 
 
@@ -127,7 +128,7 @@ async def test_the_pool_cap_answers_pool_timeout_at_once_and_the_others_finish(
     server: Server,
 ) -> None:
     server.release.clear()
-    async with AiohttpUpstream(connections=2, pool_wait=0.2) as http:
+    async with Http1Upstream(connections=2, pool_wait=0.2) as http:
         held = [asyncio.create_task(http.request("GET", f"{server.url}/slow")) for _ in range(2)]
         await server.received(2)
         began = time.monotonic()
@@ -144,7 +145,7 @@ async def test_a_pool_timeout_is_never_retried(server: Server) -> None:
     server.release.clear()
     outcomes: list[str] = []
     retrier = Retrier(on_attempt=outcomes.append)
-    async with AiohttpUpstream(connections=1, pool_wait=0.1) as http:
+    async with Http1Upstream(connections=1, pool_wait=0.1) as http:
         held = asyncio.create_task(http.request("GET", f"{server.url}/slow"))
         await server.received(1)
 
