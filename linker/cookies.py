@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 
 from itsdangerous import BadSignature, TimestampSigner
@@ -22,8 +23,27 @@ COOKIE_PATH = "/link"
 _SALT = "linker.txn-cookie"
 
 
+# Names and values here are ours (a hex digest, base64url and dots): nothing to quote.
+_PLAIN = re.compile(r"[A-Za-z0-9._-]*")
+
+
 def cookie_name(txn_id: str) -> str:
     return COOKIE_PREFIX + hashlib.sha256(txn_id.encode()).hexdigest()[:16]
+
+
+def set_cookie(name: str, value: str, *, max_age: int, secure: bool) -> str:
+    """A `Set-Cookie` value for a transaction cookie: HttpOnly, SameSite=Lax, on COOKIE_PATH.
+    `max_age=0` (with an empty value) deletes the cookie. Written out rather than through
+    `http.cookies`, which took a third of a response's rendering for two fixed shapes."""
+    if not (name and _PLAIN.fullmatch(name) and _PLAIN.fullmatch(value)):
+        raise ValueError("a transaction cookie's name and value are plain tokens")
+    attributes = [f"{name}={value}", f"Max-Age={max_age}"]
+    if max_age <= 0:  # also for clients that predate Max-Age
+        attributes.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+    attributes += [f"Path={COOKIE_PATH}", "HttpOnly", "SameSite=Lax"]
+    if secure:
+        attributes.append("Secure")
+    return "; ".join(attributes)
 
 
 class TxnCookies:

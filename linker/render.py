@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import RedirectResponse, Response
 
-from linker.cookies import COOKIE_PATH, cookie_name
+from linker.cookies import cookie_name, set_cookie
 from linker.core.errors import Code, LinkError
 from linker.outcomes import DeadEnd, NestedLogin, Outcome
 from linker.pages import SECURITY_HEADERS, error_page, resume_page
@@ -21,28 +21,19 @@ def render(rt: Runtime, outcome: Outcome) -> Response:
         response: Response = RedirectResponse(
             outcome.url, status_code=302, headers=SECURITY_HEADERS
         )
-        response.set_cookie(
-            cookie_name(outcome.txn_id),
-            rt.cookies.value(outcome.txn_id),
-            max_age=settings.txn_ttl,
-            path=COOKIE_PATH,
-            secure=settings.secure_cookies,
-            httponly=True,
-            samesite="lax",
-        )
+        name, value = cookie_name(outcome.txn_id), rt.cookies.value(outcome.txn_id)
+        ttl, secure = settings.txn_ttl, settings.secure_cookies
+        response.headers.append("set-cookie", set_cookie(name, value, max_age=ttl, secure=secure))
         return response
     response = resume_page(
         outcome.continue_url, state=outcome.state, session_token=outcome.session_token
     )
     if outcome.txn_id:
         # The transaction is spent: a replayed callback from this browser is a dead end too.
-        response.delete_cookie(
-            cookie_name(outcome.txn_id),
-            path=COOKIE_PATH,
-            secure=settings.secure_cookies,
-            httponly=True,
-            samesite="lax",
+        gone = set_cookie(
+            cookie_name(outcome.txn_id), "", max_age=0, secure=settings.secure_cookies
         )
+        response.headers.append("set-cookie", gone)
     return response
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OctKey
+from joserfc.jws import JWSRegistry
 
 from linker.core.claims import LEEWAY, BadClaim, finite_number, json_depth_ok, optional_number
 from linker.core.errors import Code, LinkError
@@ -27,7 +28,8 @@ RESULT_TOKEN_LIFETIME = 120
 COMMIT_TOKEN_MAX_LIFETIME = 60
 COMMIT_AUDIENCE = "linker:commit"
 TOKEN_VERSION = 2
-_HS256 = ["HS256"]
+# Made once: joserfc builds a registry per call when given `algorithms` instead.
+_HS256 = JWSRegistry(algorithms=["HS256"])
 _REQUIRED_START_CLAIMS = ("sub", "iss", "iat", "exp", "jti", "action", "client_id", "user")
 
 
@@ -76,7 +78,7 @@ def _verify_hs256(token: str, keys: Sequence[Secret], *, what: str) -> dict[str,
     for secret in keys:
         key = _hs256_key(secret.reveal())
         try:
-            return jwt.decode(token, key, algorithms=_HS256).claims
+            return jwt.decode(token, key, registry=_HS256).claims
         except BadSignatureError:
             continue
         except JoseError:
@@ -219,7 +221,7 @@ def encode_result_token(
     if result.commit is not None:
         claims["commit"] = result.commit
     key = _hs256_key(secret.reveal())
-    return jwt.encode({"alg": "HS256"}, claims, key, algorithms=_HS256), jti
+    return jwt.encode({"alg": "HS256"}, claims, key, registry=_HS256), jti
 
 
 class CommitRejected(Exception):

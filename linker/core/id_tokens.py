@@ -13,6 +13,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
 
 from linker.core.claims import (
     LEEWAY,
@@ -22,7 +23,8 @@ from linker.core.claims import (
     unverified_segment,
 )
 
-_RS256 = ["RS256"]
+# Made once: joserfc builds a registry per call when given `algorithms` instead.
+_RS256 = JWSRegistry(algorithms=["RS256"])
 
 
 class TokenRejected(Exception):
@@ -42,7 +44,7 @@ def key_id(token: str) -> str | None:
 def verify_rs256(token: str, keys: KeySet) -> dict[str, Any]:
     """Check the signature with the tenant's key of the token's `kid`; RS256 and nothing else."""
     try:
-        return jwt.decode(token, keys, algorithms=_RS256).claims
+        return jwt.decode(token, keys, registry=_RS256).claims
     except JoseError as exc:
         raise TokenRejected(f"signature check failed ({exc.error})") from None
     except (ValueError, TypeError, RecursionError):
