@@ -7,7 +7,7 @@ and, per phase, a load generator. Around each phase it reads linker's CPU time f
 and its own time on the event loop, summed over the workers) and the tenant's call counts;
 the load generator reports flows, failures and its own CPU.
 
-    python -m benchmarks.http [--phases 1:100,50:400,200:600] [--workers 1,2] [--warmup 10]
+    python -m benchmarks.http [--phases 1:300,50:800,200:1200] [--workers 1,2] [--warmup 50]
 """
 
 from __future__ import annotations
@@ -59,14 +59,15 @@ class Phase:
         return f"c={self.concurrency}"
 
 
-DEFAULT_PHASES = (Phase(1, 100), Phase(50, 400), Phase(200, 600))
+# Long enough that one burst of a shared machine's noise moves a phase's figure little.
+DEFAULT_PHASES = (Phase(1, 300), Phase(50, 800), Phase(200, 1200))
 
 
 @dataclass(frozen=True)
 class Options:
     phases: tuple[Phase, ...] = DEFAULT_PHASES
     workers: tuple[int, ...] = (1, 2)
-    warmup: int = 10  # flows at concurrency 2 before the phases: first requests, caches
+    warmup: int = 50  # flows at concurrency 2 before the phases: first requests, caches
     crypto_rounds: int = 200
 
 
