@@ -77,23 +77,22 @@ class Attempts:
     async def open(self, txn: Transaction, *, ttl: float) -> None:
         """Store a transaction; beyond the per-user limit, that user's oldest one goes.
 
-        The per-user index lists the transactions' own keys, so it holds no copy of them.
+        The per-user index lists the transactions' own keys, so it holds no copy of them. Only
+        the ones still there count: one taken leaves the index at its user's next `open`.
         """
-        key = "txn:" + txn.id
-        await self.store.put(key, txn.dumps(), ttl + GRACE_SECONDS)
-        index = "pending:" + txn.primary_user_id
-        for old in await self.store.track(index, key, keep=self._max_pending, ttl=ttl):
-            await self.store.delete(old)
+        await self.store.put_tracked(
+            "txn:" + txn.id,
+            txn.dumps(),
+            ttl + GRACE_SECONDS,
+            index="pending:" + txn.primary_user_id,
+            keep=self._max_pending,
+            index_ttl=ttl,
+        )
 
     async def take(self, txn_id: str) -> Transaction | None:
         """The transaction, once: a second take finds nothing."""
-        key = "txn:" + txn_id
-        raw = await self.store.take(key)
-        if raw is None:
-            return None
-        txn = Transaction.loads(txn_id, raw)
-        await self.store.untrack("pending:" + txn.primary_user_id, key)
-        return txn
+        raw = await self.store.take("txn:" + txn_id)
+        return None if raw is None else Transaction.loads(txn_id, raw)
 
     async def prepare(self, attempt: Prepared) -> None:
         await self.store.put("prepared:" + attempt.commit, attempt.dumps(), PREPARED_TTL)

@@ -9,6 +9,7 @@ import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
 from linker.attempts import GRACE_SECONDS, Attempts
 from linker.core.identities import Identity
@@ -45,6 +46,9 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         yield MemoryStore()
         return
     url = request.getfixturevalue("redis_url")
+    raw = Redis.from_url(url)
+    await raw.flushdb()  # the server is the module's: each test starts from an empty one
+    await raw.aclose()
     redis = RedisStore.from_url(url)
     yield redis
     await redis.aclose()
@@ -74,12 +78,40 @@ async def test_claim_takes_once_and_leaves_its_marker(store: Store) -> None:
     assert await store.get("outcome:missing") is None
 
 
-async def test_track_keeps_the_newest_and_returns_the_rest(store: Store) -> None:
+async def test_put_tracked_keeps_the_newest_and_deletes_the_rest(store: Store) -> None:
     for i in range(7):
-        dropped = await store.track("pending:u", f"t{i}", keep=5, ttl=60)
-        assert dropped == ([f"t{i - 5}"] if i >= 5 else [])
-    await store.untrack("pending:u", "t3")
-    assert await store.track("pending:u", "t7", keep=5, ttl=60) == []
+        dropped = await store.put_tracked(
+            f"k{i}", f"v{i}", 60, index="pending:u", keep=5, index_ttl=60
+        )
+        assert dropped == ([f"k{i - 5}"] if i >= 5 else [])
+    values = [await store.get(f"k{i}") for i in range(7)]
+    assert values == [None, None, "v2", "v3", "v4", "v5", "v6"]
+
+
+async def test_put_tracked_counts_only_the_keys_still_there(store: Store) -> None:
+    async def put(key: str) -> list[str]:
+        return await store.put_tracked(key, "v", 60, index="pending:u", keep=5, index_ttl=60)
+
+    for i in range(5):
+        await put(f"k{i}")
+    assert await store.take("k1") == "v"
+    await store.delete("k3")
+    assert await put("k5") == []
+    assert await put("k6") == []
+    assert await put("k7") == ["k0"]
+    assert await put("k8") == ["k2"]
+
+
+async def test_memory_put_tracked_does_not_count_expired_keys() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    await store.put_tracked("old", "v", 10, index="pending:u", keep=2, index_ttl=100)
+    await store.put_tracked("k1", "v", 100, index="pending:u", keep=2, index_ttl=100)
+    clock.now += 11
+    assert await store.put_tracked("k2", "v", 100, index="pending:u", keep=2, index_ttl=100) == []
+    assert await store.put_tracked("k3", "v", 100, index="pending:u", keep=2, index_ttl=100) == [
+        "k1"
+    ]
 
 
 async def test_attempts_cap_per_user_drops_only_that_users_oldest(store: Store) -> None:
@@ -91,6 +123,19 @@ async def test_attempts_cap_per_user_drops_only_that_users_oldest(store: Store) 
     assert await attempts.take("a2") is not None
     assert await attempts.take("a3") is not None
     assert await attempts.take("other") is not None  # another user's attempt is untouched
+
+
+async def test_attempts_taken_do_not_count_toward_the_cap(store: Store) -> None:
+    attempts = Attempts(store, max_pending_per_user=2)
+    await attempts.open(txn("a1"), ttl=60)
+    await attempts.open(txn("a2"), ttl=60)
+    assert await attempts.take("a2") is not None
+    await attempts.open(txn("a3"), ttl=60)  # a1 and a3 pending: nothing goes
+    assert await store.get("txn:a1") is not None
+    await attempts.open(txn("a4"), ttl=60)  # the oldest still pending goes
+    assert await attempts.take("a1") is None
+    assert await attempts.take("a3") is not None
+    assert await attempts.take("a4") is not None
 
 
 async def test_memory_entries_expire() -> None:
@@ -147,8 +192,6 @@ async def test_memory_keys_with_many_distinct_ttls_leave_nothing_behind() -> Non
 
 @pytest.mark.redis
 async def test_redis_sets_a_ttl(redis_url: str) -> None:
-    from redis.asyncio import Redis
-
     store = RedisStore.from_url(redis_url)
     await Attempts(store, max_pending_per_user=5).open(txn("r3"), ttl=60)
     raw = Redis.from_url(redis_url)
@@ -165,6 +208,8 @@ async def test_redis_down_is_reported_not_raised() -> None:
         await store.put("k", "v", 60)
     with pytest.raises(StoreUnavailable):
         await store.take("k")
+    with pytest.raises(StoreUnavailable):
+        await store.put_tracked("k", "v", 60, index="i", keep=5, index_ttl=60)
     await store.aclose()
 
 
