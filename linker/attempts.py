@@ -27,6 +27,17 @@ OUTCOME_TTL = 120
 IN_PROGRESS = "in_progress"
 
 
+class ForAnotherUser(Exception):
+    """The prepared attempt is another user's: it was left as it was, for its own."""
+
+
+def owned_by(primary: str) -> str:
+    """How a stored attempt of `primary`'s begins: `claim` compares it in the store, which
+    need not parse the attempt. A JSON string ends at its first unescaped quote, so no other
+    id's attempt begins so."""
+    return '{"primary":' + json.dumps(primary) + ","
+
+
 @dataclass(frozen=True)
 class Prepared:
     """An attempt the callback verified: everything the commit step needs, and nothing secret."""
@@ -41,8 +52,9 @@ class Prepared:
     created_at: float
 
     def dumps(self) -> str:
-        data = {**self.__dict__, "identity": self.identity.to_claim()}
-        return json.dumps(data, separators=(",", ":"))
+        rest = {k: v for k, v in self.__dict__.items() if k != "primary"}
+        rest["identity"] = self.identity.to_claim()
+        return owned_by(self.primary) + json.dumps(rest, separators=(",", ":"))[1:]
 
     @classmethod
     def loads(cls, raw: str) -> Prepared:
@@ -97,15 +109,19 @@ class Attempts:
     async def prepare(self, attempt: Prepared) -> None:
         await self.store.put("prepared:" + attempt.commit, attempt.dumps(), PREPARED_TTL)
 
-    async def peek(self, commit: str) -> Prepared | None:
-        raw = await self.store.get("prepared:" + commit)
-        return None if raw is None else Prepared.loads(raw)
-
-    async def claim(self, commit: str) -> Prepared | None:
-        """Take a prepared attempt for its commit, marking its outcome as in progress."""
+    async def claim(self, commit: str, primary: str) -> Prepared | None:
+        """Take the prepared attempt of `commit` if it is `primary`'s, and mark its outcome as
+        in progress, in one step; None when there is none. Raises `ForAnotherUser`."""
+        owner = owned_by(primary)
         raw = await self.store.claim(
-            "prepared:" + commit, "outcome:" + commit, IN_PROGRESS, OUTCOME_TTL
+            "prepared:" + commit,
+            "outcome:" + commit,
+            IN_PROGRESS,
+            OUTCOME_TTL,
+            if_starts_with=owner,
         )
+        if raw is not None and not raw.startswith(owner):
+            raise ForAnotherUser
         return None if raw is None else Prepared.loads(raw)
 
     async def record(self, commit: str, primary: str, result: Result) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from linker import writes
 from linker.admission import busy
-from linker.attempts import IN_PROGRESS, Prepared
+from linker.attempts import IN_PROGRESS, ForAnotherUser, Prepared
 from linker.audit import AuditRecord
 from linker.core.action_tokens import CommitRejected, CommitRequest, Result, decode_commit_token
 from linker.core.errors import Code, LinkError
@@ -59,14 +59,13 @@ async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
         observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
         return _rejected(str(exc))
     try:
-        prepared = await rt.attempts.peek(req.commit)
-        if prepared is not None and prepared.primary != req.sub:
-            # Another user's commit: refused, and the attempt stays for its owner.
-            observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
-            return _rejected("the commit token was issued for another user")
-        claimed = await rt.attempts.claim(req.commit) if prepared is not None else None
+        claimed = await rt.attempts.claim(req.commit, req.sub)
     except StoreUnavailable:
         return _answer(rt, began, req, Result.from_error(store_down()))
+    except ForAnotherUser:
+        # Another user's commit: refused, and the attempt stays for its owner.
+        observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
+        return _rejected("the commit token was issued for another user")
     if claimed is None:
         return _answer(rt, began, req, await _recorded(rt, req))
     result = await _write(rt, claimed, req)

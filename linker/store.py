@@ -2,11 +2,11 @@
 
 Two implementations of one protocol: `MemoryStore` for a single process, `RedisStore` to share
 attempts between replicas. The operations are the few the protocol needs, each atomic:
-put (optionally only if new), get, take (read and delete at once), claim (take one key and
-write another in the same step), and put_tracked (write a key and list it in an index bounded
-to its newest live keys). `linker.attempts` gives them their meaning. In Redis each of these is
-one command (a script where it has several steps): every command costs the replica CPU of its
-own.
+put (optionally only if new), get, take (read and delete at once), claim (take one key, if its
+value begins as expected, and write another in the same step), and put_tracked (write a key and
+list it in an index bounded to its newest live keys). `linker.attempts` gives them their
+meaning. In Redis each of these is one command (a script where it has several steps): every
+command costs the replica CPU of its own.
 """
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ class Store(Protocol):
     async def take(self, key: str) -> str | None:
         """Read and delete `key` at once: of two concurrent takes, one gets the value."""
 
-    async def claim(self, key: str, marker_key: str, marker: str, ttl: float) -> str | None:
-        """Take `key` and, if it was there, put `marker` at `marker_key`, in one step."""
+    async def claim(
+        self, key: str, marker_key: str, marker: str, ttl: float, *, if_starts_with: str = ""
+    ) -> str | None:
+        """Take `key` and put `marker` at `marker_key`, in one step, if its value starts with
+        `if_starts_with`. Returns the value found: one that starts otherwise stays where it is."""
 
     async def put_tracked(
         self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float
@@ -139,9 +142,13 @@ class MemoryStore:
         self._entries.pop(key, None)
         return value
 
-    async def claim(self, key: str, marker_key: str, marker: str, ttl: float) -> str | None:
-        value = await self.take(key)
-        if value is not None:
+    async def claim(
+        self, key: str, marker_key: str, marker: str, ttl: float, *, if_starts_with: str = ""
+    ) -> str | None:
+        value = self._live(key)
+        if value is not None and value.startswith(if_starts_with):
+            # Deleted first, so the marker always has room: a full store refuses nothing here.
+            del self._entries[key]
             self._write(marker_key, marker, ttl)
         return value
 
@@ -182,10 +189,14 @@ class MemoryStore:
 
 # Redis runs a script as one step: nothing else runs between its commands.
 
-# Take KEYS[1] and leave the marker ARGV[1] at KEYS[2] (PX ARGV[2]) in its place.
+# Take KEYS[1], if its value starts with ARGV[3], and leave the marker ARGV[1] at KEYS[2]
+# (PX ARGV[2]); return the value found either way.
 _CLAIM = """
-local value = redis.call('GETDEL', KEYS[1])
-if value then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, #ARGV[3]) == ARGV[3] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+end
 return value
 """
 
@@ -265,9 +276,12 @@ class RedisStore:
     async def take(self, key: str) -> str | None:
         return self._text(await self._run(lambda: self._redis.getdel(self._prefix + key)))
 
-    async def claim(self, key: str, marker_key: str, marker: str, ttl: float) -> str | None:
+    async def claim(
+        self, key: str, marker_key: str, marker: str, ttl: float, *, if_starts_with: str = ""
+    ) -> str | None:
         keys = [self._prefix + key, self._prefix + marker_key]
-        return self._text(await self._run(lambda: self._claim(keys=keys, args=[marker, _ms(ttl)])))
+        args = [marker, _ms(ttl), if_starts_with]
+        return self._text(await self._run(lambda: self._claim(keys=keys, args=args)))
 
     async def put_tracked(
         self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float

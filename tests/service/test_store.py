@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from linker.attempts import GRACE_SECONDS, Attempts
+from linker.attempts import GRACE_SECONDS, IN_PROGRESS, Attempts, ForAnotherUser, Prepared
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
@@ -78,6 +78,20 @@ async def test_claim_takes_once_and_leaves_its_marker(store: Store) -> None:
     assert await store.get("outcome:missing") is None
 
 
+async def test_claim_leaves_a_value_that_starts_otherwise(store: Store) -> None:
+    await store.put("prepared:c", "éa attempt", 60)
+    for other in ("ée", "éa attempt and more", "e"):
+        found = await store.claim("prepared:c", "outcome:c", "busy", 60, if_starts_with=other)
+        assert found == "éa attempt"
+    assert await store.get("prepared:c") == "éa attempt"
+    assert await store.get("outcome:c") is None
+    assert await store.claim("prepared:c", "outcome:c", "busy", 60, if_starts_with="éa") == (
+        "éa attempt"
+    )
+    assert await store.get("prepared:c") is None
+    assert await store.get("outcome:c") == "busy"
+
+
 async def test_put_tracked_keeps_the_newest_and_deletes_the_rest(store: Store) -> None:
     for i in range(7):
         dropped = await store.put_tracked(
@@ -136,6 +150,44 @@ async def test_attempts_taken_do_not_count_toward_the_cap(store: Store) -> None:
     assert await attempts.take("a1") is None
     assert await attempts.take("a3") is not None
     assert await attempts.take("a4") is not None
+
+
+def prepared(primary: str = 'auth0|ál"ice') -> Prepared:
+    return Prepared(
+        commit="c1",
+        action="link",
+        primary=primary,
+        identity=Identity("github", "1001", "github"),
+        connection="github",
+        client_id="app",
+        ip=None,
+        created_at=1.0,
+    )
+
+
+async def test_a_prepared_attempt_is_claimed_only_by_its_own_user(store: Store) -> None:
+    attempts = Attempts(store, max_pending_per_user=5)
+    attempt = prepared()
+    await attempts.prepare(attempt)
+    # Its own id cut short, continued, or with the quote unescaped: each is another user.
+    for other in ("auth0|ál", 'auth0|ál"ice2', 'auth0|ál\\"ice', 'auth0|al"ice'):
+        with pytest.raises(ForAnotherUser):
+            await attempts.claim("c1", other)
+    assert await attempts.outcome("c1") is None  # nothing marked, nothing taken
+    assert await attempts.claim("c1", attempt.primary) == attempt
+    assert await attempts.outcome("c1") == IN_PROGRESS
+    assert await attempts.claim("c1", attempt.primary) is None
+
+
+async def test_concurrent_claims_of_its_user_and_another_take_it_once(store: Store) -> None:
+    attempts = Attempts(store, max_pending_per_user=5)
+    attempt = prepared()
+    await attempts.prepare(attempt)
+    claims = [attempts.claim("c1", user) for user in ["auth0|mallory", attempt.primary] * 5]
+    results = await asyncio.gather(*claims, return_exceptions=True)
+    assert [r for r in results if isinstance(r, Prepared)] == [attempt]
+    assert all(r is None or isinstance(r, ForAnotherUser) for r in results[::2])
+    assert await attempts.outcome("c1") == IN_PROGRESS
 
 
 async def test_memory_entries_expire() -> None:
@@ -209,6 +261,8 @@ async def test_redis_down_is_reported_not_raised() -> None:
     with pytest.raises(StoreUnavailable):
         await store.take("k")
     with pytest.raises(StoreUnavailable):
+        await store.claim("k", "m", "busy", 60)
+    with pytest.raises(StoreUnavailable):
         await store.put_tracked("k", "v", 60, index="i", keep=5, index_ttl=60)
     await store.aclose()
 
@@ -220,6 +274,23 @@ async def test_link_through_a_redis_store(harness: Harness, redis_url: str) -> N
     harness.use_store(store)
     try:
         assert (await harness.link()).status == "linked"
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.redis
+async def test_a_commit_for_another_user_through_redis_keeps_the_attempt(
+    harness: Harness, redis_url: str
+) -> None:
+    store = RedisStore.from_url(redis_url)
+    harness.use_store(store)
+    try:
+        resumed = read_resume(await harness.link_callback())
+        refused = await harness.commit(resumed.commit, sub="google-oauth2|mallory")
+        assert refused.status_code == 401
+        assert refused.json()["error_description"] == "the commit token was issued for another user"
+        assert (await harness.commit(resumed.commit)).json()["status"] == "linked"
+        assert await store.scan("work:") == []
     finally:
         await store.aclose()
 
