@@ -124,9 +124,16 @@ class Attempts:
             raise ForAnotherUser
         return None if raw is None else Prepared.loads(raw)
 
-    async def record(self, commit: str, primary: str, result: Result) -> None:
+    async def record(
+        self, commit: str, primary: str, result: Result, *, finished: str | None = None
+    ) -> None:
+        """The final answer for `commit`; `finished`, a key of work now done, is deleted in the
+        same step (so a failure here leaves both as they were, the work still owed)."""
         raw = json.dumps({"primary": primary, "result": result.to_claim()}, separators=(",", ":"))
-        await self.store.put("outcome:" + commit, raw, OUTCOME_TTL)
+        if finished is None:
+            await self.store.put("outcome:" + commit, raw, OUTCOME_TTL)
+        else:
+            await self.store.replace(finished, "outcome:" + commit, raw, OUTCOME_TTL)
 
     async def outcome(self, commit: str) -> tuple[str, Result] | str | None:
         """`(primary, result)` as recorded, `IN_PROGRESS` while a commit writes, or None."""

@@ -3,10 +3,10 @@
 Two implementations of one protocol: `MemoryStore` for a single process, `RedisStore` to share
 attempts between replicas. The operations are the few the protocol needs, each atomic:
 put (optionally only if new), get, take (read and delete at once), claim (take one key, if its
-value begins as expected, and write another in the same step), and put_tracked (write a key and
-list it in an index bounded to its newest live keys). `linker.attempts` gives them their
-meaning. In Redis each of these is one command (a script where it has several steps): every
-command costs the replica CPU of its own.
+value begins as expected, and write another in the same step), replace (delete one key and
+write another), and put_tracked (write a key and list it in an index bounded to its newest live
+keys). `linker.attempts` gives them their meaning. In Redis each of these is one command (a
+script where it has several steps): every command costs the replica CPU of its own.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class Store(Protocol):
     ) -> str | None:
         """Take `key` and put `marker` at `marker_key`, in one step, if its value starts with
         `if_starts_with`. Returns the value found: one that starts otherwise stays where it is."""
+
+    async def replace(self, old: str, key: str, value: str, ttl: float) -> None:
+        """Delete `old` and put `value` at `key` for `ttl` seconds, in one step."""
 
     async def put_tracked(
         self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float
@@ -152,6 +155,12 @@ class MemoryStore:
             self._write(marker_key, marker, ttl)
         return value
 
+    async def replace(self, old: str, key: str, value: str, ttl: float) -> None:
+        # As in `claim`: when `old` was there, `key` has its room; when not, a refusal of
+        # `key` leaves everything as it was.
+        self._entries.pop(old, None)
+        self._write(key, value, ttl)
+
     async def put_tracked(
         self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float
     ) -> list[str]:
@@ -200,6 +209,12 @@ end
 return value
 """
 
+# Delete KEYS[1] and set KEYS[2] to ARGV[1] (PX ARGV[2]).
+_REPLACE = """
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+"""
+
 # Set KEYS[1] to ARGV[1] (PX ARGV[2]) and list ARGV[3], the same key without the store's prefix
 # ARGV[6], last in the index KEYS[2] (PX ARGV[5]). Keys no longer there leave the index; beyond
 # the newest ARGV[4], the oldest are deleted and returned. The index's keys are only known here,
@@ -240,6 +255,7 @@ class RedisStore:
         self._redis = client
         self._prefix = prefix
         self._claim = client.register_script(_CLAIM)
+        self._replace = client.register_script(_REPLACE)
         self._put_tracked = client.register_script(_PUT_TRACKED)
 
     @classmethod
@@ -282,6 +298,10 @@ class RedisStore:
         keys = [self._prefix + key, self._prefix + marker_key]
         args = [marker, _ms(ttl), if_starts_with]
         return self._text(await self._run(lambda: self._claim(keys=keys, args=args)))
+
+    async def replace(self, old: str, key: str, value: str, ttl: float) -> None:
+        keys = [self._prefix + old, self._prefix + key]
+        await self._run(lambda: self._replace(keys=keys, args=[value, _ms(ttl)]))
 
     async def put_tracked(
         self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float

@@ -92,6 +92,16 @@ async def test_claim_leaves_a_value_that_starts_otherwise(store: Store) -> None:
     assert await store.get("outcome:c") == "busy"
 
 
+async def test_replace_deletes_one_key_and_puts_another(store: Store) -> None:
+    await store.put("work:c", "owed", 60)
+    await store.put("outcome:c", "busy", 60)
+    await store.replace("work:c", "outcome:c", "done", 60)
+    assert await store.get("work:c") is None
+    assert await store.get("outcome:c") == "done"
+    await store.replace("work:missing", "outcome:d", "done", 60)
+    assert await store.get("outcome:d") == "done"
+
+
 async def test_put_tracked_keeps_the_newest_and_deletes_the_rest(store: Store) -> None:
     for i in range(7):
         dropped = await store.put_tracked(
@@ -198,6 +208,17 @@ async def test_memory_entries_expire() -> None:
     assert await attempts.take("t1") is None
 
 
+async def test_a_full_memory_store_still_claims_and_replaces() -> None:
+    store = MemoryStore(max_entries=2)
+    await store.put("prepared:c", "attempt", 60)
+    await store.put("work:c", "owed", 60)
+    assert await store.claim("prepared:c", "outcome:c", "busy", 60) == "attempt"
+    await store.replace("work:c", "outcome:d", "done", 60)  # the room `work:c` leaves
+    with pytest.raises(StoreFull):  # no room, and nothing changed
+        await store.replace("work:gone", "outcome:e", "done", 60)
+    assert (await store.get("outcome:c"), await store.get("outcome:d")) == ("busy", "done")
+
+
 async def test_a_full_memory_store_refuses_new_keys_and_keeps_live_ones() -> None:
     clock = FakeClock()
     store = MemoryStore(max_entries=3, clock=clock)
@@ -262,6 +283,8 @@ async def test_redis_down_is_reported_not_raised() -> None:
         await store.take("k")
     with pytest.raises(StoreUnavailable):
         await store.claim("k", "m", "busy", 60)
+    with pytest.raises(StoreUnavailable):
+        await store.replace("k", "m", "v", 60)
     with pytest.raises(StoreUnavailable):
         await store.put_tracked("k", "v", 60, index="i", keep=5, index_ttl=60)
     await store.aclose()
