@@ -4,6 +4,10 @@ Keys: `jti:` (start tokens already used), `txn:` (a nested login in flight, boun
 browser), `pending:` (each user's transactions, newest last), `prepared:` (verified, waiting for
 the Action's commit), `outcome:` (the final answer for a commit id, so a retried commit gets the
 same answer and writes nothing twice).
+
+Each method is one store operation, so a link flow costs seven Redis commands: start 2
+(`first_use`, `open`), callback 2 (`take`, `prepare`), commit 3 (`claim`, the work item of
+`linker.reconcile`, `record`).
 """
 
 from __future__ import annotations
