@@ -4,6 +4,10 @@ Keys: `jti:` (start tokens already used), `txn:` (a nested login in flight, boun
 browser), `pending:` (each user's transactions, newest last), `prepared:` (verified, waiting for
 the Action's commit), `outcome:` (the final answer for a commit id, so a retried commit gets the
 same answer and writes nothing twice).
+
+Each method is one store operation, so a link flow costs seven Redis commands: start 2
+(`first_use`, `open`), callback 2 (`take`, `prepare`), commit 3 (`claim`, the work item of
+`linker.reconcile`, `record`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,17 @@ OUTCOME_TTL = 120
 IN_PROGRESS = "in_progress"
 
 
+class ForAnotherUser(Exception):
+    """The prepared attempt is another user's: it was left as it was, for its own."""
+
+
+def owned_by(primary: str) -> str:
+    """How a stored attempt of `primary`'s begins: `claim` compares it in the store, which
+    need not parse the attempt. A JSON string ends at its first unescaped quote, so no other
+    id's attempt begins so."""
+    return '{"primary":' + json.dumps(primary) + ","
+
+
 @dataclass(frozen=True)
 class Prepared:
     """An attempt the callback verified: everything the commit step needs, and nothing secret."""
@@ -41,8 +56,9 @@ class Prepared:
     created_at: float
 
     def dumps(self) -> str:
-        data = {**self.__dict__, "identity": self.identity.to_claim()}
-        return json.dumps(data, separators=(",", ":"))
+        rest = {k: v for k, v in self.__dict__.items() if k != "primary"}
+        rest["identity"] = self.identity.to_claim()
+        return owned_by(self.primary) + json.dumps(rest, separators=(",", ":"))[1:]
 
     @classmethod
     def loads(cls, raw: str) -> Prepared:
@@ -77,41 +93,51 @@ class Attempts:
     async def open(self, txn: Transaction, *, ttl: float) -> None:
         """Store a transaction; beyond the per-user limit, that user's oldest one goes.
 
-        The per-user index lists the transactions' own keys, so it holds no copy of them.
+        The per-user index lists the transactions' own keys, so it holds no copy of them. Only
+        the ones still there count: one taken leaves the index at its user's next `open`.
         """
-        key = "txn:" + txn.id
-        await self.store.put(key, txn.dumps(), ttl + GRACE_SECONDS)
-        index = "pending:" + txn.primary_user_id
-        for old in await self.store.track(index, key, keep=self._max_pending, ttl=ttl):
-            await self.store.delete(old)
+        await self.store.put_tracked(
+            "txn:" + txn.id,
+            txn.dumps(),
+            ttl + GRACE_SECONDS,
+            index="pending:" + txn.primary_user_id,
+            keep=self._max_pending,
+            index_ttl=ttl,
+        )
 
     async def take(self, txn_id: str) -> Transaction | None:
         """The transaction, once: a second take finds nothing."""
-        key = "txn:" + txn_id
-        raw = await self.store.take(key)
-        if raw is None:
-            return None
-        txn = Transaction.loads(txn_id, raw)
-        await self.store.untrack("pending:" + txn.primary_user_id, key)
-        return txn
+        raw = await self.store.take("txn:" + txn_id)
+        return None if raw is None else Transaction.loads(txn_id, raw)
 
     async def prepare(self, attempt: Prepared) -> None:
         await self.store.put("prepared:" + attempt.commit, attempt.dumps(), PREPARED_TTL)
 
-    async def peek(self, commit: str) -> Prepared | None:
-        raw = await self.store.get("prepared:" + commit)
-        return None if raw is None else Prepared.loads(raw)
-
-    async def claim(self, commit: str) -> Prepared | None:
-        """Take a prepared attempt for its commit, marking its outcome as in progress."""
+    async def claim(self, commit: str, primary: str) -> Prepared | None:
+        """Take the prepared attempt of `commit` if it is `primary`'s, and mark its outcome as
+        in progress, in one step; None when there is none. Raises `ForAnotherUser`."""
+        owner = owned_by(primary)
         raw = await self.store.claim(
-            "prepared:" + commit, "outcome:" + commit, IN_PROGRESS, OUTCOME_TTL
+            "prepared:" + commit,
+            "outcome:" + commit,
+            IN_PROGRESS,
+            OUTCOME_TTL,
+            if_starts_with=owner,
         )
+        if raw is not None and not raw.startswith(owner):
+            raise ForAnotherUser
         return None if raw is None else Prepared.loads(raw)
 
-    async def record(self, commit: str, primary: str, result: Result) -> None:
+    async def record(
+        self, commit: str, primary: str, result: Result, *, finished: str | None = None
+    ) -> None:
+        """The final answer for `commit`; `finished`, a key of work now done, is deleted in the
+        same step (so a failure here leaves both as they were, the work still owed)."""
         raw = json.dumps({"primary": primary, "result": result.to_claim()}, separators=(",", ":"))
-        await self.store.put("outcome:" + commit, raw, OUTCOME_TTL)
+        if finished is None:
+            await self.store.put("outcome:" + commit, raw, OUTCOME_TTL)
+        else:
+            await self.store.replace(finished, "outcome:" + commit, raw, OUTCOME_TTL)
 
     async def outcome(self, commit: str) -> tuple[str, Result] | str | None:
         """`(primary, result)` as recorded, `IN_PROGRESS` while a commit writes, or None."""

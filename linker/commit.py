@@ -15,7 +15,7 @@ from typing import Any
 
 from linker import writes
 from linker.admission import busy
-from linker.attempts import IN_PROGRESS, Prepared
+from linker.attempts import IN_PROGRESS, ForAnotherUser, Prepared
 from linker.audit import AuditRecord
 from linker.core.action_tokens import CommitRejected, CommitRequest, Result, decode_commit_token
 from linker.core.errors import Code, LinkError
@@ -59,24 +59,24 @@ async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
         observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
         return _rejected(str(exc))
     try:
-        prepared = await rt.attempts.peek(req.commit)
-        if prepared is not None and prepared.primary != req.sub:
-            # Another user's commit: refused, and the attempt stays for its owner.
-            observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
-            return _rejected("the commit token was issued for another user")
-        claimed = await rt.attempts.claim(req.commit) if prepared is not None else None
+        claimed = await rt.attempts.claim(req.commit, req.sub)
     except StoreUnavailable:
         return _answer(rt, began, req, Result.from_error(store_down()))
+    except ForAnotherUser:
+        # Another user's commit: refused, and the attempt stays for its owner.
+        observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
+        return _rejected("the commit token was issued for another user")
     if claimed is None:
         return _answer(rt, began, req, await _recorded(rt, req))
-    result = await _write(rt, claimed, req)
+    written = await _write(rt, claimed, req)
     # Not recorded: the answer below is still true; a retry finds "in progress", then unknown.
+    # The finished work item goes in the same step: until then reconcile can still settle it.
     with contextlib.suppress(StoreUnavailable):
-        await rt.attempts.record(req.commit, req.sub, result)
-    return _answer(rt, began, req, result)
+        await rt.attempts.record(req.commit, req.sub, written.result, finished=written.finished)
+    return _answer(rt, began, req, written.result)
 
 
-async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> Result:
+async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.Written:
     record = AuditRecord(
         action=attempt.action,
         client_id=attempt.client_id,
@@ -88,16 +88,16 @@ async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> Result:
     budget = rt.tenant.budget()
     try:
         if attempt.action == "unlink":
-            result = await writes.unlink(rt, attempt, req.user, budget)
+            written = writes.Written(await writes.unlink(rt, attempt, req.user, budget))
         else:
-            result = await writes.link(rt, attempt, req.user, budget, record)
+            written = await writes.link(rt, attempt, req.user, budget, record)
     except LinkError as error:
-        result = Result.from_error(error)
+        written = writes.Written(Result.from_error(error))
     except StoreUnavailable:
-        result = Result.from_error(store_down())
-    record.status, record.code = result.status, result.error
+        written = writes.Written(Result.from_error(store_down()))
+    record.status, record.code = written.result.status, written.result.error
     rt.audit.write(record, when=rt.clock())
-    return result
+    return written
 
 
 async def _recorded(rt: Runtime, req: CommitRequest) -> Result:

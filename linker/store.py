@@ -2,9 +2,11 @@
 
 Two implementations of one protocol: `MemoryStore` for a single process, `RedisStore` to share
 attempts between replicas. The operations are the few the protocol needs, each atomic:
-put (optionally only if new), get, take (read and delete at once), claim (take one key and
-write another in the same step), and a per-user index bounded to its newest entries.
-`linker.attempts` gives them their meaning.
+put (optionally only if new), get, take (read and delete at once), claim (take one key, if its
+value begins as expected, and write another in the same step), replace (delete one key and
+write another), and put_tracked (write a key and list it in an index bounded to its newest live
+keys). `linker.attempts` gives them their meaning. In Redis each of these is one command (a
+script where it has several steps): every command costs the replica CPU of its own.
 """
 
 from __future__ import annotations
@@ -36,16 +38,26 @@ class Store(Protocol):
     async def take(self, key: str) -> str | None:
         """Read and delete `key` at once: of two concurrent takes, one gets the value."""
 
-    async def claim(self, key: str, marker_key: str, marker: str, ttl: float) -> str | None:
-        """Take `key` and, if it was there, put `marker` at `marker_key`, in one step."""
+    async def claim(
+        self, key: str, marker_key: str, marker: str, ttl: float, *, if_starts_with: str = ""
+    ) -> str | None:
+        """Take `key` and put `marker` at `marker_key`, in one step, if its value starts with
+        `if_starts_with`. Returns the value found: one that starts otherwise stays where it is."""
+
+    async def replace(self, old: str, key: str, value: str, ttl: float) -> None:
+        """Delete `old` and put `value` at `key` for `ttl` seconds, in one step."""
+
+    async def put_tracked(
+        self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float
+    ) -> list[str]:
+        """Put `value` at `key` and list `key` last in `index`, in one step.
+
+        The index keeps only the keys still there (taken, deleted or expired ones leave it),
+        and only the newest `keep` of them: the older ones are deleted, and returned. The index
+        lives `index_ttl` seconds from its last write.
+        """
 
     async def delete(self, key: str) -> None: ...
-
-    async def track(self, index: str, member: str, *, keep: int, ttl: float) -> list[str]:
-        """Append `member` to the list `index`; return the oldest members beyond `keep`."""
-
-    async def untrack(self, index: str, member: str) -> None:
-        """Remove `member` from the list `index`, if it is there."""
 
     async def scan(self, prefix: str) -> list[str]:
         """Every live key that starts with `prefix` (for background work)."""
@@ -133,33 +145,44 @@ class MemoryStore:
         self._entries.pop(key, None)
         return value
 
-    async def claim(self, key: str, marker_key: str, marker: str, ttl: float) -> str | None:
-        value = await self.take(key)
-        if value is not None:
+    async def claim(
+        self, key: str, marker_key: str, marker: str, ttl: float, *, if_starts_with: str = ""
+    ) -> str | None:
+        value = self._live(key)
+        if value is not None and value.startswith(if_starts_with):
+            # Deleted first, so the marker always has room: a full store refuses nothing here.
+            del self._entries[key]
             self._write(marker_key, marker, ttl)
         return value
 
-    async def delete(self, key: str) -> None:
-        self._entries.pop(key, None)
+    async def replace(self, old: str, key: str, value: str, ttl: float) -> None:
+        # As in `claim`: when `old` was there, `key` has its room; when not, a refusal of
+        # `key` leaves everything as it was.
+        self._entries.pop(old, None)
+        self._write(key, value, ttl)
 
-    async def track(self, index: str, member: str, *, keep: int, ttl: float) -> list[str]:
+    async def put_tracked(
+        self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float
+    ) -> list[str]:
+        self._write(key, value, ttl)
         now = self._clock()
         # A list, not a deque: one per user, and a deque's first block alone is ~600 bytes.
         row = self._indexes.get(index)
         if row is None or row[0] <= now:
-            row = self._indexes[index] = [now + ttl, member]  # sized exactly: most stay so
+            row = self._indexes[index] = [now + index_ttl, key]  # sized exactly: most stay so
         else:
-            row[0] = now + ttl
-            row.append(member)
+            row[0] = now + index_ttl
+            row[1:] = [k for k in row[1:] if k != key and self._live(k) is not None]
+            row.append(key)
         excess = max(0, len(row) - 1 - keep)
         dropped: list[str] = row[1 : 1 + excess]
         del row[1 : 1 + excess]
+        for old in dropped:
+            self._entries.pop(old, None)
         return dropped
 
-    async def untrack(self, index: str, member: str) -> None:
-        row = self._indexes.get(index)
-        if row is not None and member in row[1:]:
-            row.remove(member)
+    async def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
 
     async def scan(self, prefix: str) -> list[str]:
         return [k for k in list(self._entries) if k.startswith(prefix) and self._live(k)]
@@ -173,21 +196,45 @@ class MemoryStore:
         self._indexes.clear()
 
 
-# Take one key and leave a marker in its place, atomically (Redis runs a script as one step).
+# Redis runs a script as one step: nothing else runs between its commands.
+
+# Take KEYS[1], if its value starts with ARGV[3], and leave the marker ARGV[1] at KEYS[2]
+# (PX ARGV[2]); return the value found either way.
 _CLAIM = """
-local value = redis.call('GETDEL', KEYS[1])
-if value then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, #ARGV[3]) == ARGV[3] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+end
 return value
 """
 
-# Append to a per-user list, keep the newest ARGV[2], and return what fell off the front.
-_TRACK = """
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-local extra = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[2])
-if extra <= 0 then return {} end
-local dropped = redis.call('LRANGE', KEYS[1], 0, extra - 1)
-redis.call('LTRIM', KEYS[1], extra, -1)
+# Delete KEYS[1] and set KEYS[2] to ARGV[1] (PX ARGV[2]).
+_REPLACE = """
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+"""
+
+# Set KEYS[1] to ARGV[1] (PX ARGV[2]) and list ARGV[3], the same key without the store's prefix
+# ARGV[6], last in the index KEYS[2] (PX ARGV[5]). Keys no longer there leave the index; beyond
+# the newest ARGV[4], the oldest are deleted and returned. The index's keys are only known here,
+# not declared: the store is one Redis, not a cluster.
+_PUT_TRACKED = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local live = {}
+for _, key in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  if key ~= ARGV[3] and redis.call('EXISTS', ARGV[6] .. key) == 1 then live[#live + 1] = key end
+end
+live[#live + 1] = ARGV[3]
+local extra = #live - tonumber(ARGV[4])
+local dropped = {}
+for i = 1, extra do
+  dropped[i] = live[i]
+  redis.call('DEL', ARGV[6] .. live[i])
+end
+redis.call('DEL', KEYS[2])
+for i = math.max(extra, 0) + 1, #live do redis.call('RPUSH', KEYS[2], live[i]) end
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return dropped
 """
 
@@ -208,7 +255,8 @@ class RedisStore:
         self._redis = client
         self._prefix = prefix
         self._claim = client.register_script(_CLAIM)
-        self._track = client.register_script(_TRACK)
+        self._replace = client.register_script(_REPLACE)
+        self._put_tracked = client.register_script(_PUT_TRACKED)
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = POOL_SIZE) -> RedisStore:
@@ -244,20 +292,27 @@ class RedisStore:
     async def take(self, key: str) -> str | None:
         return self._text(await self._run(lambda: self._redis.getdel(self._prefix + key)))
 
-    async def claim(self, key: str, marker_key: str, marker: str, ttl: float) -> str | None:
+    async def claim(
+        self, key: str, marker_key: str, marker: str, ttl: float, *, if_starts_with: str = ""
+    ) -> str | None:
         keys = [self._prefix + key, self._prefix + marker_key]
-        return self._text(await self._run(lambda: self._claim(keys=keys, args=[marker, _ms(ttl)])))
+        args = [marker, _ms(ttl), if_starts_with]
+        return self._text(await self._run(lambda: self._claim(keys=keys, args=args)))
+
+    async def replace(self, old: str, key: str, value: str, ttl: float) -> None:
+        keys = [self._prefix + old, self._prefix + key]
+        await self._run(lambda: self._replace(keys=keys, args=[value, _ms(ttl)]))
+
+    async def put_tracked(
+        self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float
+    ) -> list[str]:
+        keys = [self._prefix + key, self._prefix + index]
+        args = [value, _ms(ttl), key, keep, _ms(index_ttl), self._prefix]
+        dropped = await self._run(lambda: self._put_tracked(keys=keys, args=args))
+        return [text for raw in dropped if (text := self._text(raw)) is not None]
 
     async def delete(self, key: str) -> None:
         await self._run(lambda: self._redis.delete(self._prefix + key))
-
-    async def track(self, index: str, member: str, *, keep: int, ttl: float) -> list[str]:
-        keys, args = [self._prefix + index], [member, keep, _ms(ttl)]
-        dropped = await self._run(lambda: self._track(keys=keys, args=args))
-        return [text for raw in dropped if (text := self._text(raw)) is not None]
-
-    async def untrack(self, index: str, member: str) -> None:
-        await self._run(lambda: self._redis.lrem(self._prefix + index, 0, member))
 
     async def scan(self, prefix: str) -> list[str]:
         async def collect() -> list[str]:

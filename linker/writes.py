@@ -4,13 +4,15 @@ A link: read the secondary (it must still be a user of its own, at the requested
 with nothing linked to it); write its metadata snapshot to the audit trail and to the store as
 pending work; link; then merge the snapshot into the primary with one idempotent PATCH. A link
 is never undone: a merge that cannot be written now stays as pending work, finished later by
-`linker.reconcile`. An unlink is one DELETE. A write whose answer is lost is settled by reading
-the primary's identities, never by guessing (`ManagementApi._change`).
+`linker.reconcile`. A merge written leaves its work item for the commit step to delete in the
+same store operation as it records the outcome. An unlink is one DELETE. A write whose answer
+is lost is settled by reading the primary's identities, never by guessing
+(`ManagementApi._change`).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from linker.attempts import Prepared
@@ -26,6 +28,15 @@ from linker.reconcile import WORK_PREFIX, WorkItem, forget, owe_merge
 from linker.runtime import Runtime
 
 
+@dataclass(frozen=True)
+class Written:
+    """A commit's result, and the key of the work item it finished, if any: the caller deletes
+    that item as it records the result (`Attempts.record`)."""
+
+    result: Result
+    finished: str | None = None
+
+
 def _snapshot(secondary: dict[str, Any]) -> dict[str, Any]:
     return {
         "user_metadata": secondary.get("user_metadata") or {},
@@ -35,10 +46,10 @@ def _snapshot(secondary: dict[str, Any]) -> dict[str, Any]:
 
 async def link(
     rt: Runtime, attempt: Prepared, profile: PrimaryProfile, budget: Budget, record: AuditRecord
-) -> Result:
+) -> Written:
     """Commit step 3 for a link: at most GET secondary, POST identities, PATCH primary."""
     if any(i.full_id == attempt.identity.full_id for i in profile.identities):
-        return Result(status="already_linked", identity=attempt.identity)
+        return Written(Result(status="already_linked", identity=attempt.identity))
     secondary = await rt.management.find_user(attempt.identity.full_id, budget)
     if secondary is None:
         raise LinkError(Code.IDENTITY_CONFLICT, "The other account no longer exists.")
@@ -77,10 +88,9 @@ async def link(
             # Linked all the same: the merge stays owed, and reconcile writes it.
             log_event("merge_pending", sub=attempt.primary, code=error.code.value)
             record.merge = "pending"
-            return Result(status="linked", identity=identity)
+            return Written(Result(status="linked", identity=identity))
         record.merge = "applied"
-    await forget(rt, work.key)
-    return Result(status="linked", identity=identity)
+    return Written(Result(status="linked", identity=identity), finished=work.key)
 
 
 async def unlink(rt: Runtime, attempt: Prepared, profile: PrimaryProfile, budget: Budget) -> Result:

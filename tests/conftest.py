@@ -2,15 +2,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
-from linker.app import create_app
 from linker.testing import FakeClock
-from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
-from tests.support.harness import PRIMARY, SECONDARY, Harness, make_settings
+from tests.support.harness import PRIMARY, SECONDARY, Harness, make_settings, running
 from tests.support.redis_server import redis_server
 
 # The e2e tests' `stack` and `e2e` fixtures, enabled as a user's suite would enable them.
@@ -60,13 +57,5 @@ def env_overrides() -> dict[str, str]:
 async def harness(
     tenant: FakeTenant, clock: FakeClock, env_overrides: dict[str, str]
 ) -> AsyncIterator[Harness]:
-    settings = make_settings(**env_overrides)
-    upstream = httpx.AsyncClient(transport=tenant.transport())
-    app = create_app(
-        settings, http=upstream, clock=clock, retrier=Retrier(clock=clock, sleep=clock.sleep)
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
-            yield Harness(tenant=tenant, clock=clock, client=client, settings=settings, app=app)
-    await upstream.aclose()
+    async with running(tenant, clock, make_settings(**env_overrides)) as harness:
+        yield harness

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from linker.reconcile import SETTLE_AFTER, replay, snapshots_to_replay
+from linker.store import MemoryStore, StoreUnavailable
 from tests.support.fake_tenant import status
 from tests.support.harness import PRIMARY, SECONDARY, Harness
 
@@ -19,6 +20,37 @@ async def pending_work(harness: Harness) -> list[str]:
     store = harness.runtime.attempts.store
     found: list[str] = await store.scan("work:")
     return found
+
+
+async def test_a_link_leaves_no_work_once_its_merge_is_written(harness: Harness) -> None:
+    assert (await harness.link()).status == "linked"
+    assert harness.tenant.users[PRIMARY]["user_metadata"] == MERGED
+    assert await pending_work(harness) == []
+
+
+async def test_a_refused_link_leaves_no_work(harness: Harness) -> None:
+    harness.tenant.fail("POST identities", *[status(500)] * 100)
+    linked = await harness.link()
+    assert (linked.status, linked.error) == ("failed", "upstream_unavailable")
+    assert await pending_work(harness) == []
+
+
+class DownAtTheOutcome(MemoryStore):
+    """A store that goes down as the commit records its outcome and drops its work item."""
+
+    async def replace(self, old: str, key: str, value: str, ttl: float) -> None:
+        raise StoreUnavailable("ConnectionError")
+
+
+async def test_a_merge_written_but_not_recorded_stays_owed(harness: Harness) -> None:
+    harness.use_store(DownAtTheOutcome(clock=harness.clock))
+    assert (await harness.link()).status == "linked"  # true, though not recorded
+    assert len(await pending_work(harness)) == 1
+    report = await harness.reconcile()  # linked already: settled at once
+    assert report.merged == [PRIMARY]
+    assert harness.tenant.users[PRIMARY]["user_metadata"] == MERGED
+    assert harness.tenant.calls["PATCH user"] == 1  # the merge was there: nothing to write
+    assert await pending_work(harness) == []
 
 
 async def test_a_merge_that_fails_is_linked_and_finished_later(harness: Harness) -> None:

@@ -1,21 +1,24 @@
 """The stores: atomic one-shot take and claim, expiry, bounds that never evict a live entry,
-the per-user index; the same tests against memory and a real Redis; and the service when the
-store is down."""
+the per-user index; the same tests against memory and a real Redis; the Redis commands a link
+flow costs; and the service when the store is down."""
 
 from __future__ import annotations
 
 import asyncio
 import tracemalloc
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from redis.asyncio import ConnectionPool, Redis
 
-from linker.attempts import GRACE_SECONDS, Attempts
+from linker.attempts import GRACE_SECONDS, IN_PROGRESS, Attempts, ForAnotherUser, Prepared
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
 from linker.testing import FakeClock, free_port
-from tests.support.harness import Harness, nested_state, read_resume
+from tests.support.fake_tenant import FakeTenant
+from tests.support.harness import Harness, make_settings, nested_state, read_resume, running
 
 
 def txn(txn_id: str = "t1", user: str = "auth0|a", **overrides: object) -> Transaction:
@@ -45,6 +48,9 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         yield MemoryStore()
         return
     url = request.getfixturevalue("redis_url")
+    raw = Redis.from_url(url)
+    await raw.flushdb()  # the server is the module's: each test starts from an empty one
+    await raw.aclose()
     redis = RedisStore.from_url(url)
     yield redis
     await redis.aclose()
@@ -74,12 +80,64 @@ async def test_claim_takes_once_and_leaves_its_marker(store: Store) -> None:
     assert await store.get("outcome:missing") is None
 
 
-async def test_track_keeps_the_newest_and_returns_the_rest(store: Store) -> None:
+async def test_claim_leaves_a_value_that_starts_otherwise(store: Store) -> None:
+    await store.put("prepared:c", "éa attempt", 60)
+    for other in ("ée", "éa attempt and more", "e"):
+        found = await store.claim("prepared:c", "outcome:c", "busy", 60, if_starts_with=other)
+        assert found == "éa attempt"
+    assert await store.get("prepared:c") == "éa attempt"
+    assert await store.get("outcome:c") is None
+    assert await store.claim("prepared:c", "outcome:c", "busy", 60, if_starts_with="éa") == (
+        "éa attempt"
+    )
+    assert await store.get("prepared:c") is None
+    assert await store.get("outcome:c") == "busy"
+
+
+async def test_replace_deletes_one_key_and_puts_another(store: Store) -> None:
+    await store.put("work:c", "owed", 60)
+    await store.put("outcome:c", "busy", 60)
+    await store.replace("work:c", "outcome:c", "done", 60)
+    assert await store.get("work:c") is None
+    assert await store.get("outcome:c") == "done"
+    await store.replace("work:missing", "outcome:d", "done", 60)
+    assert await store.get("outcome:d") == "done"
+
+
+async def test_put_tracked_keeps_the_newest_and_deletes_the_rest(store: Store) -> None:
     for i in range(7):
-        dropped = await store.track("pending:u", f"t{i}", keep=5, ttl=60)
-        assert dropped == ([f"t{i - 5}"] if i >= 5 else [])
-    await store.untrack("pending:u", "t3")
-    assert await store.track("pending:u", "t7", keep=5, ttl=60) == []
+        dropped = await store.put_tracked(
+            f"k{i}", f"v{i}", 60, index="pending:u", keep=5, index_ttl=60
+        )
+        assert dropped == ([f"k{i - 5}"] if i >= 5 else [])
+    values = [await store.get(f"k{i}") for i in range(7)]
+    assert values == [None, None, "v2", "v3", "v4", "v5", "v6"]
+
+
+async def test_put_tracked_counts_only_the_keys_still_there(store: Store) -> None:
+    async def put(key: str) -> list[str]:
+        return await store.put_tracked(key, "v", 60, index="pending:u", keep=5, index_ttl=60)
+
+    for i in range(5):
+        await put(f"k{i}")
+    assert await store.take("k1") == "v"
+    await store.delete("k3")
+    assert await put("k5") == []
+    assert await put("k6") == []
+    assert await put("k7") == ["k0"]
+    assert await put("k8") == ["k2"]
+
+
+async def test_memory_put_tracked_does_not_count_expired_keys() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    await store.put_tracked("old", "v", 10, index="pending:u", keep=2, index_ttl=100)
+    await store.put_tracked("k1", "v", 100, index="pending:u", keep=2, index_ttl=100)
+    clock.now += 11
+    assert await store.put_tracked("k2", "v", 100, index="pending:u", keep=2, index_ttl=100) == []
+    assert await store.put_tracked("k3", "v", 100, index="pending:u", keep=2, index_ttl=100) == [
+        "k1"
+    ]
 
 
 async def test_attempts_cap_per_user_drops_only_that_users_oldest(store: Store) -> None:
@@ -93,12 +151,74 @@ async def test_attempts_cap_per_user_drops_only_that_users_oldest(store: Store) 
     assert await attempts.take("other") is not None  # another user's attempt is untouched
 
 
+async def test_attempts_taken_do_not_count_toward_the_cap(store: Store) -> None:
+    attempts = Attempts(store, max_pending_per_user=2)
+    await attempts.open(txn("a1"), ttl=60)
+    await attempts.open(txn("a2"), ttl=60)
+    assert await attempts.take("a2") is not None
+    await attempts.open(txn("a3"), ttl=60)  # a1 and a3 pending: nothing goes
+    assert await store.get("txn:a1") is not None
+    await attempts.open(txn("a4"), ttl=60)  # the oldest still pending goes
+    assert await attempts.take("a1") is None
+    assert await attempts.take("a3") is not None
+    assert await attempts.take("a4") is not None
+
+
+def prepared(primary: str = 'auth0|ál"ice') -> Prepared:
+    return Prepared(
+        commit="c1",
+        action="link",
+        primary=primary,
+        identity=Identity("github", "1001", "github"),
+        connection="github",
+        client_id="app",
+        ip=None,
+        created_at=1.0,
+    )
+
+
+async def test_a_prepared_attempt_is_claimed_only_by_its_own_user(store: Store) -> None:
+    attempts = Attempts(store, max_pending_per_user=5)
+    attempt = prepared()
+    await attempts.prepare(attempt)
+    # Its own id cut short, continued, or with the quote unescaped: each is another user.
+    for other in ("auth0|ál", 'auth0|ál"ice2', 'auth0|ál\\"ice', 'auth0|al"ice'):
+        with pytest.raises(ForAnotherUser):
+            await attempts.claim("c1", other)
+    assert await attempts.outcome("c1") is None  # nothing marked, nothing taken
+    assert await attempts.claim("c1", attempt.primary) == attempt
+    assert await attempts.outcome("c1") == IN_PROGRESS
+    assert await attempts.claim("c1", attempt.primary) is None
+
+
+async def test_concurrent_claims_of_its_user_and_another_take_it_once(store: Store) -> None:
+    attempts = Attempts(store, max_pending_per_user=5)
+    attempt = prepared()
+    await attempts.prepare(attempt)
+    claims = [attempts.claim("c1", user) for user in ["auth0|mallory", attempt.primary] * 5]
+    results = await asyncio.gather(*claims, return_exceptions=True)
+    assert [r for r in results if isinstance(r, Prepared)] == [attempt]
+    assert all(r is None or isinstance(r, ForAnotherUser) for r in results[::2])
+    assert await attempts.outcome("c1") == IN_PROGRESS
+
+
 async def test_memory_entries_expire() -> None:
     clock = FakeClock()
     attempts = Attempts(MemoryStore(clock=clock), max_pending_per_user=5)
     await attempts.open(txn(), ttl=60)
     clock.now += 60 + GRACE_SECONDS + 1
     assert await attempts.take("t1") is None
+
+
+async def test_a_full_memory_store_still_claims_and_replaces() -> None:
+    store = MemoryStore(max_entries=2)
+    await store.put("prepared:c", "attempt", 60)
+    await store.put("work:c", "owed", 60)
+    assert await store.claim("prepared:c", "outcome:c", "busy", 60) == "attempt"
+    await store.replace("work:c", "outcome:d", "done", 60)  # the room `work:c` leaves
+    with pytest.raises(StoreFull):  # no room, and nothing changed
+        await store.replace("work:gone", "outcome:e", "done", 60)
+    assert (await store.get("outcome:c"), await store.get("outcome:d")) == ("busy", "done")
 
 
 async def test_a_full_memory_store_refuses_new_keys_and_keeps_live_ones() -> None:
@@ -147,8 +267,6 @@ async def test_memory_keys_with_many_distinct_ttls_leave_nothing_behind() -> Non
 
 @pytest.mark.redis
 async def test_redis_sets_a_ttl(redis_url: str) -> None:
-    from redis.asyncio import Redis
-
     store = RedisStore.from_url(redis_url)
     await Attempts(store, max_pending_per_user=5).open(txn("r3"), ttl=60)
     raw = Redis.from_url(redis_url)
@@ -165,6 +283,12 @@ async def test_redis_down_is_reported_not_raised() -> None:
         await store.put("k", "v", 60)
     with pytest.raises(StoreUnavailable):
         await store.take("k")
+    with pytest.raises(StoreUnavailable):
+        await store.claim("k", "m", "busy", 60)
+    with pytest.raises(StoreUnavailable):
+        await store.replace("k", "m", "v", 60)
+    with pytest.raises(StoreUnavailable):
+        await store.put_tracked("k", "v", 60, index="i", keep=5, index_ttl=60)
     await store.aclose()
 
 
@@ -175,6 +299,60 @@ async def test_link_through_a_redis_store(harness: Harness, redis_url: str) -> N
     harness.use_store(store)
     try:
         assert (await harness.link()).status == "linked"
+    finally:
+        await store.aclose()
+
+
+class CountingRedis(Redis):
+    """A Redis client that remembers the name of each command it sends."""
+
+    sent: list[str]
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.sent.append(str(args[0]))
+        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.redis
+async def test_a_link_flow_makes_seven_redis_commands(
+    tenant: FakeTenant, clock: FakeClock, redis_url: str
+) -> None:
+    """Everything the service keeps in Redis, for one complete flow once the Management API
+    token is shared and Redis knows the scripts. Each command costs a replica about 0.1 ms of
+    CPU in redis-py: one more shows here."""
+    client = CountingRedis(connection_pool=ConnectionPool.from_url(redis_url))
+    client.sent = []
+    tenant.add_user("github|1002", email="alice@example.com", user_metadata={"x": 1})
+    settings = make_settings(LINKER_STORE_URL=redis_url)
+    async with running(tenant, clock, settings, store=RedisStore(client)) as harness:
+        assert (await harness.link()).status == "linked"
+        client.sent.clear()
+        assert (await harness.link("github|1002")).status == "linked"
+    assert tenant.calls["PATCH user"] == 2
+    assert client.sent == [
+        "SET",  # start: the start token's jti, once
+        "EVALSHA",  # start: the transaction and its user's index
+        "GETDEL",  # callback: the transaction, once
+        "SET",  # callback: the prepared attempt
+        "EVALSHA",  # commit: the attempt claimed for its user, its outcome in progress
+        "SET",  # commit: the merge owed, before the link
+        "EVALSHA",  # commit: the outcome, and the merge no longer owed
+    ]
+
+
+@pytest.mark.redis
+async def test_a_commit_for_another_user_through_redis_keeps_the_attempt(
+    harness: Harness, redis_url: str
+) -> None:
+    store = RedisStore.from_url(redis_url)
+    harness.use_store(store)
+    try:
+        resumed = read_resume(await harness.link_callback())
+        refused = await harness.commit(resumed.commit, sub="google-oauth2|mallory")
+        assert refused.status_code == 401
+        assert refused.json()["error_description"] == "the commit token was issued for another user"
+        assert (await harness.commit(resumed.commit)).json()["status"] == "linked"
+        assert await store.scan("work:") == []
     finally:
         await store.aclose()
 

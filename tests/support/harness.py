@@ -8,7 +8,8 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
@@ -18,11 +19,13 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 from starlette.applications import Starlette
 
+from linker.app import create_app
 from linker.reconcile import Report
 from linker.runtime import Runtime
 from linker.settings import Settings
 from linker.store import Store
 from linker.testing import FakeClock, query_of
+from linker.upstream import Retrier
 from tests.support.fake_tenant import APP_CLIENT, DOMAIN, FakeTenant
 
 SECRET = "s" * 40
@@ -273,6 +276,26 @@ class Harness:
             token if token is not None else hs256(self.commit_claims(commit, **overrides), secret)
         )
         return await self.client.post("/link/commit", json={"commit_token": token})
+
+
+@asynccontextmanager
+async def running(
+    tenant: FakeTenant, clock: FakeClock, settings: Settings, *, store: Store | None = None
+) -> AsyncIterator[Harness]:
+    """The service on `clock`, its tenant faked, reached in-process: the `harness` fixture."""
+    upstream = httpx.AsyncClient(transport=tenant.transport())
+    app = create_app(
+        settings,
+        http=upstream,
+        store=store,
+        clock=clock,
+        retrier=Retrier(clock=clock, sleep=clock.sleep),
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
+            yield Harness(tenant=tenant, clock=clock, client=client, settings=settings, app=app)
+    await upstream.aclose()
 
 
 def assert_dead_end(response: httpx.Response, code: str = "invalid_session_token") -> None:
