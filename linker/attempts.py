@@ -35,11 +35,14 @@ class ForAnotherUser(Exception):
     """The prepared attempt is another user's: it was left as it was, for its own."""
 
 
+_OWNER_FIRST = '{"primary":'
+
+
 def owned_by(primary: str) -> str:
     """How a stored attempt of `primary`'s begins: `claim` compares it in the store, which
     need not parse the attempt. A JSON string ends at its first unescaped quote, so no other
     id's attempt begins so."""
-    return '{"primary":' + json.dumps(primary) + ","
+    return _OWNER_FIRST + json.dumps(primary) + ","
 
 
 @dataclass(frozen=True)
@@ -117,16 +120,28 @@ class Attempts:
         """Take the prepared attempt of `commit` if it is `primary`'s, and mark its outcome as
         in progress, in one step; None when there is none. Raises `ForAnotherUser`."""
         owner = owned_by(primary)
-        raw = await self.store.claim(
+        raw = await self._claim(commit, owner)
+        if raw is None or raw.startswith(owner):
+            return None if raw is None else Prepared.loads(raw)
+        if raw.startswith(_OWNER_FIRST) or Prepared.loads(raw).primary != primary:
+            raise ForAnotherUser
+        # Prepared by a replica still on the release before the owner came first (during a
+        # rolling upgrade, for PREPARED_TTL at most): its owner was checked here, and it is
+        # claimed only if it is still exactly the value checked.
+        checked = raw
+        raw = await self._claim(commit, checked)
+        if raw is not None and not raw.startswith(checked):
+            raise ForAnotherUser
+        return None if raw is None else Prepared.loads(raw)
+
+    async def _claim(self, commit: str, if_starts_with: str) -> str | None:
+        return await self.store.claim(
             "prepared:" + commit,
             "outcome:" + commit,
             IN_PROGRESS,
             OUTCOME_TTL,
-            if_starts_with=owner,
+            if_starts_with=if_starts_with,
         )
-        if raw is not None and not raw.startswith(owner):
-            raise ForAnotherUser
-        return None if raw is None else Prepared.loads(raw)
 
     async def record(
         self, commit: str, primary: str, result: Result, *, finished: str | None = None

@@ -5,6 +5,7 @@ flow costs; and the service when the store is down."""
 from __future__ import annotations
 
 import asyncio
+import json
 import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
@@ -185,6 +186,23 @@ async def test_a_prepared_attempt_is_claimed_only_by_its_own_user(store: Store) 
     for other in ("auth0|ál", 'auth0|ál"ice2', 'auth0|ál\\"ice', 'auth0|al"ice'):
         with pytest.raises(ForAnotherUser):
             await attempts.claim("c1", other)
+    assert await attempts.outcome("c1") is None  # nothing marked, nothing taken
+    assert await attempts.claim("c1", attempt.primary) == attempt
+    assert await attempts.outcome("c1") == IN_PROGRESS
+    assert await attempts.claim("c1", attempt.primary) is None
+
+
+async def test_an_attempt_prepared_by_the_previous_release_is_claimed_by_its_user(
+    store: Store,
+) -> None:
+    """During a rolling upgrade a replica of the release before may have written the attempt,
+    with its owner anywhere in the JSON: still claimed by its own user, and only by them."""
+    attempts = Attempts(store, max_pending_per_user=5)
+    attempt = prepared()
+    data = {**attempt.__dict__, "identity": attempt.identity.to_claim()}
+    await store.put("prepared:c1", json.dumps(data, separators=(",", ":")), 60)
+    with pytest.raises(ForAnotherUser):
+        await attempts.claim("c1", "auth0|mallory")
     assert await attempts.outcome("c1") is None  # nothing marked, nothing taken
     assert await attempts.claim("c1", attempt.primary) == attempt
     assert await attempts.outcome("c1") == IN_PROGRESS
