@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import math
 import re
 import secrets
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -51,7 +52,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": utc_milliseconds(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "request_id": request_id.get(),
@@ -64,10 +65,27 @@ class JsonFormatter(logging.Formatter):
             if fields is None:
                 line["message"] = message
         if fields is not None:
-            line.update({k: v for k, v in fields.items() if k not in line})
+            # The line's own keys keep their place and their values.
+            line = {**line, **fields} | line
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return redact(_ENCODER.encode(line))
+
+
+_stamp: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
+def utc_milliseconds(when: float) -> str:
+    """`when` as ISO 8601 in UTC to the millisecond, as `datetime.isoformat` writes it; the
+    date and time to the second are made once per second, not once per line."""
+    global _stamp
+    second = math.floor(when)
+    micro = round((when - second) * 1_000_000)  # as datetime rounds: half to even
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    if _stamp[0] != second:
+        _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_stamp[1]}.{micro // 1000:03d}+00:00"
 
 
 def _json_object(message: str) -> dict[str, Any] | None:

@@ -7,10 +7,13 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from linker.logs import JsonFormatter, configure_logging
+from linker.logs import JsonFormatter, configure_logging, utc_milliseconds
 from linker.observability import log_event
 from tests.support.harness import Harness
 
@@ -128,3 +131,11 @@ def test_a_linker_line_reads_the_same_through_any_handler(json_lines: io.StringI
     for seen in (line, elsewhere):
         assert seen["note"] == "id_token=[redacted]" and seen["extra"] == "[redacted]"
     assert jwt not in json_lines.getvalue() + plain.getvalue()
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False, allow_infinity=False))
+@example(1.9999995)  # rounds up into the next second
+@example(3282928851.7629995)  # rounds up into the next millisecond
+def test_line_times_read_as_datetime_writes_them(when: float) -> None:
+    expected = datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds")
+    assert utc_milliseconds(when) == expected
