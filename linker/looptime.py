@@ -5,6 +5,10 @@ at a time, as `await coro` would, and adds up the time spent inside each step (e
 `throw` into it). Whatever `coro` awaits that suspends it (the tenant, the store, a sleep) and the
 time it waits in the loop's queue behind other tasks fall between steps and are not counted.
 Work `coro` hands to other tasks is theirs, not its own.
+
+The time is the loop thread's CPU time (`time.thread_time`), so a step during which the OS ran
+another process counts only its own share. It costs about 0.7 us a reading where a wall clock
+costs 0.06 us: some 20 us over a whole link flow.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ class LoopTimer(Generic[T]):
         self.seconds = 0.0
 
     def __await__(self) -> Generator[Any, Any, T]:
-        coro, clock = self._awaitable.__await__(), time.perf_counter
+        coro, clock = self._awaitable.__await__(), time.thread_time
         value: Any = None
         error: BaseException | None = None
         while True:

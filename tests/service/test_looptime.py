@@ -13,9 +13,9 @@ from linker.looptime import LoopTimer
 
 
 def busy(seconds: float) -> None:
-    """Hold the loop (and a CPU) for `seconds`, as a step's crypto would."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
+    """Hold the loop for `seconds` of CPU, as a step's crypto would."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
         pass
 
 
@@ -49,6 +49,18 @@ async def test_time_queued_behind_other_tasks_is_not_counted() -> None:
     await asyncio.gather(timer, hog())
     assert time.perf_counter() - began >= 0.15
     assert 0.0015 <= timer.seconds <= 0.1
+
+
+async def test_time_the_thread_spends_off_the_cpu_is_not_counted() -> None:
+    async def preempted() -> None:
+        busy(0.005)
+        # As if the OS ran another process for 100 ms in the middle of a step.
+        time.sleep(0.1)  # noqa: ASYNC251 (the point: the thread is off the CPU, not awaiting)
+        busy(0.005)
+
+    timer = LoopTimer(preempted())
+    await timer
+    assert 0.009 <= timer.seconds <= 0.05
 
 
 async def test_an_exception_propagates_and_its_time_counts() -> None:
