@@ -11,14 +11,22 @@ import io
 import pytest
 
 from benchmarks.http.measure import LOOP_HISTOGRAM, quantile, step_times
-from benchmarks.http.run import Options, Phase, run_benchmark
+from benchmarks.http.run import (
+    Options,
+    Phase,
+    PhaseResult,
+    format_runs,
+    median_run,
+    run_benchmark,
+)
 
 
 # Two workers over Redis: /metrics sums both, so their step times are shown too.
 @pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.redis)])
 def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> None:
     out = io.StringIO()
-    options = Options(phases=(Phase(concurrency=5, flows=20),), workers=(workers,), warmup=0)
+    phases = (Phase(concurrency=5, flows=20),)
+    options = Options(phases=phases, workers=(workers,), warmup=0, repeats=1)
     report = run_benchmark(options, out=out)
 
     (config,) = report.configurations
@@ -41,6 +49,33 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> N
     assert "c=5: 20 flows, 0 failed" in printed and "x the crypto bound" in printed
     for kind in ("wall", "loop"):
         assert f"server {kind} ms p50/p99 (/metrics buckets): start " in printed
+
+
+def test_repeated_runs_print_each_figure_with_the_least_and_the_median() -> None:
+    def run(linker_ms: float, tenant_ms: float, failed: int = 0) -> PhaseResult:
+        return PhaseResult(
+            label="c=1",
+            concurrency=1,
+            flows=100,
+            linked=100 - failed,
+            failures={"timeout": failed} if failed else {},
+            seconds=1.0,
+            linker_cpu_seconds=linker_ms / 10,
+            tenant_cpu_seconds=tenant_ms / 10,
+            loadgen_cpu_seconds=0.1,
+            server={},
+            loop={},
+            server_note=None,
+            client_ms={},
+            upstream={},
+        )
+
+    runs = [run(3.4, 2.6), run(2.6, 2.0, failed=1), run(2.9, 2.2), run(2.7, 2.1)]
+    assert median_run(runs) is runs[3]  # 2.6, 2.7, 2.9, 3.4: the lower middle
+    assert format_runs(runs) == (
+        "    4 runs, linker CPU ms/flow: 3.40 / 2.60 / 2.90 / 2.70 (least 2.60, median 2.70);"
+        " tenant 2.60 / 2.00 / 2.20 / 2.10; 1 failed in all"
+    )
 
 
 def test_quantiles_interpolate_within_a_bucket_as_prometheus_does() -> None:
