@@ -89,15 +89,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self._answer: asyncio.Future[Reply] | None = None
-        self._status = 0
-        self._fields: dict[str, str] = {}
-        self._head_bytes = 0
-        self._body: list[bytes] = []
-        self._body_bytes = 0
-        self._framed = False  # Content-Length or chunked: the body does not end at EOF
-        self._headers_done = False
-        self._answered = False
-        self.reusable = False
+        self._reset()
 
     # asyncio.Protocol
 
@@ -169,7 +161,6 @@ class _Connection(asyncio.Protocol):
         """Write one request; the future is its answer, or the error that ended the attempt."""
         assert self.transport is not None
         self._reset()
-        self.reusable = False
         answer = self._answer = self._loop.create_future()
         timer = self._loop.call_later(limit, self._timed_out)
         answer.add_done_callback(lambda _: timer.cancel())
@@ -180,9 +171,16 @@ class _Connection(asyncio.Protocol):
         self._fail(httpx.ReadTimeout("the tenant did not answer in time"))
 
     def _reset(self) -> None:
-        self._status, self._fields, self._head_bytes = 0, {}, 0
-        self._body, self._body_bytes = [], 0
-        self._framed = self._headers_done = self._answered = False
+        """The state of one answer, fresh for the next (or for the real one after a 1xx)."""
+        self._status = 0
+        self._fields: dict[str, str] = {}
+        self._head_bytes = 0
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+        self._framed = False  # Content-Length or chunked: the body does not end at EOF
+        self._headers_done = False
+        self._answered = False
+        self.reusable = False
 
     def _finish(self, *, keep_alive: bool) -> None:
         answer = self._answer
@@ -216,9 +214,9 @@ class _Connection(asyncio.Protocol):
 def _decoded(body: bytes, coding: str | None) -> bytes:
     """The body without its content coding. We ask for none (`Accept-Encoding: identity`),
     but a server may still send gzip or deflate."""
-    if coding is None or coding.strip().lower() in ("", "identity"):
+    coding = (coding or "").strip().lower()
+    if coding in ("", "identity"):
         return body
-    coding = coding.strip().lower()
     if coding in ("gzip", "x-gzip"):
         return _inflate(body, 16 + zlib.MAX_WBITS)
     if coding == "deflate":
@@ -316,16 +314,18 @@ class Http1Upstream:
         try:
             reply = await connection.send(head, body, limit)
         except BaseException:
-            connection.close()  # an error, a timeout or a cancellation: its state is unknown
-            self._open.discard(connection)
+            self._drop(connection)  # an error, a timeout or a cancellation: its state is unknown
             raise
         if connection.reusable:
             connection.idle_since = time.monotonic()
             self._idle.setdefault(origin, []).append(connection)
         else:
-            connection.close()
-            self._open.discard(connection)
+            self._drop(connection)
         return reply
+
+    def _drop(self, connection: _Connection) -> None:
+        connection.close()
+        self._open.discard(connection)
 
     def _reuse(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -334,8 +334,7 @@ class Http1Upstream:
             connection = idle.pop()
             if connection.idle_since >= oldest and connection.usable():
                 return connection
-            connection.close()
-            self._open.discard(connection)
+            self._drop(connection)
         return None
 
     async def _connect(self, origin: Origin, limit: float) -> _Connection:
