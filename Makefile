@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit system-deps demo bench bench-http soak fuzz serve clean
+.PHONY: test check fast lint typecheck unit system-deps demo bench bench-http soak fuzz serve clean
 
 # Both distributions, editable: linker-auth0 with its dev and test extras, and
 # linker-auth0-dev (dev/), which the dev extra names and pip finds here.
@@ -29,6 +29,17 @@ unit: $(STAMP) system-deps
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# The quick loop while working: lint, types and the fast suite (the core, the service and the
+# client SDK in-process; redis-server is started by the tests that need it). `make test` is the
+# whole thing: the dev tenant end to end, Chromium, the wheels, the deploy files.
+FAST := tests/core tests/service tests/client tests/test_boundaries.py tests/test_cli.py \
+	tests/test_serving.py
+
+check: lint typecheck fast
+
+fast: $(STAMP) system-deps
+	$(BIN)/pytest -q $(FAST)
 
 demo: $(STAMP)
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ./scripts/system-deps

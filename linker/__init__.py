@@ -11,6 +11,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+# The one place the release is written: both distributions read it (hatch_build.py).
+__version__ = "0.1.0"
+
 if TYPE_CHECKING:
     from linker.app import create_app
     from linker.logs import configure_logging
@@ -25,7 +28,14 @@ _EXPORTS = {
     "shim_path": "linker.shim",
 }
 
-__all__ = ["Settings", "SettingsError", "configure_logging", "create_app", "shim_path"]
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "__version__",
+    "configure_logging",
+    "create_app",
+    "shim_path",
+]
 
 
 def __getattr__(name: str) -> Any:
