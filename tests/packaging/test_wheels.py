@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from linker.testing import ScriptedBrowser, free_port
+from tests.demo.demo_servers import FREE_PORTS
 
 pytestmark = pytest.mark.wheel
 
@@ -197,7 +198,7 @@ def test_check_and_serve_against_the_installed_dev_tenant(installed: Installed) 
 
 
 def test_demo_serves_its_printed_url_and_links(installed: Installed) -> None:
-    demo = installed.popen("demo", "--tenant-port", "0", "--linker-port", "0", "--app-port", "0")
+    demo = installed.popen("demo", *FREE_PORTS)
     try:
         assert demo.stdout is not None
         first = demo.stdout.readline()
