@@ -37,8 +37,10 @@ function notice(kind, title, what, next, code) {
 
 function explain(action, error, description, connection) {
   const sep = (description || "").indexOf(": ");
-  const code = sep > 0 && /^[a-z_]+$/.test(description.slice(0, sep)) ? description.slice(0, sep) : "";
-  const text = code ? description.slice(sep + 2) : description || error;
+  const given = sep > 0 && /^[a-z_]+$/.test(description.slice(0, sep)) ? description.slice(0, sep) : "";
+  const text = given ? description.slice(sep + 2) : description || error;
+  // A refusal the SDK makes itself (a closed popup is error "cancelled", "Popup closed").
+  const code = given || (Object.hasOwn(explanations, error || "") ? error : "");
   const account = NAMES[connection] || connection || "the other";
   const byAction = explanations[code] || {};
   const found = byAction[action] || byAction["*"];
