@@ -19,6 +19,7 @@ import uvicorn
 from linker import configure_logging
 from linker.devtenant.app import DevTenantConfig, create_dev_tenant
 from linker.devtenant.seed import SeedError, default_seed, load_seed
+from linker.shim import shim_path
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,7 +39,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--linker-client-id", default="linker")
     p.add_argument("--app-callback", default="http://127.0.0.1:8702/callback")
-    p.add_argument("--action-path", type=Path, help="the Action file (default: deploy/action/)")
+    p.add_argument(
+        "--action-path",
+        type=Path,
+        help=f"the Action file (default: the shim `linker action --path` names, {shim_path()})",
+    )
     return p
 
 

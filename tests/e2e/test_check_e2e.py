@@ -248,3 +248,19 @@ def redis_keys(url: str) -> list[str]:
         sock.sendall(b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n")
         answer = sock.recv(65536)
     return [] if answer == b"*0\r\n" else [answer.decode()]
+
+
+def bundled_scopes(client_id: str) -> list[str]:
+    seed = json.loads(resources.files("linker.devtenant").joinpath("seed.json").read_text())
+    (client,) = [c for c in seed["clients"] if c["client_id"] == client_id]
+    return list(client["management_scopes"])
+
+
+def test_the_bundled_seed_lets_check_try_the_callback_url(check: Check) -> None:
+    scopes = bundled_scopes("linker")
+    done = check(scopes, ["https://elsewhere.example.com/link/callback"])
+    assert done.code == 1
+    assert done.lines[0].startswith(f"LINKER_PUBLIC_URL: {CALLBACK} is not an allowed callback")
+    fixed = check(scopes, [CALLBACK])
+    assert fixed.code == 0
+    assert "callback URLs were not checked" not in fixed.notes

@@ -153,6 +153,9 @@ def test_linker_runs_from_the_virtualenv_not_the_checkout(installed: Installed) 
     )
     path = Path(done.stdout.strip())
     assert path.is_relative_to(installed.root) and path.parts[-2:] == ("action", SHIM.name)
+    # The dev tenant's --help names the shim it runs: this one, not the checkout's.
+    helped = installed.linker("dev-tenant", "--help")
+    assert str(path) in "".join(helped.stdout.split()), helped.stdout  # wrapped by argparse
 
 
 def wait_for(url: str, server: subprocess.Popen[str], seconds: float = 30) -> httpx.Response:
