@@ -120,5 +120,20 @@ def connect_page(*, ticket: str, connection: str, user: str, scopes: Iterable[st
     return _page(f"Connect {connection}", body)
 
 
-def error_page(title: str, detail: str) -> str:
-    return _page(title, f"<p>{escape(detail)}</p>")
+@dataclass(frozen=True)
+class NextStep:
+    """What an error page says to do next, with a link when there is somewhere to go."""
+
+    text: str
+    link: tuple[str, str] | None = None  # (label, URL)
+
+
+def error_page(title: str, detail: str, next_step: NextStep | None = None) -> str:
+    after = ""
+    if next_step is not None:
+        link = ""
+        if next_step.link is not None:
+            label, url = next_step.link
+            link = f' <a href="{escape(url)}">{escape(label)}</a>'
+        after = f'<p class="next"><b>What to do next:</b> {escape(next_step.text)}{link}</p>'
+    return _page(title, f"<p>{escape(detail)}</p>{after}")
