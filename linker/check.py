@@ -28,7 +28,8 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from linker.core.claims import unverified_segment
+from linker.core.claims import json_object, unverified_segment
+from linker.core.decisions import tenant_text
 from linker.core.errors import Code, LinkError
 from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
@@ -222,9 +223,9 @@ async def _token_refusal(tenant: Tenant, settings: Settings, error: LinkError) -
             f"tenant: no Management API token for client {settings.client_id} "
             f"({_for_operator(error, settings)})"
         )
-    body = _json_object(answer.content)
-    said = body.get("error_description") or body.get("error") or ""
-    detail = f"HTTP {answer.status_code} {body.get('error', '')}".rstrip()
+    body = json_object(answer.content)
+    said = tenant_text(str(body.get("error_description") or body.get("error") or ""))
+    detail = tenant_text(f"HTTP {answer.status_code} {body.get('error', '')}".rstrip())
     if answer.status_code == 401 or body.get("error") == "invalid_client":
         return (
             f"LINKER_CLIENT_ID / LINKER_CLIENT_SECRET: the tenant refused client "
@@ -234,21 +235,10 @@ async def _token_refusal(tenant: Tenant, settings: Settings, error: LinkError) -
     if answer.status_code == 403:
         return (
             f"LINKER_CLIENT_ID: client {settings.client_id} may not use the Management API "
-            f"({detail}: {str(said)[:200]}); authorize it for the Auth0 Management API with "
+            f"({detail}: {said}); authorize it for the Auth0 Management API with "
             f"{' and '.join(NEEDED_SCOPES)}"
         )
-    return (
-        f"tenant: the token endpoint refused client {settings.client_id} ({detail}: "
-        f"{str(said)[:200]})"
-    )
-
-
-def _json_object(content: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(content)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+    return f"tenant: the token endpoint refused client {settings.client_id} ({detail}: {said})"
 
 
 # -- the bare connection to the tenant: address and scheme ----------------------------------
