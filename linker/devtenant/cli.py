@@ -16,10 +16,9 @@ from pathlib import Path
 
 import uvicorn
 
-from linker import configure_logging
+from linker import configure_logging, shim_path
 from linker.devtenant.app import DevTenantConfig, create_dev_tenant
 from linker.devtenant.seed import SeedError, default_seed, load_seed
-from linker.shim import shim_path
 
 
 def parser() -> argparse.ArgumentParser:
