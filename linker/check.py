@@ -1,17 +1,25 @@
 """`linker check`: everything that can be known about a deployment before a user tries it.
 
-Each problem is one line that names the setting or the tenant object to fix. The tenant is
-read through the same `Tenant` class the service uses, so a check that passes means the
-service's own discovery, key fetch and client-credentials grant work. Reading the companion
-client and its grant needs `read:clients` / `read:client_grants`; without them those two
-checks are skipped with a note (on stderr) rather than guessed.
+Each problem is one line, for the operator, that names the setting or the tenant object to
+fix. The store is written to and runs one of the service's scripts, as every link step does.
+The tenant is first reached with one bare connection, so a refused or unreachable address, or
+a scheme that does not match the server (https to a plain-HTTP dev tenant, or the reverse),
+is named at once instead of after the service's retries. Then the tenant is read through the
+same `Tenant` class the service uses, so a check that passes means the service's own
+discovery, key fetch and client-credentials grant work. Reading the companion client and its
+grant needs `read:clients` / `read:client_grants`; without them those two checks are skipped
+with a note (on stderr) rather than guessed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import difflib
 import json
+import secrets
+import socket
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,12 +28,14 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from linker.core.claims import unverified_segment
-from linker.core.errors import LinkError
+from linker.core.claims import json_object, unverified_segment
+from linker.core.decisions import tenant_text
+from linker.core.errors import Code, LinkError
 from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
 from linker.http1 import upstream_client
 from linker.settings import SETTING_NAMES, Settings
+from linker.store import Store, StoreUnavailable, open_store
 from linker.tenant import Tenant
 from linker.transport import Upstream, as_upstream
 from linker.upstream import Retrier
@@ -33,6 +43,9 @@ from linker.upstream import Retrier
 NEEDED_SCOPES = ("read:users", "update:users")
 PREFIX = "LINKER_"
 KNOWN_NAMES = frozenset(SETTING_NAMES) | {name + FILE_SUFFIX for name in SECRET_FILE_SETTINGS}
+# The bare connection to the tenant: a refused one fails at once, a silent one after this.
+CONNECT_SECONDS = 2.0
+_PROBE_ANSWER_BYTES = 16_384
 
 
 @dataclass
@@ -150,12 +163,17 @@ async def check_tenant(
             else await stack.enter_async_context(upstream_client())
         )
         tenant = Tenant(settings, client, Retrier(clock=time.time), clock=time.time)
+        if http is None:
+            unreachable = await probe_tenant(settings)
+            if unreachable is not None:
+                report.problems.append(unreachable)
+                return report
         try:
             await tenant.discovery()
         except LinkError as error:
             report.problems.append(
                 f"LINKER_AUTH0_DOMAIN: no OpenID configuration at {settings.tenant_url} "
-                f"({error.description})"
+                f"({_for_operator(error, settings)})"
             )
             return report
         try:
@@ -163,14 +181,188 @@ async def check_tenant(
         except NoSigningKey:
             report.problems.append("tenant: the key set has no RS256 signing key")
         except LinkError as error:
-            report.problems.append(f"tenant: signing keys could not be read ({error.description})")
+            report.problems.append(
+                f"tenant: signing keys could not be read ({_for_operator(error, settings)})"
+            )
         try:
             token = await tenant.management_token(tenant.budget())
         except LinkError as error:
-            report.problems.append(
-                "LINKER_CLIENT_ID / LINKER_CLIENT_SECRET: client credentials for the Management "
-                f"API were refused ({error.description})"
-            )
+            report.problems.append(await _token_refusal(tenant, settings, error))
             return report
         await _check_client(settings, client, token, report)
     return report
+
+
+def _for_operator(error: LinkError, settings: Settings) -> str:
+    """A tenant error in an operator's words: the service's own text is written for users."""
+    if error.description.startswith("Misconfigured: "):
+        return error.description.removeprefix("Misconfigured: ").rstrip(".")
+    if error.code is Code.UPSTREAM_UNAVAILABLE:
+        return (
+            f"no usable answer within LINKER_UPSTREAM_BUDGET ({settings.upstream_budget:g} s), "
+            "retries included"
+        )
+    return error.description
+
+
+# -- the tenant's client-credentials grant: bad credentials or a missing grant ---------------
+
+
+async def _token_refusal(tenant: Tenant, settings: Settings, error: LinkError) -> str:
+    """Why the client-credentials grant failed, asked once more to see the tenant's answer:
+    401 (Auth0 says `access_denied` "Unauthorized"; others `invalid_client`) is the client's
+    id or secret, 403 is the client's grant on the Management API."""
+    form = {"grant_type": "client_credentials", "audience": f"{settings.tenant_url}/api/v2/"}
+    try:
+        # The service's own token request (its client authentication included), sent once.
+        answer = await tenant._post_token(form, tenant.budget(), once=True)
+    except LinkError:
+        answer = None
+    if answer is None or answer.status_code == 200:
+        return (
+            f"tenant: no Management API token for client {settings.client_id} "
+            f"({_for_operator(error, settings)})"
+        )
+    body = json_object(answer.content)
+    said = tenant_text(str(body.get("error_description") or body.get("error") or ""))
+    detail = tenant_text(f"HTTP {answer.status_code} {body.get('error', '')}".rstrip())
+    if answer.status_code == 401 or body.get("error") == "invalid_client":
+        return (
+            f"LINKER_CLIENT_ID / LINKER_CLIENT_SECRET: the tenant refused client "
+            f"{settings.client_id}'s credentials ({detail}); copy the client id and secret "
+            "from the application's settings"
+        )
+    if answer.status_code == 403:
+        return (
+            f"LINKER_CLIENT_ID: client {settings.client_id} may not use the Management API "
+            f"({detail}: {said}); authorize it for the Auth0 Management API with "
+            f"{' and '.join(NEEDED_SCOPES)}"
+        )
+    return f"tenant: the token endpoint refused client {settings.client_id} ({detail}: {said})"
+
+
+# -- the bare connection to the tenant: address and scheme ----------------------------------
+
+
+async def probe_tenant(settings: Settings, *, wait: float = CONNECT_SECONDS) -> str | None:
+    """One line when the tenant's address cannot be reached or speaks the other scheme, else
+    `None`. A direct connection, as the service makes; no certificate is judged here (the
+    service's own client does that in the steps that follow)."""
+    split = urlsplit(settings.tenant_url)
+    host = split.hostname or settings.auth0_domain
+    port = split.port or (443 if split.scheme == "https" else 80)
+    address = f"{host}:{port}"
+    https = split.scheme == "https"
+    try:
+        answer = await _first_answer(host, port, tls=https, wait=wait)
+    except TimeoutError:
+        return (
+            f"LINKER_AUTH0_DOMAIN: no connection to {address} within {wait:g} s; check the "
+            "address, and any firewall between this host and the tenant"
+        )
+    except socket.gaierror:
+        return f"LINKER_AUTH0_DOMAIN: {host} cannot be resolved (DNS); check its spelling"
+    except ConnectionRefusedError:
+        return (
+            f"LINKER_AUTH0_DOMAIN: {address} refused the connection: nothing listens there "
+            "(is the tenant running, and is the port right?)"
+        )
+    except ssl.SSLError as exc:
+        if await _speaks_plain_http(host, port, wait=wait):
+            return (
+                f"LINKER_TENANT_SCHEME: {address} answers plain HTTP, not https; for a local "
+                "dev tenant set LINKER_TENANT_SCHEME=http"
+            )
+        return f"LINKER_AUTH0_DOMAIN: the TLS handshake with {address} failed ({exc.reason})"
+    except OSError as exc:
+        return f"LINKER_AUTH0_DOMAIN: cannot connect to {address} ({exc.strerror or exc})"
+    if not https and not answer.startswith(b"HTTP/"):
+        return (
+            f"LINKER_TENANT_SCHEME: {address} does not answer plain HTTP (it expects TLS?); "
+            "leave LINKER_TENANT_SCHEME unset for https"
+        )
+    if not https and b"HTTPS port" in answer:  # nginx's 400 to plain HTTP on a TLS port
+        return f"LINKER_TENANT_SCHEME: {address} expects https; leave LINKER_TENANT_SCHEME unset"
+    return None
+
+
+def _unverified_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def _first_answer(host: str, port: int, *, tls: bool, wait: float) -> bytes:
+    """Connect (with a TLS handshake for https), ask for the OpenID configuration, and return
+    the first bytes of the answer (empty when the server closed without one)."""
+    async with asyncio.timeout(wait):
+        reader, writer = await asyncio.open_connection(
+            host, port, ssl=_unverified_tls() if tls else None
+        )
+    try:
+        writer.write(
+            b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: "
+            + host.encode("idna")
+            + b"\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            async with asyncio.timeout(wait):
+                return await reader.read(_PROBE_ANSWER_BYTES)
+        except (TimeoutError, OSError):
+            return b""
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+
+
+async def _speaks_plain_http(host: str, port: int, *, wait: float) -> bool:
+    try:
+        return (await _first_answer(host, port, tls=False, wait=wait)).startswith(b"HTTP/")
+    except (TimeoutError, OSError):
+        return False
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+def store_address(url: str) -> str:
+    """The store URL without its password (nor user name), for a line an operator reads."""
+    split = urlsplit(url)
+    return f"{split.scheme}://{split.netloc.rpartition('@')[2]}{split.path}"
+
+
+async def check_store(settings: Settings, *, store: Store | None = None) -> list[str]:
+    """One line when the shared store cannot be written or will not run a script, which every
+    link step needs (`linker serve` answers /readyz 503 then). The memory store is one
+    process's own and always there."""
+    url = settings.store_url.reveal()
+    if urlsplit(url).scheme == "memory" and store is None:
+        return []
+    where = store_address(url)
+    opened = store if store is not None else open_store(url)
+    key = f"check:{secrets.token_urlsafe(9)}"
+    step = "could not be reached"
+    try:
+        step = "refused a write"
+        await opened.put(key, "1", 10.0)
+        step = "refused to run a script (linker needs Lua scripting: EVAL/EVALSHA)"
+        await opened.claim(key, key + ":claimed", "1", 10.0)
+        await opened.delete(key + ":claimed")
+    except StoreUnavailable as exc:
+        if str(exc) in ("ConnectionError", "TimeoutError", "BusyLoadingError"):
+            step = "did not answer"
+        elif str(exc) in ("AuthenticationError", "AuthenticationWrongNumberOfArgsError"):
+            step = "refused the password"
+        elif str(exc) == "ReadOnlyError":
+            step = "is a read-only replica"
+        return [
+            f"LINKER_STORE_URL: the store at {where} {step} ({exc}); linker serve would "
+            "answer /readyz 503"
+        ]
+    finally:
+        if store is None:
+            with contextlib.suppress(Exception):
+                await opened.aclose()
+    return []

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from linker.check import check_tenant, unknown_names, workers_problem
+from linker.check import Report, check_store, check_tenant, unknown_names, workers_problem
 from linker.logs import logging_config
 from linker.observability import MULTIPROCESS_DIR
 from linker.settings import Settings, SettingsError
@@ -162,13 +162,17 @@ def serve(argv: Sequence[str]) -> int:
 
 
 def check(argv: Sequence[str]) -> int:
-    """One line per problem on stdout; exit 2 for bad settings, 1 for tenant problems."""
+    """One line per problem on stdout; exit 2 for bad settings, 1 for store or tenant
+    problems."""
     parser = _parser(
         "check",
-        "It reads the OpenID configuration and signing keys, gets a Management API token, and "
-        "checks the companion client's callback URL (needs read:clients) and grant scopes "
-        "(read:client_grants, else its own token's scopes); what it cannot check is noted on "
-        "stderr. Exit status: 0 all good, 2 a setting is bad or unknown, 1 the tenant disagrees.",
+        "It writes to the store and runs a script there, connects to the tenant (a refused "
+        "connection or the wrong LINKER_TENANT_SCHEME is named at once), reads the OpenID "
+        "configuration and signing keys, gets a Management API token (telling bad client "
+        "credentials from a missing grant), and checks the companion client's callback URL "
+        "(needs read:clients) and grant scopes (read:client_grants, else its own token's "
+        "scopes); what it cannot check is noted on stderr. Exit status: 0 all good, 2 a "
+        "setting is bad or unknown, 1 the store or the tenant is unreachable or disagrees.",
     )
     _add_workers(parser)
     args = parser.parse_args(argv)
@@ -182,7 +186,7 @@ def check(argv: Sequence[str]) -> int:
     if bad:
         return 2
     settings = Settings.from_env(env)
-    report = asyncio.run(check_tenant(settings))
+    report = asyncio.run(_check_deployment(settings))
     for note in report.notes:
         print(note, file=sys.stderr)
     for line in report.problems:
@@ -190,6 +194,14 @@ def check(argv: Sequence[str]) -> int:
     if not report.problems:
         print(f"ok: settings valid, tenant {settings.auth0_domain} answers")
     return 1 if report.problems else 0
+
+
+async def _check_deployment(settings: Settings) -> Report:
+    """The store, then the tenant: every problem of both, each on its own line."""
+    store_problems = await check_store(settings)
+    report = await check_tenant(settings)
+    report.problems[:0] = store_problems
+    return report
 
 
 def action(argv: Sequence[str]) -> int:

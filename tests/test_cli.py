@@ -267,3 +267,11 @@ def test_each_worker_builds_the_app_from_the_environment(
     app = from_environment()
     assert settled == [True]  # the worker's collector is set for serving
     assert app.state.runtime.settings.public_url == settings_in_env["LINKER_PUBLIC_URL"]
+
+
+def test_the_dev_tenants_help_names_the_shim_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from linker.shim import shim_path
+
+    assert main(["dev-tenant", "--help"]) == 0
+    helped = "".join(capsys.readouterr().out.split())  # argparse wraps long lines, at hyphens too
+    assert f"theshim`linkeraction--path`names,{shim_path()})" in helped

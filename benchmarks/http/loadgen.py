@@ -3,7 +3,7 @@
 Each of `--concurrency` workers runs one flow after another until `--flows` have started. A
 flow is what `deploy/action/linker-action.js` and a browser do around linker:
 
-1. the shim's start token (HS256 with the Action secret, the claims of PROTOCOL.md section 3,
+1. the shim's start token (HS256 with the Action secret, the claims of docs/protocol.md section 3,
    Auth0's `sub`/`iss`/`iat`/`exp`/`ip` included) and `GET /link/start?session_token&state`;
 2. the browser follows the 302 to the tenant's `/authorize`, where the user "signs in" as the
    flow's secondary at once (`bench_login_as`), and the tenant's 302 back to `/link/callback`,

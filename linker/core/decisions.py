@@ -319,6 +319,15 @@ def check_secondary_user(user: Mapping[str, Any], expected: Identity) -> Identit
     if user.get("user_id") != expected.full_id or not listed:
         raise LinkError(Code.IDENTITY_CONFLICT, "The other account is no longer a user of its own.")
     if listed[0].connection != expected.connection:
+        # Signing in with an identity that is linked into a user makes the ID token's `sub`
+        # that user's id, so the "other account" is a user who already has an identity at
+        # the requested connection: the account is someone else's, not of the wrong kind.
+        if any(i.connection == expected.connection for i in identities_of(user)):
+            raise LinkError(
+                Code.LINKED_TO_ANOTHER_USER,
+                "The account you signed in to is already linked to another user; unlink it "
+                "there first.",
+            )
         raise LinkError(
             Code.CONNECTION_MISMATCH,
             "The other account belongs to another connection than the one asked for.",

@@ -34,6 +34,7 @@ class Code(StrEnum):
     EMAIL_MISMATCH = "email_mismatch"
     SECONDARY_HAS_LINKED_IDENTITIES = "secondary_has_linked_identities"
     CONNECTION_MISMATCH = "connection_mismatch"
+    LINKED_TO_ANOTHER_USER = "linked_to_another_user"
     IDENTITY_NOT_LINKED = "identity_not_linked"
     PRIMARY_IDENTITY = "primary_identity"
     AMBIGUOUS_IDENTITY = "ambiguous_identity"

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from starlette.responses import HTMLResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 
 from linker.core.identities import Identity
 from linker.demo.sessions import AgentOutcome, Notice, Session
@@ -37,11 +38,12 @@ _STYLE = (
     ".code{font-size:.85rem;color:#5b6577}.muted{color:#5b6577}"
 )
 
-# No scripts and no frames; styles only from the page itself.
+# No scripts and no frames; styles only from the page itself, and the app's own icon.
 HEADERS = {
     "cache-control": "no-store",
     "content-security-policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
     ),
     "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
@@ -69,14 +71,19 @@ def landing_page(notice: Notice | None, *, spa_url: str | None = None) -> HTMLRe
 
 
 def profile_page(
-    session: Session, identities: Sequence[Identity] | None, identities_error: str | None
+    session: Session,
+    identities: Sequence[Identity] | None,
+    identities_error: str | None,
+    notice: Notice | None = None,
+    agent: AgentOutcome | None = None,
 ) -> HTMLResponse:
-    """Signed in: who you are, your identities with Link/Unlink, the agent, Sign out."""
+    """Signed in: who you are, your identities with Link/Unlink, the agent, Sign out; with
+    the last action's `notice` and the agent's outcome."""
     claims = session.claims
     name = str(claims.get("name") or claims.get("nickname") or session.user_id)
     body = (
         f"<h1>Hello, {escape(name)}</h1>"
-        f"{_notice(session.last_result)}"
+        f"{_notice(notice)}"
         f"<p>Email: {escape(str(claims.get('email', '—')))}"
         f" <span class=muted>(user id <code>{escape(session.user_id)}</code>)</span></p>"
         "<h2>Your identities</h2>"
@@ -101,7 +108,7 @@ def profile_page(
         "<h2>Agent</h2>"
         "<p>An agent in this app asks Token Vault for a Google Calendar token on your behalf.</p>"
         f"<p>{_post_form('/agent', session, 'Call the agent', {})}</p>"
-        f"{_agent(session, session.agent)}"
+        f"{_agent(session, agent)}"
         f"<h2>Done?</h2><p>{_post_form('/logout', session, 'Sign out', {}, quiet=True)}</p>"
     )
     return _html("Your profile", body)
@@ -227,10 +234,26 @@ def _notice(notice: Notice | None) -> str:
     )
 
 
+# Two chain links: both apps' icon, so that no browser's favicon request ends in a 404.
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16" fill="none" stroke="#3358d4" '
+    'stroke-width="2"><rect x="1" y="5" width="8" height="6" rx="3"/>'
+    '<rect x="7" y="5" width="8" height="6" rx="3"/></svg>'
+)
+FAVICON_LINK = '<link rel="icon" href="/favicon.ico" type="image/svg+xml">'
+
+
+async def favicon(request: Request) -> Response:
+    return Response(
+        FAVICON_SVG, media_type="image/svg+xml", headers={"cache-control": "max-age=86400"}
+    )
+
+
 def _html(title: str, body: str, *, status: int = 200) -> HTMLResponse:
     page = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"{FAVICON_LINK}"
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body>{body}</body></html>"
     )

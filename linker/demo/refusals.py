@@ -106,6 +106,12 @@ _TEXTS: Mapping[tuple[str, str], tuple[str, str, str]] = {
         "The account you signed in to is not on the connection the app asked for.",
         "Press Link again and sign in with {account}.",
     ),
+    ("linked_to_another_user", "*"): (
+        "Link refused: that account is already linked to another user",
+        "The {account} account you signed in to is part of another user already, so it cannot "
+        "be linked to you as well.",
+        "Sign in as that user and unlink {account} there first, or link another account.",
+    ),
     ("identity_not_linked", "unlink"): (
         "Unlink refused: not linked",
         "{account} is not among your linked accounts (it may have been unlinked already).",
@@ -162,6 +168,9 @@ def split_description(description: str) -> tuple[str, str]:
 def explain(action: str, error: str, description: str, connection: str | None) -> Explanation:
     """The explanation of `error`/`error_description` for a user who was doing `action`."""
     code, text = split_description(description)
+    if not code and ((error, action) in _TEXTS or (error, "*") in _TEXTS):
+        # A refusal the SDK makes itself (a closed popup is error=cancelled, "Popup closed").
+        code = error
     account = NAMES.get(connection or "", connection or "the other")
     found = _TEXTS.get((code, action)) or _TEXTS.get((code, "*"))
     if found is not None:

@@ -32,7 +32,13 @@ from linker.client import (
 from linker.demo import authorize
 from linker.demo.config import SampleAppConfig
 from linker.demo.forms import read_form
-from linker.demo.pages import describe_link_result, error_page, landing_page, profile_page
+from linker.demo.pages import (
+    describe_link_result,
+    error_page,
+    favicon,
+    landing_page,
+    profile_page,
+)
 from linker.demo.refusals import explain
 from linker.demo.sessions import (
     COOKIE_NAME,
@@ -66,6 +72,7 @@ def create_sample_app(
     return Starlette(
         routes=[
             Route("/", demo.home),
+            Route("/favicon.ico", favicon),
             Route("/login", demo.login),
             Route("/callback", demo.callback),
             Route("/link", demo.link, methods=["POST"]),
@@ -104,14 +111,15 @@ class SampleApp:
     async def home(self, request: Request) -> Response:
         session = self._session(request)
         if session is None or not session.signed_in:
-            return landing_page(
-                session.last_result if session else None, spa_url=self.config.spa_url
-            )
+            notice = session.take_results() if session else None
+            return landing_page(notice, spa_url=self.config.spa_url)
+        agent = session.agent
+        notice = session.take_results()
         try:
             identities = await self.tenant.identities(session.user_id)
         except DemoError as exc:
-            return profile_page(session, None, str(exc))
-        return profile_page(session, identities, None)
+            return profile_page(session, None, str(exc), notice, agent)
+        return profile_page(session, identities, None, notice, agent)
 
     async def login(self, request: Request) -> Response:
         session = self._session(request) or self.sessions.create()

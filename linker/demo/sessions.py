@@ -94,6 +94,12 @@ class Session:
             return None
         return pending
 
+    def take_results(self) -> Notice | None:
+        """The last result's notice, and the agent's outcome, are shown once: after a reload
+        or the next action the page shows the state as it is, not an old banner."""
+        notice, self.last_result, self.agent = self.last_result, None, None
+        return notice
+
     def csrf_ok(self, token: str) -> bool:
         return hmac.compare_digest(token.encode(), self.csrf_token.encode())
 

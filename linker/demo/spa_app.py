@@ -30,6 +30,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from linker.demo.config import HINT_REFRESH_AFTER, SampleAppConfig
+from linker.demo.pages import favicon
 from linker.demo.refusals import explanation_table
 from linker.demo.spa_api import SpaApi
 from linker.demo.spa_sdk import VERSION
@@ -112,6 +113,7 @@ def create_spa_app(
         routes=[
             Route("/", index),
             Route("/app.js", _asset("app.js", "text/javascript")),
+            Route("/favicon.ico", favicon),
             Route("/style.css", _asset("style.css", "text/css")),
             Route("/vendor/auth0-spa-js.production.js", vendor),
             Route("/explanations.json", explain),

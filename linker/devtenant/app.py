@@ -41,7 +41,7 @@ class DevTenantConfig:
     base_url: str  # e.g. "http://127.0.0.1:8700"; issuer is base_url + "/"
     seed: Seed
     action_secrets: Mapping[str, str] = field(repr=False)  # the Action's event.secrets
-    action_path: Path | None = None  # default: <repo>/deploy/action/linker-action.js
+    action_path: Path | None = None  # default: the shim `linker action --path` names
     admin: bool = False  # mount /__admin
     clock: Callable[[], float] = time.time  # the tenant's time, for expiry tests
 
@@ -51,7 +51,8 @@ def resolve_action_path(path: Path | None) -> Path:
     if not action.is_file():
         raise FileNotFoundError(
             f"the post-login Action was not found at {action}: the dev tenant runs the shim "
-            "from deploy/action/ (pass action_path= when linker is installed without its repo)"
+            "that `linker action --path` names (the wheel's copy, or deploy/action/ in a "
+            "checkout); pass action_path= (--action-path) to run another file"
         )
     return action
 

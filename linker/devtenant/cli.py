@@ -16,7 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
-from linker import configure_logging
+from linker import configure_logging, shim_path
 from linker.devtenant.app import DevTenantConfig, create_dev_tenant
 from linker.devtenant.seed import SeedError, default_seed, load_seed
 
@@ -38,7 +38,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--linker-client-id", default="linker")
     p.add_argument("--app-callback", default="http://127.0.0.1:8702/callback")
-    p.add_argument("--action-path", type=Path, help="the Action file (default: deploy/action/)")
+    p.add_argument(
+        "--action-path",
+        type=Path,
+        help=f"the Action file (default: the shim `linker action --path` names, {shim_path()})",
+    )
     return p
 
 

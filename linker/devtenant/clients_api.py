@@ -3,8 +3,10 @@
 
 `linker check` reads them to tell an operator that the companion application lacks a scope or
 a callback URL before a user finds out. As at Auth0 they need their own scopes
-(`read:clients`, `read:client_grants`), which the bundled seed does not grant: a seed that
-wants `linker check` to verify the client lists them in the client's `management_scopes`.
+(`read:clients`, `read:client_grants`). The bundled seed gives the `linker` client
+`read:clients`, so `linker check` against it verifies the callback URL as it would at a
+tenant set up that way; without `read:client_grants` it reads the grant's scopes from its own
+token instead.
 """
 
 from __future__ import annotations

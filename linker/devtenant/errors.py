@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from linker.devtenant.pages import error_page
+from linker.devtenant.pages import NextStep, error_page
 
 
 class DevTenantError(Exception):
@@ -63,13 +63,16 @@ class ErrorPage(DevTenantError):
     """A page a browser is shown, e.g. an `/authorize` refused before `redirect_uri` is
     trusted (redirecting to an unchecked URL would make the tenant an open redirector)."""
 
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str, *, next_step: NextStep | None = None
+    ) -> None:
         super().__init__(status, f"{title}: {detail}")
         self.title = title
         self.detail = detail
+        self.next_step = next_step
 
     def response(self, headers: Mapping[str, str] | None = None) -> Response:
-        page = error_page(self.title, self.detail)
+        page = error_page(self.title, self.detail, self.next_step)
         return HTMLResponse(page, status_code=self.status, headers={**(headers or {})})
 
 

@@ -19,7 +19,7 @@ from linker.devtenant import resume_binding
 from linker.devtenant.authorize_request import AuthRequest, parse_authorize
 from linker.devtenant.errors import ErrorPage
 from linker.devtenant.login_context import purpose_line
-from linker.devtenant.pages import LoginChoice, connection_chooser, login_page
+from linker.devtenant.pages import LoginChoice, NextStep, connection_chooser, login_page
 from linker.devtenant.postlogin import request_info, run_post_login
 from linker.devtenant.state import AuthMethod, Session, TenantState
 from linker.devtenant.web import read_form, tenant_of
@@ -61,7 +61,7 @@ async def login_form(request: Request) -> Response:
     key = request.query_params.get("state", "")
     pending = tenant.pending_login(key)
     if pending is None:
-        raise ErrorPage(400, "Invalid state", "This login has expired or was already used.")
+        raise _used_or_expired(request, "This login has expired or was already used.")
     auth = pending.request
     client = tenant.seed.client(auth.client_id)
     client_name = client.name if client else auth.client_id
@@ -99,7 +99,7 @@ async def login_submit(request: Request) -> Response:
     key = form.get("state", "")
     pending = tenant.pending_login(key)
     if pending is None:
-        raise ErrorPage(400, "Invalid state", "This login has expired or was already used.")
+        raise _used_or_expired(request, "This login has expired or was already used.")
     auth = pending.request
     if form.get("action") == "cancel":
         tenant.pending.pop(key, None)
@@ -141,7 +141,7 @@ async def continue_login(request: Request) -> Response:
     waiting = tenant.peek_suspended(key)
     # Checked before the login is taken: another browser's request must not end it either.
     if waiting is None or not resume_binding.holds(request, key, waiting.binding):
-        raise ErrorPage(400, "Invalid state", "No login is waiting for this state in this browser.")
+        raise _used_or_expired(request, "No login is waiting for this state in this browser.")
     suspended = tenant.take_suspended(key)
     auth = suspended.request
     session = tenant.session(suspended.session_id)
@@ -192,3 +192,22 @@ def _set_session_cookie(tenant: TenantState, response: Response, session: Sessio
         secure=tenant.base_url.startswith("https://"),
         path="/",
     )
+
+
+def _used_or_expired(request: Request, detail: str) -> ErrorPage:
+    """Auth0's "Invalid state" error (it shows one too when no default login route is set),
+    saying where to go next: typically Back after a finished login, whose application is
+    the last one this browser's session was answered to."""
+    session = tenant_of(request).session(request.cookies.get(SESSION_COOKIE))
+    if session is not None and session.returned_to is not None:
+        name, home = session.returned_to
+        step = NextStep(
+            f"That login is over (the Back button brings you to its old pages). Return to {name}:",
+            (home, home),
+        )
+    else:
+        step = NextStep(
+            "Return to the application you came from and start again there; a login cannot be "
+            "resumed from an old page."
+        )
+    return ErrorPage(400, "Invalid state", detail, next_step=step)

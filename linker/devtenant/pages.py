@@ -44,12 +44,14 @@ def _hidden(name: str, value: str) -> str:
     return f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
 
 
-def _form(fields: dict[str, str], label: str, css: str = "") -> str:
+def _form(fields: dict[str, str], label: str, css: str = "", note: str = "") -> str:
     inputs = "".join(_hidden(k, v) for k, v in fields.items())
     klass = f' class="{css}"' if css else ""
+    # A note goes inside its own button, so it cannot read as the label of the next one.
+    below = f'<br><span class="muted">{escape(note)}</span>' if note else ""
     return (
         f'<form method="post" action="/login"{klass}>{inputs}'
-        f'<button type="submit">{escape(label)}</button></form>'
+        f'<button type="submit">{escape(label)}{below}</button></form>'
     )
 
 
@@ -89,8 +91,8 @@ def login_page(
             label += f" ({choice.name})"
         note = ""
         if choice.signs_in_as != choice.identity_id:
-            note = f'<p class="muted">linked to {escape(choice.signs_in_as)}</p>'
-        forms.append(_form(fields, label) + note)
+            note = f"already linked to user {choice.signs_in_as}: signs in as that user"
+        forms.append(_form(fields, label, note=note))
     intro = (
         f'<p class="muted">{escape(connection)} &middot; to continue to {escape(client_name)}</p>'
     ) + _purpose(purpose)
@@ -118,5 +120,20 @@ def connect_page(*, ticket: str, connection: str, user: str, scopes: Iterable[st
     return _page(f"Connect {connection}", body)
 
 
-def error_page(title: str, detail: str) -> str:
-    return _page(title, f"<p>{escape(detail)}</p>")
+@dataclass(frozen=True)
+class NextStep:
+    """What an error page says to do next, with a link when there is somewhere to go."""
+
+    text: str
+    link: tuple[str, str] | None = None  # (label, URL)
+
+
+def error_page(title: str, detail: str, next_step: NextStep | None = None) -> str:
+    after = ""
+    if next_step is not None:
+        link = ""
+        if next_step.link is not None:
+            label, url = next_step.link
+            link = f' <a href="{escape(url)}">{escape(label)}</a>'
+        after = f'<p class="next"><b>What to do next:</b> {escape(next_step.text)}{link}</p>'
+    return _page(title, f"<p>{escape(detail)}</p>{after}")

@@ -18,7 +18,7 @@ from linker.devtenant import resume_binding
 from linker.devtenant.action_event import RequestInfo
 from linker.devtenant.action_run import run_action
 from linker.devtenant.action_runner import ActionWorkerError
-from linker.devtenant.authorize_request import AuthRequest, with_query
+from linker.devtenant.authorize_request import AuthRequest, origin_of, with_query
 from linker.devtenant.errors import ErrorPage, OAuthError
 from linker.devtenant.state import LOGIN_TTL, IssuedCode, Session, SuspendedLogin
 from linker.devtenant.web import actions_of, client_ip, tenant_of
@@ -112,6 +112,7 @@ async def run_post_login(
     params = {"code": code}
     if auth.state is not None:
         params["state"] = auth.state
+    session.returned_to = (client.name, origin_of(auth.redirect_uri) + "/")
     return _redirect(with_query(auth.redirect_uri, params))
 
 

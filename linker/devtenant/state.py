@@ -48,6 +48,9 @@ class Session:
     connection: str
     auth_time: float
     methods: tuple[AuthMethod, ...]
+    # (name, home URL) of the last application this session was answered to: the way back
+    # that an error page offers, e.g. after Back to a login that was already used.
+    returned_to: tuple[str, str] | None = None
 
 
 @dataclass

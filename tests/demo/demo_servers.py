@@ -11,14 +11,14 @@ import pytest
 
 from linker.demo.cli import DemoUrls, demo_servers, listen, parse_args
 
+# Every server of the demo on a port the OS picks, never the demo's fixed defaults: a
+# `make demo` may be running beside the tests.
+FREE_PORTS = ("--tenant-port", "0", "--linker-port", "0", "--app-port", "0", "--spa-port", "0")
+
 
 @pytest.fixture(scope="module")
 def demo_urls() -> Iterator[DemoUrls]:
-    urls, sockets = listen(
-        parse_args(
-            ["--tenant-port", "0", "--linker-port", "0", "--app-port", "0", "--spa-port", "0"]
-        )
-    )
+    urls, sockets = listen(parse_args(FREE_PORTS))
     servers = demo_servers(urls, sockets)
     exit_codes: list[int] = []
     thread = threading.Thread(

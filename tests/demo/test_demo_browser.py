@@ -27,6 +27,8 @@ def sign_in(page: Page, urls: DemoUrls, connection: str, email: str) -> None:
 def test_alice_links_github_in_chromium(
     page: Page, demo_urls: DemoUrls, shots: Screenshots
 ) -> None:
+    answers: list[tuple[str, int]] = []
+    page.on("response", lambda r: answers.append((r.url, r.status)))
     page.goto(demo_urls.app)
     expect(page.get_by_role("link", name=demo_urls.spa)).to_be_visible()  # the SPA, beside it
     sign_in(page, demo_urls, "google-oauth2", "alice@example.com")
@@ -46,6 +48,17 @@ def test_alice_links_github_in_chromium(
     expect(page.locator("td", has_text="github").first).to_be_visible()
     expect(page.get_by_text("Linking is two-phase (protocol v2)")).to_be_visible()
     shots.take(page, "linked")
+    assert [url for url, status in answers if status == 404] == []
+
+    # Back, after the link, shows the nested login's page again (from the browser's cache);
+    # using it, the tenant says the login is over and leads back to the app.
+    page.go_back()
+    page.get_by_role("button", name="alice-codes").click()
+    expect(page.get_by_role("heading", name="Invalid state")).to_be_visible()
+    expect(page.get_by_text("Return to Demo App")).to_be_visible()
+    shots.take(page, "back-after-the-link")
+    page.get_by_role("link", name=f"{demo_urls.app}/").click()
+    expect(page.get_by_text("Hello, Alice Liddell")).to_be_visible()
 
 
 def test_a_refused_link_looks_like_a_refusal(

@@ -10,6 +10,7 @@ import pytest
 
 from linker.demo.cli import DemoUrls, banner, linker_env, listen, main, parse_args
 from linker.settings import Settings
+from tests.demo.demo_servers import FREE_PORTS
 
 URLS = DemoUrls(
     tenant="http://127.0.0.1:8700",
@@ -31,11 +32,7 @@ def test_defaults_are_the_documented_hosts_and_ports() -> None:
 
 
 def test_listen_binds_four_loopback_servers_and_reports_the_real_ports() -> None:
-    urls, sockets = listen(
-        parse_args(
-            ["--tenant-port", "0", "--linker-port", "0", "--app-port", "0", "--spa-port", "0"]
-        )
-    )
+    urls, sockets = listen(parse_args(FREE_PORTS))
     try:
         ports = [sock.getsockname()[1] for sock in sockets]
         assert urls == DemoUrls(
@@ -86,7 +83,7 @@ def test_a_busy_port_stops_the_demo_before_anything_starts(
         blocker.listen()
         port = blocker.getsockname()[1]
 
-        code = main(["--tenant-port", str(port), "--linker-port", "0", "--app-port", "0"])
+        code = main([*FREE_PORTS, "--tenant-port", str(port)])
 
     assert code == 2
     err = capsys.readouterr().err
@@ -103,7 +100,7 @@ def test_without_npm_the_demo_stops_and_says_so(
     monkeypatch.setattr(shutil, "which", lambda name: None if name == "npm" else real_which(name))
     monkeypatch.setenv("LINKER_DEMO_CACHE", str(tmp_path))  # an empty cache: npm is needed
 
-    code = main(["--tenant-port", "0", "--linker-port", "0", "--app-port", "0", "--spa-port", "0"])
+    code = main(list(FREE_PORTS))
 
     assert code == 1
     assert "npm is needed to install @auth0/auth0-spa-js" in capsys.readouterr().err

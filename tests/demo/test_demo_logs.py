@@ -19,10 +19,10 @@ import pytest
 
 from linker.redaction import SENSITIVE_PARAMS
 from linker.testing import ScriptedBrowser
+from tests.demo.demo_servers import FREE_PORTS
 
 pytestmark = pytest.mark.e2e
 
-ZERO_PORTS = ["--tenant-port", "0", "--linker-port", "0", "--app-port", "0"]
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
@@ -53,7 +53,7 @@ def test_a_debug_run_logs_no_token(tmp_path: Path) -> None:
     log_file = tmp_path / "demo.log"
     with log_file.open("w") as log:
         demo = subprocess.Popen(
-            [sys.executable, "-m", "linker", "demo", "--log-level", "debug", *ZERO_PORTS],
+            [sys.executable, "-m", "linker", "demo", "--log-level", "debug", *FREE_PORTS],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=log,

@@ -47,3 +47,21 @@ def test_the_table_for_the_spa_holds_every_text() -> None:
     table = explanation_table()
     assert table["cancelled"]["unlink"]["title"] == "Unlink cancelled"
     assert "{account}" in table["secondary_email_not_verified"]["*"]["what"]
+
+
+def test_a_closed_popup_reads_as_cancelled() -> None:
+    # auth0-spa-js's own error for a closed popup: error "cancelled", no code in the text.
+    found = explain("link", "cancelled", "Popup closed", "github")
+    assert (found.title, found.code) == ("Link cancelled", "cancelled")
+    assert "Popup closed" not in found.what
+
+
+def test_an_account_linked_to_another_user_is_not_the_wrong_kind() -> None:
+    found = explain(
+        "link",
+        "access_denied",
+        "linked_to_another_user: The account you signed in to is already linked.",
+        "github",
+    )
+    assert found.title == "Link refused: that account is already linked to another user"
+    assert "unlink GitHub there first" in found.next

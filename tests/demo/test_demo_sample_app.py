@@ -190,6 +190,29 @@ async def test_link_result_claim_is_shown_after_the_callback(demo: Demo) -> None
     assert "<td>github</td>" in page.text
 
 
+async def test_a_result_is_shown_once_not_after_a_reload_or_the_next_action(
+    demo: Demo,
+) -> None:
+    await demo.sign_in()
+    link = await demo.press("/link", connection="github")
+    demo.tenant.users[ALICE]["identities"].append(GITHUB_1001)
+    page = await demo.come_back(
+        link.headers["location"],
+        "c2",
+        **{RESULT_CLAIM: {"status": "linked", "identity": GITHUB_1001}},
+    )
+    assert "Linked: github" in page.text
+
+    reloaded = await demo.browser.get("/")
+    assert 'role="status"' not in reloaded.text
+    assert "<td>github</td>" in reloaded.text  # the state itself stays
+    await demo.press("/agent")
+    after_agent = await demo.browser.get("/")
+    assert "Linked: github" not in after_agent.text
+    assert ">Connect Google Calendar</button>" in after_agent.text
+    assert ">Connect Google Calendar</button>" not in (await demo.browser.get("/")).text
+
+
 async def test_a_missing_result_claim_is_reported(demo: Demo) -> None:
     await demo.sign_in()
     link = await demo.press("/link", connection="github")
@@ -445,3 +468,11 @@ async def test_sign_out_ends_the_session(demo: Demo) -> None:
     assert "signed out" in page.text
     demo.browser.cookies.set("demo_session", old_cookie)
     assert "Sign in</a>" in (await demo.browser.get("/")).text
+
+
+async def test_the_pages_name_an_icon_that_is_there_and_may_load(demo: Demo) -> None:
+    page = await demo.browser.get("/")
+    assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in page.text
+    assert "img-src 'self'" in page.headers["content-security-policy"]
+    icon = await demo.browser.get("/favicon.ico")
+    assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")

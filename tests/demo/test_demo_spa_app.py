@@ -142,3 +142,12 @@ async def test_the_api_reads_identities_server_side(spa: Spa) -> None:
 def test_the_config_wants_base_urls() -> None:
     with pytest.raises(ValueError, match="public_url"):
         SpaConfig(tenant_url=TENANT_URL, public_url=SPA + "/app", api_client_secret="s")
+
+
+async def test_the_page_names_an_icon_that_is_there(spa: Spa) -> None:
+    browser, _, _ = spa
+    page = await browser.get("/")
+    assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in page.text
+    icon = await browser.get("/favicon.ico")
+    assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
+    assert icon.text.startswith("<svg")

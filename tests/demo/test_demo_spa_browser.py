@@ -70,6 +70,14 @@ def test_alice_links_and_unlinks_github_from_the_spa(
         "saw sub google-oauth2|alice, and with a new access token after it, the same sub"
     )
     shots.take(page, "spa-linked")
+    # The banner is the result of that link, shown once: not after a reload, nor beside the
+    # next action's outcome.
+    page.reload()
+    expect(page.locator("#identities tbody tr")).to_have_count(2)
+    expect(notice).to_be_hidden()
+    page.goto(demo_urls.spa)
+    expect(page.locator("#hello")).to_have_text("Hello, Alice Liddell")
+    expect(notice).to_be_hidden()
 
     page.locator("#identities tbody tr", has_text="github").get_by_role(
         "button", name="Unlink"
@@ -101,16 +109,25 @@ def test_a_link_in_a_popup_comes_back_by_web_message(
     # links; then he unlinks it again, so the other tests find alice-codes on its own.
     sign_in(page, demo_urls, "dave@example.com", connection="Username-Password-Authentication")
     expect(page.locator("#hello")).to_have_text("Hello, Dave Database")
+    notice = page.locator("#notice")
+    with page.expect_popup() as opened:
+        page.get_by_role("button", name="Link GitHub in a popup").click()
+    opened.value.close()  # the SDK's own error: "cancelled", "Popup closed"
+    expect(notice).to_have_attribute("data-kind", "info")
+    expect(notice).to_contain_text("Link cancelled")
+    expect(notice).not_to_contain_text("Popup closed")
+
     with page.expect_popup() as opened:
         page.get_by_role("button", name="Link GitHub in a popup").click()
     popup = opened.value
     expect(popup.locator(".purpose")).to_contain_text("Demo SPA asked to link a github account")
     shots.take(popup, "popup-nested-login")
     popup.get_by_role("button", name="carol-builds").click()  # has its own linked account
-    notice = page.locator("#notice")
     expect(notice).to_have_attribute("data-kind", "bad")
     expect(notice).to_contain_text("Link refused: that account has its own linked accounts")
     shots.take(page, "popup-refused")
+    page.get_by_role("button", name="Call the API").click()
+    expect(notice).to_be_hidden()  # the refusal was the last action's, not this one's
 
     with page.expect_popup() as opened:
         page.get_by_role("button", name="Link GitHub in a popup").click()

@@ -59,6 +59,26 @@ def test_a_refusal_comes_back_as_the_error_description(demo_urls: DemoUrls) -> N
         assert page.text.count("<tr><td>") == 1
 
 
+def test_an_account_linked_to_another_user_is_refused_as_such(demo_urls: DemoUrls) -> None:
+    # Runs before Frank unlinks github|1004 below: until then it is linked into Frank.
+    with ScriptedBrowser() as browser:
+        sign_in(browser, demo_urls.app, "google-oauth2|dave")
+
+        login = browser.submit(browser.form_saying("Link GitHub"))
+        # The tenant's note sits inside the button of the account it is about.
+        assert re.search(
+            r'value="github\|1004">\s*<button type="submit">[^<]*<br>'
+            r'<span class="muted">already linked to user google-oauth2\|frank',
+            login.text,
+        ), login.text
+        browser.submit(browser.form_with(user_id="github|1004"))
+        page = browser.auto_submit()
+
+        assert "Link refused: that account is already linked to another user" in page.text
+        assert "(code linked_to_another_user)" in page.text
+        assert "wrong kind of account" not in page.text
+
+
 def test_frank_unlinks_github_after_signing_in_again(demo_urls: DemoUrls) -> None:
     with ScriptedBrowser() as browser:
         sign_in(browser, demo_urls.app, "google-oauth2|frank")

@@ -159,6 +159,18 @@ def test_kustomization_lists_existing_files() -> None:
         assert (DEPLOY / "kubernetes" / resource).is_file()
 
 
+def test_the_cluster_pulls_the_image_from_a_registry_the_readme_pushes_to() -> None:
+    kustomization = yaml.safe_load((DEPLOY / "kubernetes" / "kustomization.yaml").read_text())
+    name, _, tag = linker_container()["image"].partition(":")
+    (image,) = [i for i in kustomization["images"] if i["name"] == name]
+    registry = image["newName"].split("/")[0]
+    assert "." in registry or ":" in registry  # a registry host, not a local name
+    pushed = f"{image['newName']}:{image['newTag']}"
+    readme = (DEPLOY / "README.md").read_text()
+    assert f"docker build -t {pushed} ." in readme and f"docker push {pushed}" in readme
+    assert image["newTag"] == tag
+
+
 def test_probes_and_scrape_annotations() -> None:
     deployment = manifests()[("Deployment", "linker")]
     container = linker_container()

@@ -34,7 +34,7 @@ def test_the_bundled_seed_covers_the_flows() -> None:
     assert clients["demo-app"].callbacks == ("http://app/cb",)
     assert clients["demo-app"].management_scopes == ("read:users",)
     assert clients["linker"].callbacks == ("http://linker/link/callback",)
-    assert clients["linker"].management_scopes == ("read:users", "update:users")
+    assert clients["linker"].management_scopes == ("read:users", "update:users", "read:clients")
     users = {u.user_id: u for u in seed.users}
     assert users["google-oauth2|alice"].identities[0].profile.email_verified
     assert users["github|1001"].identities[0].profile.email == "alice@example.com"

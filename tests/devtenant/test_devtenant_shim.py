@@ -310,6 +310,8 @@ async def test_continue_from_another_browser_fails_without_running_the_action(
     stranger = await driver.http.post("/continue", data={"state": state, "session_token": token})
     assert stranger.status_code == 400
     assert "Invalid state" in stranger.text
+    # A browser without a session of this tenant is still told where to go next.
+    assert "Return to the application you came from and start again there" in stranger.text
     for name, value in holder.items():
         driver.http.cookies.set(name, value)
     back = await driver.resume(url, token)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -20,6 +22,8 @@ import pytest
 from linker.cli import main
 from linker.devtenant import DevTenantConfig, create_dev_tenant, load_seed
 from linker.testing import ServerThread, free_port
+from tests.support.redis_server import redis_server
+from tests.support.tls import tls_only_server
 
 pytestmark = pytest.mark.e2e
 
@@ -135,7 +139,11 @@ def test_refused_client_credentials(check: Check) -> None:
     done = check(NEEDED, [CALLBACK], LINKER_CLIENT_SECRET="wrong-secret-0123456789")
     assert done.code == 1
     assert len(done.lines) == 1
-    assert done.lines[0].startswith("LINKER_CLIENT_ID / LINKER_CLIENT_SECRET: ")
+    assert done.lines == [
+        "LINKER_CLIENT_ID / LINKER_CLIENT_SECRET: the tenant refused client linker's "
+        "credentials (HTTP 401 invalid_client); copy the client id and secret from the "
+        "application's settings"
+    ]
     assert "wrong-secret" not in done.lines[0] + done.notes
 
 
@@ -156,12 +164,103 @@ def test_a_misspelled_setting_is_named_with_the_closest_one(check: Check) -> Non
     ]
 
 
-def test_a_tenant_that_does_not_answer(check: Check) -> None:
+def test_a_refused_tenant_connection_is_named_at_once(check: Check) -> None:
+    port = free_port()
+    started = time.monotonic()
+    done = check(NEEDED, [CALLBACK], LINKER_AUTH0_DOMAIN=f"127.0.0.1:{port}")
+    # Not after the service's retries (LINKER_UPSTREAM_BUDGET, 10 s): a refusal is final.
+    assert time.monotonic() - started < 2.0
+    assert done.code == 1
+    assert done.lines == [
+        f"LINKER_AUTH0_DOMAIN: 127.0.0.1:{port} refused the connection: nothing listens there "
+        "(is the tenant running, and is the port right?)"
+    ]
+
+
+def test_https_to_a_plain_http_tenant_hints_at_the_scheme(check: Check) -> None:
+    done = check(NEEDED + READS, [CALLBACK], LINKER_TENANT_SCHEME="https")
+    assert done.code == 1
+    domain = os.environ["LINKER_AUTH0_DOMAIN"]
+    assert done.lines == [
+        f"LINKER_TENANT_SCHEME: {domain} answers plain HTTP, not https; for a local dev tenant "
+        "set LINKER_TENANT_SCHEME=http"
+    ]
+
+
+def test_http_to_a_tls_server_hints_at_the_scheme(check: Check, tmp_path: Path) -> None:
+    with tls_only_server(tmp_path) as port:
+        done = check(NEEDED, [CALLBACK], LINKER_AUTH0_DOMAIN=f"127.0.0.1:{port}")
+    assert done.code == 1
+    assert done.lines == [
+        f"LINKER_TENANT_SCHEME: 127.0.0.1:{port} does not answer plain HTTP (it expects TLS?); "
+        "leave LINKER_TENANT_SCHEME unset for https"
+    ]
+
+
+def test_a_client_without_a_grant_is_told_from_bad_credentials(check: Check) -> None:
+    done = check([], [CALLBACK])
+    assert done.code == 1
+    assert done.lines == [
+        "LINKER_CLIENT_ID: client linker may not use the Management API (HTTP 403 "
+        'access_denied: Client is not authorized to access "http://'
+        f'{os.environ["LINKER_AUTH0_DOMAIN"]}/api/v2/".); authorize it for the Auth0 '
+        "Management API with read:users and update:users"
+    ]
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+def test_an_unreachable_store_fails_with_its_address_and_no_password(check: Check) -> None:
+    port = free_port()
     done = check(
-        NEEDED,
-        [CALLBACK],
-        LINKER_AUTH0_DOMAIN=f"127.0.0.1:{free_port()}",
-        LINKER_UPSTREAM_BUDGET="1",
+        NEEDED + READS, [CALLBACK], LINKER_STORE_URL=f"redis://:hunter2@127.0.0.1:{port}/0"
     )
     assert done.code == 1
-    assert len(done.lines) == 1 and done.lines[0].startswith("LINKER_AUTH0_DOMAIN: ")
+    assert done.lines == [
+        f"LINKER_STORE_URL: the store at redis://127.0.0.1:{port}/0 did not answer "
+        "(ConnectionError); linker serve would answer /readyz 503"
+    ]
+    assert "hunter2" not in "".join(done.lines) + done.notes
+
+
+def test_a_shared_store_that_answers_passes(check: Check, tmp_path: Path) -> None:
+    with redis_server(tmp_path) as url:
+        done = check(NEEDED + READS, [CALLBACK], LINKER_STORE_URL=url)
+        assert redis_keys(url) == []  # the check cleaned up after itself
+    assert (done.code, done.notes) == (0, "")
+
+
+def test_a_store_that_runs_no_scripts_fails(check: Check, tmp_path: Path) -> None:
+    renamed = ["--rename-command", "EVALSHA", "", "--rename-command", "EVAL", ""]
+    with redis_server(tmp_path, *renamed) as url:
+        done = check(NEEDED + READS, [CALLBACK], LINKER_STORE_URL=url)
+    assert done.code == 1
+    assert done.lines == [
+        f"LINKER_STORE_URL: the store at {url} refused to run a script (linker needs Lua "
+        "scripting: EVAL/EVALSHA) (ResponseError); linker serve would answer /readyz 503"
+    ]
+
+
+def redis_keys(url: str) -> list[str]:
+    host, port = url.removeprefix("redis://").split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=2) as sock:
+        sock.sendall(b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n")
+        answer = sock.recv(65536)
+    return [] if answer == b"*0\r\n" else [answer.decode()]
+
+
+def bundled_scopes(client_id: str) -> list[str]:
+    seed = json.loads(resources.files("linker.devtenant").joinpath("seed.json").read_text())
+    (client,) = [c for c in seed["clients"] if c["client_id"] == client_id]
+    return list(client["management_scopes"])
+
+
+def test_the_bundled_seed_lets_check_try_the_callback_url(check: Check) -> None:
+    scopes = bundled_scopes("linker")
+    done = check(scopes, ["https://elsewhere.example.com/link/callback"])
+    assert done.code == 1
+    assert done.lines[0].startswith(f"LINKER_PUBLIC_URL: {CALLBACK} is not an allowed callback")
+    fixed = check(scopes, [CALLBACK])
+    assert fixed.code == 0
+    assert "callback URLs were not checked" not in fixed.notes

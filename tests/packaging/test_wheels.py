@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from linker.testing import ScriptedBrowser, free_port
+from tests.demo.demo_servers import FREE_PORTS
 
 pytestmark = pytest.mark.wheel
 
@@ -152,6 +153,9 @@ def test_linker_runs_from_the_virtualenv_not_the_checkout(installed: Installed) 
     )
     path = Path(done.stdout.strip())
     assert path.is_relative_to(installed.root) and path.parts[-2:] == ("action", SHIM.name)
+    # The dev tenant's --help names the shim it runs: this one, not the checkout's.
+    helped = installed.linker("dev-tenant", "--help")
+    assert str(path) in "".join(helped.stdout.split()), helped.stdout  # wrapped by argparse
 
 
 def wait_for(url: str, server: subprocess.Popen[str], seconds: float = 30) -> httpx.Response:
@@ -197,7 +201,7 @@ def test_check_and_serve_against_the_installed_dev_tenant(installed: Installed) 
 
 
 def test_demo_serves_its_printed_url_and_links(installed: Installed) -> None:
-    demo = installed.popen("demo", "--tenant-port", "0", "--linker-port", "0", "--app-port", "0")
+    demo = installed.popen("demo", *FREE_PORTS)
     try:
         assert demo.stdout is not None
         first = demo.stdout.readline()

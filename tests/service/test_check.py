@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from linker.check import check_tenant, unknown_names
+from linker.check import check_store, check_tenant, store_address, unknown_names
+from linker.store import MemoryStore, StoreUnavailable
 from tests.support.harness import make_settings
 
 DISCOVERY = {
@@ -47,3 +48,34 @@ def test_unknown_names_ignore_other_variables_and_file_variants() -> None:
     assert unknown_names(env) == [
         "LINKER_PIN_IPS: not a linker setting; did you mean LINKER_PIN_IP?"
     ]
+
+
+async def test_a_tenant_that_keeps_failing_is_told_in_the_operators_words() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(502)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        report = await check_tenant(make_settings(LINKER_UPSTREAM_BUDGET="0.3"), http=http)
+    assert report.problems == [
+        "LINKER_AUTH0_DOMAIN: no OpenID configuration at https://tenant.test (no usable "
+        "answer within LINKER_UPSTREAM_BUDGET (0.3 s), retries included)"
+    ]
+
+
+def test_the_store_address_keeps_no_password() -> None:
+    assert store_address("redis://user:pw@redis.internal:6380/2") == "redis://redis.internal:6380/2"
+    assert store_address("rediss://redis.internal/0") == "rediss://redis.internal/0"
+
+
+class ReadOnlyStore(MemoryStore):
+    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+        raise StoreUnavailable("ReadOnlyError")
+
+
+async def test_a_read_only_store_is_named_as_such() -> None:
+    settings = make_settings(LINKER_STORE_URL="redis://:pw@replica:6379/0")
+    assert await check_store(settings, store=ReadOnlyStore()) == [
+        "LINKER_STORE_URL: the store at redis://replica:6379/0 is a read-only replica "
+        "(ReadOnlyError); linker serve would answer /readyz 503"
+    ]
+    assert await check_store(settings, store=MemoryStore()) == []

@@ -185,6 +185,19 @@ async def test_a_secondary_of_another_connection_is_connection_mismatch(
     assert writes(harness) == 0
 
 
+async def test_an_account_linked_to_another_user_is_linked_to_another_user(
+    harness: Harness,
+) -> None:
+    # Signing in at GitHub with an identity linked into bob makes the ID token's sub bob's.
+    bob = "google-oauth2|bob"
+    user = harness.tenant.add_user(bob, email="bob@example.com")
+    user["identities"].append({"provider": "github", "user_id": "2002", "connection": "github"})
+    linked = await harness.link(sub=bob)
+    assert (linked.status, linked.error) == ("denied", "linked_to_another_user")
+    assert "already linked to another user" in linked.result["error_description"]
+    assert writes(harness) == 0
+
+
 async def test_a_secondary_that_no_longer_exists_is_identity_conflict(harness: Harness) -> None:
     commit = await prepared(harness)
     del harness.tenant.users[SECONDARY]

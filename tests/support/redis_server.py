@@ -17,7 +17,9 @@ from linker.testing import free_port
 
 
 @contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
+def redis_server(workdir: Path, *options: str) -> Iterator[str]:
+    """A redis-server on a free port for the block's length; `options` are added to its
+    command line (e.g. `--rename-command EVALSHA ""`)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed; run scripts/system-deps")
@@ -36,6 +38,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
             "no",
             "--dir",
             str(workdir),
+            *options,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -35,10 +35,17 @@ function notice(kind, title, what, next, code) {
   box.hidden = false;
 }
 
+// A result is shown once: the next action (or a reload) starts without the old banner.
+function clearNotice() {
+  $("notice").hidden = true;
+}
+
 function explain(action, error, description, connection) {
   const sep = (description || "").indexOf(": ");
-  const code = sep > 0 && /^[a-z_]+$/.test(description.slice(0, sep)) ? description.slice(0, sep) : "";
-  const text = code ? description.slice(sep + 2) : description || error;
+  const given = sep > 0 && /^[a-z_]+$/.test(description.slice(0, sep)) ? description.slice(0, sep) : "";
+  const text = given ? description.slice(sep + 2) : description || error;
+  // A refusal the SDK makes itself (a closed popup is error "cancelled", "Popup closed").
+  const code = given || (Object.hasOwn(explanations, error || "") ? error : "");
   const account = NAMES[connection] || connection || "the other";
   const byAction = explanations[code] || {};
   const found = byAction[action] || byAction["*"];
@@ -101,6 +108,7 @@ async function freshHint() {
 }
 
 async function link(connection, hintOverride) {
+  clearNotice();
   const claims = await freshHint();
   let subBefore = claims.sub;
   try { subBefore = (await callApi(false)).sub; } catch (e) { /* the claim's sub will do */ }
@@ -118,6 +126,7 @@ async function linkInPopup(connection) {
   // Opened during the click, before anything is awaited: a popup opened after an await may
   // have lost the click's user activation, and the browser blocks it.
   const popup = window.open("", "auth0:authorize:popup", "width=480,height=680");
+  clearNotice();
   const claims = await freshHint();
   try {
     await client.loginWithPopup({
@@ -142,6 +151,7 @@ async function linkInPopup(connection) {
 }
 
 async function unlink(identity) {
+  clearNotice();
   const claims = await freshHint();
   await client.loginWithRedirect({
     authorizationParams: {
@@ -311,7 +321,10 @@ async function main() {
     sessionStorage.removeItem(LAST_RESULT);
     await client.logout({ logoutParams: { returnTo: settings.redirectUri } });
   });
-  $("call-api").addEventListener("click", async () => showApi(await callApi(true), null));
+  $("call-api").addEventListener("click", async () => {
+    clearNotice();
+    showApi(await callApi(true), null);
+  });
   let subBefore = null;
   const query = new URLSearchParams(window.location.search);
   if ((query.has("code") || query.has("error")) && query.has("state")) {
