@@ -11,10 +11,16 @@
   `.list(...)`, `.delete(...)`: the My Account API's Connected Accounts; `StepUpRequired` when
   its 2FA rule wants the user to authenticate again.
 - `ConnectedAccountsCheck`: a server's check of a user's connected accounts (Management API).
-- `link_required_handler`: the 401 answer of an agent API on Starlette.
+- `link_required_handler`: the 401 answer of an agent API on Starlette (`LinkRequired`, and
+  `StepUpRequired`).
 """
 
-from linker.client.agent_api import link_required_handler, link_required_response, www_authenticate
+from linker.client.agent_api import (
+    link_required_handler,
+    link_required_response,
+    step_up_required_response,
+    www_authenticate,
+)
 from linker.client.connected_accounts import (
     ConnectContext,
     ConnectedAccount,
@@ -62,5 +68,6 @@ __all__ = [
     "link_required_response",
     "random_token",
     "s256_challenge",
+    "step_up_required_response",
     "www_authenticate",
 ]

@@ -334,6 +334,8 @@ class ConnectedAccounts(HttpOwner):
         Raises `StepUpRequired` when the API's Default Policy wants the user to authenticate
         again, `ConnectError` otherwise. Omit `client_secret` for a public client.
         """
+        if not refresh_token or not client_id:
+            raise ValueError("refresh_token and client_id are required")
         wanted = scope_tuple(scopes)
         form = {
             "grant_type": "refresh_token",
@@ -352,7 +354,12 @@ class ConnectedAccounts(HttpOwner):
             raise ConnectError(
                 "upstream_unavailable", f"could not reach the tenant ({type(exc).__name__})"
             ) from None
-        return parse_my_account_token(response.status_code, json_object(response.content), wanted)
+        body = json_object(response.content)
+        described = body.get("error_description")
+        if isinstance(described, str) and refresh_token in described:
+            # An upstream description that quotes the token must not carry it into logs.
+            body["error_description"] = described.replace(refresh_token, "[refresh token]")
+        return parse_my_account_token(response.status_code, body, wanted)
 
     async def start(
         self,

@@ -101,6 +101,21 @@ def test_an_answer_without_the_scopes_asked_names_the_missing_policy() -> None:
     assert other.value.code == "invalid_grant"
 
 
+async def test_a_refusal_quoting_the_refresh_token_is_redacted() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            403, json={"error": "invalid_grant", "error_description": "bad token rt-secret-1"}
+        )
+
+    async with ConnectedAccounts(domain=DOMAIN, http=client(handler)) as accounts:
+        with pytest.raises(ConnectError) as caught:
+            await accounts.token_from_refresh_token("rt-secret-1", client_id="app")
+        with pytest.raises(ValueError):
+            await accounts.token_from_refresh_token("", client_id="app")
+    assert "rt-secret-1" not in str(caught.value)
+    assert caught.value.description == "bad token [refresh token]"
+
+
 async def test_token_from_refresh_token_posts_the_mrrt_grant() -> None:
     seen: list[dict[str, str]] = []
 
