@@ -9,10 +9,16 @@ and https://auth0.com/docs/secure/call-apis-on-users-behalf/token-vault/refresh-
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
+import pytest
 
+from linker.devtenant import SeedError, load_seed
+from linker.devtenant.seed import bundled_seed_data
 from linker.devtenant.token_claims import access_token_claims
 from tests.devtenant.conftest import Driver
 from tests.devtenant.test_devtenant_token_vault import exchange, refresh_token
@@ -300,3 +306,43 @@ async def test_management_listing_pages_and_refuses(driver: Driver) -> None:
     assert (await driver.http.get("/api/v2/" + path)).status_code == 401
     no_read = await driver.management_token("linker", scope="update:users")
     assert (await driver.api("GET", path, token=no_read)).status_code == 403
+
+
+# -- the seed's new fields -------------------------------------------------------------------
+
+
+async def test_the_2fa_rule_can_be_turned_off(driver: Driver) -> None:
+    refresh = await refresh_token(driver, DAVE, prompt="login")
+    driver.clock.advance(15 * 60 + 1)
+    assert (await mrrt(driver, refresh)).status_code == 403
+    driver.state.settings = replace(driver.state.settings, my_account_require_2fa=False)
+    assert (await mrrt(driver, refresh)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["settings"].update(my_account_require_2fa="yes"), "my_account_require_2fa"),
+        (
+            lambda d: d["clients"][0].update(my_account_refresh_scopes="all"),
+            "my_account_refresh_scopes",
+        ),
+        (
+            lambda d: d["users"][0].update(
+                provider_accounts=[{"connection": "github", "user_id": "1"}]
+            ),
+            "no Connected Accounts purpose",
+        ),
+        (
+            lambda d: d["users"][0].update(provider_accounts=[{"connection": "slack"}]),
+            "provider_accounts[0].user_id",
+        ),
+    ],
+)
+def test_the_seed_checks_the_new_fields(
+    change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    data = bundled_seed_data()
+    change(data)
+    with pytest.raises(SeedError, match=re.escape(message)):
+        load_seed(data)
