@@ -5,20 +5,39 @@
 - `build_authorize_url(...)`: any other authorization code request (sign-in, a grant for an
   audience), PKCE `S256`, with the parameters named.
 - `TokenVault.exchange(...)`: an access token for a connected account, or `LinkRequired`
-  (which says `via`: link through linker, or connect through the My Account API).
-- `ConnectedAccounts.start(...)` / `.complete(...)`: the My Account API's connect flow.
-- `link_required_handler`: the 401 answer of an agent API on Starlette.
+  (which says `via`: connect through the My Account API, or link through linker, and `why`);
+  `via="auto"` (the default) asks the tenant which.
+- `ConnectedAccounts.token_from_refresh_token(...)` (MRRT), `.start(...)` / `.complete(...)`,
+  `.list(...)`, `.delete(...)`: the My Account API's Connected Accounts; `StepUpRequired` when
+  its 2FA rule wants the user to authenticate again.
+- `ConnectedAccountsCheck`: a server's check of a user's connected accounts (Management API).
+- `link_required_handler`: the 401 answer of an agent API on Starlette (`LinkRequired`, and
+  `StepUpRequired`).
 """
 
-from linker.client.agent_api import link_required_handler, link_required_response, www_authenticate
+from linker.client.agent_api import (
+    link_required_handler,
+    link_required_response,
+    step_up_required_response,
+    www_authenticate,
+)
 from linker.client.connected_accounts import (
     ConnectContext,
     ConnectedAccount,
     ConnectedAccounts,
     ConnectError,
     ConnectRequest,
+    MyAccountToken,
 )
-from linker.client.errors import ClientError, LinkRequired, TokenVaultError, Via
+from linker.client.connected_accounts_check import ConnectedAccountsCheck
+from linker.client.errors import (
+    ClientError,
+    LinkRequired,
+    ManagementApiError,
+    StepUpRequired,
+    TokenVaultError,
+    Via,
+)
 from linker.client.link_url import LinkContext, LinkRequest, LinkSettings, build_link_url
 from linker.client.token_vault import FederatedToken, TokenVault
 from linker.core.authorize import build_authorize_url
@@ -31,11 +50,15 @@ __all__ = [
     "ConnectRequest",
     "ConnectedAccount",
     "ConnectedAccounts",
+    "ConnectedAccountsCheck",
     "FederatedToken",
     "LinkContext",
     "LinkRequest",
     "LinkRequired",
     "LinkSettings",
+    "ManagementApiError",
+    "MyAccountToken",
+    "StepUpRequired",
     "TokenVault",
     "TokenVaultError",
     "Via",
@@ -45,5 +68,6 @@ __all__ = [
     "link_required_response",
     "random_token",
     "s256_challenge",
+    "step_up_required_response",
     "www_authenticate",
 ]

@@ -1,10 +1,15 @@
 """Answer `LinkRequired` from an agent API on Starlette: 401 with what to link and where.
 
-    app = Starlette(routes=..., exception_handlers={LinkRequired: link_required_handler})
+    app = Starlette(routes=..., exception_handlers={LinkRequired: link_required_handler,
+                                                    StepUpRequired: link_required_handler})
 
-The body is `{"error": "link_required", "connection", "scopes", "via", "link_url"?,
-"connect_url"?}` (`via`: `link` through linker, or `connect` through the My Account API) and the
-`WWW-Authenticate` header carries the same facts for clients that read only headers.
+The body is `{"error": "link_required", "connection", "scopes", "via", "why"?, "link_url"?,
+"connect_url"?}` (`via`: `link` through linker, or `connect` through the My Account API; `why`:
+why that way) and the `WWW-Authenticate` header carries the same facts for clients that read
+only headers. `StepUpRequired` answers 401 `{"error": "step_up_required", "ask_for",
+"message", "authorize_params"}` with `WWW-Authenticate: Bearer
+error="insufficient_user_authentication"` (RFC 9470), plus the multi-factor `acr_values` when a
+second factor is what to ask for.
 """
 
 from __future__ import annotations
@@ -14,14 +19,36 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from linker.client.errors import LinkRequired
+from linker.client.errors import LinkRequired, StepUpRequired
 
 
 async def link_required_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Starlette exception handler for `LinkRequired` (any other exception is re-raised)."""
+    """Starlette exception handler for `LinkRequired` and `StepUpRequired` (any other
+    exception is re-raised)."""
+    if isinstance(exc, StepUpRequired):
+        return step_up_required_response(exc)
     if not isinstance(exc, LinkRequired):
         raise exc
     return link_required_response(exc)
+
+
+def step_up_required_response(exc: StepUpRequired) -> JSONResponse:
+    """The 401 answer for `exc`: the user must sign in again before the agent can go on."""
+    params = [("error", "insufficient_user_authentication")]
+    if "acr_values" in exc.authorize_params:
+        params.append(("acr_values", exc.authorize_params["acr_values"]))
+    challenge = "Bearer " + ", ".join(f"{n}={quoted_string(v)}" for n, v in params)
+    body = {
+        "error": "step_up_required",
+        "ask_for": exc.ask_for,
+        "message": exc.message,
+        "authorize_params": exc.authorize_params,
+    }
+    return JSONResponse(
+        body,
+        status_code=401,
+        headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
+    )
 
 
 def link_required_response(exc: LinkRequired) -> JSONResponse:
@@ -34,6 +61,8 @@ def link_required_response(exc: LinkRequired) -> JSONResponse:
     }
     if exc.granted is not None:
         body["granted"] = list(exc.granted)
+    if exc.why:
+        body["why"] = exc.why
     if exc.via == "link" and exc.link_url is not None:
         body["link_url"] = exc.link_url
     if exc.via == "connect" and exc.url is not None:

@@ -38,15 +38,74 @@ class TokenVaultError(ClientError):
         self.status_code = status_code
 
 
+class ManagementApiError(ClientError):
+    """The Management API refused or failed (`ConnectedAccountsCheck`); `code` is its
+    `errorCode` (or `upstream_unavailable`, `invalid_response`), `status_code` its status."""
+
+    def __init__(self, code: str, description: str, *, status_code: int | None = None) -> None:
+        super().__init__(code, description)
+        self.status_code = status_code
+
+
+# The OpenID PAPE policy Auth0 reads in `acr_values` to ask for multi-factor authentication:
+# https://auth0.com/docs/secure/multi-factor-authentication/step-up-authentication
+MFA_ACR = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+AskFor = Literal["second_factor", "sign_in"]
+
+
+class StepUpRequired(ClientError):
+    """The tenant will not issue a My Account API token until the user authenticates again.
+
+    The My Account API's Default Policy (https://auth0.com/docs/manage-users/my-account-api)
+    wants a second factor within the last 15 minutes, at login and at every refresh token
+    exchange for the API. `ask_for` says what to ask the user for:
+
+    - `"second_factor"` (`mfa_required`): the user has an enrolled factor and last used it more
+      than 15 minutes ago: sign in again and complete it;
+    - `"sign_in"` (`unmet_authentication_requirements`): the user has no factor and signed in
+      more than 15 minutes ago: a fresh sign-in, then the app may offer to enroll one.
+
+    `authorize_params` are the extra `/authorize` parameters that ask for it (`prompt=login`,
+    and the multi-factor `acr_values` for a second factor). After that login, get the My
+    Account API token again with the new refresh token.
+    """
+
+    def __init__(
+        self, code: str, description: str, *, ask_for: AskFor, status_code: int | None = None
+    ) -> None:
+        super().__init__(code, description)
+        self.ask_for: AskFor = ask_for
+        self.status_code = status_code
+
+    @property
+    def authorize_params(self) -> dict[str, str]:
+        params = {"prompt": "login"}
+        if self.ask_for == "second_factor":
+            params["acr_values"] = MFA_ACR
+        return params
+
+    @property
+    def message(self) -> str:
+        """What to tell the user, in plain words."""
+        if self.ask_for == "second_factor":
+            return (
+                "To connect an account, sign in again and confirm with your second factor "
+                "(the one-time code or key you enrolled)."
+            )
+        return "To connect an account, sign in again: your sign-in is more than 15 minutes old."
+
+
 class LinkRequired(ClientError):
     """Token Vault cannot serve `connection` with `scopes` yet; the user must act first.
 
     `via` says how: `"link"` (send the user to `link_url`, a link request through linker;
     `link_request` then holds the state, nonce and PKCE verifier the app keeps for its
     callback) or `"connect"` (send the user to `connect_request.url`, the My Account API's
-    connect flow; keep `connect_request` for `ConnectedAccounts.complete`). `granted` is what
-    Token Vault holds for the connection (None: nothing at all), so `reason` is `not_found`
-    or `insufficient_scope`. `url` is where to send the user, whichever the way.
+    connect flow; keep `connect_request` for `ConnectedAccounts.complete`). `why` says, for
+    people, why that way was chosen (the configuration, or what the tenant answered when
+    `TokenVault(via="auto")` asked it). `granted` is what Token Vault holds for the connection
+    (None: nothing at all), so `reason` is `not_found` or `insufficient_scope`. `url` is where
+    to send the user, whichever the way.
     """
 
     def __init__(
@@ -60,8 +119,10 @@ class LinkRequired(ClientError):
         connect_request: ConnectRequest | None = None,
         granted: ScopeInput = None,
         found: bool = False,
+        why: str = "",
     ) -> None:
         self.connection = connection
+        self.why = why
         self.scopes = scope_tuple(scopes)
         self.link_request = link_request
         if link_url is None and link_request is not None:
@@ -86,7 +147,12 @@ class LinkRequired(ClientError):
         return self.link_url
 
     def _copy(
-        self, *, link_request: LinkRequest | None, via: Via, connect: ConnectRequest | None
+        self,
+        *,
+        link_request: LinkRequest | None,
+        via: Via,
+        connect: ConnectRequest | None,
+        why: str | None,
     ) -> LinkRequired:
         return LinkRequired(
             self.connection,
@@ -96,17 +162,24 @@ class LinkRequired(ClientError):
             connect_request=connect,
             granted=self.granted,
             found=self.granted is not None,
+            why=self.why if why is None else why,
         )
 
-    def with_link(self, settings: LinkSettings, id_token_hint: str) -> LinkRequired:
+    def with_link(
+        self, settings: LinkSettings, id_token_hint: str, *, why: str | None = None
+    ) -> LinkRequired:
         """The same error, carrying a fresh link request for the user of `id_token_hint`."""
         request = settings.link_request(
             connection=self.connection,
             id_token_hint=id_token_hint,
             connection_scope=self.scopes,
         )
-        return self._copy(link_request=request, via="link", connect=None)
+        return self._copy(link_request=request, via="link", connect=None, why=why)
 
-    def with_connect(self, request: ConnectRequest) -> LinkRequired:
+    def with_connect(self, request: ConnectRequest, *, why: str | None = None) -> LinkRequired:
         """The same error, carrying a started connect flow (the My Account API's way)."""
-        return self._copy(link_request=None, via="connect", connect=request)
+        return self._copy(link_request=None, via="connect", connect=request, why=why)
+
+    def because(self, via: Via, why: str) -> LinkRequired:
+        """The same error, saying which way and why, without a request for it."""
+        return self._copy(link_request=None, via=via, connect=None, why=why)

@@ -5,18 +5,24 @@ The request names no scopes: the answer's `scope` says what Token Vault holds
 (https://auth0.com/docs/secure/tokens/token-vault/refresh-token-exchange-with-token-vault), and
 `exchange` compares it with the scopes the caller needs. When nothing is stored (either code seen
 in the wild) or the grant falls short, it raises `LinkRequired`, which says how the user fills
-Token Vault for that connection (`via`):
+Token Vault for that connection (`via`) and why that way (`why`):
 
-- `"link"`: a connection used only to log in keeps tokens per identity; a link through linker
-  (with `requested_connection_scope`) fills it. `link=LinkContext(...)` builds the link request.
-- `"connect"`: a connection whose purposes include Connected Accounts for Token Vault keeps
-  tokens per connected account, filled only by the My Account API's connect flow
-  (https://auth0.com/docs/secure/tokens/token-vault/connected-accounts-for-token-vault);
-  `connect=ConnectContext(...)` starts it.
-- `"auto"`: ask the tenant: start the connect flow, and link when the tenant answers that the
-  connection is not enabled for Connected Accounts (400).
+- `"auto"` (the default): ask the tenant. With `connect=ConnectContext(...)` the vault starts
+  the My Account API's connect flow; the tenant accepts it for a connection whose purposes
+  include Connected Accounts for Token Vault (today's model: Token Vault reads connected
+  accounts, https://auth0.com/docs/secure/call-apis-on-users-behalf/token-vault/connected-accounts-for-token-vault),
+  and refuses it (400) for a connection used only to log in, which the vault then offers to
+  link. Without a `ConnectContext` nothing can be asked: link, and `why` says so.
+- `"connect"`: always the connect flow (a tenant on Connected Accounts throughout).
+- `"link"`: always a link through linker (with `requested_connection_scope`), for tenants and
+  connections from before Connected Accounts, where Token Vault reads the tokens a login left
+  on each identity. `link=LinkContext(...)` builds the link request.
 
-`via` is set per vault or per connection (`TokenVault(via={"google-oauth2": "connect"})`).
+`via` is set per vault or per connection (`TokenVault(via={"google-oauth2": "link"})`; a
+connection the mapping does not name is `"auto"`). The My Account API token for the connect
+flow is the `ConnectContext`'s, or, when it has none, one the vault gets from the same refresh
+token through a Multi-Resource Refresh Token exchange; the API's 2FA rule then surfaces as
+`StepUpRequired` from `exchange`.
 """
 
 from __future__ import annotations
@@ -75,7 +81,7 @@ class TokenVault(HttpOwner):
         client_secret: str,
         http: httpx.AsyncClient | None = None,
         scheme: str = "https",
-        via: Way | Mapping[str, Way] = "link",
+        via: Way | Mapping[str, Way] = "auto",
     ) -> None:
         if scheme not in ("https", "http"):
             raise ValueError("scheme must be 'https' (or 'http' for a local dev tenant)")
@@ -106,9 +112,21 @@ class TokenVault(HttpOwner):
 
         Raises `LinkRequired` when the tenant has no tokens for the connection or its granted
         `scope` lacks one of `scopes` (with a ready link request when the way is `link` and
-        `link` is given, or a started connect flow when it is `connect` and `connect` is given),
-        `TokenVaultError` on any other failure.
+        `link` is given, or a started connect flow when it is `connect` and `connect` is given;
+        `why` says which and why), `StepUpRequired` when the connect flow needs a My Account
+        API token the tenant will issue only after the user authenticates again, and
+        `TokenVaultError` on any other failure. `login_hint` picks one of several accounts of
+        the connection (work or personal), at Token Vault and in the connect flow.
         """
+        if (
+            connect is not None
+            and connect.access_token is None
+            and subject_token_type != "refresh_token"  # noqa: S105
+        ):
+            raise ValueError(
+                "a ConnectContext without access_token needs a refresh token as the subject "
+                "(the vault gets the My Account API token from it)"
+            )
         form = exchange_form(
             subject_token,
             client_id=self.client_id,
@@ -131,7 +149,9 @@ class TokenVault(HttpOwner):
                 response.status_code, json_object(response.content), connection, scopes
             )
         except LinkRequired as needed:
-            raise await self._way_for(needed, link, connect) from None
+            raise await self._way_for(
+                needed, link, connect, subject_token=subject_token, login_hint=login_hint
+            ) from None
         except TokenVaultError as failure:
             if subject_token not in failure.description:
                 raise
@@ -142,41 +162,82 @@ class TokenVault(HttpOwner):
     def via(self, connection: str) -> Way:
         """The configured way to fill Token Vault for `connection`."""
         if isinstance(self._via, Mapping):
-            return self._via.get(connection, "link")
+            return self._via.get(connection, "auto")
         return self._via
 
     async def _way_for(
-        self, needed: LinkRequired, link: LinkContext | None, connect: ConnectContext | None
+        self,
+        needed: LinkRequired,
+        link: LinkContext | None,
+        connect: ConnectContext | None,
+        *,
+        subject_token: str,
+        login_hint: str | None,
     ) -> LinkRequired:
-        """`needed`, saying which way the user goes, with the request for it when possible."""
-        way = self.via(needed.connection)
-        if way != "link" and connect is not None:
-            try:
-                request = await connect.accounts.start(
-                    connect.access_token,
-                    connection=needed.connection,
-                    redirect_uri=connect.redirect_uri,
-                    scopes=needed.scopes,
+        """`needed`, saying which way the user goes and why, with the request for it when
+        possible."""
+        name, way = needed.connection, self.via(needed.connection)
+        if way == "link":
+            return self._link(needed, link, f"via='link' is configured for {name}")
+        if connect is None:
+            if way == "connect":
+                return needed.because(
+                    "connect",
+                    f"via='connect' is configured for {name}; pass connect=ConnectContext(...) "
+                    "to start the connect flow",
                 )
-            except ConnectError as refused:
-                # "auto": a 400 says this connection has no Connected Accounts purpose.
-                if way == "connect" or refused.status_code != 400:
-                    raise TokenVaultError(
-                        refused.code, refused.description, status_code=refused.status_code
-                    ) from None
-            else:
-                return needed.with_connect(request)
-        if way == "connect":
-            return LinkRequired(
-                needed.connection,
-                needed.scopes,
-                via="connect",
-                granted=needed.granted,
-                found=needed.granted is not None,
+            return self._link(
+                needed,
+                link,
+                f"via='auto' had no ConnectContext to ask the tenant whether {name} is enabled "
+                "for Connected Accounts; pass connect=ConnectContext(...) to ask",
             )
+        token = connect.access_token or await self._my_account_token(connect, subject_token)
+        try:
+            request = await connect.accounts.start(
+                token,
+                connection=name,
+                redirect_uri=connect.redirect_uri,
+                scopes=needed.scopes,
+                login_hint=login_hint or connect.login_hint,
+            )
+        except ConnectError as refused:
+            if way == "connect" or refused.status_code != 400:
+                raise TokenVaultError(
+                    refused.code, refused.description, status_code=refused.status_code
+                ) from None
+            return self._link(
+                needed,
+                link,
+                f"the tenant refused to connect {name} ({refused.description}): a connection "
+                "not enabled for Connected Accounts keeps the tokens of its logins, which a "
+                "link through linker adds",
+            )
+        why = (
+            f"via='connect' is configured for {name}"
+            if way == "connect"
+            else f"the tenant accepted a connect request for {name}: Connected Accounts for "
+            "Token Vault is on for it, so only a connected account fills Token Vault"
+        )
+        return needed.with_connect(request, why=why)
+
+    def _link(self, needed: LinkRequired, link: LinkContext | None, why: str) -> LinkRequired:
         if link is not None:
-            return needed.with_link(link.settings, link.id_token_hint)
-        return needed
+            return needed.with_link(link.settings, link.id_token_hint, why=why)
+        return needed.because("link", why)
+
+    async def _my_account_token(self, connect: ConnectContext, refresh_token: str) -> str:
+        """A My Account API token from the refresh token being exchanged (MRRT);
+        `StepUpRequired` passes through, any other refusal is a `TokenVaultError`."""
+        try:
+            token = await connect.accounts.token_from_refresh_token(
+                refresh_token, client_id=self.client_id, client_secret=self._client_secret
+            )
+        except ConnectError as failed:
+            raise TokenVaultError(
+                failed.code, failed.description, status_code=failed.status_code
+            ) from None
+        return token.access_token
 
 
 def exchange_form(

@@ -6,6 +6,7 @@ the session keeps under the request's state until the tenant redirects back to `
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
@@ -23,8 +24,11 @@ class Attempt:
     pending: Pending
 
 
-def sign_in(config: SampleAppConfig, *, now: float) -> Attempt:
-    """Sign in to the app (code flow, PKCE, nonce)."""
+def sign_in(
+    config: SampleAppConfig, *, now: float, extra: Mapping[str, str] | None = None
+) -> Attempt:
+    """Sign in to the app (code flow, PKCE, nonce); `extra` adds parameters (a step-up's
+    `prompt=login` and `acr_values`)."""
     state, nonce, verifier = random_token(), random_token(), random_token()
     pending = Pending(kind="login", nonce=nonce, code_verifier=verifier, created_at=now)
     url = build_authorize_url(
@@ -35,6 +39,7 @@ def sign_in(config: SampleAppConfig, *, now: float) -> Attempt:
         state=state,
         nonce=nonce,
         code_challenge=s256_challenge(verifier),
+        extra=dict(extra or {}),
     )
     return Attempt(url, state, pending)
 

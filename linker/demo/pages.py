@@ -105,6 +105,13 @@ def profile_page(
         "account and prepares the link; the link is written only when your login resumes at "
         "the tenant's <code>/continue</code> in the browser that started it, so a link URL that "
         "leaks or is replayed elsewhere writes nothing.</p>"
+        "<h2>Connected accounts</h2>"
+        '<p class="muted">For a connection with Connected Accounts for Token Vault (Slack here), '
+        "Token Vault reads only the accounts you connect through the tenant's My Account API: a "
+        "link does not fill it. This app gets a My Account API token from your refresh token "
+        "(Multi-Resource Refresh Token) and sends you to the tenant to allow it.</p>"
+        f"<p>{_post_form('/connect-account', session, 'Connect Slack', {'connection': 'slack'})}"
+        f"</p>{_step_up(session)}"
         "<h2>Agent</h2>"
         "<p>An agent in this app asks Token Vault for a Google Calendar token on your behalf.</p>"
         f"<p>{_post_form('/agent', session, 'Call the agent', {})}</p>"
@@ -178,6 +185,17 @@ def _identities(session: Session, identities: Sequence[Identity] | None, error: 
         )
     return (
         "<table><tr><th>Connection</th><th>User id</th><th></th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _step_up(session: Session) -> str:
+    """A "Sign in again" link when the My Account API wants a newer sign-in first."""
+    if session.step_up is None:
+        return ""
+    what = "with your second factor" if session.step_up == "second_factor" else "now"
+    return (
+        f'<p><a class="button" href="/login?step_up={escape(session.step_up)}">'
+        f"Sign in again {what}</a></p>"
     )
 
 

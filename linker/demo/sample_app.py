@@ -3,10 +3,16 @@
 Sign in at the tenant (code flow, PKCE, nonce), see your identities, press Link/Unlink (a
 link request built by `linker.client`, with your ID token as the hint), and read the result
 the tenant put in the new ID token. "Call the agent" asks Token Vault for a Google Calendar
-token and, when Token Vault has none, offers to connect the calendar.
+token and, when Token Vault has none, offers to connect the calendar: the seed's Google
+connection is used to log in, so Token Vault reads its identities and a link fills it
+(`via="link"`). "Connect Slack" is today's way, for a connection with Connected Accounts for
+Token Vault: the app gets a My Account API token from the user's refresh token (Multi-Resource
+Refresh Token), starts the connect flow, and completes it at `/callback`; when the API's 2FA
+rule wants a newer sign-in, the page says so and offers it (`StepUpRequired`).
 
-Routes: `GET /`, `GET /login`, `GET /callback`, `POST /link`, `POST /unlink`, `POST /connect`,
-`POST /agent`, `GET /agent/calendar` (JSON, for agent builders), `POST /logout`.
+Routes: `GET /`, `GET /login` (`?step_up=second_factor|sign_in`), `GET /callback`,
+`POST /link`, `POST /unlink`, `POST /connect`, `POST /connect-account`, `POST /agent`,
+`GET /agent/calendar` (JSON, for agent builders), `POST /logout`.
 """
 
 from __future__ import annotations
@@ -23,12 +29,16 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from linker.client import (
+    ConnectedAccounts,
+    ConnectError,
     FederatedToken,
     LinkRequired,
+    StepUpRequired,
     TokenVault,
     TokenVaultError,
     link_required_handler,
 )
+from linker.client.errors import MFA_ACR
 from linker.demo import authorize
 from linker.demo.config import SampleAppConfig
 from linker.demo.forms import read_form
@@ -45,12 +55,14 @@ from linker.demo.sessions import (
     AgentOutcome,
     Notice,
     NoticeKind,
+    Pending,
     Session,
     SessionStore,
 )
 from linker.demo.tenant_client import DemoError, TenantClient, Tokens, closing
 
 LINK_RESULT_CLAIM = "https://linker/link_result"
+STEP_UP_ASKS = frozenset({"second_factor", "sign_in"})
 CALENDAR_CONNECTION = "google-oauth2"
 CALENDAR_SCOPES = ("https://www.googleapis.com/auth/calendar.readonly",)
 HTTP_TIMEOUT = 10.0
@@ -78,6 +90,7 @@ def create_sample_app(
             Route("/link", demo.link, methods=["POST"]),
             Route("/unlink", demo.unlink, methods=["POST"]),
             Route("/connect", demo.connect, methods=["POST"]),
+            Route("/connect-account", demo.connect_account, methods=["POST"]),
             Route("/agent", demo.agent, methods=["POST"]),
             Route("/agent/calendar", demo.agent_calendar),
             Route("/logout", demo.logout, methods=["POST"]),
@@ -104,7 +117,9 @@ class SampleApp:
             client_secret=config.client_secret,
             http=http,
             scheme=link.scheme,
+            via={CALENDAR_CONNECTION: "link"},  # the seed's Google connection logs in only
         )
+        self.accounts = ConnectedAccounts(domain=link.domain, http=http, scheme=link.scheme)
 
     # -- signing in --------------------------------------------------------------------------
 
@@ -123,7 +138,11 @@ class SampleApp:
 
     async def login(self, request: Request) -> Response:
         session = self._session(request) or self.sessions.create()
-        attempt = authorize.sign_in(self.config, now=self.clock())
+        step_up = request.query_params.get("step_up")
+        extra = {"prompt": "login"} if step_up in STEP_UP_ASKS else {}
+        if step_up == "second_factor":
+            extra["acr_values"] = MFA_ACR
+        attempt = authorize.sign_in(self.config, now=self.clock(), extra=extra)
         return self._with_cookie(self._send(session, attempt), session)
 
     async def callback(self, request: Request) -> Response:
@@ -136,6 +155,8 @@ class SampleApp:
                 "This sign-in was not started from this browser, or was already finished "
                 "(state mismatch). Start again from the home page."
             )
+        if pending.kind == "connect_account":
+            return _home(session, await self._account_connected(session, pending, request))
         error = query.get("error")
         if error is not None:
             description = query.get("error_description") or error
@@ -193,6 +214,77 @@ class SampleApp:
             "Google Calendar connected",
             f"{how} The agent asked Token Vault right away and got a Google token "
             f"(scopes {' '.join(token.scopes) or 'none listed'}).",
+        )
+
+    # -- Connected Accounts (the My Account API) -------------------------------------------
+
+    async def connect_account(self, request: Request) -> Response:
+        """Connect `connection` through the My Account API, with a token from MRRT."""
+        session, form = await self._signed_in_form(request)
+        connection = _connection(form)
+        try:
+            token = await self._my_account_token(session)
+            started = await self.accounts.start(
+                token, connection=connection, redirect_uri=self.config.redirect_uri
+            )
+        except StepUpRequired as needed:
+            return _home(session, self._step_up(session, needed))
+        except (ConnectError, DemoError) as exc:
+            return _home(session, _failed(exc))
+        pending = Pending(
+            kind="connect_account",
+            nonce="",
+            code_verifier=started.code_verifier,
+            created_at=self.clock(),
+            connection=connection,
+            connect_request=started,
+        )
+        session.remember(started.state, pending)
+        return RedirectResponse(started.url, status_code=303)
+
+    async def _account_connected(
+        self, session: Session, pending: Pending, request: Request
+    ) -> Notice:
+        """The browser is back from the connect page: complete the flow (the whole callback
+        URL goes in, so a connect_code in its fragment would count too)."""
+        assert pending.connect_request is not None
+        try:
+            token = await self._my_account_token(session)
+            account = await self.accounts.complete(token, pending.connect_request, str(request.url))
+        except StepUpRequired as needed:
+            return self._step_up(session, needed)
+        except ConnectError as exc:
+            if exc.code == "access_denied":
+                return Notice("info", "Not connected", "You did not allow the connection.")
+            return _failed(exc)
+        except DemoError as exc:
+            return _failed(exc)
+        scopes = " ".join(account.scopes) or "none listed"
+        return Notice(
+            "ok",
+            f"{account.connection} connected",
+            f"Token Vault now keeps its tokens for this app's agents (scopes {scopes}).",
+        )
+
+    async def _my_account_token(self, session: Session) -> str:
+        if session.refresh_token is None:
+            raise DemoError("This session has no refresh token; sign in again.")
+        token = await self.accounts.token_from_refresh_token(
+            session.refresh_token,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
+        )
+        session.step_up = None
+        return token.access_token
+
+    def _step_up(self, session: Session, needed: StepUpRequired) -> Notice:
+        session.step_up = needed.ask_for
+        return Notice(
+            "refused",
+            "Sign in again to connect an account",
+            needed.message,
+            "Press Sign in again below, then connect the account again.",
+            needed.code,
         )
 
     # -- link, unlink, connect ---------------------------------------------------------------

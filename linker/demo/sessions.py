@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from itsdangerous import BadSignature, Signer
 
-from linker.client import random_token
+from linker.client import ConnectRequest, random_token
+from linker.client.errors import AskFor
 
 COOKIE_NAME = "demo_session"
 SESSION_MAX_AGE = 8 * 3600
@@ -22,7 +23,7 @@ PENDING_TTL = 600
 MAX_PENDING = 5
 MAX_SESSIONS = 10_000
 
-PendingKind = Literal["login", "connect", "link", "unlink"]
+PendingKind = Literal["login", "connect", "link", "unlink", "connect_account"]
 NoticeKind = Literal["ok", "refused", "info"]
 
 
@@ -47,6 +48,8 @@ class Pending:
     code_verifier: str = field(repr=False)
     created_at: float
     connection: str | None = None
+    # kind "connect_account": the My Account API's connect flow, finished at the callback.
+    connect_request: ConnectRequest | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class Session:
     refresh_token: str | None = field(default=None, repr=False)
     last_result: Notice | None = None
     agent: AgentOutcome | None = None
+    step_up: AskFor | None = None  # set: the My Account API wants a new sign-in first
 
     @property
     def signed_in(self) -> bool:

@@ -24,7 +24,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from linker import shim_path
-from linker.devtenant import admin, clients_api, cors, login, management, my_account, oidc
+from linker.devtenant import (
+    admin,
+    clients_api,
+    connected_accounts_api,
+    cors,
+    login,
+    management,
+    my_account,
+    oidc,
+)
 from linker.devtenant.action_runner import ActionRunner
 from linker.devtenant.errors import DevTenantError
 from linker.devtenant.faults import FaultMiddleware
@@ -97,6 +106,11 @@ def create_dev_tenant(config: DevTenantConfig) -> Starlette:
         Route(
             "/api/v2/client-grants",
             management.rate_limited(clients_api.client_grants),
+            methods=["GET"],
+        ),
+        Route(
+            connected_accounts_api.PATH,
+            connected_accounts_api.list_connected_accounts,
             methods=["GET"],
         ),
         Route(

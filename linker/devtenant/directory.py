@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from linker.devtenant.errors import ManagementError
-from linker.devtenant.seed import ConnectedAccount, Identity, Profile, Seed
+from linker.devtenant.seed import ConnectedAccount, Identity, Profile, ProviderAccount, Seed
 
 PATCHABLE_PROFILE = ("email", "email_verified", "name")
 
@@ -29,6 +29,7 @@ class User:
     app_metadata: dict[str, Any]
     enrolled_factors: tuple[str, ...] = ()
     connected_accounts: list[ConnectedAccount] = field(default_factory=list)
+    provider_accounts: tuple[ProviderAccount, ...] = ()
 
     @property
     def user_id(self) -> str:
@@ -62,6 +63,7 @@ class Directory:
                 app_metadata=copy.deepcopy(dict(seeded.app_metadata)),
                 enrolled_factors=seeded.enrolled_factors,
                 connected_accounts=list(seeded.connected_accounts),
+                provider_accounts=seeded.provider_accounts,
             )
 
     def __iter__(self) -> Iterator[User]:
@@ -90,9 +92,14 @@ class Directory:
         ]
 
     def connect(self, user_id: str, account: ConnectedAccount) -> None:
-        """A completed connect flow: one connected account per connection, the newest wins."""
+        """A completed connect flow: one connected account per account at the provider (work and
+        personal GitHub are two); connecting the same one again replaces it."""
         user = self.require(user_id)
-        kept = [a for a in user.connected_accounts if a.connection != account.connection]
+        kept = [
+            a
+            for a in user.connected_accounts
+            if (a.connection, a.account) != (account.connection, account.account)
+        ]
         user.connected_accounts = [*kept, account]
 
     def patch(self, user_id: str, body: Any) -> User:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from linker.devtenant import resume_binding
+from linker.devtenant import my_account_policy, resume_binding
 from linker.devtenant.authorize_request import AuthRequest, parse_authorize
 from linker.devtenant.errors import ErrorPage
 from linker.devtenant.login_context import purpose_line
@@ -36,6 +36,12 @@ async def authorize(request: Request) -> Response:
         builtin_apis=frozenset({tenant.my_account_audience}),
     )
     session = _reusable_session(tenant, auth, request.cookies.get(SESSION_COOKIE))
+    if session is not None and not _meets_my_account_policy(tenant, auth, session):
+        if auth.silent:
+            raise auth.refusal(
+                *my_account_policy.silent_refusal(tenant.directory.require(session.user_id))
+            )
+        session = None  # a new login, with the second factor, meets it
     if session is not None:
         info = request_info(request, auth.query, {})
         return await run_post_login(request, auth, session, info=info)
@@ -43,6 +49,14 @@ async def authorize(request: Request) -> Response:
         raise auth.refusal("login_required", "Login required")
     key = tenant.new_pending(auth)
     return RedirectResponse("/login?" + urlencode({"state": key}), status_code=302)
+
+
+def _meets_my_account_policy(tenant: TenantState, auth: AuthRequest, session: Session) -> bool:
+    """The My Account API's Default Policy, for a login that reuses the SSO session."""
+    if not my_account_policy.applies(tenant, auth.audience):
+        return True
+    user = tenant.directory.require(session.user_id)
+    return my_account_policy.session_meets(tenant, user, session.methods, session.auth_time)
 
 
 def _reusable_session(tenant: TenantState, auth: AuthRequest, cookie: str | None) -> Session | None:
@@ -121,6 +135,11 @@ async def login_submit(request: Request) -> Response:
     methods = [AuthMethod("federated" if connection.is_social else "pwd", now)]
     if form.get("mfa") == "1" and user.enrolled_factors:
         methods.append(AuthMethod("mfa", now))
+    if my_account_policy.applies(tenant, auth.audience):
+        refused = my_account_policy.login_refusal(user, methods)
+        if refused is not None:
+            tenant.pending.pop(key, None)
+            raise auth.refusal("access_denied", refused)
     if connection.is_social:
         # The upstream login leaves a tokenset behind (Token Vault), with what was asked.
         user.record_grant(identity, (*connection.default_scopes, *auth.connection_scopes))

@@ -10,7 +10,7 @@ Everything rendered is escaped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -100,13 +100,26 @@ def login_page(
     return _page(f"Sign in with {connection}", intro + "".join(forms) + empty + _cancel(state))
 
 
-def connect_page(*, ticket: str, connection: str, user: str, scopes: Iterable[str]) -> str:
-    """The My Account API's connect step: allow or deny (forms post to `/connect`)."""
+def connect_page(
+    *,
+    ticket: str,
+    connection: str,
+    user: str,
+    scopes: Iterable[str],
+    accounts: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The My Account API's connect step: allow or deny (forms post to `/connect`).
+
+    With `accounts` ((id, label) of the user's accounts at the provider), one allow form per
+    account, each with a hidden `account`; without, one allow form.
+    """
     listed = "".join(f"<li><code>{escape(s)}</code></li>" for s in scopes)
 
-    def form(action: str, label: str, css: str = "") -> str:
+    def form(action: str, label: str, css: str = "", account: str | None = None) -> str:
         klass = f' class="{css}"' if css else ""
         inputs = _hidden("ticket", ticket) + _hidden("action", action)
+        if account is not None:
+            inputs += _hidden("account", account)
         return (
             f'<form method="post" action="/connect"{klass}>{inputs}'
             f'<button type="submit">{escape(label)}</button></form>'
@@ -116,8 +129,11 @@ def connect_page(*, ticket: str, connection: str, user: str, scopes: Iterable[st
         f'<p class="muted">for {escape(user)}: Token Vault will keep {escape(connection)}\'s '
         f"tokens for these scopes</p><ul>{listed}</ul>"
     )
-    body = intro + form("allow", f"Allow {connection}") + form("deny", "Deny", "cancel")
-    return _page(f"Connect {connection}", body)
+    allow = [
+        form("allow", f"Allow {connection} as {label}", account=id_) for id_, label in accounts
+    ]
+    body = intro + "".join(allow or [form("allow", f"Allow {connection}")])
+    return _page(f"Connect {connection}", body + form("deny", "Deny", "cancel"))
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,10 @@ class Client:
     # A Custom API Client (app_type "resource_server") acts for the API with this identifier:
     # https://auth0.com/docs/secure/tokens/token-vault/access-token-exchange-with-token-vault
     resource_server_identifier: str | None = None
+    # Multi-Resource Refresh Token: the scopes this client's refresh tokens may get for the My
+    # Account API (its refresh_token.policies entry for https://DOMAIN/me/); none: no policy.
+    # https://auth0.com/docs/secure/tokens/refresh-tokens/multi-resource-refresh-token
+    my_account_refresh_scopes: tuple[str, ...] = ()
 
     @property
     def is_public(self) -> bool:
@@ -105,6 +109,9 @@ class TenantSettings:
     management_rate_window: int = 1
     enforce_management_rate_limit: bool = False
     default_directory: str | None = None  # the connection of grant_type=password
+    # The My Account API's Default Policy (2FA within 15 minutes, at login and at every refresh
+    # token exchange for it): https://auth0.com/docs/manage-users/my-account-api
+    my_account_require_2fa: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,20 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class ProviderAccount:
+    """An account the user holds at a provider (work and personal GitHub, say): what the
+    provider's consent page offers in a connect flow, and what a `login_hint` names."""
+
+    connection: str
+    user_id: str
+    email: str | None = None
+    name: str | None = None
+
+    def named_by(self, hint: str) -> bool:
+        return hint in (self.user_id, self.email)
+
+
+@dataclass(frozen=True)
 class ConnectedAccount:
     """An account connected through the My Account API; Token Vault keeps its tokens.
 
@@ -139,6 +160,7 @@ class ConnectedAccount:
     connection: str
     scopes: frozenset[str]
     created_at: float
+    account: ProviderAccount | None = None  # which of the user's accounts at the provider
 
 
 @dataclass(frozen=True)
@@ -150,6 +172,7 @@ class SeedUser:
     comment: str = ""
     connected_accounts: tuple[ConnectedAccount, ...] = ()
     password: str | None = field(default=None, repr=False)  # a database user's (password grant)
+    provider_accounts: tuple[ProviderAccount, ...] = ()  # offered at a connect flow's page
 
     @property
     def user_id(self) -> str:
@@ -292,6 +315,7 @@ def _client(item: Any, where: str) -> Client:
         rotate_refresh_tokens=_bool(obj, "rotate_refresh_tokens", where),
         is_first_party=first_party,
         resource_server_identifier=identifier,
+        my_account_refresh_scopes=_strs(obj, "my_account_refresh_scopes", where),
     )
 
 
@@ -313,12 +337,16 @@ def _settings(item: Any) -> TenantSettings:
     for name, value in (("management_rate_limit", limit), ("management_rate_window", window)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SeedError(f"settings.{name}: expected a positive integer")
+    require_2fa = obj.get("my_account_require_2fa", True)
+    if not isinstance(require_2fa, bool):
+        raise SeedError("settings.my_account_require_2fa: expected true or false")
     return TenantSettings(
         token_vault_not_found_error=error,
         management_rate_limit=limit,
         management_rate_window=window,
         enforce_management_rate_limit=_bool(obj, "enforce_management_rate_limit", "settings"),
         default_directory=_opt_str(obj, "default_directory", "settings"),
+        my_account_require_2fa=require_2fa,
     )
 
 
@@ -342,6 +370,10 @@ def _user(item: Any, where: str, connections: Mapping[str, Connection]) -> SeedU
             f"{where}.user_id: {user_id!r} must be the first identity's provider|user_id "
             f"({identities[0].full_id!r})"
         )
+    provider_accounts = tuple(
+        _provider_account(entry, f"{where}.provider_accounts[{i}]", connections)
+        for i, entry in enumerate(_list(obj, "provider_accounts", where))
+    )
     connected = []
     for i, entry in enumerate(_list(obj, "connected_accounts", where)):
         at = f"{where}.connected_accounts[{i}]"
@@ -365,6 +397,23 @@ def _user(item: Any, where: str, connections: Mapping[str, Connection]) -> SeedU
         comment=str(obj.get("_comment", "")),
         connected_accounts=tuple(connected),
         password=_password(obj, where, identities[0]),
+        provider_accounts=provider_accounts,
+    )
+
+
+def _provider_account(
+    item: Any, where: str, connections: Mapping[str, Connection]
+) -> ProviderAccount:
+    obj = _object(item, where)
+    name = _str(obj, "connection", where)
+    found = connections.get(name)
+    if found is None or CONNECTED_ACCOUNTS not in found.purposes:
+        raise SeedError(f"{where}.connection: {name!r} has no Connected Accounts purpose")
+    return ProviderAccount(
+        connection=name,
+        user_id=_str(obj, "user_id", where),
+        email=_opt_str(obj, "email", where),
+        name=_opt_str(obj, "name", where),
     )
 
 

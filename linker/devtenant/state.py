@@ -19,7 +19,7 @@ from linker.devtenant.authorize_request import AuthRequest
 from linker.devtenant.directory import Directory
 from linker.devtenant.faults import FaultBook, RequestLog
 from linker.devtenant.keys import KeyRing
-from linker.devtenant.seed import Seed, TenantSettings
+from linker.devtenant.seed import ProviderAccount, Seed, TenantSettings
 
 CODE_TTL = 60  # Auth0's authorization codes live one minute
 CONNECT_TTL = 300  # a connect flow's ticket (the `expires_in` of the connect answer)
@@ -111,6 +111,8 @@ class ConnectSession:
     ticket: str
     created: float
     connect_code: str | None = None  # set when the user allowed it at connect_uri
+    login_hint: str | None = None  # authorization_params.login_hint: which provider account
+    account: ProviderAccount | None = None  # the provider account the user allowed
 
 
 @dataclass

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from linker.core.pkce import s256_challenge
+from linker.devtenant import my_account_policy
 from linker.devtenant.action_event import ActionOutcome, RequestInfo
 from linker.devtenant.action_run import run_action
 from linker.devtenant.action_runner import ActionWorkerError
@@ -258,6 +259,11 @@ async def _refresh_token(
         auth_time=grant.auth_time,
         methods=(AuthMethod("federated" if connection.is_social else "pwd", grant.auth_time),),
     )
+    audience, scopes = my_account_policy.refreshed_audience(tenant, client, grant, form)
+    if my_account_policy.applies(tenant, audience):
+        refused = my_account_policy.refresh_refusal(tenant, user, session.methods, grant.auth_time)
+        if refused is not None:
+            raise OAuthError(403, *refused)
     outcome = await _run_action(
         request,
         tenant,
@@ -273,13 +279,13 @@ async def _refresh_token(
         tenant,
         client,
         user,
-        scopes=grant.scopes,
+        scopes=scopes,
         session_id=grant.session_id,
         auth_time=grant.auth_time,
         nonce=None,
         id_claims=dict(outcome.id_token_claims),
         at_claims=dict(outcome.access_token_claims),
-        audience=grant.audience,
+        audience=audience,
     )
     successor = rotate_if_configured(tenant, client, presented, grant)
     if successor is not None:

@@ -8,6 +8,8 @@ flow, `my_account.py`) count; a connection used only to log in keeps the earlier
 tokenset per social identity filled by logins (and so by a link). The answer's `scope` is what
 was granted; the request has no `scope` parameter
 (https://auth0.com/docs/secure/tokens/token-vault/refresh-token-exchange-with-token-vault).
+`login_hint` picks one of several accounts of one connection (work and personal), among
+connected accounts as among identities; a hint that names none finds nothing.
 With nothing stored: 401 with the tenant's not-found code (seed setting
 `token_vault_not_found_error`: `tokenset_not_found` or
 `federated_connection_refresh_token_not_found`).
@@ -75,8 +77,18 @@ def _granted_scopes(
 ) -> frozenset[str] | None:
     """The scopes of the stored tokens Token Vault would use, or None when it holds none."""
     if connection.vault_reads_connected_accounts:
+        # With login_hint, the connected account of the provider account it names (work or
+        # personal); without, the first connected for the connection.
         account = next(
-            (a for a in user.connected_accounts if a.connection == connection.name), None
+            (
+                a
+                for a in user.connected_accounts
+                if a.connection == connection.name
+                and (
+                    login_hint is None or (a.account is not None and a.account.named_by(login_hint))
+                )
+            ),
+            None,
         )
         return account.scopes if account is not None else None
     identity = next(

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from linker.client import (
     LinkRequired,
     LinkSettings,
+    StepUpRequired,
     link_required_handler,
     www_authenticate,
 )
@@ -94,3 +95,31 @@ def test_header_says_connect_when_that_is_the_way() -> None:
     assert www_authenticate(error) == (
         'Bearer error="link_required", connection="slack", scope="chat:write", via="connect"'
     )
+
+
+async def test_the_way_and_why_are_in_the_body() -> None:
+    error = LinkRequired("slack", ["chat:write"], via="connect", why="the tenant accepted it")
+    response = await get(agent_app(error), "/calendar")
+    assert response.json()["why"] == "the tenant accepted it"
+    assert response.json()["via"] == "connect"
+
+
+@pytest.mark.parametrize("ask_for", ["second_factor", "sign_in"])
+async def test_step_up_required_is_a_401_saying_what_to_ask(ask_for: str) -> None:
+    async def calendar(request: Request) -> Response:
+        raise StepUpRequired("mfa_required", "2FA within 15 minutes", ask_for=ask_for)  # type: ignore[arg-type]
+
+    app = Starlette(
+        routes=[Route("/calendar", calendar)],
+        exception_handlers={StepUpRequired: link_required_handler},
+    )
+    response = await get(app, "/calendar")
+    assert response.status_code == 401
+    body = response.json()
+    assert (body["error"], body["ask_for"]) == ("step_up_required", ask_for)
+    assert body["message"].startswith("To connect an account, sign in again")
+    assert body["authorize_params"]["prompt"] == "login"
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer error="insufficient_user_authentication"')
+    assert ("acr_values=" in challenge) == (ask_for == "second_factor")
+    assert response.headers["cache-control"] == "no-store"

@@ -19,6 +19,6 @@ async def test_the_agent_example_builds() -> None:
     namespace: dict[str, Any] = {}
     exec(compile(code[1], "README.md", "exec"), namespace)  # noqa: S102
     assert isinstance(namespace["agent"], Starlette)
-    assert namespace["vault"].via("slack") == "connect"
+    assert namespace["vault"].via("slack") == "auto"  # the default: connect first, else link
     await namespace["vault"].aclose()
     await namespace["accounts"].aclose()

@@ -283,7 +283,7 @@ def test_via_is_checked() -> None:
     vault = TokenVault(
         domain="t.example.com", client_id="a", client_secret="s", via={"slack": "connect"}
     )
-    assert (vault.via("slack"), vault.via("github")) == ("connect", "link")
+    assert (vault.via("slack"), vault.via("github")) == ("connect", "auto")
 
 
 async def test_via_connect_without_a_context_says_so_and_builds_no_link() -> None:

@@ -476,3 +476,27 @@ async def test_the_pages_name_an_icon_that_is_there_and_may_load(demo: Demo) -> 
     assert "img-src 'self'" in page.headers["content-security-policy"]
     icon = await demo.browser.get("/favicon.ico")
     assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
+
+
+# -- Connected Accounts: the My Account API, with a token from the refresh token (MRRT) -----
+
+
+async def test_connect_account_asks_for_a_step_up_when_the_2fa_rule_says_so(demo: Demo) -> None:
+    await demo.sign_in()
+    refusal = {"error": "mfa_required", "error_description": "Multifactor authentication required"}
+    demo.tenant.faults["POST /oauth/token"] = [lambda request: httpx.Response(403, json=refusal)]
+
+    await demo.press("/connect-account", connection="slack")
+    page = await demo.browser.get("/")
+
+    [mrrt] = demo.tenant.requests_to("/oauth/token")[-1:]
+    assert b"grant_type=refresh_token" in mrrt.content and b"%2Fme%2F" in mrrt.content
+    assert "Sign in again to connect an account" in page.text
+    assert "second factor" in page.text
+    assert 'href="/login?step_up=second_factor"' in page.text
+    again = await demo.browser.get("/login", params={"step_up": "second_factor"})
+    query = query_of(again.headers["location"])
+    assert query["prompt"] == "login"
+    assert query["acr_values"] == "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+    plain = await demo.browser.get("/login", params={"step_up": "anything"})
+    assert "prompt" not in query_of(plain.headers["location"])

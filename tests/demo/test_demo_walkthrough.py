@@ -130,3 +130,19 @@ def test_cancelling_an_unlink_says_the_account_stays_linked(demo_urls: DemoUrls)
         assert "so Microsoft is still linked" in page.text
         assert "the other account" not in page.text
         assert "<td>windowslive</td>" in page.text
+
+
+def test_alice_connects_slack_through_the_my_account_api(demo_urls: DemoUrls) -> None:
+    """The sample app gets a My Account API token from Alice's refresh token (MRRT), starts
+    the connect flow, and completes it when the tenant sends the browser back."""
+    with ScriptedBrowser() as browser:
+        sign_in(browser, demo_urls.app, "google-oauth2|alice")
+        page = browser.submit(browser.form_saying("Connect Slack"))
+        assert "Connect slack" in page.text  # the tenant's connect page
+        browser.submit(browser.form_with(action="allow"))
+        text = page_text(browser)
+        assert "slack connected" in text and "users:read" in text
+
+        browser.submit(browser.form_saying("Connect Slack"))
+        browser.submit(browser.form_with(action="deny"))
+        assert "You did not allow the connection." in page_text(browser)

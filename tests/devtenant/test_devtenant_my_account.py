@@ -14,6 +14,7 @@ from tests.devtenant.test_devtenant_token_vault import connect, my_account_token
 
 CONNECT = "/me/v1/connected-accounts/connect"
 COMPLETE = "/me/v1/connected-accounts/complete"
+ACCOUNTS = "/me/v1/connected-accounts/accounts"
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -87,8 +88,8 @@ async def test_complete_is_one_use_and_checks_pkce(driver: Driver) -> None:
 
 
 async def test_another_users_token_cannot_complete(driver: Driver) -> None:
-    alice = await my_account_token(driver, "google-oauth2|alice")
     frank = await my_account_token(driver, "google-oauth2|frank")
+    alice = await my_account_token(driver, "google-oauth2|alice")  # this browser is Alice's
     started = (await start(driver, alice)).json()
     page = await driver.http.get(started["connect_uri"], params=started["connect_params"])
     allow = next(f for f in driver.forms_of(page.text) if f.fields.get("action") == "allow")
@@ -121,10 +122,10 @@ async def test_denied_at_the_connect_page(driver: Driver) -> None:
 async def test_list_and_delete_connected_accounts(driver: Driver) -> None:
     token = await my_account_token(driver, "google-oauth2|alice")
     account = (await connect(driver, token, "windowslive", [])).json()
-    listed = await driver.http.get("/me/v1/connected-accounts", headers=bearer(token))
+    listed = await driver.http.get(ACCOUNTS, headers=bearer(token))
     assert [a["id"] for a in listed.json()["accounts"]] == [account["id"]]
     # Deleting needs delete:me:connected_accounts, which this token lacks.
-    url = f"/me/v1/connected-accounts/{account['id']}"
+    url = f"{ACCOUNTS}/{account['id']}"
     assert (await driver.http.delete(url, headers=bearer(token))).status_code == 403
     deleter = (
         await driver.tokens(
@@ -136,5 +137,5 @@ async def test_list_and_delete_connected_accounts(driver: Driver) -> None:
     )["access_token"]
     assert (await driver.http.delete(url, headers=bearer(deleter))).status_code == 204
     assert (await driver.http.delete(url, headers=bearer(deleter))).status_code == 404
-    listed = await driver.http.get("/me/v1/connected-accounts", headers=bearer(token))
+    listed = await driver.http.get(ACCOUNTS, headers=bearer(token))
     assert listed.json()["accounts"] == []

@@ -22,8 +22,10 @@ def test_the_bundled_seed_covers_the_flows() -> None:
         "github",
         "windowslive",
         "slack",
+        "github-vault",
     ]
     purposes = {c.name: sorted(c.purposes) for c in seed.connections}
+    assert purposes["github-vault"] == ["connected_accounts"]
     assert purposes["google-oauth2"] == purposes["github"] == ["authentication"]
     assert purposes["windowslive"] == ["authentication", "connected_accounts"]
     assert purposes["slack"] == ["connected_accounts"]
