@@ -48,11 +48,14 @@ class SuggestStack:
     tenant: TenantState
 
     def mode(self, mode: str, interval: str | None = None) -> None:
-        self.tenant.action_secrets["LINKER_SUGGEST"] = mode
+        """The shim's `LINKER_SUGGEST` (and interval), read by the Action at every login."""
+        secrets = self.tenant.action_secrets
+        assert isinstance(secrets, dict)  # the tenant's own copy (`create_dev_tenant`)
+        secrets["LINKER_SUGGEST"] = mode
         if interval is None:
-            self.tenant.action_secrets.pop("LINKER_SUGGEST_INTERVAL", None)
+            secrets.pop("LINKER_SUGGEST_INTERVAL", None)
         else:
-            self.tenant.action_secrets["LINKER_SUGGEST_INTERVAL"] = interval
+            secrets["LINKER_SUGGEST_INTERVAL"] = interval
 
 
 @pytest.fixture(scope="module")
