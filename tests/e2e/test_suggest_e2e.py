@@ -357,3 +357,69 @@ def test_answers_do_not_let_a_stranger_enumerate_emails(s: SuggestStack) -> None
     assert answer("Grace@Example.com", True, GRACE_GITHUB) == ("offer", 2)
     assert answer("Grace@Example.com", False, GRACE_GITHUB) == ("resume", 2)
     assert answer("Nobody@Example.com", True, "github|4242") == ("resume", 2)
+
+
+def test_a_reloaded_offer_url_is_refused(s: SuggestStack) -> None:
+    stack = s.stack
+    with stack.browser() as browser:
+        sign_in(stack, browser, GRACE_GITHUB)
+        start = next(h for h in browser.history if "/link/suggest?" in h).split(" ", 1)[1]
+        again = browser.get(start)
+    assert again.status_code == 400 and "invalid_session_token" in again.text
+
+
+# -- bad days ------------------------------------------------------------------------------
+
+
+def test_a_failed_lookup_never_locks_out_in_suggest_mode(s: SuggestStack) -> None:
+    stack = s.stack
+    stack.fault(method="GET", path=r"/api/v2/users-by-email", kind="status", status=403)
+    with stack.browser() as browser:
+        outcome = finish(stack, sign_in(stack, browser, GRACE_GITHUB))
+    assert outcome.tokens is not None and outcome.tokens.claims["sub"] == GRACE_GITHUB
+    assert outcome.link_result == {"status": "failed", "error": "management_api_error"}
+    s.mode("require")
+    with stack.browser() as browser:
+        outcome = finish(stack, sign_in(stack, browser, GRACE_GITHUB))
+    assert outcome.error == "access_denied" and outcome.code == "management_api_error"
+
+
+def test_a_dropped_link_answer_is_settled_by_reading(s: SuggestStack) -> None:
+    stack = s.stack
+    stack.fault(method="POST", path=r"/api/v2/users/.*/identities", kind="drop", times=1)
+    with stack.browser() as browser:
+        login = sign_in(stack, browser, GRACE_GITHUB)
+        outcome = finish(stack, login, accept(login, GRACE))
+    assert outcome.tokens is not None and outcome.tokens.claims["sub"] == GRACE
+    assert outcome.link_result is not None and outcome.link_result["status"] == "linked"
+    assert stack.identities(GRACE) == [GRACE, GRACE_GITHUB]  # linked once
+    # The dropped answer was settled by reading Grace's identities before sending again.
+    assert stack.requests("GET", r"/api/v2/users/auth0.grace$") >= 2
+
+
+def test_a_candidate_gone_meanwhile_links_nothing(s: SuggestStack) -> None:
+    stack = s.stack
+    with stack.browser() as browser:
+        login = sign_in(stack, browser, GRACE_GITHUB)
+        browser.submit(browser.form_with(candidate="0"))
+        page = browser.submit(browser.form_with(user_id=GRACE))
+        # Before the commit, Grace's account is linked into Dave's (an administrator's doing).
+        token = httpx.post(
+            f"{stack.tenant_url}/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "linker",
+                "client_secret": "linker-secret-change-me-0123456789",
+                "audience": f"{stack.tenant_url}/api/v2/",
+            },
+        ).json()["access_token"]
+        httpx.post(
+            f"{stack.tenant_url}/api/v2/users/auth0|dave/identities",
+            json={"provider": "auth0", "user_id": "grace"},
+            headers={"authorization": f"Bearer {token}"},
+        ).raise_for_status()
+        outcome = finish(stack, login, page)
+    assert outcome.tokens is not None and outcome.tokens.claims["sub"] == GRACE_GITHUB
+    assert outcome.link_result == {"status": "denied", "error": "identity_conflict"}
+    assert stack.identities(GRACE_GITHUB) == [GRACE_GITHUB]
+    assert stack.requests("POST", r"/api/v2/users/auth0.grace/identities") == 0
