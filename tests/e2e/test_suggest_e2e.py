@@ -269,6 +269,12 @@ def test_the_unverified_squatter_is_never_offered_nor_primary(s: SuggestStack) -
         outcome = finish(stack, sign_in(stack, browser, SQUATTER))
     assert outcome.tokens is not None and outcome.tokens.claims["sub"] == SQUATTER
     assert stack.requests("GET", "/api/v2/users-by-email") == lookups
+    # Grace's own older account: the squatter is older still, but unverified, so not offered.
+    with stack.browser() as browser:
+        login = sign_in(stack, browser, GRACE)
+        assert not is_offer(login.page)
+        outcome = finish(stack, login)
+    assert outcome.link_result == {"status": "skipped", "identity": None, "primary": None}
     for user_id in (GRACE, GRACE_GITHUB, SQUATTER):
         assert stack.identities(user_id) == [user_id]
 
