@@ -39,6 +39,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--linker-client-id", default="linker")
     p.add_argument("--app-callback", default="http://127.0.0.1:8702/callback")
     p.add_argument("--action-path", type=Path, help="the Action file (default: deploy/action/)")
+    p.add_argument(
+        "--suggest",
+        default="off",
+        choices=["off", "suggest", "require"],
+        help="the Action's LINKER_SUGGEST (suggested linking at sign-in; default off)",
+    )
     return p
 
 
@@ -57,6 +63,7 @@ def build_config(args: argparse.Namespace) -> DevTenantConfig:
             "LINKER_URL": linker_url,
             "LINKER_ACTION_SECRET": args.action_secret,
             "LINKER_CLIENT_ID": args.linker_client_id,
+            **({"LINKER_SUGGEST": args.suggest} if args.suggest != "off" else {}),
         },
         action_path=args.action_path,
         admin=args.admin,
