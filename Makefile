@@ -43,7 +43,7 @@ fast: $(STAMP) system-deps
 
 demo: $(STAMP)
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ./scripts/system-deps
-	$(BIN)/linker demo
+	$(BIN)/linker demo --suggest suggest
 
 bench: $(STAMP)
 	$(BIN)/pytest benchmarks -s --benchmark-enable --benchmark-only

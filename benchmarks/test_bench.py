@@ -107,6 +107,53 @@ def test_start_and_callback_in_process(benchmark: BenchmarkFixture, key: RSAKey)
     loop.close()
 
 
+@pytest.mark.parametrize("case", ["candidates", "no_candidate"])
+def test_suggest_answer_in_process(benchmark: BenchmarkFixture, key: RSAKey, case: str) -> None:
+    """`/link/suggest` with and without an account to offer, against the faked tenant: the
+    two answers' times should differ by no more than noise (docs/protocol.md section 8)."""
+    loop = asyncio.new_event_loop()
+    clock = FakeClock()
+    tenant = FakeTenant(key=key, clock=clock)
+    current = tenant.add_user("github|1005", email="Grace@Example.com")
+    current["created_at"] = "2024-01-01T00:10:00.000Z"
+    older = tenant.add_user("auth0|grace", email="grace@example.com", connection="db")
+    older["created_at"] = "2024-01-01T00:01:00.000Z"
+    older["email_verified"] = case == "candidates"
+    settings = make_settings()
+    upstream = httpx.AsyncClient(transport=tenant.transport())
+    app = create_app(
+        settings,
+        http=upstream,
+        store=MemoryStore(),
+        clock=clock,
+        retrier=Retrier(clock=clock, sleep=clock.sleep),
+    )
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
+    client = httpx.AsyncClient(transport=transport, base_url=settings.public_url)
+    user = {k: current[k] for k in ("email", "email_verified", "identities")}
+
+    async def one_answer() -> bool:
+        claims = start_claims(
+            now=int(clock()),
+            hint="unused",
+            sub="github|1005",
+            action="suggest",
+            suggest="suggest",
+            requested_connection=None,
+            id_token_hint=None,
+            user=user,
+        )
+        params = {"session_token": hs256(claims), "state": "s"}
+        page = await client.get("/link/suggest", params=params)
+        assert page.status_code == 200
+        return "/link/suggest/choose" in page.text
+
+    assert benchmark(lambda: loop.run_until_complete(one_answer())) == (case == "candidates")
+    loop.run_until_complete(client.aclose())
+    loop.run_until_complete(upstream.aclose())
+    loop.close()
+
+
 def pending_transaction(index: int) -> Transaction:
     """A transaction as /link/start makes it, with ids of the lengths linker uses."""
     return Transaction(

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from linker import serving
+from linker import serving, suggest_web
 from linker.admission import Admission
 from linker.attempts import Attempts
 from linker.audit import Audit
@@ -212,11 +212,17 @@ ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
+    *suggest_web.ROUTES,
 ]
 
 # The linking steps by route path, labelled as `linker.outcomes.observe` labels them (unlink
 # runs through the same three routes).
-STEP_PATHS = {"/link/start": "start", "/link/callback": "callback", "/link/commit": "commit"}
+STEP_PATHS = {
+    "/link/start": "start",
+    "/link/callback": "callback",
+    "/link/commit": "commit",
+    **suggest_web.STEP_PATHS,
+}
 
 
 def step_routes() -> dict[tuple[str, str], str]:

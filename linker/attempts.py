@@ -76,6 +76,7 @@ def result_loads(data: dict[str, Any]) -> Result:
         error=data.get("error"),
         error_description=data.get("error_description"),
         identity=Identity(**identity) if identity else None,
+        primary=data.get("primary"),
     )
 
 

@@ -37,6 +37,8 @@ class AuditRecord:
     code: str | None = None
     merge: str | None = None  # link: "applied", "none" (nothing to merge) or "pending"
     secondary_metadata: dict[str, Any] | None = field(default=None)
+    # A suggested link merges from the signed-in account into the candidate: "into_candidate".
+    direction: str | None = None
 
 
 class Audit:

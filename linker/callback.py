@@ -17,6 +17,7 @@ from linker.admission import busy
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
 from linker.core import decisions
+from linker.core import suggest as suggest_rules
 from linker.core.action_tokens import Result
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
@@ -99,6 +100,8 @@ async def _verify(
     claims = await rt.tenant.with_userinfo(claims, tokens, rt.tenant.budget())  # OIDC Core 5.4
     if txn.action == "unlink":
         return await _prepare(rt, txn, decisions.check_reauthentication(claims, txn), ip)
+    if txn.action == "suggest":  # the very candidate offered (docs/protocol.md section 8)
+        return await _prepare(rt, txn, suggest_rules.check_candidate(claims, txn), ip)
     if txn.already_linked is not None and claims["sub"] == txn.primary_user_id:
         # Signed in again with the linked identity: its new scopes are granted; nothing to link.
         return Result(status="already_linked", identity=txn.already_linked)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from linker import writes
+from linker import suggest_writes, writes
 from linker.admission import busy
 from linker.attempts import IN_PROGRESS, ForAnotherUser, Prepared
 from linker.audit import AuditRecord
@@ -89,6 +89,8 @@ async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.W
     try:
         if attempt.action == "unlink":
             written = writes.Written(await writes.unlink(rt, attempt, req.user, budget))
+        elif attempt.action in suggest_writes.ACTIONS:
+            written = await suggest_writes.write(rt, attempt, req.user, budget, record)
         else:
             written = await writes.link(rt, attempt, req.user, budget, record)
     except LinkError as error:

@@ -66,8 +66,9 @@ class ManagementApi:
         *,
         json: dict[str, Any] | None = None,
         write: bool = False,
+        url: str | None = None,
     ) -> Answer:
-        url = self._base + path
+        url = url or self._base + path
         fresh_token = False
         while True:
             token = await self._tenant.management_token(budget)
@@ -100,6 +101,22 @@ class ManagementApi:
         if response.status_code != 200:
             raise _failure(response, "read the user")
         return json_object(response.content)
+
+    async def users_by_email(self, email: str, budget: Budget) -> list[dict[str, Any]]:
+        """`GET /api/v2/users-by-email`: the users whose email is exactly `email` (Auth0's
+        search is case-sensitive: docs/protocol.md section 8)."""
+        base = f"{self._tenant.settings.tenant_url}/api/v2/users-by-email"
+        url = f"{base}?email={quote(email, safe='')}"
+        response = await self._send("GET", "", budget, url=url)
+        if response.status_code != 200:
+            raise _failure(response, "find users by email")
+        try:
+            found = jsonlib.loads(response.content)
+        except (ValueError, RecursionError):
+            found = None
+        if not isinstance(found, list):
+            raise LinkError(Code.MANAGEMENT_API_ERROR, "The tenant's user search answered no list.")
+        return [u for u in found if isinstance(u, dict)]
 
     async def update_metadata(self, user_id: str, body: dict[str, Any], budget: Budget) -> None:
         """PATCH `user_metadata` / `app_metadata`; the same body twice is harmless."""

@@ -9,6 +9,12 @@
  * link and answers the final result, and the Action lets the login finish or denies it.
  * Secrets: LINKER_URL, LINKER_ACTION_SECRET, LINKER_CLIENT_ID, and while rolling the
  * secret, LINKER_ACTION_SECRET_PREVIOUS. No npm dependencies.
+ *
+ * Suggested linking (LINKER_SUGGEST = off | suggest | require, LINKER_SUGGEST_INTERVAL in
+ * seconds): a login that asks for no link, by a user with a verified email, goes to linker's
+ * /link/suggest, which offers to link an older account with the same verified email. The
+ * user proves control of it with a nested login; the current account is linked into the
+ * older one, and this login ends as that older user (api.authentication.setPrimaryUser).
  */
 const crypto = require("node:crypto");
 
@@ -50,6 +56,30 @@ function isInteractive(event) {
   return !(event.request.query && event.request.query.prompt === "none");
 }
 
+const SUGGEST_MODES = new Set(["suggest", "require"]);
+const DEFAULT_SUGGEST_INTERVAL = 7 * 24 * 3600;
+
+function suggestMode(event) {
+  const mode = event.secrets.LINKER_SUGGEST;
+  return SUGGEST_MODES.has(mode) ? mode : null;
+}
+
+function suggestInterval(event) {
+  const seconds = Number(event.secrets.LINKER_SUGGEST_INTERVAL);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : DEFAULT_SUGGEST_INTERVAL;
+}
+
+// Offer a link at this login? A verified email, one identity, and not refused recently.
+function shouldSuggest(event, mode) {
+  const user = event.user;
+  if (user.email_verified !== true || (user.identities || []).length !== 1) return false;
+  if (mode === "require") return true;
+  const suggest = (user.app_metadata && user.app_metadata.linker_suggest) || {};
+  const declinedAt = Number(suggest.declined_at);
+  if (!Number.isFinite(declinedAt)) return true;
+  return Math.floor(Date.now() / 1000) - declinedAt >= suggestInterval(event);
+}
+
 function linkAction(scopes) {
   const link = scopes.includes("link_account");
   const unlink = scopes.includes("unlink_account");
@@ -60,7 +90,9 @@ function linkAction(scopes) {
 }
 
 exports.onExecutePostLogin = async (event, api) => {
-  const action = linkAction(requestedScopes(event));
+  let action = linkAction(requestedScopes(event));
+  const mode = suggestMode(event);
+  if (action === null && mode !== null && shouldSuggest(event, mode)) action = "suggest";
   if (action === null || !isInteractive(event)) return;
   // The nested login that linker starts for the secondary account comes through here too.
   if (event.client.client_id === event.secrets.LINKER_CLIENT_ID) return;
@@ -93,6 +125,7 @@ exports.onExecutePostLogin = async (event, api) => {
     enrolled_factors: (user.enrolledFactors || []).map((factor) => factor.type),
     session_id: event.session && event.session.id,
     transaction_id: event.transaction && event.transaction.id,
+    suggest: action === "suggest" ? mode : undefined,
   };
   // Absent values are left out rather than sent as null: linker tells "missing" from "empty".
   for (const key of Object.keys(payload)) {
@@ -105,7 +138,8 @@ exports.onExecutePostLogin = async (event, api) => {
     expiresInSeconds: 300,
     payload,
   });
-  api.redirect.sendUserTo(event.secrets.LINKER_URL + "/link/start", {
+  const route = action === "suggest" ? "/link/suggest" : "/link/start";
+  api.redirect.sendUserTo(event.secrets.LINKER_URL + route, {
     query: { session_token: sessionToken },
   });
 };
@@ -208,6 +242,10 @@ exports.onContinuePostLogin = async (event, api) => {
     result = await commitResult(event, claims.commit);
   }
   const action = linkAction(requestedScopes(event));
+  if (action === null) {
+    finishSuggestion(event, api, claims.sub, result);
+    return;
+  }
   const accepted = SUCCESS_STATUSES[action];
   if (accepted && accepted.has(result.status)) {
     api.idToken.setCustomClaim("https://linker/link_result", {
@@ -223,3 +261,31 @@ exports.onContinuePostLogin = async (event, api) => {
   }
   deny(api, result.error || "failed", result.error_description || "account linking failed");
 };
+
+// The statuses of a suggestion that let the login continue.
+const SUGGEST_STATUSES = new Set(["linked", "already_linked", "skipped", "declined"]);
+
+// A suggestion's final result: the login ends as the surviving (older) user after a link; a
+// refusal or a failure denies it in require mode and lets it continue in suggest mode.
+function finishSuggestion(event, api, sub, result) {
+  if (SUGGEST_STATUSES.has(result.status)) {
+    const primary = result.primary;
+    if (typeof primary === "string" && primary !== "" && primary !== sub) {
+      api.authentication.setPrimaryUser(primary);
+    }
+    api.idToken.setCustomClaim("https://linker/link_result", {
+      status: result.status,
+      identity: result.identity ?? null,
+      primary: typeof primary === "string" ? primary : null,
+    });
+    return;
+  }
+  if (suggestMode(event) === "require") {
+    deny(api, result.error || "failed", result.error_description || "account linking failed");
+    return;
+  }
+  api.idToken.setCustomClaim("https://linker/link_result", {
+    status: result.status || "failed",
+    error: result.error || null,
+  });
+}

@@ -75,6 +75,22 @@ resource "auth0_action" "linker" {
       value = var.action_secret_previous
     }
   }
+
+  # Suggested linking at sign-in (docs/protocol.md section 8): only when it is on.
+  dynamic "secrets" {
+    for_each = var.suggest != "off" ? ["LINKER_SUGGEST"] : []
+    content {
+      name  = secrets.value
+      value = var.suggest
+    }
+  }
+  dynamic "secrets" {
+    for_each = var.suggest != "off" ? ["LINKER_SUGGEST_INTERVAL"] : []
+    content {
+      name  = secrets.value
+      value = tostring(var.suggest_interval)
+    }
+  }
 }
 
 # linker's Action runs first, so that no other Action redirects before the linking round trip.

@@ -38,6 +38,22 @@ variable "action_secret_previous" {
   sensitive   = true
 }
 
+variable "suggest" {
+  description = "Suggested linking at sign-in, the Action's LINKER_SUGGEST: off, suggest (with \"Not now\") or require."
+  type        = string
+  default     = "off"
+  validation {
+    condition     = contains(["off", "suggest", "require"], var.suggest)
+    error_message = "suggest must be off, suggest or require."
+  }
+}
+
+variable "suggest_interval" {
+  description = "Seconds before a user who answered \"Not now\" is offered the link again (LINKER_SUGGEST_INTERVAL)."
+  type        = number
+  default     = 604800
+}
+
 variable "post_login_actions_after" {
   description = "Other post-login Actions, in order; they run after linker's. This module owns the post-login binding, so list every Action that should stay bound."
   type = list(object({

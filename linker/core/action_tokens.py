@@ -53,6 +53,7 @@ class StartRequest:
     enrolled_factors: tuple[str, ...]
     jti: str
     expires_at: float
+    suggest: str | None = None  # action "suggest": the shim's mode, "suggest" or "require"
 
     @property
     def primary_identity(self) -> Identity | None:
@@ -176,6 +177,7 @@ def decode_start_token(
         authentication_methods=frozenset(_str_list(claims.get("authentication_methods"))),
         enrolled_factors=_str_list(claims.get("enrolled_factors")),
         jti=jti,
+        suggest=_opt_str(claims, "suggest"),
     )
 
 
@@ -188,18 +190,22 @@ class Result:
     error_description: str | None = None
     identity: Identity | None = None
     commit: str | None = None  # with status "pending": the id the Action commits
+    primary: str | None = None  # a suggested link: the user that survives (the older account)
 
     @classmethod
     def from_error(cls, error: LinkError) -> Result:
         return cls(status=error.status, error=error.code.value, error_description=error.description)
 
     def to_claim(self) -> dict[str, Any]:
-        return {
+        claim = {
             "status": self.status,
             "error": self.error,
             "error_description": self.error_description,
             "identity": self.identity.to_claim() if self.identity else None,
         }
+        if self.primary is not None:
+            claim["primary"] = self.primary
+        return claim
 
 
 def encode_result_token(

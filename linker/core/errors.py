@@ -43,6 +43,9 @@ class Code(StrEnum):
     MANAGEMENT_API_ERROR = "management_api_error"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     OUTCOME_UNKNOWN = "outcome_unknown"
+    # Suggested linking at sign-in (docs/protocol.md section 8).
+    CANDIDATE_MISMATCH = "candidate_mismatch"
+    LINK_REQUIRED = "link_required"
 
 
 # Failures of the nested login or of upstream calls are "failed"; refusals by policy or by a

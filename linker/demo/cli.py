@@ -71,6 +71,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="loopback address for linker (default 127.0.0.2; any address but 127.0.0.1)",
     )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--suggest",
+        default="off",
+        choices=["off", "suggest", "require"],
+        help="the Action's LINKER_SUGGEST: offer to link an older account with the same "
+        "verified email at sign-in (`make demo` runs with suggest)",
+    )
     return parser.parse_args(argv)
 
 
@@ -86,9 +93,10 @@ def linker_env(urls: DemoUrls, *, client_secret: str, action_secret: str) -> dic
     }
 
 
-def build_apps(urls: DemoUrls) -> list[ASGIApp]:
+def build_apps(urls: DemoUrls, *, suggest: str = "off") -> list[ASGIApp]:
     """The dev tenant, linker, the sample app and the SPA, wired to each other (in that order).
-    Installs auth0-spa-js into the cache first if needed (`SpaSdkUnavailable` without npm)."""
+    Installs auth0-spa-js into the cache first if needed (`SpaSdkUnavailable` without npm).
+    `suggest` is the Action's `LINKER_SUGGEST` (suggested linking at sign-in)."""
     sdk = ensure_spa_sdk(default_cache_dir())
     seed = default_seed(
         app_callback=f"{urls.app}/callback",
@@ -105,6 +113,7 @@ def build_apps(urls: DemoUrls) -> list[ASGIApp]:
                 "LINKER_URL": urls.linker,
                 "LINKER_ACTION_SECRET": action_secret,
                 "LINKER_CLIENT_ID": LINKER_CLIENT_ID,
+                "LINKER_SUGGEST": suggest,
             },
         )
     )
@@ -154,20 +163,30 @@ def listen(args: argparse.Namespace) -> tuple[DemoUrls, list[socket.socket]]:
 
 
 def demo_servers(
-    urls: DemoUrls, sockets: Sequence[socket.socket], *, log_level: str = "warning"
+    urls: DemoUrls,
+    sockets: Sequence[socket.socket],
+    *,
+    log_level: str = "warning",
+    suggest: str = "off",
 ) -> ServerGroup:
     """The four servers, ready to `run()`."""
+    apps = build_apps(urls, suggest=suggest)
     listeners = [
         Listener(name, url, app, sock)
-        for (name, url), app, sock in zip(urls.named(), build_apps(urls), sockets, strict=True)
+        for (name, url), app, sock in zip(urls.named(), apps, sockets, strict=True)
     ]
     return ServerGroup(listeners, log_level=log_level)
 
 
-def banner(urls: DemoUrls) -> str:
+def banner(urls: DemoUrls, *, suggest: str = "off") -> str:
     lines = [f"Open {urls.app} and sign in"]
     lines += [f"  {name:<11} {url}" for name, url in urls.named()]
     lines.append("Sign in as alice (Google), press Link GitHub, choose alice-codes.")
+    if suggest != "off":
+        lines.append(
+            "Sign in as grace-h (GitHub): linker offers to link Grace's older account "
+            "(email and password) into one."
+        )
     lines.append(f"The same with a single-page app (auth0-spa-js): {urls.spa}. Ctrl+C stops.")
     return "\n".join(lines)
 
@@ -197,14 +216,16 @@ def main(argv: list[str]) -> int:
         )
         return 2
     try:
-        servers = demo_servers(urls, sockets, log_level=args.log_level)
+        servers = demo_servers(urls, sockets, log_level=args.log_level, suggest=args.suggest)
     except (OSError, LookupError, ValueError, SpaSdkUnavailable) as exc:
         # no Action file, a bad seed or setting, or auth0-spa-js could not be installed
         for sock in sockets:
             sock.close()
         print(f"linker demo: {exc}", file=sys.stderr)
         return 1
-    return asyncio.run(servers.run(on_ready=lambda: print(banner(urls), flush=True)))
+    return asyncio.run(
+        servers.run(on_ready=lambda: print(banner(urls, suggest=args.suggest), flush=True))
+    )
 
 
 def _client_secret(seed: Seed, client_id: str) -> str:

@@ -160,6 +160,19 @@ def describe_link_result(claim: object) -> Notice:
     return Notice("ok", f"{label}: {identity}" if identity else label, text)
 
 
+def describe_suggestion(claim: object) -> Notice | None:
+    """A sign-in's suggested link (docs/protocol.md section 8), when it linked accounts."""
+    if not isinstance(claim, Mapping) or claim.get("status") != "linked":
+        return None
+    identity = _identity_text(claim.get("identity"))
+    return Notice(
+        "ok",
+        "Your accounts are now one",
+        f"The account you signed in with, {identity}, is now linked into your earlier "
+        f"account {claim.get('primary')}: you are signed in as that one.",
+    )
+
+
 def _identity_text(value: object) -> str:
     if isinstance(value, Mapping):
         connection, provider = value.get("connection"), value.get("provider")

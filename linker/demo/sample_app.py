@@ -44,6 +44,7 @@ from linker.demo.config import SampleAppConfig
 from linker.demo.forms import read_form
 from linker.demo.pages import (
     describe_link_result,
+    describe_suggestion,
     error_page,
     favicon,
     landing_page,
@@ -439,6 +440,9 @@ class SampleApp:
         self.sessions.drop(previous)
         session = self.sessions.create()
         sign_in(session, tokens)
+        suggested = describe_suggestion(tokens.claims.get(LINK_RESULT_CLAIM))
+        if suggested is not None:
+            session.last_result = suggested
         return self._with_cookie(RedirectResponse("/", status_code=303), session)
 
     def _signed_out(self, session: Session, message: str) -> Response:

@@ -68,6 +68,7 @@ class ActionOutcome:
     app_metadata: Mapping[str, Any] = field(default_factory=dict)  # api.user.setAppMetadata
     recorded_methods: tuple[str, ...] = ()  # api.authentication.recordMethod
     challenge: Mapping[str, Any] | None = None  # api.authentication.challengeWith & co.
+    primary_user: str | None = None  # api.authentication.setPrimaryUser
 
     @classmethod
     def from_worker(cls, data: Mapping[str, Any]) -> ActionOutcome:
@@ -83,6 +84,7 @@ class ActionOutcome:
             app_metadata=dict(data.get("appMetadata") or {}),
             recorded_methods=tuple(str(m) for m in data.get("recordedMethods") or ()),
             challenge=data.get("challenge"),
+            primary_user=data.get("primaryUser"),
         )
 
 

@@ -14,6 +14,11 @@ What the Action asked is applied here, after it ran:
   through (Auth0 ignores a factor the user has not enrolled); a session that already did MFA
   satisfies it; anything else would need the MFA prompt the dev tenant does not model, so the
   login fails with a message that says so. Only interactive transactions read these two.
+- `api.authentication.setPrimaryUser(id)`: once per transaction (the worker refuses a second
+  call); the login then ends as that user, whose identities must include the one the user
+  signed in with, else the login fails (`postlogin.switch_primary`; post-login API object, and
+  https://auth0.com/docs/users/link-user-accounts: Auth0 does not switch by itself after a
+  link made during the login).
 - `api.redirect.sendUserTo`: where `api.redirect.canRedirect()` is false (`prompt=none`, or a
   protocol without a browser) the transaction fails, as Auth0 refuses a redirect there
   (https://auth0.com/docs/customize/actions/explore-triggers/signup-and-login-triggers/login-trigger/redirect-with-actions);
@@ -60,6 +65,7 @@ async def run_action(
     scopes: tuple[str, ...] = (),
     trigger: str = "onExecutePostLogin",
     continue_state: str | None = None,
+    primary_user_set: bool = False,
 ) -> ActionOutcome:
     """Run `trigger` for this transaction and apply what the Action asked.
 
@@ -85,6 +91,7 @@ async def run_action(
         "issuer": tenant.domain,
         "continueState": continue_state,
         "canRedirect": can_redirect(protocol, silent=silent),
+        "primaryUserSet": primary_user_set,
     }
     outcome = await runner.run(trigger, event, context)
     # Auth0 fails the login with the message of an Action that throws, as with a deny.

@@ -11,14 +11,16 @@
  *   <- {"id": 1, "ok": true, "outcome": {"deny": null, "redirect": {"url", "query"} | null,
  *       "idToken": {...}, "accessToken": {...}, "thrown": null | "message",
  *       "userMetadata": {...}, "appMetadata": {...}, "recordedMethods": ["https://..."],
- *       "challenge": null | {"kind": "challengeWith" | ..., "factors": [...]}}}
+ *       "challenge": null | {"kind": "challengeWith" | ..., "factors": [...]},
+ *       "primaryUser": null | "provider|id"}}
  *
  * The `api` object follows Auth0's post-login API reference
  * (https://auth0.com/docs/customize/actions/explore-triggers/signup-and-login-triggers/login-trigger/post-login-api-object):
  * access, idToken, accessToken, redirect (canRedirect, encodeToken, validateToken, sendUserTo),
  * user (setUserMetadata, setAppMetadata: applied by the tenant after the Action, in one update),
  * authentication (recordMethod in onContinuePostLogin; challengeWith / challengeWithAny /
- * enrollWith / enrollWithAny are recorded and the tenant decides), and cache (get, set,
+ * enrollWith / enrollWithAny are recorded and the tenant decides; setPrimaryUser, once per
+ * transaction, and the tenant switches the login's user), and cache (get, set,
  * delete; kept by this worker across executions, expiring on the tenant's clock).
  *
  * Time and the tenant's name come from the tenant in `context`, so its injectable clock
@@ -214,6 +216,18 @@ function makeApi(ctx, event, outcome, trigger) {
       challengeWithAny: challenge("challengeWithAny"),
       enrollWith: challenge("enrollWith"),
       enrollWithAny: challenge("enrollWithAny"),
+      // Once per transaction; the tenant checks that the login's identity is among the
+      // primary's identities when it applies it (post-login API object, setPrimaryUser).
+      setPrimaryUser: (primaryUserId) => {
+        if (typeof primaryUserId !== "string" || primaryUserId === "") {
+          throw new Error("setPrimaryUser: a user id is required");
+        }
+        if (outcome.primaryUser !== null || ctx.primaryUserSet) {
+          throw new Error("setPrimaryUser can only be called once per transaction");
+        }
+        outcome.primaryUser = primaryUserId;
+        return api;
+      },
     },
     cache: makeCache(ctx),
     redirect: {
@@ -240,6 +254,7 @@ async function handle(message) {
     appMetadata: {},
     recordedMethods: [],
     challenge: null,
+    primaryUser: null,
   };
   try {
     const action = loadAction();

@@ -43,6 +43,12 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help=f"the Action file (default: the shim `linker action --path` names, {shim_path()})",
     )
+    p.add_argument(
+        "--suggest",
+        default="off",
+        choices=["off", "suggest", "require"],
+        help="the Action's LINKER_SUGGEST (suggested linking at sign-in; default off)",
+    )
     return p
 
 
@@ -61,6 +67,7 @@ def build_config(args: argparse.Namespace) -> DevTenantConfig:
             "LINKER_URL": linker_url,
             "LINKER_ACTION_SECRET": args.action_secret,
             "LINKER_CLIENT_ID": args.linker_client_id,
+            **({"LINKER_SUGGEST": args.suggest} if args.suggest != "off" else {}),
         },
         action_path=args.action_path,
         admin=args.admin,

@@ -10,12 +10,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from linker.devtenant.errors import ManagementError
 from linker.devtenant.seed import ConnectedAccount, Identity, Profile, ProviderAccount, Seed
 
 PATCHABLE_PROFILE = ("email", "email_verified", "name")
+# Seeded users signed up one minute apart, in seed order, from 2024-01-01T00:00:00Z.
+SEED_SIGNUPS_FROM, SIGNUP_SPACING = 1_704_067_200.0, 60.0
 
 
 def user_not_found() -> ManagementError:
@@ -30,6 +33,7 @@ class User:
     enrolled_factors: tuple[str, ...] = ()
     connected_accounts: list[ConnectedAccount] = field(default_factory=list)
     provider_accounts: tuple[ProviderAccount, ...] = ()
+    created_at: float = 0.0  # UNIX seconds; the seed's order is the order of sign-up
 
     @property
     def user_id(self) -> str:
@@ -56,7 +60,7 @@ class Directory:
     def __init__(self, seed: Seed) -> None:
         self._users: dict[str, User] = {}
         self._connection_ids = {c.name: c.id for c in seed.connections}
-        for seeded in seed.users:
+        for n, seeded in enumerate(seed.users):
             self._users[seeded.user_id] = User(
                 identities=list(seeded.identities),
                 user_metadata=copy.deepcopy(dict(seeded.user_metadata)),
@@ -64,6 +68,7 @@ class Directory:
                 enrolled_factors=seeded.enrolled_factors,
                 connected_accounts=list(seeded.connected_accounts),
                 provider_accounts=seeded.provider_accounts,
+                created_at=SEED_SIGNUPS_FROM + n * SIGNUP_SPACING,
             )
 
     def __iter__(self) -> Iterator[User]:
@@ -77,6 +82,12 @@ class Directory:
         if user is None:
             raise user_not_found()
         return user
+
+    def by_email(self, email: str) -> list[User]:
+        """GET /api/v2/users-by-email: an exact, case-sensitive match on the user's email, as
+        Auth0's (https://auth0.com/docs/manage-users/user-search/retrieve-users-with-get-users-by-email-endpoint).
+        Database users' emails are stored in lower case by Auth0; the seed writes them so."""
+        return [u for u in self._users.values() if u.profile.email == email]
 
     def owner_of(self, identity_id: str) -> tuple[User, Identity] | None:
         """The user an identity signs in as: a linked secondary signs in as its primary."""
@@ -173,7 +184,12 @@ class Directory:
         if identity is None:
             return list(primary.identities)  # Auth0 answers 200 with nothing to remove
         primary.identities.remove(identity)
-        self._users[secondary_id] = User(identities=[identity], user_metadata={}, app_metadata={})
+        self._users[secondary_id] = User(
+            identities=[identity],
+            user_metadata={},
+            app_metadata={},
+            created_at=max(u.created_at for u in self._users.values()) + SIGNUP_SPACING,
+        )
         return list(primary.identities)
 
     def _connection_matches(self, user: User, connection_id: Any) -> bool:
@@ -217,7 +233,12 @@ def user_json(user: User) -> dict[str, Any]:
         "identities": identities_json(user.identities),
         "user_metadata": copy.deepcopy(user.user_metadata),
         "app_metadata": copy.deepcopy(user.app_metadata),
+        "created_at": _iso(user.created_at),
     }
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _profile_json(profile: Profile) -> dict[str, Any]:

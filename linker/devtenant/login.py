@@ -175,6 +175,7 @@ async def continue_login(request: Request) -> Response:
         continue_state=key,
         id_token_claims=suspended.id_token_claims,
         access_token_claims=suspended.access_token_claims,
+        primary_user_set=suspended.primary_user_set,
     )
     # A nested login in between (linker's) replaced the SSO session: this user's comes back.
     _set_session_cookie(tenant, response, session)

@@ -1,4 +1,5 @@
-"""The Management API subset linker uses: `/api/v2/users/{id}` and its identities.
+"""The Management API subset linker uses: `/api/v2/users/{id}` and its identities, and
+`/api/v2/users-by-email` (suggested linking).
 
 Bearer tokens come from the client-credentials grant; a missing or bad token is 401, a token
 without `read:users` (GET) or `update:users` (PATCH, POST, DELETE) is 403. Ids are taken from
@@ -93,6 +94,14 @@ users = rate_limited(_users_endpoint)
 async def _users(request: Request, tenant: TenantState) -> Response:
     segments = _segments(request)
     method = request.method
+    if segments == ["users-by-email"] and method == "GET":
+        require_scope(tenant, request, READ)
+        email = request.query_params.get("email")
+        if not email:
+            raise ManagementError(
+                400, "Query validation error: 'Missing required property: email'.", "invalid_query"
+            )
+        return JSONResponse([user_json(u) for u in tenant.directory.by_email(email)])
     route = (method, len(segments))
     if segments[0] != "users" or route not in {
         ("GET", 2),

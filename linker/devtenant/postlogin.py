@@ -19,8 +19,9 @@ from linker.devtenant.action_event import RequestInfo
 from linker.devtenant.action_run import run_action
 from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.authorize_request import AuthRequest, origin_of, with_query
+from linker.devtenant.directory import User
 from linker.devtenant.errors import ErrorPage, OAuthError
-from linker.devtenant.state import LOGIN_TTL, IssuedCode, Session, SuspendedLogin
+from linker.devtenant.state import LOGIN_TTL, IssuedCode, Session, SuspendedLogin, TenantState
 from linker.devtenant.web import actions_of, client_ip, tenant_of
 
 logger = logging.getLogger("linker.devtenant")
@@ -51,6 +52,7 @@ async def run_post_login(
     continue_state: str | None = None,
     id_token_claims: Mapping[str, Any] | None = None,
     access_token_claims: Mapping[str, Any] | None = None,
+    primary_user_set: bool = False,
 ) -> Response:
     tenant = tenant_of(request)
     # Every caller has just found the session live, so its user exists; a new seed ends every
@@ -72,7 +74,10 @@ async def run_post_login(
             auth=auth,
             trigger=trigger,
             continue_state=continue_state,
+            primary_user_set=primary_user_set,
         )
+        if outcome.primary_user is not None:
+            user = switch_primary(tenant, session, outcome.primary_user)
     except ActionWorkerError as exc:
         logger.error("post-login Action failed to run: %s", exc)
         return ErrorPage(500, "The post-login Action could not run", str(exc)).response()
@@ -91,6 +96,7 @@ async def run_post_login(
                 access_token_claims=at_claims,
                 created=tenant.now(),
                 binding=binding,
+                primary_user_set=primary_user_set or outcome.primary_user is not None,
             )
         )
         response = _redirect(
@@ -114,6 +120,21 @@ async def run_post_login(
         params["state"] = auth.state
     session.returned_to = (client.name, origin_of(auth.redirect_uri) + "/")
     return _redirect(with_query(auth.redirect_uri, params))
+
+
+def switch_primary(tenant: TenantState, session: Session, primary_id: str) -> User:
+    """`api.authentication.setPrimaryUser`: the login (and its SSO session) ends as the
+    primary, which must hold the identity the user signed in with (post-login API object:
+    https://auth0.com/docs/customize/actions/explore-triggers/signup-and-login-triggers/login-trigger/post-login-api-object)."""
+    primary = tenant.directory.get(primary_id)
+    if primary is None or primary.identity(session.identity_id) is None:
+        raise OAuthError(
+            403,
+            "access_denied",
+            "setPrimaryUser: the identity of this login is not linked to that user",
+        )
+    session.user_id = primary.user_id
+    return primary
 
 
 def _redirect(url: str) -> RedirectResponse:

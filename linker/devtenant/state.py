@@ -70,6 +70,7 @@ class SuspendedLogin:
     access_token_claims: dict[str, Any]
     created: float
     binding: str = ""  # the value of this login's cookie in the browser that holds it
+    primary_user_set: bool = False  # api.authentication.setPrimaryUser ran: once per transaction
 
 
 @dataclass

@@ -90,6 +90,7 @@ async def test_get_user_in_auth0_shape(driver: Driver) -> None:
         ],
         "user_metadata": {"preferences": {"language": "fr"}},
         "app_metadata": {},
+        "created_at": "2024-01-01T00:07:00.000Z",  # the seed's eighth sign-up
     }
     missing = await driver.api("GET", "users/github|9999")
     assert (missing.status_code, missing.json()["message"]) == (404, "The user does not exist.")

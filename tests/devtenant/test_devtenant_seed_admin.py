@@ -160,7 +160,7 @@ async def test_admin_users_show_granted_scopes_and_factors(driver: Driver) -> No
     assert dave["enrolled_factors"] == ["otp"]
     assert dave["app_metadata"]["billing"] == {"customer": "cus_123", "tier": "gold"}
     everyone = (await driver.http.get("/__admin/users")).json()["users"]
-    assert len(everyone) == 8
+    assert len(everyone) == 11  # with the suggested-linking trio (grace)
 
 
 async def test_admin_seed_replaces_or_refuses(driver: Driver) -> None:

@@ -188,6 +188,8 @@ class FakeTenant:
     def route(self, request: httpx.Request) -> str:
         """The name faults and `calls` use for a request: "GET user", "POST /oauth/token"..."""
         path = request.url.raw_path.decode().split("?")[0]
+        if path == "/api/v2/users-by-email":
+            return f"{request.method} users-by-email"
         if path.startswith("/api/v2/users/"):
             rest = path.removeprefix("/api/v2/users/").split("/")
             if len(rest) == 1:
@@ -222,6 +224,9 @@ class FakeTenant:
             return self.token(request)
         if request.headers.get("authorization") != f"Bearer {MANAGEMENT_TOKEN}":
             return _error(401, "Unauthorized", "Missing or invalid token")
+        if route == "GET users-by-email":  # exact and case-sensitive, as Auth0's
+            email = request.url.params.get("email")
+            return httpx.Response(200, json=[u for u in self.users.values() if u["email"] == email])
         return self._management(route, request)
 
     def token(self, request: httpx.Request) -> httpx.Response:
