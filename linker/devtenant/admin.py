@@ -5,8 +5,9 @@ No authentication: the dev tenant listens on loopback and holds only made-up use
     POST   /__admin/faults         add a fault rule (see faults.py); GET lists, DELETE clears
     GET    /__admin/requests       the request log, filtered by ?method=&path=<regex>
     DELETE /__admin/requests       clear the log
-    POST   /__admin/reset          back to the seed: users, sessions, codes, faults, log
-    POST   /__admin/seed           replace the seed (body: seed JSON) and reset
+    POST   /__admin/reset          back to the seed the tenant started with: users, sessions,
+                                   codes, faults, log (a seed posted to /__admin/seed is dropped)
+    POST   /__admin/seed           use this seed (body: seed JSON) until the next reset
     GET    /__admin/users          every user; /__admin/users/{id} one user (404 if none)
     POST   /__admin/keys/rotate    new signing key; the old ones stay published
     POST   /__admin/clock          {"advance": seconds}: move the tenant's clock forward
