@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from linker.devtenant import bundled_seed_data, load_seed
-from linker.devtenant.seed import APP_TYPES, Seed, SeedError
+from linker.devtenant import Seed, SeedError, bundled_seed_data, load_seed
 
 COMPANION_CLIENT = "linker"  # the companion client the stack runs linker as
+APP_TYPES = ("regular_web", "spa", "native", "non_interactive")  # an application's (Auth0's)
 _ID_PART = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -63,8 +63,8 @@ class AppClient:
         where = f"clients[{self.client_id}]"
         if self.client_id == COMPANION_CLIENT:
             raise ConfigError(f"{where}: {COMPANION_CLIENT!r} is the stack's own linker client")
-        if self.app_type not in APP_TYPES - {"resource_server"}:
-            raise ConfigError(f"{where}.app_type: one of {sorted(APP_TYPES - {'resource_server'})}")
+        if self.app_type not in APP_TYPES:
+            raise ConfigError(f"{where}.app_type: one of {list(APP_TYPES)}")
         if self.secret is None and self.app_type in ("regular_web", "non_interactive"):
             raise ConfigError(f"{where}.secret: a {self.app_type} client needs a secret")
         entry: dict[str, Any] = {

@@ -23,7 +23,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.applications import Starlette
 
-from linker import Settings, create_app
+from linker import MemoryStore, Settings, SettingsError, Store, create_app
 from linker.client import (
     LinkRequest,
     build_authorize_url,
@@ -41,8 +41,6 @@ from linker.client import (
     s256_challenge,
 )
 from linker.devtenant import DevTenantConfig, create_dev_tenant, load_seed
-from linker.settings import SettingsError
-from linker.store import MemoryStore, Store
 from linker.testing.browser import ScriptedBrowser
 from linker.testing.clock import FakeClock
 from linker.testing.config import COMPANION_CLIENT, ConfigError, StackConfig, TenantSeed
@@ -195,25 +193,28 @@ def run_stack(
         scratch = Path(tempfile.mkdtemp(prefix="linker-stack-"))
         audit_file = scratch / "audit.jsonl"
     try:
-        # The sockets are bound first: their ports go into the URLs, the seed and settings.
-        tenant_server = ServerThread(None, host=TENANT_HOST, port=tenant_port)
-        linker_server = ServerThread(None, host=BIND_HOST, port=linker_port, name=LINKER_HOST)
-        tenant_url, linker_url = tenant_server.url, linker_server.url
-        try:
-            config.check()
-            settings = Settings.from_env(
-                {**stack_env(config, tenant_url, linker_url, audit_file), **(env or {})}
-            )
-            tenant_server.app = stack_tenant(tenant_url, linker_url, config)
-        except (ConfigError, SettingsError) as exc:
-            tenant_server.stop()
-            linker_server.stop()
-            raise StartError(f"bad stack configuration: {exc}") from None
-        clock = FakeClock(real_time=True)
-        store = FreshStore(clock) if settings.store_url.reveal().startswith("memory") else None
-        linker = create_app(settings, clock=clock, store=cast(Store, store) if store else None)
-        linker_server.app = linker
-        with tenant_server, linker_server:
+        with ExitStack() as servers:
+            # The sockets are bound first: their ports go into the URLs, seed and settings.
+            tenant_server = ServerThread(None, host=TENANT_HOST, port=tenant_port)
+            servers.callback(tenant_server.stop)
+            linker_server = ServerThread(None, host=BIND_HOST, port=linker_port, name=LINKER_HOST)
+            servers.callback(linker_server.stop)
+            tenant_url, linker_url = tenant_server.url, linker_server.url
+            try:
+                config.check()
+                settings = Settings.from_env(
+                    {**stack_env(config, tenant_url, linker_url, audit_file), **(env or {})}
+                )
+                tenant_server.app = stack_tenant(tenant_url, linker_url, config)
+            except (ConfigError, SettingsError) as exc:
+                raise StartError(f"bad stack configuration: {exc}") from None
+            clock = FakeClock(real_time=True)
+            memory = settings.store_url.reveal().startswith("memory")
+            store = FreshStore(clock) if memory else None
+            linker = create_app(settings, clock=clock, store=cast(Store, store) if store else None)
+            linker_server.app = linker
+            tenant_server.start()
+            linker_server.start()
             stack = Stack(tenant_url, linker_url, clock, audit_file, linker, config, store)
             try:
                 yield stack
