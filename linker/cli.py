@@ -199,7 +199,8 @@ def action(argv: Sequence[str]) -> int:
     parser = _parser(
         "action",
         "Deploy it as a Login / Post Login Action (Node 22) with the secrets LINKER_URL, "
-        "LINKER_ACTION_SECRET and LINKER_CLIENT_ID; deploy/terraform does it as code.",
+        "LINKER_ACTION_SECRET and LINKER_CLIENT_ID; "
+        "the repository's deploy/terraform does it as code.",
     )
     parser.add_argument("--write", type=Path, metavar="PATH", help="write the shim to PATH")
     parser.add_argument("--path", action="store_true", help="print where the shim file is")

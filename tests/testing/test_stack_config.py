@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from linker.devtenant import load_seed
+from linker.devtenant import SeedError, load_seed
+from linker.devtenant.cli import build_config, parser
 from linker.testing import AppClient, ConfigError, LinkerOptions, StackConfig, TenantSeed
 from linker.testing.stack import APP_CALLBACK, stack_env, stack_seed
 
@@ -138,3 +139,22 @@ def test_a_bad_file_names_the_field(tmp_path: Path, data: object, message: str) 
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=message):
         StackConfig.from_file(path)
+
+
+def test_linker_dev_tenant_takes_the_same_file(tmp_path: Path) -> None:
+    path = tmp_path / "stack.json"
+    path.write_text(
+        json.dumps(
+            {"clients": [{"client_id": "my-app", "secret": SECRET, "callbacks": ["http://h:1/cb"]}]}
+        )
+    )
+    args = parser().parse_args(
+        ["--config", str(path), "--linker-url", LINKER_URL, "--action-secret", "s" * 32]
+    )
+    seed = build_config(args).seed
+    mine, linker = seed.client("my-app"), seed.client("linker")
+    assert mine is not None and mine.callbacks == ("http://h:1/cb",)
+    assert linker is not None and linker.callbacks == (f"{LINKER_URL}/link/callback",)
+    path.write_text('{"clients": [{"client_id": "my-app"}]}')
+    with pytest.raises(SeedError, match="clients\\[my-app\\].secret"):
+        build_config(parser().parse_args(["--config", str(path), "--action-secret", "s" * 32]))
