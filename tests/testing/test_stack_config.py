@@ -156,5 +156,5 @@ def test_linker_dev_tenant_takes_the_same_file(tmp_path: Path) -> None:
     assert mine is not None and mine.callbacks == ("http://h:1/cb",)
     assert linker is not None and linker.callbacks == (f"{LINKER_URL}/link/callback",)
     path.write_text('{"clients": [{"client_id": "my-app"}]}')
-    with pytest.raises(SeedError, match="clients\\[my-app\\].secret"):
+    with pytest.raises(SeedError, match=r"clients\[my-app\]\.secret"):
         build_config(parser().parse_args(["--config", str(path), "--action-secret", "s" * 32]))
