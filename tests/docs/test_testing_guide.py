@@ -27,6 +27,13 @@ def test_the_guide_lists_every_admin_route() -> None:
 
 def test_the_guides_files_are_python_that_compiles() -> None:
     files = re.findall(r"<!-- file: (\S+\.py) -->\n```python\n(.*?)```", GUIDE.read_text(), re.S)
-    assert {name for name, _ in files} == {"myapp.py", "conftest.py", "test_myapp.py"}
+    assert {name for name, _ in files} == {
+        "myapp.py",
+        "conftest.py",
+        "test_myapp.py",
+        "spa/myspa.py",
+        "spa/conftest.py",
+        "spa/test_myspa.py",
+    }
     for name, code in files:
         compile(code, name, "exec")
