@@ -40,7 +40,7 @@ from linker.client import (
     random_token,
     s256_challenge,
 )
-from linker.devtenant import DevTenantConfig, create_dev_tenant, load_seed
+from linker.devtenant import DevTenantConfig, SeedError, create_dev_tenant, load_seed
 from linker.testing.browser import ScriptedBrowser
 from linker.testing.clock import FakeClock
 from linker.testing.config import COMPANION_CLIENT, ConfigError, StackConfig, TenantSeed
@@ -206,7 +206,7 @@ def run_stack(
                     {**stack_env(config, tenant_url, linker_url, audit_file), **(env or {})}
                 )
                 tenant_server.app = stack_tenant(tenant_url, linker_url, config)
-            except (ConfigError, SettingsError) as exc:
+            except (ConfigError, SeedError, SettingsError) as exc:
                 raise StartError(f"bad stack configuration: {exc}") from None
             clock = FakeClock(real_time=True)
             memory = settings.store_url.reveal().startswith("memory")
@@ -398,7 +398,7 @@ class Stack:
         for entry in self.seed.data()["clients"]:
             if entry["client_id"] == client_id:
                 return cast(str | None, entry.get("client_secret"))
-        return APP_SECRETS[client_id]
+        return APP_SECRETS.get(client_id)
 
     def sign_in(
         self, browser: ScriptedBrowser, user_id: str, *, client_id: str = "demo-app"

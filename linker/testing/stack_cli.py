@@ -21,7 +21,7 @@ from typing import Any
 
 from linker.testing.config import ConfigError, StackConfig
 from linker.testing.servers import StartError
-from linker.testing.stack import Stack, run_stack
+from linker.testing.stack import Stack, run_stack, stack_seed
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
 
 def describe(stack: Stack) -> dict[str, Any]:
     """What a suite needs to reach the stack and act as its application."""
+    served = {c["client_id"] for c in stack_seed(stack.linker_url, stack.config)["clients"]}
     clients = [
         {
             "client_id": client_id,
@@ -52,6 +53,7 @@ def describe(stack: Stack) -> dict[str, Any]:
             "callback": stack.callback_of(client_id),
         }
         for client_id in stack.config.allowed_clients
+        if client_id in served
     ]
     return {
         "tenant_url": stack.tenant_url,
