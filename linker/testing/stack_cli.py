@@ -33,7 +33,8 @@ def parser() -> argparse.ArgumentParser:
         '"callbacks", ...}], "connections": [...], "users": [...], "linker": '
         '{"allowed_clients", "require_same_email", "env"}} (see '
         "linker.testing.config.StackConfig.from_json). Admin routes: POST /__admin/reset "
-        "(back to the configured seed), POST /__admin/seed, GET /__admin/users/{id}, "
+        "(back to the configured seed), POST /__admin/seed, POST /__admin/users (a user for "
+        "one test), GET /__admin/users/{id}, "
         "POST|GET|DELETE /__admin/faults, POST /__admin/clock, GET /__admin/requests.",
     )
     p.add_argument("--config", type=Path, help="your clients, connections, users and settings")

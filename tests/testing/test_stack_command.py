@@ -1,7 +1,7 @@
 """`linker stack` serves the dev tenant and linker to a suite in another process that knows
 nothing of linker's Python: it reads the printed JSON, then plays an application and its
 user with plain HTTP requests (as a Node, Java or Go suite would), through sign-in, a link
-and the tenant's admin routes."""
+to a user it added, and the tenant's admin routes."""
 
 from __future__ import annotations
 
@@ -105,6 +105,16 @@ def test_the_printed_json_names_the_stack_and_your_client(served: dict[str, Any]
 def test_a_plain_http_client_signs_in_and_links(served: dict[str, Any]) -> None:
     tenant = served["tenant_url"]
     assert httpx.post(f"{served['admin_url']}/reset").status_code == 200
+    github = httpx.post(
+        f"{served['admin_url']}/users",
+        json={
+            "connection": "github",
+            "user_id": "a-77",
+            "email": "alice@example.com",
+            "email_verified": True,
+        },
+    )
+    assert github.json() == {"user_id": "github|a-77"}
     common = {"client_id": "my-app", "response_type": "code", "redirect_uri": CALLBACK}
     with httpx.Client(timeout=20) as http:
         login = follow(
@@ -138,16 +148,17 @@ def test_a_plain_http_client_signs_in_and_links(served: dict[str, Any]) -> None:
             ),
         )
         assert "Sign in with github" in nested_login.text  # linker's nested login
-        back_at_linker = post_form(http, nested_login, user_id="github|1001")
+        back_at_linker = post_form(http, nested_login, user_id="github|a-77")
         assert str(back_at_linker.url).startswith(served["linker_url"] + "/link/callback")
         back_at_app = post_form(http, back_at_linker)  # linker's auto-POST to /continue
         linked = redeem(http, tenant, back_at_app)
     assert linked["claims"]["https://linker/link_result"]["status"] == "linked"
     alice = httpx.get(f"{served['admin_url']}/users/google-oauth2|alice").json()
-    assert [i["user_id"] for i in alice["identities"]] == ["alice", "1001"]
+    assert [i["user_id"] for i in alice["identities"]] == ["alice", "a-77"]
     assert httpx.post(f"{served['admin_url']}/reset").status_code == 200
     alice = httpx.get(f"{served['admin_url']}/users/google-oauth2|alice").json()
     assert [i["user_id"] for i in alice["identities"]] == ["alice"]
+    assert httpx.get(f"{served['admin_url']}/users/github|a-77").status_code == 404
 
 
 def test_a_bad_config_file_is_one_line(tmp_path: Path) -> None:
