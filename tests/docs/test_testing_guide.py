@@ -3,10 +3,14 @@ stack serves (its example project runs, from the built wheels, in tests/packagin
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+from linker import Settings
 from linker.devtenant import admin
+from linker.testing import StackConfig
+from linker.testing.stack import stack_env
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "testing.md"
@@ -37,3 +41,16 @@ def test_the_guides_files_are_python_that_compiles() -> None:
     }
     for name, code in files:
         compile(code, name, "exec")
+
+
+def test_the_guides_json_configuration_is_one_the_stack_serves(tmp_path: Path) -> None:
+    text = GUIDE.read_text()
+    section = text[text.index("every key optional:") :]
+    block = re.search(r"```json\n(.*?)```", section, re.S)
+    assert block is not None
+    config = StackConfig.from_json(json.loads(block[1]))
+    assert config.allowed_clients == ("my-app",)
+    assert "github|ann" in config.seed.user_ids
+    env = stack_env(config, "http://localhost:1", "http://127.0.0.1:2", tmp_path / "audit")
+    settings = Settings.from_env(env)  # every setting it names is one linker takes
+    assert settings.require_same_email and settings.metadata_merge == "secondary-wins"
