@@ -18,6 +18,7 @@ own application drives the flow. The pytest fixtures over this are in
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import shutil
@@ -213,6 +214,8 @@ def run_stack(
             store = FreshStore(clock) if memory else None
             linker = create_app(settings, clock=clock, store=cast(Store, store) if store else None)
             linker_server.app = linker
+            # The tenant's reset empties linker too, for suites that reset over HTTP.
+            tenant_server.app = _resetting_linker(tenant_server.app, store, audit_file)
             tenant_server.start()
             linker_server.start()
             stack = Stack(tenant_url, linker_url, clock, audit_file, linker, config, store)
@@ -223,6 +226,29 @@ def run_stack(
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _resetting_linker(tenant: Any, store: FreshStore | None, audit_file: Path) -> Any:
+    """The tenant's app, whose `POST /__admin/reset` also empties linker's memory store and
+    its audit file: the state of both is the session's start again."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if (scope["type"], scope.get("method"), scope.get("path")) == (
+            "http",
+            "POST",
+            "/__admin/reset",
+        ):
+            if store is not None:
+                store.clear()
+            await asyncio.to_thread(_empty, audit_file)
+        await tenant(scope, receive, send)
+
+    return app
+
+
+def _empty(path: Path) -> None:
+    if path.exists():
+        path.write_text("")
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -294,13 +320,10 @@ class Stack:
 
     def reset(self) -> None:
         """Back to the session's start: the tenant at the configured seed (users, sessions,
-        codes, faults, its request log), linker's store empty, its audit file emptied."""
+        codes, faults, its request log), linker's store empty, its audit file emptied (the
+        stack's `POST /__admin/reset` does all three)."""
         self.admin.post("/__admin/reset").raise_for_status()
         self._seed = None
-        if self.linker_store is not None:
-            self.linker_store.clear()
-        if self.audit_file.exists():
-            self.audit_file.write_text("")
 
     def use_seed(self, seed: TenantSeed) -> None:
         """Serve `seed` (plus your clients and linker's) until the next `reset`: for one test."""
