@@ -7,7 +7,7 @@ import re
 import shutil
 import subprocess
 
-MIN_NODE = (20, 0)  # Auth0 runs post-login Actions on Node 22; the shim needs 20 or newer
+MIN_NODE = (18, 0)  # what Debian 12 ships (and the devtenant image runs); Auth0 runs Node 22
 INSTALL = f"install Node.js {MIN_NODE[0]} or newer (https://nodejs.org/en/download)"
 
 

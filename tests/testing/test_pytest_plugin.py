@@ -101,7 +101,7 @@ def test_without_node_the_session_stops_at_setup_with_one_line(
         .strip("! ")
         .endswith(
             "linker.testing: Node.js is not on PATH: the dev tenant runs the Action in it; "
-            "install Node.js 20 or newer (https://nodejs.org/en/download)"
+            "install Node.js 18 or newer (https://nodejs.org/en/download)"
         )
     )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()

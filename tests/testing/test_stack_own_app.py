@@ -125,18 +125,18 @@ def test_no_node_stops_before_anything_starts(
         pass
     assert str(raised.value) == (
         "Node.js is not on PATH: the dev tenant runs the Action in it; "
-        "install Node.js 20 or newer (https://nodejs.org/en/download)"
+        "install Node.js 18 or newer (https://nodejs.org/en/download)"
     )
 
 
 def test_a_node_too_old_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     node = tmp_path / "node"
-    node.write_text("#!/bin/sh\necho v18.19.1\n")
+    node.write_text("#!/bin/sh\necho v16.20.2\n")
     node.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(StartError) as raised, run_stack():
         pass
     assert str(raised.value) == (
-        f"Node.js v18.19.1 at {node} is too old; "
-        "install Node.js 20 or newer (https://nodejs.org/en/download)"
+        f"Node.js v16.20.2 at {node} is too old; "
+        "install Node.js 18 or newer (https://nodejs.org/en/download)"
     )
