@@ -176,12 +176,15 @@ def run_stack(
     audit_file: Path | None = None,
     tenant_port: int = 0,
     linker_port: int = 0,
+    listen: str | None = None,
 ) -> Iterator[Stack]:
     """Serve the dev tenant and linker for `config` until the block ends.
 
     linker runs in this process on a `FakeClock` over real time, writes its audit to
     `audit_file` (default: a file in a temporary folder removed afterwards); `env` (`LINKER_*`
     names) wins over every setting the stack and the config make. Ports 0 come from the OS.
+    `listen` is the address both listen on (default: loopback only), for a container whose
+    ports are published under the same numbers: the URLs keep their names.
     Raises `StartError` with one line when something cannot start: no Node.js or one too old,
     a port that cannot be bound, a bad setting or configuration.
     """
@@ -196,9 +199,13 @@ def run_stack(
     try:
         with ExitStack() as servers:
             # The sockets are bound first: their ports go into the URLs, seed and settings.
-            tenant_server = ServerThread(None, host=TENANT_HOST, port=tenant_port)
+            tenant_server = ServerThread(
+                None, host=listen or TENANT_HOST, port=tenant_port, name=TENANT_HOST
+            )
             servers.callback(tenant_server.stop)
-            linker_server = ServerThread(None, host=BIND_HOST, port=linker_port, name=LINKER_HOST)
+            linker_server = ServerThread(
+                None, host=listen or BIND_HOST, port=linker_port, name=LINKER_HOST
+            )
             servers.callback(linker_server.stop)
             tenant_url, linker_url = tenant_server.url, linker_server.url
             try:

@@ -1,6 +1,6 @@
 """`linker stack`: the dev tenant and linker in one command, for a suite in any language.
 
-    linker stack [--config stack.json] [--json] [--tenant-port 0] [--linker-port 0]
+    linker stack [--config stack.json] [--json] [--tenant-port 0] [--linker-port 0] [--host ADDR]
 
 It serves what `run_stack` serves (the tenant at localhost, linker at 127.0.0.1, ports from
 the OS unless given) and prints, once both answer, where they are and your application's
@@ -41,6 +41,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one line of JSON")
     p.add_argument("--tenant-port", type=int, default=0, help="default: one from the OS")
     p.add_argument("--linker-port", type=int, default=0, help="default: one from the OS")
+    p.add_argument(
+        "--host",
+        help="the address to listen on (default: loopback only); 0.0.0.0 in a container whose "
+        "ports are published under the same numbers (the URLs stay localhost and 127.0.0.1)",
+    )
     return p
 
 
@@ -98,7 +103,9 @@ def main(argv: list[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        with run_stack(config, tenant_port=args.tenant_port, linker_port=args.linker_port) as stack:
+        with run_stack(
+            config, tenant_port=args.tenant_port, linker_port=args.linker_port, listen=args.host
+        ) as stack:
             described = describe(stack)
             if args.json:
                 print(json.dumps(described), flush=True)
