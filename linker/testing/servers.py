@@ -35,7 +35,9 @@ def bind(host: str, port: int) -> list[socket.socket]:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise StartError(f"cannot listen on {host}:{port}: {exc}") from None
-    addresses = list(dict.fromkeys((info[0], info[4][0]) for info in infos))
+    # IPv4 first: it must bind; an IPv6 address (::1 where IPv6 is off) is a bonus.
+    found = dict.fromkeys((info[0], info[4][0]) for info in infos)
+    addresses = sorted(found, key=lambda address: address[0] != socket.AF_INET)
     sockets: list[socket.socket] = []
     for index, (family, address) in enumerate(addresses):
         sock = socket.socket(family, socket.SOCK_STREAM)
