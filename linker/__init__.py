@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from linker.logs import configure_logging
     from linker.settings import Settings, SettingsError
     from linker.shim import shim_path
+    from linker.store import MemoryStore, Store
 
 _EXPORTS = {
     "create_app": "linker.app",
@@ -26,11 +27,16 @@ _EXPORTS = {
     "Settings": "linker.settings",
     "SettingsError": "linker.settings",
     "shim_path": "linker.shim",
+    # what `create_app(store=...)` takes: a suite's own memory store, to empty between tests
+    "MemoryStore": "linker.store",
+    "Store": "linker.store",
 }
 
 __all__ = [
+    "MemoryStore",
     "Settings",
     "SettingsError",
+    "Store",
     "__version__",
     "configure_logging",
     "create_app",

@@ -1,7 +1,7 @@
-"""`linker serve | check | action | dev-tenant | demo`: the command line.
+"""`linker serve | check | action | dev-tenant | demo | stack`: the command line.
 
-`dev-tenant` and `demo` live in the linker-auth0-dev distribution (the `dev` extra); without
-it they say how to install it in one line instead of failing with a traceback.
+`dev-tenant`, `demo` and `stack` live in the linker-auth0-dev distribution (the `dev` extra);
+without it they say how to install it in one line instead of failing with a traceback.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ VERBS = {
     "action": "print the post-login Action (the shim) to deploy to the tenant, or write it out",
     "dev-tenant": "serve a local stand-in for an Auth0 tenant (needs linker-auth0[dev])",
     "demo": "run a dev tenant, linker and a sample app on loopback (needs linker-auth0[dev])",
+    "stack": "serve a dev tenant and linker for your app's tests, print URLs and credentials "
+    "(needs linker-auth0[dev])",
 }
 
 
@@ -209,7 +211,8 @@ def action(argv: Sequence[str]) -> int:
     parser = _parser(
         "action",
         "Deploy it as a Login / Post Login Action (Node 22) with the secrets LINKER_URL, "
-        "LINKER_ACTION_SECRET and LINKER_CLIENT_ID; deploy/terraform does it as code.",
+        "LINKER_ACTION_SECRET and LINKER_CLIENT_ID; "
+        "the repository's deploy/terraform does it as code.",
     )
     parser.add_argument("--write", type=Path, metavar="PATH", help="write the shim to PATH")
     parser.add_argument("--path", action="store_true", help="print where the shim file is")
@@ -237,6 +240,10 @@ def _dev_verb(verb: str) -> Callable[[list[str]], int] | None:
             from linker.devtenant.cli import main as dev_tenant
 
             return dev_tenant
+        if verb == "stack":
+            from linker.testing.stack_cli import main as stack
+
+            return stack
         from linker.demo.cli import main as demo
 
         return demo

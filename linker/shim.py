@@ -1,8 +1,8 @@
 """Where the Action shim is: package data in an installed wheel, `deploy/action/` in a checkout.
 
-`deploy/action/linker-action.js` is the one canonical file; the wheel build copies it to
-`linker/action/` (see `hatch_build.py`), so a pip install can print it (`linker action`) and
-the dev tenant can run it without the repository.
+In the repository, `deploy/action/linker-action.js` is the one canonical file;
+the wheel build copies it to `linker/action/` (see `hatch_build.py`), so a pip install can
+print it (`linker action`) and the dev tenant can run it without the repository.
 """
 
 from __future__ import annotations

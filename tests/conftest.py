@@ -11,7 +11,7 @@ from tests.support.harness import PRIMARY, SECONDARY, Harness, make_settings, ru
 from tests.support.redis_server import redis_server
 
 # The e2e tests' `stack` and `e2e` fixtures, enabled as a user's suite would enable them.
-pytest_plugins = ["linker.testing.pytest_plugin"]
+pytest_plugins = ["linker.testing.pytest_plugin", "pytester"]
 
 
 @pytest.fixture(scope="module")

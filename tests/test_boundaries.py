@@ -88,8 +88,13 @@ RULES = {
     "testing": Rule("testing", "test helpers use public API only"),
 }
 
-# The command line dispatches `linker dev-tenant` and `linker demo` to the dev distribution.
-ALLOWED = {("linker/cli.py", "linker.devtenant.cli"), ("linker/cli.py", "linker.demo.cli")}
+# The command line dispatches `linker dev-tenant`, `linker demo` and `linker stack` to the dev
+# distribution.
+ALLOWED = {
+    ("linker/cli.py", "linker.devtenant.cli"),
+    ("linker/cli.py", "linker.demo.cli"),
+    ("linker/cli.py", "linker.testing.stack_cli"),
+}
 
 
 def part_of(path: Path) -> str:

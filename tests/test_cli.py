@@ -61,10 +61,11 @@ def test_action_writes_the_shim(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert f"wrote {target}" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("verb", ["dev-tenant", "demo"])
+@pytest.mark.parametrize("verb", ["dev-tenant", "demo", "stack"])
 def test_dev_verbs_without_the_dev_distribution_print_one_hint(verb: str) -> None:
     # As if linker-auth0-dev were not installed: its packages cannot be imported.
-    hide = "import sys; sys.modules.update({m: None for m in ('linker.devtenant', 'linker.demo')})"
+    hidden = "('linker.devtenant', 'linker.demo', 'linker.testing')"
+    hide = f"import sys; sys.modules.update({{m: None for m in {hidden}}})"
     run = f"{hide}; from linker.cli import main; raise SystemExit(main([{verb!r}]))"
     done = subprocess.run(
         [sys.executable, "-c", run],

@@ -1,8 +1,9 @@
 """Pure rules of linker's OpenID Connect client: discovery, client authentication, UserInfo.
 
 linker speaks to an Auth0 tenant, but its nested login is plain OpenID Connect, and it has to
-hold up against any certified provider (tests/conformance runs it against one). These are the
-places where a careful client differs from one that only knows Auth0:
+hold up against any certified provider
+(the repository's tests/conformance runs it against one). These are the places where a careful
+client differs from one that only knows Auth0:
 
 - Discovery 4.3: the `issuer` of the configuration must be exactly the issuer we expect;
   otherwise every token check that follows is made against the wrong authority.

@@ -2,7 +2,7 @@
 
 It serves OIDC (discovery, JWKS, authorization code with PKCE, refresh, userinfo), the
 Management API's user and identity endpoints, Token Vault, and runs the real post-login
-Action from `deploy/action/` in Node for every login. See README.md beside this file.
+Action (the shim `linker action` prints) in Node for every login. See README.md beside this file.
 """
 
 from linker.devtenant.app import DevTenantConfig, create_dev_tenant

@@ -5,9 +5,12 @@ No authentication: the dev tenant listens on loopback and holds only made-up use
     POST   /__admin/faults         add a fault rule (see faults.py); GET lists, DELETE clears
     GET    /__admin/requests       the request log, filtered by ?method=&path=<regex>
     DELETE /__admin/requests       clear the log
-    POST   /__admin/reset          back to the seed: users, sessions, codes, faults, log
-    POST   /__admin/seed           replace the seed (body: seed JSON) and reset
+    POST   /__admin/reset          back to the seed the tenant started with: users, sessions,
+                                   codes, faults, log (a seed posted to /__admin/seed is dropped)
+    POST   /__admin/seed           use this seed (body: seed JSON) until the next reset
     GET    /__admin/users          every user; /__admin/users/{id} one user (404 if none)
+    POST   /__admin/users          add a user to the seed in use, until the next reset (body:
+                                   {"connection", "email", "email_verified", "user_id", ...})
     POST   /__admin/keys/rotate    new signing key; the old ones stay published
     POST   /__admin/clock          {"advance": seconds}: move the tenant's clock forward
     POST   /__admin/settings       change seed `settings` until the next reset (e.g.
@@ -17,7 +20,8 @@ No authentication: the dev tenant listens on loopback and holds only made-up use
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import secrets
+from dataclasses import asdict, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -28,7 +32,7 @@ from linker.devtenant.directory import User, user_json
 from linker.devtenant.errors import OAuthError
 from linker.devtenant.faults import parse_fault
 from linker.devtenant.my_account import account_json
-from linker.devtenant.seed import SeedError, load_seed
+from linker.devtenant.seed import Connection, SeedError, load_seed
 from linker.devtenant.web import tenant_of
 
 
@@ -91,6 +95,78 @@ async def replace_seed(request: Request) -> Response:
     return JSONResponse({"reset": True, "users": [u.user_id for u in seed.users]})
 
 
+USER_FIELDS = frozenset(
+    {
+        "connection",
+        "user_id",
+        "email",
+        "email_verified",
+        "name",
+        "user_metadata",
+        "app_metadata",
+        "password",
+        "granted_scopes",
+    }
+)
+
+
+def _connection_json(connection: Connection) -> dict[str, Any]:
+    return {
+        "name": connection.name,
+        "id": connection.id,
+        "strategy": connection.strategy,
+        "default_scopes": list(connection.default_scopes),
+        "purposes": sorted(connection.purposes),
+    }
+
+
+async def add_user(request: Request) -> Response:
+    """A user who signs in at `connection`, for a suite in any language: added to the seed in
+    use, which the tenant resets to (so add users before a test's flows); the next
+    `/__admin/reset` drops it. `user_id` is the provider's id (default: a random one)."""
+    tenant = tenant_of(request)
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise _bad("the user must be a JSON object")
+    unknown = sorted(set(body) - USER_FIELDS)
+    if unknown:
+        raise _bad(f"user.{unknown[0]}: unknown field (known: {sorted(USER_FIELDS)})")
+    name = body.get("connection")
+    connection = tenant.seed.connection(name) if isinstance(name, str) else None
+    if connection is None:
+        raise _bad(f"user.connection: unknown connection {name!r}")
+    local = body.get("user_id") or secrets.token_hex(6)
+    entry = {
+        "user_id": f"{connection.provider}|{local}" if isinstance(local, str) else None,
+        "email": body.get("email"),
+        "email_verified": body.get("email_verified", False),
+        "name": body.get("name"),
+        "identities": [
+            {"connection": name, "user_id": local, "granted_scopes": body.get("granted_scopes", [])}
+        ],
+        "user_metadata": body.get("user_metadata", {}),
+        "app_metadata": body.get("app_metadata", {}),
+    }
+    if "password" in body:
+        entry["password"] = body["password"]
+    mini = {
+        "connections": [_connection_json(c) for c in tenant.seed.connections],
+        "clients": [],
+        "users": [entry],
+    }
+    try:
+        seeded = load_seed(mini).users[0]
+    except SeedError as exc:
+        where = str(exc).replace("users[0].identities[0].", "user.").replace("users[0]", "user")
+        raise _bad(where) from None
+    taken = {i.full_id for u in tenant.seed.users for i in u.identities}
+    taken |= {i.full_id for u in tenant.directory for i in u.identities}
+    if seeded.user_id in taken:
+        raise _bad(f"user.user_id: {seeded.user_id!r} exists already")
+    tenant.reset(replace(tenant.seed, users=(*tenant.seed.users, seeded)))
+    return JSONResponse({"user_id": seeded.user_id}, 201)
+
+
 def _inspect(user: User) -> dict[str, Any]:
     data = user_json(user)
     for entry, identity in zip(data["identities"], user.identities, strict=True):
@@ -151,6 +227,7 @@ routes = [
     Route("/__admin/reset", reset, methods=["POST"]),
     Route("/__admin/seed", replace_seed, methods=["POST"]),
     Route("/__admin/users", list_users, methods=["GET"]),
+    Route("/__admin/users", add_user, methods=["POST"]),
     Route("/__admin/users/{user_id:path}", get_user, methods=["GET"]),
     Route("/__admin/keys/rotate", rotate_keys, methods=["POST"]),
     Route("/__admin/clock", clock, methods=["POST"]),

@@ -4,7 +4,7 @@
 
 Routes: `/.well-known/openid-configuration`, `/.well-known/jwks.json`, `/authorize`, `/login`,
 `/continue`, `/oauth/token`, `/userinfo`, `/v2/logout`, `/api/v2/users/...`, and with
-`admin=True` the `/__admin` surface. The post-login Action (the shim from `deploy/action/`)
+`admin=True` the `/__admin` surface. The post-login Action (the shim `linker action` prints)
 runs in one Node worker that starts on first use and stops with the app's lifespan.
 Everything mutable is `app.state.tenant` (a `TenantState`); its `clock` can be replaced.
 """
@@ -59,9 +59,8 @@ def resolve_action_path(path: Path | None) -> Path:
     action = path if path is not None else DEFAULT_ACTION
     if not action.is_file():
         raise FileNotFoundError(
-            f"the post-login Action was not found at {action}: the dev tenant runs the shim "
-            "that `linker action --path` names (the wheel's copy, or deploy/action/ in a "
-            "checkout); pass action_path= (--action-path) to run another file"
+            f"the post-login Action was not found at {action}: pass action_path= "
+            "(`linker action --write PATH` writes the shim)"
         )
     return action
 

@@ -1,10 +1,11 @@
 """`linker dev-tenant`: serve a dev tenant on loopback.
 
     linker dev-tenant --port 8700 --linker-url http://127.0.0.1:8701 \
-        --action-secret "$SECRET" --linker-client-id linker [--seed FILE] [--admin]
+        --action-secret "$SECRET" --linker-client-id linker [--seed FILE | --config FILE] [--admin]
 
 Without `--seed` it serves the bundled seed, with the sample app's and linker's callback URLs
-filled in from `--app-callback` and `--linker-url`.
+filled in from `--app-callback` and `--linker-url`. `--config` takes the stack configuration
+`linker stack --config` takes (your clients, connections and users; see linker.testing.config).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import uvicorn
 from linker import configure_logging, shim_path
 from linker.devtenant.app import DevTenantConfig, create_dev_tenant
 from linker.devtenant.seed import SeedError, default_seed, load_seed
+from linker.testing.config import ConfigError, StackConfig
+from linker.testing.stack import stack_seed
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,6 +32,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8700)
     p.add_argument("--base-url", help="external URL (default: http://HOST:PORT)")
     p.add_argument("--seed", type=Path, help="seed JSON (default: the bundled seed)")
+    p.add_argument(
+        "--config", type=Path, help="a stack configuration (clients, connections, users) as JSON"
+    )
     p.add_argument("--admin", action="store_true", help="mount /__admin (faults, reset, ...)")
     p.add_argument("--linker-url", default="http://127.0.0.1:8701", help="linker's public URL")
     p.add_argument(
@@ -56,6 +62,12 @@ def build_config(args: argparse.Namespace) -> DevTenantConfig:
     linker_url = args.linker_url.rstrip("/")
     if args.seed is not None:
         seed = load_seed(args.seed)
+    elif args.config is not None:
+        try:
+            config = StackConfig.from_file(args.config)
+        except ConfigError as exc:
+            raise SeedError(str(exc)) from None
+        seed = load_seed(stack_seed(linker_url, config))
     else:
         seed = default_seed(
             app_callback=args.app_callback, linker_callback=linker_url + "/link/callback"

@@ -190,7 +190,10 @@ async def logout(request: Request) -> Response:
     client = tenant.seed.client(request.query_params.get("client_id", ""))
     if return_to is None:
         response: Response = HTMLResponse("<!doctype html><p>You are signed out.</p>")
-    elif client is None or _origin(return_to) not in {_origin(c) for c in client.callbacks}:
+    elif client is None or (
+        return_to not in client.allowed_logout_urls
+        and _origin(return_to) not in {_origin(c) for c in client.callbacks}
+    ):
         raise ErrorPage(400, "Invalid returnTo", "returnTo is not allowed for this client.")
     else:
         response = RedirectResponse(return_to, status_code=302)

@@ -74,6 +74,7 @@ class Client:
     # "none" for a public client (a single-page app): no secret at /oauth/token, PKCE instead.
     auth_method: str = "client_secret_post"  # Auth0's token_endpoint_auth_method
     web_origins: tuple[str, ...] = ()  # Allowed Web Origins: web_message and CORS
+    allowed_logout_urls: tuple[str, ...] = ()  # `returnTo` of /v2/logout, besides callbacks
     rotate_refresh_tokens: bool = False  # Auth0's refresh token rotation
     # Third-party applications: https://auth0.com/docs/get-started/applications/third-party-applications
     is_first_party: bool = True
@@ -312,6 +313,7 @@ def _client(item: Any, where: str) -> Client:
         management_scopes=_strs(obj, "management_scopes", where),
         auth_method=method,
         web_origins=_strs(obj, "web_origins", where),
+        allowed_logout_urls=_strs(obj, "allowed_logout_urls", where),
         rotate_refresh_tokens=_bool(obj, "rotate_refresh_tokens", where),
         is_first_party=first_party,
         resource_server_identifier=identifier,

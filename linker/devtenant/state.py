@@ -144,9 +144,12 @@ class TenantState:
     settings: TenantSettings = field(init=False)
     connects: dict[str, ConnectSession] = field(init=False)  # by auth_session
     management_window: RateWindow = field(init=False)
+    # The seed the tenant started with: `reset()` returns to it, whatever seed a test put in.
+    configured_seed: Seed = field(init=False)
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
+        self.configured_seed = self.seed
         self.reset()
 
     @property
@@ -193,9 +196,9 @@ class TenantState:
         return self.clock() + self.clock_offset
 
     def reset(self, seed: Seed | None = None) -> None:
-        """Back to the seed (or a new one): users, sessions, codes, faults and the log."""
-        if seed is not None:
-            self.seed = seed
+        """Back to the configured seed (or to `seed`, until the next reset): users, sessions,
+        codes, faults and the log."""
+        self.seed = self.configured_seed if seed is None else seed
         self.directory = Directory(self.seed)
         self.sessions = {}
         self.pending = {}

@@ -1,4 +1,5 @@
-"""The README's agent example is code that runs: its names exist and it builds the agent."""
+"""The README's agent example is code that runs: its names exist, it builds the agent, and
+the agent closes the clients it opened when it stops."""
 
 from __future__ import annotations
 
@@ -20,5 +21,7 @@ async def test_the_agent_example_builds() -> None:
     exec(compile(code[1], "README.md", "exec"), namespace)  # noqa: S102
     assert isinstance(namespace["agent"], Starlette)
     assert namespace["vault"].via("slack") == "auto"  # the default: connect first, else link
-    await namespace["vault"].aclose()
-    await namespace["accounts"].aclose()
+    agent = namespace["agent"]
+    async with agent.router.lifespan_context(agent):
+        assert not namespace["vault"]._http.is_closed
+    assert namespace["vault"]._http.is_closed and namespace["accounts"]._http.is_closed

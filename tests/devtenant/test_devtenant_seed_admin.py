@@ -172,6 +172,46 @@ async def test_admin_seed_replaces_or_refuses(driver: Driver) -> None:
     assert (await driver.http.get("/__admin/users/google-oauth2|alice")).status_code == 404
 
 
+async def test_admin_adds_a_user_for_one_reset(driver: Driver) -> None:
+    added = await driver.http.post(
+        "/__admin/users",
+        json={"connection": "github", "email": "gh@example.com", "email_verified": True},
+    )
+    assert added.status_code == 201, added.text
+    user_id = added.json()["user_id"]
+    assert user_id.startswith("github|")
+    shown = (await driver.http.get(f"/__admin/users/{user_id}")).json()
+    assert (shown["email"], shown["email_verified"]) == ("gh@example.com", True)
+    assert "code=" in await driver.sign_in(user_id)  # the login page offers the account
+    named = await driver.http.post(
+        "/__admin/users", json={"connection": "Username-Password-Authentication", "user_id": "x"}
+    )
+    assert named.json() == {"user_id": "auth0|x"}
+    again = await driver.http.post(
+        "/__admin/users", json={"connection": "Username-Password-Authentication", "user_id": "x"}
+    )
+    assert again.status_code == 400
+    assert "'auth0|x' exists already" in again.json()["error_description"]
+    assert (await driver.http.post("/__admin/reset")).status_code == 200
+    assert (await driver.http.get(f"/__admin/users/{user_id}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"connection": "gitlub"}, "user.connection: unknown connection 'gitlub'"),
+        ({"connection": "github", "emial": "x"}, "user.emial: unknown field"),
+        ({"connection": "github", "email_verified": "yes"}, "user.email_verified"),
+        ({"connection": "github", "password": "pw"}, "user.password"),
+        ([], "the user must be a JSON object"),
+    ],
+)
+async def test_admin_add_user_names_the_bad_field(driver: Driver, body: Any, named: str) -> None:
+    refused = await driver.http.post("/__admin/users", json=body)
+    assert refused.status_code == 400
+    assert named in refused.json()["error_description"]
+
+
 async def test_admin_clock_moves_time(driver: Driver) -> None:
     response = await driver.http.post("/__admin/clock", json={"advance": 61})
     assert response.json()["now"] == driver.clock() + 61

@@ -1,7 +1,7 @@
 """`linker check` names a discovery issuer that is not the configured tenant's (Discovery 4.3).
 
-The dev tenant answers on both 127.0.0.1 and localhost, but calls itself 127.0.0.1: a setting
-of `localhost:PORT` reaches it and would be trusted by a client that skips the comparison.
+The dev tenant answers on both localhost and 127.0.0.1, but calls itself localhost: a setting
+of `127.0.0.1:PORT` reaches it and would be trusted by a client that skips the comparison.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ pytestmark = pytest.mark.e2e
 
 def test_check_reports_a_mismatched_issuer(stack: Stack, tmp_path: Path) -> None:
     host, _, port = stack.domain.partition(":")
-    assert host == "127.0.0.1"
+    assert host == "localhost"
     done = subprocess.run(
         [sys.executable, "-m", "linker", "check"],
-        env=env_for(stack, LINKER_AUTH0_DOMAIN=f"localhost:{port}"),
+        env=env_for(stack, LINKER_AUTH0_DOMAIN=f"127.0.0.1:{port}"),
         cwd=tmp_path,
         capture_output=True,
         text=True,

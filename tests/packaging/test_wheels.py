@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -221,3 +222,96 @@ def test_demo_serves_its_printed_url_and_links(installed: Installed) -> None:
     finally:
         demo.terminate()
         demo.communicate(timeout=30)
+
+
+# -- testing your own application, as docs/testing.md tells a new project ------------------
+
+GUIDE = ROOT / "docs" / "testing.md"
+# A path into the repository (not part of a URL): fine only where the wheels ship it under
+# linker/, or where the same line says it is the repository's (or a checkout's).
+REPO_PATH = re.compile(r"(?<![\w/.-])((?:tests|docs|deploy|benchmarks|scripts)/[\w./-]*\w)")
+
+
+def dangling(line: str, shipped: set[str]) -> list[str]:
+    """The repository paths `line` points at that the wheels do not ship."""
+    if "repository" in line or "checkout" in line:
+        return []
+    return [
+        found
+        for found in REPO_PATH.findall(line)
+        if not any(name.startswith(f"linker/{found}") for name in shipped)
+    ]
+
+
+def test_the_check_for_dangling_paths_can_fail() -> None:
+    shipped = {"linker/docs/protocol.md", "linker/action/linker-action.js"}
+    assert dangling("see tests/conformance and deploy/action/", shipped) == [
+        "tests/conformance",
+        "deploy/action",
+    ]
+    assert dangling("as docs/protocol.md says; https://auth0.com/docs/api/x", shipped) == []
+    assert dangling("the repository's tests/test_boundaries.py", shipped) == []
+
+
+def test_nothing_shipped_points_at_a_file_the_wheels_lack(wheels: dict[str, Path]) -> None:
+    shipped: set[str] = set()
+    texts: dict[str, str] = {}
+    for wheel in wheels.values():
+        with zipfile.ZipFile(wheel) as archive:
+            for name in archive.namelist():
+                shipped.add(name)
+                if name.endswith((".py", ".js")):
+                    texts[name] = archive.read(name).decode()
+    assert len(texts) > 100
+    found = [
+        f"{name}: {path}"
+        for name, text in texts.items()
+        for line in text.splitlines()
+        for path in dangling(line, shipped)
+    ]
+    assert found == []
+
+
+def guide_files() -> dict[str, str]:
+    """The files docs/testing.md shows a new project, by name."""
+    found = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", GUIDE.read_text(), re.S)
+    return dict(found)
+
+
+def test_a_new_project_tests_its_own_app_with_only_what_the_guide_shows(
+    wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    # The server-side project (the single-page app is a project of its own, under spa/).
+    files = {name: text for name, text in guide_files().items() if "/" not in name}
+    assert set(files) == {"myapp.py", "conftest.py", "test_myapp.py", "pyproject.toml"}
+    project = tmp_path / "project"  # outside the repository, no checkout on sys.path
+    project.mkdir()
+    for name, text in files.items():
+        (project / name).write_text(text)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith(("LINKER_", "PYTEST_"))
+    }
+    made = run(sys.executable, "-m", "venv", tmp_path / "venv")
+    assert made.returncode == 0, made.stderr
+    bin_dir = tmp_path / "venv" / "bin"
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
+    # The guide's install line, with its `wheels` folder the one the wheels were built into.
+    line = next(line for line in GUIDE.read_text().splitlines() if line.startswith("pip install "))
+    words = shlex.split(line.split("#")[0])
+    words[words.index("wheels")] = str(wheels["linker_auth0"].parent)
+    installed = run(bin_dir / "pip", "install", "-q", *words[2:], env=env, cwd=project)
+    assert installed.returncode == 0, installed.stderr
+    tested = run(
+        bin_dir / "python", "-m", "pytest", "-v", "-p", "no:cacheprovider", env=env, cwd=project
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    for name in (
+        "test_link_github",
+        "test_unlink_github",
+        "test_an_unverified_github_account_is_refused",
+        "test_the_agent_asks_for_a_link_then_gets_the_token",
+    ):
+        assert f"test_myapp.py::{name} PASSED" in tested.stdout
+    assert "4 passed" in tested.stdout
