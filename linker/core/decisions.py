@@ -237,10 +237,15 @@ def nested_login_error(error: str, description: str | None) -> LinkError:
 TENANT_TEXT_LIMIT = 200
 
 
+# What RFC 6749 (4.1.2.1) allows in `error_description`: %x20-21 / %x23-5B / %x5D-7E. The
+# result's description reaches the application as one (through the Action's deny).
+_DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
+
 def tenant_text(text: str) -> str:
-    """Text that came from the tenant, fit to pass on: control characters out, 200 at most."""
-    cleaned = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text)
-    return cleaned[:TENANT_TEXT_LIMIT]
+    """Text that came from the tenant, fit to pass on: 200 characters at most, each one RFC 6749
+    allows in an `error_description` (any other, control characters included, is a space)."""
+    return "".join(c if c in _DESCRIPTION_CHARS else " " for c in text[:TENANT_TEXT_LIMIT])
 
 
 def check_secondary_token(
