@@ -109,12 +109,14 @@ def build_runtime(
     )
     kv = store or open_store(settings.store_url.reveal(), clock=clock)
     tenant = Tenant(settings, upstream, retrier, clock=clock, store=kv)
+    attempts = Attempts(kv, max_pending_per_user=settings.max_pending_per_user)
     return Runtime(
         settings=settings,
         tenant=tenant,
         management=ManagementApi(tenant, upstream, retrier),
-        attempts=Attempts(kv, max_pending_per_user=settings.max_pending_per_user),
-        audit=Audit(settings.audit_file),
+        attempts=attempts,
+        # Lines the file refuses wait in the store the attempts use (tests may swap it).
+        audit=Audit(settings.audit_file, store=lambda: attempts.store, metrics=metrics),
         metrics=metrics,
         cookies=TxnCookies(settings.action_secrets, max_age=settings.txn_ttl),
         admission=Admission(settings.max_in_flight),

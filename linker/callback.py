@@ -78,7 +78,7 @@ async def _attempt(
     record.status, record.code = result.status, result.error
     record.secondary = result.identity.full_id if result.identity else None
     if result.status != "pending":  # a prepared attempt ends at the commit: audited there
-        rt.audit.write(record, when=rt.clock())
+        await rt.audit.write(record, when=rt.clock())
     back = resume(rt, result, txn.primary_user_id, txn.outer_state, txn_id=txn.id)
     finish(rt, "callback", began, record, result_jti=back.jti)
     return back

@@ -16,7 +16,7 @@ from typing import Any
 from linker import writes
 from linker.admission import busy
 from linker.attempts import IN_PROGRESS, ForAnotherUser, Prepared
-from linker.audit import AuditRecord
+from linker.audit import AuditRecord, AuditUnavailable, audit_unavailable
 from linker.core.action_tokens import CommitRejected, CommitRequest, Result, decode_commit_token
 from linker.core.errors import Code, LinkError
 from linker.outcomes import observe, store_down
@@ -59,6 +59,12 @@ async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
         observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
         return _rejected(str(exc))
     try:
+        # Before the claim: an audit file that cannot take the outcome leaves the attempt
+        # prepared, and nothing is written (a 503 the Action reports as "try again").
+        rt.audit.check()
+    except AuditUnavailable:
+        return _audit_down(rt, began, req)
+    try:
         claimed = await rt.attempts.claim(req.commit, req.sub)
     except StoreUnavailable:
         return _answer(rt, began, req, Result.from_error(store_down()))
@@ -74,6 +80,12 @@ async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
     with contextlib.suppress(StoreUnavailable):
         await rt.attempts.record(req.commit, req.sub, written.result, finished=written.finished)
     return _answer(rt, began, req, written.result)
+
+
+def _audit_down(rt: Runtime, began: float, req: CommitRequest) -> CommitAnswer:
+    error = audit_unavailable()
+    observe(rt, "commit", began, code=error.code.value, status="busy", sub=req.sub)
+    return CommitAnswer(503, {"error": error.code.value, "error_description": error.description})
 
 
 async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.Written:
@@ -96,7 +108,8 @@ async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.W
     except StoreUnavailable:
         written = writes.Written(Result.from_error(store_down()))
     record.status, record.code = written.result.status, written.result.error
-    rt.audit.write(record, when=rt.clock())
+    # After a write, the file refusing this line changes nothing: it waits in the store.
+    await rt.audit.write(record, when=rt.clock())
     return written
 
 

@@ -146,9 +146,16 @@ async def reconcile(rt: Runtime) -> Report:
 
 
 async def run_in_background(rt: Runtime, *, interval: float = INTERVAL) -> None:
-    """Reconcile every `interval` seconds until cancelled; an outage only delays it."""
+    """Reconcile every `interval` seconds until cancelled; an outage only delays it.
+
+    Audit lines the file refused are moved to it too: on the first pass (lines a replica
+    that stopped may have left), then whenever this process left some."""
+    first = True
     while True:
         await asyncio.sleep(interval)
+        if first or rt.audit.owed:
+            await rt.audit.flush()
+        first = False
         try:
             await reconcile(rt)
         except StoreUnavailable:

@@ -90,7 +90,7 @@ async def _attempt(
             return outcome
         record.status = "redirect" if isinstance(outcome, NestedLogin) else "already_linked"
     if not isinstance(outcome, NestedLogin):  # the attempt ends here: audit it
-        rt.audit.write(record, when=rt.clock())
+        await rt.audit.write(record, when=rt.clock())
     result_jti = outcome.jti if isinstance(outcome, Resume) else None
     finish(rt, "start", began, record, start_jti=req.jti, result_jti=result_jti)
     return outcome
