@@ -106,8 +106,8 @@ class Audit:
             finally:
                 os.close(fd)
         except OSError as exc:
-            self._refused(_reason(exc))
-            raise AuditUnavailable(_reason(exc)) from None
+            self._refused(reason_of(exc))
+            raise AuditUnavailable(reason_of(exc)) from None
         free = stats.f_bavail * stats.f_frsize
         if free < self.min_free:
             reason = f"{free} bytes free on its disk, fewer than {self.min_free}"
@@ -134,7 +134,7 @@ class Audit:
         try:
             self._append(line)
         except OSError as exc:
-            await self._keep(line, when, _reason(exc))
+            await self._keep(line, when, reason_of(exc))
             return False
         if self._failing:
             self._failing = False
@@ -195,7 +195,7 @@ def log_audit(event: str, **fields: object) -> None:
     logging.getLogger("linker").warning(JsonLine({"event": event, **fields}))
 
 
-def _reason(exc: OSError) -> str:
+def reason_of(exc: OSError) -> str:
     """An OSError as its errno's name and text (`ENOSPC: No space left on device`)."""
     name = errno.errorcode.get(exc.errno or 0, "OSError")
     return f"{name}: {exc.strerror or exc}"

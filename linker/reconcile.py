@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from linker.core.errors import LinkError
+from linker.core.errors import Code, LinkError
 from linker.core.identities import Identity, identities_of
 from linker.core.merge import metadata_patch
 from linker.observability import log_event
@@ -84,10 +84,29 @@ class Report:
     not_linked: list[str] = field(default_factory=list)  # links that never happened
     waiting: list[str] = field(default_factory=list)  # left for a later pass
     failed: list[str] = field(default_factory=list)  # the tenant did not answer
+    unreachable: bool = False  # the tenant (or the store) could not be reached at all
 
     @property
     def pending(self) -> int:
         return len(self.waiting) + len(self.failed)
+
+    def add(self, other: Report) -> None:
+        self.merged += other.merged
+        self.not_linked += other.not_linked
+        self.waiting += other.waiting
+        self.failed += other.failed
+        self.unreachable = self.unreachable or other.unreachable
+
+    def summary(self) -> str:
+        return (
+            f"merged {len(self.merged)}, not linked {len(self.not_linked)}, "
+            f"waiting {len(self.waiting)}, failed {len(self.failed)}"
+        )
+
+    def fail(self, key: str, error: LinkError) -> None:
+        self.failed.append(key)
+        if error.code is Code.UPSTREAM_UNAVAILABLE:
+            self.unreachable = True
 
 
 async def owe_merge(rt: Runtime, commit: str, item: WorkItem) -> None:
@@ -138,7 +157,7 @@ async def reconcile(rt: Runtime) -> Report:
             if raw is not None:
                 await settle(rt, WorkItem.loads(key, raw), report)
         except LinkError as error:
-            report.failed.append(key)
+            report.fail(key, error)
             log_event("merge_still_pending", code=error.code.value)
         finally:
             await forget(rt, "lease:" + key)
@@ -162,27 +181,39 @@ async def run_in_background(rt: Runtime, *, interval: float = INTERVAL) -> None:
             logger.warning("reconcile: the store is unavailable; retrying later")
 
 
+# An attempt line whose merge is one of these finished its snapshot's work; any other (the
+# merge `pending`, or `null`: the link failed, or its outcome is unknown) leaves it owed.
+MERGE_DONE = frozenset({"applied", "none"})
+
+
 def snapshots_to_replay(lines: Iterable[str]) -> list[WorkItem]:
-    """Work items rebuilt from an audit file: each snapshot whose attempt did not end with its
-    merge written (no attempt line, or one that says the merge is pending)."""
-    snapshots: dict[tuple[str, str], dict[str, Any]] = {}
-    done: set[tuple[str, str]] = set()
+    """Work items rebuilt from an audit file: each snapshot whose attempt did not record its
+    merge as applied or not needed (no attempt line; one whose merge is pending; one whose
+    link failed or whose outcome is unknown). Settling reads the tenant: merged iff linked.
+
+    Lines are taken in the order of their `time` (lines the file refused for a while reach it
+    late, from the store), then of the file."""
+    entries: list[dict[str, Any]] = []
     for line in lines:
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
-        if not isinstance(entry, dict) or entry.get("action") != "link":
-            continue
+        if isinstance(entry, dict) and entry.get("action") == "link":
+            entries.append(entry)
+    entries.sort(key=lambda entry: str(entry.get("time", "")))
+    snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+    done: set[tuple[str, str]] = set()
+    for entry in entries:
         pair = (str(entry.get("primary")), str(entry.get("secondary")))
         if entry.get("event") == "snapshot":
             snapshots[pair] = entry
             done.discard(pair)
-        elif entry.get("event") == "attempt" and entry.get("merge") != "pending":
+        elif entry.get("event") == "attempt" and entry.get("merge") in MERGE_DONE:
             done.add(pair)
     items = []
     for pair, entry in snapshots.items():
-        if pair in done or not entry.get("secondary_metadata"):
+        if pair in done or not isinstance(entry.get("secondary_metadata"), dict):
             continue
         provider, _, user_id = pair[1].partition("|")
         identity = Identity(provider, user_id, str(entry.get("connection")))
@@ -200,6 +231,6 @@ async def replay(rt: Runtime, items: Iterable[WorkItem]) -> Report:
     for item in items:
         try:
             await settle(rt, item, report)
-        except LinkError:
-            report.failed.append(item.key)
+        except LinkError as error:
+            report.fail(item.key, error)
     return report
