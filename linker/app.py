@@ -37,6 +37,7 @@ from linker.runtime import Runtime
 from linker.settings import Settings
 from linker.start import start
 from linker.store import Store, open_store
+from linker.store_clock import StoreClock, skew_problem
 from linker.tenant import Tenant
 from linker.transport import Upstream, as_upstream
 from linker.upstream import Retrier
@@ -107,7 +108,8 @@ def build_runtime(
         retrier or Retrier(clock=clock),
         on_attempt=lambda outcome: metrics.count("linker_upstream_attempts_total", outcome=outcome),
     )
-    kv = store or open_store(settings.store_url.reveal(), clock=clock)
+    # `is None`: an empty MemoryStore is falsy (it has a length), and must still be used.
+    kv = store if store is not None else open_store(settings.store_url.reveal(), clock=clock)
     tenant = Tenant(settings, upstream, retrier, clock=clock, store=kv)
     attempts = Attempts(kv, max_pending_per_user=settings.max_pending_per_user)
     return Runtime(
@@ -120,6 +122,7 @@ def build_runtime(
         metrics=metrics,
         cookies=TxnCookies(settings.action_secrets, max_age=settings.txn_ttl),
         admission=Admission(settings.max_in_flight),
+        store_clock=StoreClock(lambda: attempts.store, clock),
         clock=clock,
         sleep=retrier.sleep,
     )
@@ -196,9 +199,19 @@ async def readyz(request: Request) -> Response:
         except LinkError as error:  # e.g. discovery names another issuer
             keys_ok, reason = False, error.description
     ready = store_ok and keys_ok
-    body = {"status": "ready" if ready else "not_ready", "store": store_ok, "keys": keys_ok}
+    body: dict[str, object] = {
+        "status": "ready" if ready else "not_ready",
+        "store": store_ok,
+        "keys": keys_ok,
+    }
     if reason is not None:
         body["reason"] = reason
+    # This host's clock against the store's, which the replicas share (positive: ahead).
+    offset = await rt.store_clock.offset() if store_ok else None
+    body["clock_offset_seconds"] = None if offset is None else round(offset, 3)
+    warning = skew_problem(offset)
+    if warning is not None:
+        body["warning"] = warning
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

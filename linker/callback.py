@@ -59,9 +59,11 @@ async def _attempt(
         return DeadEnd(error, status=503)
     try:
         txn = decisions.check_transaction(taken, ip=ip, settings=rt.settings, now=rt.clock())
-    except LinkError as error:
+    except LinkError as refused:
+        # A refusal this host's clock made is "try again" (503), not the user's fault.
+        error = await rt.store_clock.judge(refused)
         dead_end(rt, "callback", began, error)
-        return DeadEnd(error)
+        return DeadEnd(error, status=400 if error is refused else 503)
     record = AuditRecord(
         action=txn.action,
         client_id=txn.client_id,
@@ -72,7 +74,7 @@ async def _attempt(
     try:
         result = await _verify(rt, txn, params, ip)
     except LinkError as error:
-        result = Result.from_error(error)
+        result = Result.from_error(await rt.store_clock.judge(error))
     except StoreUnavailable:
         result = Result.from_error(store_down())
     record.status, record.code = result.status, result.error

@@ -22,6 +22,7 @@ from linker.core.errors import Code, LinkError
 from linker.outcomes import observe, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
+from linker.store_clock import clock_off
 
 # How often a retried commit looks for the outcome of the request still writing it.
 POLL_SECONDS = 0.05
@@ -56,6 +57,12 @@ async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
     try:
         req = decode_commit_token(token, secrets=rt.settings.action_secrets, now=rt.clock())
     except CommitRejected as exc:
+        if exc.by_clock and await rt.store_clock.off():
+            # This host's clock refused it, not the Action: the attempt stays, for a retry.
+            error = clock_off()
+            observe(rt, "commit", began, code=error.code.value, status="busy")
+            body = {"error": error.code.value, "error_description": error.description}
+            return CommitAnswer(503, body)
         observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
         return _rejected(str(exc))
     try:

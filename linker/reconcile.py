@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from linker.attempts import OUTCOME_TTL
 from linker.core.errors import Code, LinkError
 from linker.core.identities import Identity, identities_of
 from linker.core.merge import metadata_patch
@@ -32,10 +33,13 @@ from linker.store import StoreUnavailable
 WORK_PREFIX = "work:"
 # Pending work outlives any outage worth waiting for; `linker reconcile` finishes it sooner.
 WORK_TTL = 7 * 24 * 3600
-# An item younger than this may belong to a commit still writing it: it is left alone unless
-# its link is already there. Longer than a step's budget, so no commit is still in flight.
-SETTLE_AFTER = 60.0
-# Only one replica works on an item at a time.
+# An item whose commit still has an outcome key (in progress, or recorded less than this long
+# ago) may belong to a commit still writing it, or to a write whose lost answer may still land:
+# it is left alone unless its link is already there. The store expires that key on its own
+# clock, which every replica shares, so a replica whose clock is off cannot judge an item old
+# too early.
+SETTLE_AFTER = float(OUTCOME_TTL)
+# Only one replica works on an item at a time (a TTL: counted by the store's clock too).
 LEASE_SECONDS = 30.0
 # The background loop's period: pending work is first retried within 30 s of the failure.
 INTERVAL = 10.0
@@ -124,9 +128,11 @@ async def forget(rt: Runtime, key: str) -> None:
 async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
     """Finish one item against the tenant's current state."""
     budget = rt.tenant.budget()
+    # Asked before the tenant is read: once the key is gone, the read sees every write made.
+    young = await _commit_may_still_write(rt, item)
     primary = await rt.management.get_user(item.primary, budget)
     if item.identity not in identities_of(primary):
-        if rt.clock() - item.created_at < SETTLE_AFTER:
+        if young:
             report.waiting.append(item.primary)
             return
         report.not_linked.append(item.primary)
@@ -143,6 +149,14 @@ async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
     report.merged.append(item.primary)
     log_event("merge_settled", sub=item.primary, secondary=item.identity.full_id)
     await forget(rt, item.key)
+
+
+async def _commit_may_still_write(rt: Runtime, item: WorkItem) -> bool:
+    """The item's commit still has its outcome key: it may be writing, or a link whose answer
+    was lost may still land. Items replayed from the audit file have no commit to ask about."""
+    if not item.key.startswith(WORK_PREFIX):
+        return False
+    return await rt.attempts.outcome(item.key.removeprefix(WORK_PREFIX)) is not None
 
 
 async def reconcile(rt: Runtime) -> Report:

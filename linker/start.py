@@ -45,9 +45,11 @@ async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | Non
         )
         if not outer_state:
             raise LinkError(Code.INVALID_REQUEST, "The request carries no state to resume.")
-    except LinkError as error:
+    except LinkError as refused:
+        # A refusal this host's clock made is "try again" (503), not the user's fault.
+        error = await rt.store_clock.judge(refused)
         dead_end(rt, "start", began, error)
-        return DeadEnd(error)
+        return DeadEnd(error, status=400 if error is refused else 503)
     with rt.admission.slot() as admitted:
         if admitted:
             return await _attempt(rt, req, outer_state, ip, began)
@@ -82,6 +84,7 @@ async def _attempt(
     try:
         outcome = await _start(rt, req, outer_state, ip)
     except LinkError as error:
+        error = await rt.store_clock.judge(error)
         record.status, record.code = error.status, error.code.value
         outcome = resume(rt, Result.from_error(error), req.sub, outer_state)
     else:

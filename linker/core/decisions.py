@@ -79,7 +79,9 @@ def check_hint(
         iat = issued_at(claims)
     except TokenRejected as exc:
         raise LinkError(
-            Code.INVALID_ID_TOKEN_HINT, f"The id_token_hint is invalid: {exc}."
+            Code.INVALID_ID_TOKEN_HINT,
+            f"The id_token_hint is invalid: {exc}.",
+            by_clock=exc.by_clock,
         ) from None
     if claims["sub"] != req.sub:
         raise LinkError(Code.SUB_MISMATCH, "The id_token_hint belongs to another user.")
@@ -87,6 +89,7 @@ def check_hint(
         raise LinkError(
             Code.ID_TOKEN_HINT_TOO_OLD,
             "The id_token_hint is too old; sign in again and retry.",
+            by_clock=True,
         )
 
 
@@ -212,6 +215,7 @@ def check_transaction(
         raise LinkError(
             Code.TRANSACTION_EXPIRED,
             "This sign-in took too long. Start again from the application.",
+            by_clock=True,
         )
     check_ip(txn.ip, ip, settings)
     return txn
@@ -258,7 +262,9 @@ def check_secondary_token(
         check_login_claims(claims, nonce=txn.nonce, not_before=txn.created_at)
     except TokenRejected as exc:
         raise LinkError(
-            Code.INVALID_SECONDARY_TOKEN, f"The other account's ID token was refused: {exc}."
+            Code.INVALID_SECONDARY_TOKEN,
+            f"The other account's ID token was refused: {exc}.",
+            by_clock=exc.by_clock,
         ) from None
     return claims
 
