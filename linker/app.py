@@ -28,6 +28,7 @@ from linker.callback import callback
 from linker.commit import commit
 from linker.cookies import TxnCookies, cookie_name
 from linker.core.errors import LinkError
+from linker.host_limits import DescriptorGuard
 from linker.http1 import upstream_client
 from linker.management import ManagementApi
 from linker.observability import LoopTimeMiddleware, Metrics, TimedUpstream, instrument
@@ -77,6 +78,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.reconcile = lambda: reconcile(runtime)
     instrument(app)  # request ids, and no token in any log line whoever serves the app
+    app.add_middleware(DescriptorGuard)  # out of descriptors: a 503, never a 500
     # Added last, so outermost: the loop time includes the other middleware's.
     app.add_middleware(LoopTimeMiddleware, metrics=runtime.metrics, steps=step_routes())
     return app
