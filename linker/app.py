@@ -63,6 +63,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.store_clock.offset()  # this host's clock against the store's, at once
         background = asyncio.create_task(run_in_background(runtime))
         try:
             yield

@@ -58,7 +58,9 @@ async def _attempt(
         dead_end(rt, "callback", began, error)
         return DeadEnd(error, status=503)
     try:
-        txn = decisions.check_transaction(taken, ip=ip, settings=rt.settings, now=rt.clock())
+        txn = decisions.check_transaction(
+            taken, ip=ip, settings=rt.settings, now=rt.store_clock.now()
+        )
     except LinkError as refused:
         # A refusal this host's clock made is "try again" (503), not the user's fault.
         error = await rt.store_clock.judge(refused)
@@ -97,7 +99,8 @@ async def _verify(
     tokens = await rt.tenant.exchange_code(code, txn.code_verifier, rt.tenant.budget())
     id_token = str(tokens["id_token"])
     keys = await rt.tenant.keys.keys_for(key_id(id_token))
-    claims = decisions.check_secondary_token(id_token, keys, txn, rt.settings, now=rt.clock())
+    now = rt.store_clock.now()
+    claims = decisions.check_secondary_token(id_token, keys, txn, rt.settings, now=now)
     claims = await rt.tenant.with_userinfo(claims, tokens, rt.tenant.budget())  # OIDC Core 5.4
     if txn.action == "unlink":
         return await _prepare(rt, txn, decisions.check_reauthentication(claims, txn), ip)
@@ -117,7 +120,7 @@ async def _prepare(rt: Runtime, txn: Transaction, identity: Identity, ip: str | 
         connection=txn.connection,
         client_id=txn.client_id,
         ip=ip,
-        created_at=rt.clock(),
+        created_at=rt.store_clock.now(),
     )
     await rt.attempts.prepare(attempt)
     return Result(status="pending", identity=identity, commit=attempt.commit)

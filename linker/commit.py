@@ -55,7 +55,8 @@ async def commit(rt: Runtime, token: str) -> CommitAnswer:
 
 async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
     try:
-        req = decode_commit_token(token, secrets=rt.settings.action_secrets, now=rt.clock())
+        now = rt.store_clock.now()
+        req = decode_commit_token(token, secrets=rt.settings.action_secrets, now=now)
     except CommitRejected as exc:
         if exc.by_clock and await rt.store_clock.off():
             # This host's clock refused it, not the Action: the attempt stays, for a retry.

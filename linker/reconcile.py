@@ -189,6 +189,7 @@ async def run_in_background(rt: Runtime, *, interval: float = INTERVAL) -> None:
         if first or rt.audit.owed:
             await rt.audit.flush()
         first = False
+        await rt.store_clock.offset()  # measured again (once per MEASURE_EVERY)
         try:
             await reconcile(rt)
         except StoreUnavailable:

@@ -41,7 +41,7 @@ async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | Non
             session_token,
             secrets=rt.settings.action_secrets,
             domain=rt.settings.auth0_domain,
-            now=rt.clock(),
+            now=rt.store_clock.now(),
         )
         if not outer_state:
             raise LinkError(Code.INVALID_REQUEST, "The request carries no state to resume.")
@@ -100,7 +100,7 @@ async def _attempt(
 
 
 async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | None) -> Outcome:
-    settings, now = rt.settings, rt.clock()
+    settings, now = rt.settings, rt.store_clock.now()
     try:
         first = await rt.attempts.first_use(req.jti, ttl=max(1.0, req.expires_at + LEEWAY - now))
     except StoreUnavailable:

@@ -2,11 +2,16 @@
 
 Replicas judge time on their own clocks, and NTP breaks more often than anyone plans. What
 must agree between replicas is judged by the store instead: leases and the age of pending work
-are TTLs that Redis counts down (`linker.reconcile`). Token times are judged on the host's
-clock with a leeway of a few minutes (`linker.core.claims.LEEWAY`). Beyond that, a refusal
-that time decided (an expiry, an age) on a host whose clock is off from the store's by more
-than `STRICT_LEEWAY` is the server's fault, not the user's: `judge` turns it into a
-retryable `failed` `upstream_unavailable`. `/readyz` and `linker check` report the offset.
+are TTLs that Redis counts down (`linker.reconcile`). The times the steps stamp and compare (a
+transaction's start and expiry, which another replica checks against the nested login's
+`auth_time`; tokens' `exp` and `iat`) are read from `now()`: this host's clock less its offset
+from the store's, measured at start and then every `MEASURE_EVERY` seconds by each replica's
+background loop, so that replicas agree with each other within a store round trip. Token times
+also keep a leeway of a few minutes (`linker.core.claims.LEEWAY`) for the tenant's and the
+Action's clocks. When a check of time refuses all the same and this host's clock is off from
+the store's by more than `STRICT_LEEWAY` (it jumped since the last measure), the refusal is
+the server's fault, not the user's: `judge` measures again and answers a retryable `failed`
+`upstream_unavailable`. `/readyz` and `linker check` report the offset.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from linker.core.claims import STRICT_LEEWAY
 from linker.core.errors import Code, LinkError
 from linker.store import Store, StoreUnavailable, open_store
 
-# The offset is measured again at most this often (a measure is one store command).
+# The offset is measured again at most this often (a measure is one store command), and
+# after each refusal that time decided (only a validly signed token gets that far).
 MEASURE_EVERY = 10.0
 
 
@@ -31,10 +37,16 @@ class StoreClock:
         self._offset: float | None = None
         self._measured_at = float("-inf")  # monotonic
 
-    async def offset(self) -> float | None:
-        """The offset in seconds (None when the store cannot be read), measured at most every
-        `MEASURE_EVERY` seconds: half the store's round trip is the error of a measure."""
-        if time.monotonic() - self._measured_at < MEASURE_EVERY:
+    def now(self) -> float:
+        """The store's time as this host knows it: its own clock less the last offset
+        measured (its own clock alone until one is)."""
+        return self._clock() - (self._offset or 0.0)
+
+    async def offset(self, *, max_age: float = MEASURE_EVERY) -> float | None:
+        """The offset in seconds (None when the store cannot be read), measured again when
+        the last measure is older than `max_age`: half the store's round trip is the error of
+        a measure."""
+        if time.monotonic() - self._measured_at < max_age:
             return self._offset
         before = self._clock()
         try:
@@ -47,7 +59,7 @@ class StoreClock:
 
     async def off(self) -> bool:
         """This host's clock is off from the store's by more than `STRICT_LEEWAY`."""
-        offset = await self.offset()
+        offset = await self.offset(max_age=0.0)
         return offset is not None and abs(offset) > STRICT_LEEWAY
 
     async def judge(self, error: LinkError) -> LinkError:

@@ -55,16 +55,18 @@ class Replicas:
     def __init__(self, a: Harness, b: Harness, store: MemoryStore) -> None:
         self.a, self.b, self.store = a, b, store
 
-    async def link_across(self) -> httpx.Response:
-        """Start on `a`, come back to `b` from the nested login, commit on `b`."""
-        started = await self.a.start()
+    async def link_across(self, first: Harness, then: Harness) -> httpx.Response:
+        """Start on `first`, come back to `then` from the nested login and commit there; the
+        Action's tokens are made on the true clock."""
+        claims = self.a.start_claims()
+        started = await first.start(hs256(claims))
         assert started.status_code == 302, started.text
         code = self.a.tenant.login(started.headers["location"], sub="github|1001")
-        self.b.client.cookies = self.a.client.cookies  # one browser
-        resumed = read_resume(await self.b.callback(code=code, state=nested_state(started)))
+        then.client.cookies = first.client.cookies  # one browser
+        resumed = read_resume(await then.callback(code=code, state=nested_state(started)))
         assert resumed.status == "pending", resumed.result
-        token = hs256(self.a.commit_claims(resumed.commit))  # the Action's clock is right
-        return await self.b.commit(resumed.commit, token=token)
+        token = hs256(self.a.commit_claims(resumed.commit))
+        return await then.commit(resumed.commit, token=token)
 
 
 async def replicas(tenant: FakeTenant, clock: FakeClock, skew: float) -> AsyncIterator[Replicas]:
@@ -87,12 +89,18 @@ async def skewed(
 
 @pytest.fixture
 async def far_ahead(tenant: FakeTenant, clock: FakeClock) -> AsyncIterator[Replicas]:
-    async for pair in replicas(tenant, clock, LEEWAY + 600.0):
+    """`b`'s clock jumps 15 minutes ahead after it measured its offset from the store."""
+    async for pair in replicas(tenant, clock, 0.0):
+        cast(SkewedClock, pair.b.clock).skew = LEEWAY + 600.0
         yield pair
 
 
-async def test_a_flow_across_replicas_90_s_apart_links(skewed: Replicas) -> None:
-    answer = await skewed.link_across()
+@pytest.mark.parametrize("skewed_first", [False, True], ids=["a-then-b", "b-then-a"])
+async def test_a_flow_across_replicas_90_s_apart_links(
+    skewed: Replicas, skewed_first: bool
+) -> None:
+    first, then = (skewed.b, skewed.a) if skewed_first else (skewed.a, skewed.b)
+    answer = await skewed.link_across(first, then)
     assert answer.status_code == 200 and answer.json()["status"] == "linked"
     assert skewed.a.tenant.users[PRIMARY]["user_metadata"] == MERGED
 
@@ -108,12 +116,18 @@ async def test_a_skewed_replica_reports_its_offset_from_the_store(skewed: Replic
 async def test_beyond_the_leeway_a_time_refusal_is_try_again_never_denied(
     far_ahead: Replicas,
 ) -> None:
-    # A start token the Action made just now is "expired" on b's clock.
+    # A start token the Action made just now is "expired" on b's clock, which jumped.
     claims = far_ahead.a.start_claims()
-    started = await far_ahead.b.start(**claims)
+    started = await far_ahead.b.start(hs256(claims))
     assert started.status_code == 503
     assert "<code>upstream_unavailable</code>" in started.text
-    # A commit token, too: answered "try again" with the attempt still prepared.
+    # b measured its clock again as it refused: the store's time is what it judges by now.
+    retried = await far_ahead.b.start(hs256(far_ahead.a.start_claims()))
+    assert retried.status_code == 302
+    body = (await far_ahead.b.client.get("/readyz")).json()
+    assert body["clock_offset_seconds"] == LEEWAY + 600.0 and "ahead of" in body["warning"]
+    # b's clock jumps again: a commit token is "try again", with the attempt still prepared.
+    cast(SkewedClock, far_ahead.b.clock).skew += LEEWAY + 600.0
     started = await far_ahead.a.start()
     code = far_ahead.a.tenant.login(started.headers["location"], sub="github|1001")
     resumed = read_resume(await far_ahead.a.callback(code=code, state=nested_state(started)))
@@ -121,7 +135,7 @@ async def test_beyond_the_leeway_a_time_refusal_is_try_again_never_denied(
     answer = await far_ahead.b.commit(resumed.commit, token=token)
     assert answer.status_code == 503 and answer.json()["error"] == "upstream_unavailable"
     assert len(far_ahead.a.tenant.users[PRIMARY]["identities"]) == 1
-    committed = await far_ahead.a.commit(resumed.commit)  # on a replica whose clock is right
+    committed = await far_ahead.b.commit(resumed.commit, token=token)  # the Action retries
     assert committed.json()["status"] == "linked"
 
 
