@@ -52,7 +52,7 @@ soak: $(STAMP)
 # audit file missing, full or filling up, the store losing its pending work, the key set
 # answering garbage and a key rotation, the tenant's own faults too; prints what it ended with.
 soak-outside: $(STAMP)
-	LINKER_OUTSIDE_SOAK_FLOWS=1000 $(BIN)/pytest -q -s -p no:logging tests/reliability/test_outside_soak.py
+	LINKER_OUTSIDE_SOAK_FLOWS=1000 $(BIN)/pytest -q -s tests/reliability/test_outside_soak.py
 
 # 1,100 slow clients hold connections to `linker serve` started with a service manager's
 # open-file limits (soft 1024, hard 4096) while 20 complete flows run over real HTTP.
