@@ -20,7 +20,11 @@ import pytest
 import uvicorn
 
 from linker.cli import main
-from linker.host_limits import RESERVED_DESCRIPTORS, default_max_connections
+from linker.host_limits import (
+    RESERVED_DESCRIPTORS,
+    default_max_connections,
+    raise_open_file_limit,
+)
 from linker.store import MemoryStore
 from linker.testing import FakeClock, free_port
 from tests.support.fake_tenant import FakeTenant
@@ -107,6 +111,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
 
 def slow_clients(url: str, count: int) -> list[socket.socket]:
     """`count` connections that send the start of a request head and then nothing."""
+    soft, _ = raise_open_file_limit()  # this process opens them
+    assert soft > count + 100, "this process cannot open that many connections"
     port = int(url.rsplit(":", 1)[1])
     held = []
     for _ in range(count):

@@ -21,6 +21,7 @@ import pytest
 
 from benchmarks.http.loadgen import Config, run
 from benchmarks.http.run import linker_env
+from linker.host_limits import raise_open_file_limit
 from linker.testing import free_port
 
 SLOW = int(os.environ.get("LINKER_HOST_SOAK_SLOW", "150"))
@@ -100,7 +101,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
 def test_flows_link_while_slow_clients_hold_connections(stack: tuple[str, str, str]) -> None:
     tenant_url, linker_url, secret = stack
     port = int(linker_url.rsplit(":", 1)[1])
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft, _ = raise_open_file_limit()  # this process opens the slow clients' connections
     assert soft > SLOW + 100, "this process cannot open that many connections"
     held = []
     try:
