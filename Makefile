@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check fast lint typecheck unit system-deps demo bench bench-http soak fuzz serve clean
+.PHONY: test check fast lint typecheck unit system-deps demo bench bench-http soak soak-outside soak-host fuzz serve clean
 
 # Both distributions, editable: linker-auth0 with its dev and test extras, and
 # linker-auth0-dev (dev/), which the dev extra names and pip finds here.
@@ -58,6 +58,17 @@ bench-http: $(STAMP) system-deps
 # 1,000 complete flows at 30% faults, crashes included; prints what the tenant ended with.
 soak: $(STAMP)
 	LINKER_SOAK_FLOWS=1000 $(BIN)/pytest -q -s tests/reliability/test_fault_soak.py
+
+# 1,000 complete flows over two replicas (one 90 s ahead) with faults outside the tenant: the
+# audit file missing, full or filling up, the store losing its pending work, the key set
+# answering garbage and a key rotation, the tenant's own faults too; prints what it ended with.
+soak-outside: $(STAMP)
+	LINKER_OUTSIDE_SOAK_FLOWS=1000 $(BIN)/pytest -q -s tests/reliability/test_outside_soak.py
+
+# 1,100 slow clients hold connections to `linker serve` started with a service manager's
+# open-file limits (soft 1024, hard 4096) while 20 complete flows run over real HTTP.
+soak-host: $(STAMP)
+	LINKER_HOST_SOAK_SLOW=1100 LINKER_HOST_SOAK_FLOWS=20 $(BIN)/pytest -q -s tests/reliability/test_slow_clients_soak.py
 
 # At least 100,000 fuzzed requests over every route; prints the count.
 fuzz: $(STAMP)

@@ -28,6 +28,7 @@ from linker.callback import callback
 from linker.commit import commit
 from linker.cookies import TxnCookies, cookie_name
 from linker.core.errors import LinkError
+from linker.host_limits import DescriptorGuard
 from linker.http1 import upstream_client
 from linker.management import ManagementApi
 from linker.observability import LoopTimeMiddleware, Metrics, TimedUpstream, instrument
@@ -37,6 +38,7 @@ from linker.runtime import Runtime
 from linker.settings import Settings
 from linker.start import start
 from linker.store import Store, open_store
+from linker.store_clock import StoreClock, skew_problem
 from linker.tenant import Tenant
 from linker.transport import Upstream, as_upstream
 from linker.upstream import Retrier
@@ -61,6 +63,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.store_clock.offset()  # this host's clock against the store's, at once
         background = asyncio.create_task(run_in_background(runtime))
         try:
             yield
@@ -76,6 +79,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.reconcile = lambda: reconcile(runtime)
     instrument(app)  # request ids, and no token in any log line whoever serves the app
+    app.add_middleware(DescriptorGuard)  # out of descriptors: a 503, never a 500
     # Added last, so outermost: the loop time includes the other middleware's.
     app.add_middleware(LoopTimeMiddleware, metrics=runtime.metrics, steps=step_routes())
     return app
@@ -107,17 +111,21 @@ def build_runtime(
         retrier or Retrier(clock=clock),
         on_attempt=lambda outcome: metrics.count("linker_upstream_attempts_total", outcome=outcome),
     )
-    kv = store or open_store(settings.store_url.reveal(), clock=clock)
+    # `is None`: an empty MemoryStore is falsy (it has a length), and must still be used.
+    kv = store if store is not None else open_store(settings.store_url.reveal(), clock=clock)
     tenant = Tenant(settings, upstream, retrier, clock=clock, store=kv)
+    attempts = Attempts(kv, max_pending_per_user=settings.max_pending_per_user)
     return Runtime(
         settings=settings,
         tenant=tenant,
         management=ManagementApi(tenant, upstream, retrier),
-        attempts=Attempts(kv, max_pending_per_user=settings.max_pending_per_user),
-        audit=Audit(settings.audit_file),
+        attempts=attempts,
+        # Lines the file refuses wait in the store the attempts use (tests may swap it).
+        audit=Audit(settings.audit_file, store=lambda: attempts.store, metrics=metrics),
         metrics=metrics,
         cookies=TxnCookies(settings.action_secrets, max_age=settings.txn_ttl),
         admission=Admission(settings.max_in_flight),
+        store_clock=StoreClock(lambda: attempts.store, clock),
         clock=clock,
         sleep=retrier.sleep,
     )
@@ -194,9 +202,19 @@ async def readyz(request: Request) -> Response:
         except LinkError as error:  # e.g. discovery names another issuer
             keys_ok, reason = False, error.description
     ready = store_ok and keys_ok
-    body = {"status": "ready" if ready else "not_ready", "store": store_ok, "keys": keys_ok}
+    body: dict[str, object] = {
+        "status": "ready" if ready else "not_ready",
+        "store": store_ok,
+        "keys": keys_ok,
+    }
     if reason is not None:
         body["reason"] = reason
+    # This host's clock against the store's, which the replicas share (positive: ahead).
+    offset = await rt.store_clock.offset() if store_ok else None
+    body["clock_offset_seconds"] = None if offset is None else round(offset, 3)
+    warning = skew_problem(offset)
+    if warning is not None:
+        body["warning"] = warning
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -59,10 +59,14 @@ async def _attempt(
         dead_end(rt, "callback", began, error)
         return DeadEnd(error, status=503)
     try:
-        txn = decisions.check_transaction(taken, ip=ip, settings=rt.settings, now=rt.clock())
-    except LinkError as error:
+        txn = decisions.check_transaction(
+            taken, ip=ip, settings=rt.settings, now=rt.store_clock.now()
+        )
+    except LinkError as refused:
+        # A refusal this host's clock made is "try again" (503), not the user's fault.
+        error = await rt.store_clock.judge(refused)
         dead_end(rt, "callback", began, error)
-        return DeadEnd(error)
+        return DeadEnd(error, status=400 if error is refused else 503)
     record = AuditRecord(
         action=txn.action,
         client_id=txn.client_id,
@@ -73,13 +77,13 @@ async def _attempt(
     try:
         result = await _verify(rt, txn, params, ip)
     except LinkError as error:
-        result = Result.from_error(error)
+        result = Result.from_error(await rt.store_clock.judge(error))
     except StoreUnavailable:
         result = Result.from_error(store_down())
     record.status, record.code = result.status, result.error
     record.secondary = result.identity.full_id if result.identity else None
     if result.status != "pending":  # a prepared attempt ends at the commit: audited there
-        rt.audit.write(record, when=rt.clock())
+        await rt.audit.write(record, when=rt.clock())
     back = resume(rt, result, txn.primary_user_id, txn.outer_state, txn_id=txn.id)
     finish(rt, "callback", began, record, result_jti=back.jti)
     return back
@@ -96,7 +100,8 @@ async def _verify(
     tokens = await rt.tenant.exchange_code(code, txn.code_verifier, rt.tenant.budget())
     id_token = str(tokens["id_token"])
     keys = await rt.tenant.keys.keys_for(key_id(id_token))
-    claims = decisions.check_secondary_token(id_token, keys, txn, rt.settings, now=rt.clock())
+    now = rt.store_clock.now()
+    claims = decisions.check_secondary_token(id_token, keys, txn, rt.settings, now=now)
     claims = await rt.tenant.with_userinfo(claims, tokens, rt.tenant.budget())  # OIDC Core 5.4
     if txn.action == "unlink":
         return await _prepare(rt, txn, decisions.check_reauthentication(claims, txn), ip)
@@ -118,7 +123,7 @@ async def _prepare(rt: Runtime, txn: Transaction, identity: Identity, ip: str | 
         connection=txn.connection,
         client_id=txn.client_id,
         ip=ip,
-        created_at=rt.clock(),
+        created_at=rt.store_clock.now(),
     )
     await rt.attempts.prepare(attempt)
     return Result(status="pending", identity=identity, commit=attempt.commit)

@@ -18,10 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from linker.check import Report, check_store, check_tenant, unknown_names, workers_problem
+from linker.host_limits import (
+    HEADER_TIMEOUT,
+    RESERVED_DESCRIPTORS,
+    GuardedHttpToolsProtocol,
+    default_max_connections,
+    raise_open_file_limit,
+)
 from linker.logs import logging_config
 from linker.observability import MULTIPROCESS_DIR
 from linker.settings import Settings, SettingsError
 from linker.shim import shim_path, shim_source
+from linker.store_clock import clock_notes
 
 DEV_HINT = "is part of linker's development tools: pip install 'linker-auth0[dev]'"
 
@@ -63,6 +71,13 @@ def _workers(raw: str) -> int:
     return value
 
 
+def _seconds(raw: str) -> int:
+    value = _workers(raw)
+    if value > 3600:
+        raise argparse.ArgumentTypeError("must be at most 3600")
+    return value
+
+
 def _add_workers(parser: argparse.ArgumentParser) -> None:
     # uvicorn would read WEB_CONCURRENCY itself; reading it here lets the store check see it.
     parser.add_argument(
@@ -87,6 +102,21 @@ def serve_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     parser.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=HEADER_TIMEOUT,
+        help="seconds a connection may take to send a request's headers, and may stay idle "
+        f"between requests, before it is closed (default: {HEADER_TIMEOUT})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_workers,
+        default=None,
+        help="connections each worker holds at most; beyond, a new one gets a 503 and is "
+        "closed (default: the open-file limit, raised to its hard limit at start, less "
+        f"{RESERVED_DESCRIPTORS} kept for the store, the tenant and files)",
+    )
+    parser.add_argument(
         "--access-log",
         action="store_true",
         help="also log uvicorn's line per request (each link step already logs one line with "
@@ -105,7 +135,11 @@ def uvicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, A
         "port": args.port,
         "workers": args.workers,
         "loop": "asyncio" if sys.platform == "win32" else "uvloop",
-        "http": "httptools",
+        # httptools, with a deadline on each request's head and the connection cap applied
+        # as a connection is made (`linker.host_limits`).
+        "http": GuardedHttpToolsProtocol,
+        "timeout_keep_alive": args.header_timeout,
+        "limit_concurrency": args.max_connections,
         "log_level": args.log_level,
         "log_config": logging_config(args.log_level),
         "access_log": args.access_log,
@@ -156,6 +190,10 @@ def serve(argv: Sequence[str]) -> int:
         return 2
     import uvicorn
 
+    # Descriptors: the soft limit raised to the hard one; connections capped below it.
+    open_files, _ = raise_open_file_limit()
+    if args.max_connections is None:
+        args.max_connections = default_max_connections(open_files)
     # uvicorn applies `log_config` in this process and in every worker; the app installs the
     # redaction itself.
     with shared_metrics(args.workers):
@@ -189,6 +227,7 @@ def check(argv: Sequence[str]) -> int:
         return 2
     settings = Settings.from_env(env)
     report = asyncio.run(_check_deployment(settings))
+    report.notes += asyncio.run(clock_notes(settings.store_url.reveal()))
     for note in report.notes:
         print(note, file=sys.stderr)
     for line in report.problems:

@@ -16,12 +16,13 @@ from typing import Any
 from linker import suggest_writes, writes
 from linker.admission import busy
 from linker.attempts import IN_PROGRESS, ForAnotherUser, Prepared
-from linker.audit import AuditRecord
+from linker.audit import AuditRecord, AuditUnavailable, audit_unavailable
 from linker.core.action_tokens import CommitRejected, CommitRequest, Result, decode_commit_token
 from linker.core.errors import Code, LinkError
 from linker.outcomes import observe, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
+from linker.store_clock import clock_off
 
 # How often a retried commit looks for the outcome of the request still writing it.
 POLL_SECONDS = 0.05
@@ -54,10 +55,23 @@ async def commit(rt: Runtime, token: str) -> CommitAnswer:
 
 async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
     try:
-        req = decode_commit_token(token, secrets=rt.settings.action_secrets, now=rt.clock())
+        now = rt.store_clock.now()
+        req = decode_commit_token(token, secrets=rt.settings.action_secrets, now=now)
     except CommitRejected as exc:
+        if exc.by_clock and await rt.store_clock.off():
+            # This host's clock refused it, not the Action: the attempt stays, for a retry.
+            error = clock_off()
+            observe(rt, "commit", began, code=error.code.value, status="busy")
+            body = {"error": error.code.value, "error_description": error.description}
+            return CommitAnswer(503, body)
         observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
         return _rejected(str(exc))
+    try:
+        # Before the claim: an audit file that cannot take the outcome leaves the attempt
+        # prepared, and nothing is written (a 503 the Action reports as "try again").
+        rt.audit.check()
+    except AuditUnavailable:
+        return _audit_down(rt, began, req)
     try:
         claimed = await rt.attempts.claim(req.commit, req.sub)
     except StoreUnavailable:
@@ -74,6 +88,12 @@ async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
     with contextlib.suppress(StoreUnavailable):
         await rt.attempts.record(req.commit, req.sub, written.result, finished=written.finished)
     return _answer(rt, began, req, written.result)
+
+
+def _audit_down(rt: Runtime, began: float, req: CommitRequest) -> CommitAnswer:
+    error = audit_unavailable()
+    observe(rt, "commit", began, code=error.code.value, status="busy", sub=req.sub)
+    return CommitAnswer(503, {"error": error.code.value, "error_description": error.description})
 
 
 async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.Written:
@@ -98,7 +118,8 @@ async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.W
     except StoreUnavailable:
         written = writes.Written(Result.from_error(store_down()))
     record.status, record.code = written.result.status, written.result.error
-    rt.audit.write(record, when=rt.clock())
+    # After a write, the file refusing this line changes nothing: it waits in the store.
+    await rt.audit.write(record, when=rt.clock())
     return written
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Sequence
 
-from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
+from linker.core.claims import LEEWAY
 from linker.core.secret import Secret
 
 COOKIE_PREFIX = "linker_txn_"
@@ -63,7 +65,15 @@ class TxnCookies:
         if not cookie_value:
             return False
         try:
-            bound = self._signer.unsign(cookie_value, max_age=self.max_age)
+            bound = self._signer.unsign(cookie_value, max_age=self.max_age + LEEWAY)
+        except SignatureExpired as exc:
+            # Signed by a replica whose clock is ahead of this one's: within the leeway, the
+            # signature still binds this browser (the transaction's own expiry is checked
+            # after it is taken).
+            signed = exc.date_signed.timestamp() if exc.date_signed is not None else None
+            if signed is None or not 0 < signed - time.time() <= LEEWAY:
+                return False
+            bound = exc.payload if isinstance(exc.payload, bytes) else b""
         except BadSignature:  # expired, altered, or not one of ours
             return False
         return hmac.compare_digest(bound, txn_id.encode())

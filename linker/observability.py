@@ -100,6 +100,11 @@ class Metrics:
             "Attempts at calls to the tenant by outcome.",
             ("outcome",),
         ),
+        "linker_audit_failures_total": (
+            "Audit lines the audit file refused, and commits refused because it could not "
+            "take lines.",
+            (),
+        ),
     }
     _HISTOGRAMS: ClassVar[dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]]] = {
         "linker_request_seconds": (

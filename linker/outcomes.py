@@ -53,7 +53,7 @@ def resume(
         state=state,
         secret=rt.settings.action_secrets[0],
         issuer=rt.settings.public_url,
-        now=rt.clock(),
+        now=rt.store_clock.now(),
     )
     return Resume(
         continue_url=f"{rt.settings.tenant_url}/continue",

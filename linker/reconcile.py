@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from linker.core.errors import LinkError
+from linker.attempts import OUTCOME_TTL
+from linker.core.errors import Code, LinkError
 from linker.core.identities import Identity, identities_of
 from linker.core.merge import metadata_patch
 from linker.observability import log_event
@@ -32,10 +33,13 @@ from linker.store import StoreUnavailable
 WORK_PREFIX = "work:"
 # Pending work outlives any outage worth waiting for; `linker reconcile` finishes it sooner.
 WORK_TTL = 7 * 24 * 3600
-# An item younger than this may belong to a commit still writing it: it is left alone unless
-# its link is already there. Longer than a step's budget, so no commit is still in flight.
-SETTLE_AFTER = 60.0
-# Only one replica works on an item at a time.
+# An item whose commit still has an outcome key (in progress, or recorded less than this long
+# ago) may belong to a commit still writing it, or to a write whose lost answer may still land:
+# it is left alone unless its link is already there. The store expires that key on its own
+# clock, which every replica shares, so a replica whose clock is off cannot judge an item old
+# too early.
+SETTLE_AFTER = float(OUTCOME_TTL)
+# Only one replica works on an item at a time (a TTL: counted by the store's clock too).
 LEASE_SECONDS = 30.0
 # The background loop's period: pending work is first retried within 30 s of the failure.
 INTERVAL = 10.0
@@ -84,10 +88,29 @@ class Report:
     not_linked: list[str] = field(default_factory=list)  # links that never happened
     waiting: list[str] = field(default_factory=list)  # left for a later pass
     failed: list[str] = field(default_factory=list)  # the tenant did not answer
+    unreachable: bool = False  # the tenant (or the store) could not be reached at all
 
     @property
     def pending(self) -> int:
         return len(self.waiting) + len(self.failed)
+
+    def add(self, other: Report) -> None:
+        self.merged += other.merged
+        self.not_linked += other.not_linked
+        self.waiting += other.waiting
+        self.failed += other.failed
+        self.unreachable = self.unreachable or other.unreachable
+
+    def summary(self) -> str:
+        return (
+            f"merged {len(self.merged)}, not linked {len(self.not_linked)}, "
+            f"waiting {len(self.waiting)}, failed {len(self.failed)}"
+        )
+
+    def fail(self, key: str, error: LinkError) -> None:
+        self.failed.append(key)
+        if error.code is Code.UPSTREAM_UNAVAILABLE:
+            self.unreachable = True
 
 
 async def owe_merge(rt: Runtime, commit: str, item: WorkItem) -> None:
@@ -105,9 +128,11 @@ async def forget(rt: Runtime, key: str) -> None:
 async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
     """Finish one item against the tenant's current state."""
     budget = rt.tenant.budget()
+    # Asked before the tenant is read: once the key is gone, the read sees every write made.
+    young = await _commit_may_still_write(rt, item)
     primary = await rt.management.get_user(item.primary, budget)
     if item.identity not in identities_of(primary):
-        if rt.clock() - item.created_at < SETTLE_AFTER:
+        if young:
             report.waiting.append(item.primary)
             return
         report.not_linked.append(item.primary)
@@ -126,6 +151,14 @@ async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
     await forget(rt, item.key)
 
 
+async def _commit_may_still_write(rt: Runtime, item: WorkItem) -> bool:
+    """The item's commit still has its outcome key: it may be writing, or a link whose answer
+    was lost may still land. Items replayed from the audit file have no commit to ask about."""
+    if not item.key.startswith(WORK_PREFIX):
+        return False
+    return await rt.attempts.outcome(item.key.removeprefix(WORK_PREFIX)) is not None
+
+
 async def reconcile(rt: Runtime) -> Report:
     """One pass over every pending item in the store."""
     report = Report()
@@ -138,7 +171,7 @@ async def reconcile(rt: Runtime) -> Report:
             if raw is not None:
                 await settle(rt, WorkItem.loads(key, raw), report)
         except LinkError as error:
-            report.failed.append(key)
+            report.fail(key, error)
             log_event("merge_still_pending", code=error.code.value)
         finally:
             await forget(rt, "lease:" + key)
@@ -146,36 +179,56 @@ async def reconcile(rt: Runtime) -> Report:
 
 
 async def run_in_background(rt: Runtime, *, interval: float = INTERVAL) -> None:
-    """Reconcile every `interval` seconds until cancelled; an outage only delays it."""
+    """Reconcile every `interval` seconds until cancelled; an outage only delays it.
+
+    Audit lines the file refused are moved to it too: on the first pass (lines a replica
+    that stopped may have left), then whenever this process left some."""
+    first = True
     while True:
         await asyncio.sleep(interval)
+        if first or rt.audit.owed:
+            await rt.audit.flush()
+        first = False
+        await rt.store_clock.offset()  # measured again (once per MEASURE_EVERY)
         try:
             await reconcile(rt)
         except StoreUnavailable:
             logger.warning("reconcile: the store is unavailable; retrying later")
 
 
+# An attempt line whose merge is one of these finished its snapshot's work; any other (the
+# merge `pending`, or `null`: the link failed, or its outcome is unknown) leaves it owed.
+MERGE_DONE = frozenset({"applied", "none"})
+
+
 def snapshots_to_replay(lines: Iterable[str]) -> list[WorkItem]:
-    """Work items rebuilt from an audit file: each snapshot whose attempt did not end with its
-    merge written (no attempt line, or one that says the merge is pending)."""
-    snapshots: dict[tuple[str, str], dict[str, Any]] = {}
-    done: set[tuple[str, str]] = set()
+    """Work items rebuilt from an audit file: each snapshot whose attempt did not record its
+    merge as applied or not needed (no attempt line; one whose merge is pending; one whose
+    link failed or whose outcome is unknown). Settling reads the tenant: merged iff linked.
+
+    Lines are taken in the order of their `time` (lines the file refused for a while reach it
+    late, from the store), then of the file."""
+    entries: list[dict[str, Any]] = []
     for line in lines:
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
-        if not isinstance(entry, dict) or entry.get("action") != "link":
-            continue
+        if isinstance(entry, dict) and entry.get("action") == "link":
+            entries.append(entry)
+    entries.sort(key=lambda entry: str(entry.get("time", "")))
+    snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+    done: set[tuple[str, str]] = set()
+    for entry in entries:
         pair = (str(entry.get("primary")), str(entry.get("secondary")))
         if entry.get("event") == "snapshot":
             snapshots[pair] = entry
             done.discard(pair)
-        elif entry.get("event") == "attempt" and entry.get("merge") != "pending":
+        elif entry.get("event") == "attempt" and entry.get("merge") in MERGE_DONE:
             done.add(pair)
     items = []
     for pair, entry in snapshots.items():
-        if pair in done or not entry.get("secondary_metadata"):
+        if pair in done or not isinstance(entry.get("secondary_metadata"), dict):
             continue
         provider, _, user_id = pair[1].partition("|")
         identity = Identity(provider, user_id, str(entry.get("connection")))
@@ -193,6 +246,6 @@ async def replay(rt: Runtime, items: Iterable[WorkItem]) -> Report:
     for item in items:
         try:
             await settle(rt, item, report)
-        except LinkError:
-            report.failed.append(item.key)
+        except LinkError as error:
+            report.fail(item.key, error)
     return report

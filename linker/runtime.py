@@ -14,6 +14,7 @@ from linker.cookies import TxnCookies
 from linker.management import ManagementApi
 from linker.observability import Metrics
 from linker.settings import Settings
+from linker.store_clock import StoreClock
 from linker.tenant import Tenant
 
 
@@ -29,5 +30,6 @@ class Runtime:
     metrics: Metrics
     cookies: TxnCookies
     admission: Admission
+    store_clock: StoreClock
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

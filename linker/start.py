@@ -41,13 +41,15 @@ async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | Non
             session_token,
             secrets=rt.settings.action_secrets,
             domain=rt.settings.auth0_domain,
-            now=rt.clock(),
+            now=rt.store_clock.now(),
         )
         if not outer_state:
             raise LinkError(Code.INVALID_REQUEST, "The request carries no state to resume.")
-    except LinkError as error:
+    except LinkError as refused:
+        # A refusal this host's clock made is "try again" (503), not the user's fault.
+        error = await rt.store_clock.judge(refused)
         dead_end(rt, "start", began, error)
-        return DeadEnd(error)
+        return DeadEnd(error, status=400 if error is refused else 503)
     with rt.admission.slot() as admitted:
         if admitted:
             return await _attempt(rt, req, outer_state, ip, began)
@@ -82,6 +84,7 @@ async def _attempt(
     try:
         outcome = await _start(rt, req, outer_state, ip)
     except LinkError as error:
+        error = await rt.store_clock.judge(error)
         record.status, record.code = error.status, error.code.value
         outcome = resume(rt, Result.from_error(error), req.sub, outer_state)
     else:
@@ -90,14 +93,14 @@ async def _attempt(
             return outcome
         record.status = "redirect" if isinstance(outcome, NestedLogin) else "already_linked"
     if not isinstance(outcome, NestedLogin):  # the attempt ends here: audit it
-        rt.audit.write(record, when=rt.clock())
+        await rt.audit.write(record, when=rt.clock())
     result_jti = outcome.jti if isinstance(outcome, Resume) else None
     finish(rt, "start", began, record, start_jti=req.jti, result_jti=result_jti)
     return outcome
 
 
 async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | None) -> Outcome:
-    settings, now = rt.settings, rt.clock()
+    settings, now = rt.settings, rt.store_clock.now()
     try:
         first = await rt.attempts.first_use(req.jti, ttl=max(1.0, req.expires_at + LEEWAY - now))
     except StoreUnavailable:

@@ -64,6 +64,10 @@ class Store(Protocol):
 
     async def ping(self) -> bool: ...
 
+    async def now(self) -> float:
+        """The store's own clock, in seconds since the epoch: the time every replica shares
+        (Redis `TIME`), against which each host's offset is measured (`linker.store_clock`)."""
+
     async def aclose(self) -> None: ...
 
 
@@ -189,6 +193,9 @@ class MemoryStore:
 
     async def ping(self) -> bool:
         return True
+
+    async def now(self) -> float:
+        return self._clock()
 
     async def aclose(self) -> None:
         self._entries.clear()
@@ -328,6 +335,10 @@ class RedisStore:
             return bool(await self._redis.ping())
         except RedisError:
             return False
+
+    async def now(self) -> float:
+        seconds, microseconds = await self._run(self._redis.time)
+        return int(seconds) + int(microseconds) / 1_000_000
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from linker.attempts import Prepared
-from linker.audit import AuditRecord
+from linker.audit import AuditRecord, audit_unavailable
 from linker.core import decisions
 from linker.core.action_tokens import PrimaryProfile, Result
 from linker.core.backoff import Budget
@@ -68,7 +68,10 @@ async def link(
     )
     record.secondary_metadata = snapshot
     # (a) The snapshot first: Auth0 discards the secondary's metadata when it links.
-    rt.audit.write(replace(record, event="snapshot", status="pending"), when=rt.clock())
+    snapshot_line = replace(record, event="snapshot", status="pending")
+    if not await rt.audit.write(snapshot_line, when=rt.clock()):
+        # Nothing is written to the tenant without its snapshot on file.
+        raise audit_unavailable()
     work = WorkItem(WORK_PREFIX + attempt.commit, attempt.primary, identity, snapshot, rt.clock())
     await owe_merge(rt, attempt.commit, work)
     # (b) The link. A lost answer is settled by reading; a refusal leaves nothing written.

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from linker import serving
 from linker.app import from_environment
@@ -126,7 +127,9 @@ def test_uvicorn_runs_the_factory_on_uvloop_and_httptools() -> None:
     args = serve_parser().parse_args(["--workers", "2", "--port", "9000"])
     options = uvicorn_options(args, make_settings(LINKER_STORE_URL="redis://r:6379/0"))
     assert (options["app"], options["factory"]) == ("linker.app:from_environment", True)
-    assert (options["loop"], options["http"]) == ("uvloop", "httptools")
+    assert options["loop"] == "uvloop"
+    assert issubclass(options["http"], HttpToolsProtocol)  # httptools, guarded
+    assert (options["timeout_keep_alive"], options["limit_concurrency"]) == (10, None)
     assert (options["workers"], options["port"]) == (2, 9000)
     assert options["log_config"]["formatters"]["json"]["()"] is JsonFormatter
     # Without trusted proxies, X-Forwarded-For is never believed.

@@ -18,7 +18,14 @@ from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OctKey
 from joserfc.jws import JWSRegistry
 
-from linker.core.claims import LEEWAY, BadClaim, finite_number, json_depth_ok, optional_number
+from linker.core.claims import (
+    LEEWAY,
+    BadClaim,
+    BadTime,
+    finite_number,
+    json_depth_ok,
+    optional_number,
+)
 from linker.core.errors import Code, LinkError
 from linker.core.identities import Identity
 from linker.core.secret import Secret
@@ -61,8 +68,8 @@ class StartRequest:
         return next((i for i in self.identities if i.full_id == self.sub), None)
 
 
-def _bad(description: str) -> LinkError:
-    return LinkError(Code.INVALID_SESSION_TOKEN, description)
+def _bad(description: str, *, by_clock: bool = False) -> LinkError:
+    return LinkError(Code.INVALID_SESSION_TOKEN, description, by_clock=by_clock)
 
 
 class _Unverified(Exception):
@@ -96,11 +103,11 @@ def _times(claims: Mapping[str, Any], *, now: float) -> tuple[float, float]:
     exp, iat = finite_number(claims, "exp"), finite_number(claims, "iat")
     nbf = optional_number(claims, "nbf")
     if exp <= now - LEEWAY:
-        raise BadClaim("it has expired")
+        raise BadTime("it has expired")
     if iat > now + LEEWAY:
-        raise BadClaim("it was issued in the future")
+        raise BadTime("it was issued in the future")
     if nbf is not None and nbf > now + LEEWAY:
-        raise BadClaim("it is not valid yet ('nbf')")
+        raise BadTime("it is not valid yet ('nbf')")
     return iat, exp
 
 
@@ -143,9 +150,10 @@ def decode_start_token(
     try:
         iat, exp = _times(claims, now=now)
     except BadClaim as exc:
-        raise _bad(f"The session token is refused: {exc}.") from None
+        by_clock = isinstance(exc, BadTime)
+        raise _bad(f"The session token is refused: {exc}.", by_clock=by_clock) from None
     if now - iat > START_TOKEN_MAX_AGE + LEEWAY:
-        raise _bad("The session token is too old.")
+        raise _bad("The session token is too old.", by_clock=True)
     sub, client_id, action, jti = (claims[n] for n in ("sub", "client_id", "action", "jti"))
     user = claims["user"]
     if not all(isinstance(v, str) for v in (sub, client_id, action, jti)):
@@ -219,7 +227,8 @@ def encode_result_token(
         "sub": sub,
         "state": state,
         "iat": iat,
-        "exp": iat + RESULT_TOKEN_LIFETIME,
+        # Valid for its lifetime on the Action's clock even when linker's is a few minutes off.
+        "exp": iat + RESULT_TOKEN_LIFETIME + LEEWAY,
         "jti": jti,
         "linker_v": TOKEN_VERSION,
         "result": result.to_claim(),
@@ -232,6 +241,10 @@ def encode_result_token(
 
 class CommitRejected(Exception):
     """The commit token is not one the Action made for this attempt: answered 401."""
+
+    def __init__(self, reason: str, *, by_clock: bool = False) -> None:
+        super().__init__(reason)
+        self.by_clock = by_clock  # a time check refused it (see `LinkError.by_clock`)
 
 
 @dataclass(frozen=True)
@@ -278,7 +291,8 @@ def decode_commit_token(token: str, *, secrets: Sequence[Secret], now: float) ->
     try:
         iat, exp = _times(claims, now=now)
     except BadClaim as exc:
-        raise CommitRejected(f"the commit token is refused: {exc}") from None
+        by_clock = isinstance(exc, BadTime)
+        raise CommitRejected(f"the commit token is refused: {exc}", by_clock=by_clock) from None
     if exp - iat > COMMIT_TOKEN_MAX_LIFETIME:
         raise CommitRejected("the commit token lives longer than 60 seconds")
     sub, commit, jti, user = (claims.get(n) for n in ("sub", "commit", "jti", "user"))

@@ -13,14 +13,27 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-# Clock skew tolerated between linker, the tenant and the Action, in seconds.
-LEEWAY = 30
+# Clock skew tolerated between linker's replicas, the tenant and the Action, in seconds, where
+# tolerating it costs no safety: the expiry, issue and not-before times of tokens that are
+# single-use or bound to one attempt (RFC 7519 4.1.4 allows "a small leeway, usually no more
+# than a few minutes"). NTP fails more often than anyone plans.
+LEEWAY = 300
+# Where a wider leeway would weaken a check: the nested login's `auth_time` must follow the
+# transaction's start. Beyond it, a host's offset from the store's clock is warned about, and
+# a refusal that time decided is answered as a retryable `failed` (`linker.store_clock`).
+STRICT_LEEWAY = 30
+
 # Deeper JSON than this is refused before any code walks it recursively (merge, copy).
 MAX_JSON_DEPTH = 32
 
 
 class BadClaim(ValueError):
     """A claim is missing or has the wrong shape; the message names it, never its value."""
+
+
+class BadTime(BadClaim):
+    """A time claim (`exp`, `iat`, `nbf`, an age) refused against `now`: a refusal a clock
+    that is off could have made."""
 
 
 def finite_number(claims: Mapping[str, Any], name: str) -> float:

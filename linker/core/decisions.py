@@ -79,7 +79,9 @@ def check_hint(
         iat = issued_at(claims)
     except TokenRejected as exc:
         raise LinkError(
-            Code.INVALID_ID_TOKEN_HINT, f"The id_token_hint is invalid: {exc}."
+            Code.INVALID_ID_TOKEN_HINT,
+            f"The id_token_hint is invalid: {exc}.",
+            by_clock=exc.by_clock,
         ) from None
     if claims["sub"] != req.sub:
         raise LinkError(Code.SUB_MISMATCH, "The id_token_hint belongs to another user.")
@@ -87,6 +89,7 @@ def check_hint(
         raise LinkError(
             Code.ID_TOKEN_HINT_TOO_OLD,
             "The id_token_hint is too old; sign in again and retry.",
+            by_clock=True,
         )
 
 
@@ -212,6 +215,7 @@ def check_transaction(
         raise LinkError(
             Code.TRANSACTION_EXPIRED,
             "This sign-in took too long. Start again from the application.",
+            by_clock=True,
         )
     check_ip(txn.ip, ip, settings)
     return txn
@@ -237,10 +241,15 @@ def nested_login_error(error: str, description: str | None) -> LinkError:
 TENANT_TEXT_LIMIT = 200
 
 
+# What RFC 6749 (4.1.2.1) allows in `error_description`: %x20-21 / %x23-5B / %x5D-7E. The
+# result's description reaches the application as one (through the Action's deny).
+_DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
+
 def tenant_text(text: str) -> str:
-    """Text that came from the tenant, fit to pass on: control characters out, 200 at most."""
-    cleaned = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text)
-    return cleaned[:TENANT_TEXT_LIMIT]
+    """Text that came from the tenant, fit to pass on: 200 characters at most, each one RFC 6749
+    allows in an `error_description` (any other, control characters included, is a space)."""
+    return "".join(c if c in _DESCRIPTION_CHARS else " " for c in text[:TENANT_TEXT_LIMIT])
 
 
 def check_secondary_token(
@@ -253,7 +262,9 @@ def check_secondary_token(
         check_login_claims(claims, nonce=txn.nonce, not_before=txn.created_at)
     except TokenRejected as exc:
         raise LinkError(
-            Code.INVALID_SECONDARY_TOKEN, f"The other account's ID token was refused: {exc}."
+            Code.INVALID_SECONDARY_TOKEN,
+            f"The other account's ID token was refused: {exc}.",
+            by_clock=exc.by_clock,
         ) from None
     return claims
 

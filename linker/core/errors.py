@@ -64,10 +64,13 @@ FAILED_CODES = frozenset(
 class LinkError(Exception):
     """A refusal with a contract error code and a description safe to show to the user."""
 
-    def __init__(self, code: Code, description: str) -> None:
+    def __init__(self, code: Code, description: str, *, by_clock: bool = False) -> None:
         super().__init__(f"{code.value}: {description}")
         self.code = code
         self.description = description
+        # Decided by a time check (an expiry, an age): a clock that is off could have made it,
+        # and the step answers a retryable `failed` when this host's clock is off.
+        self.by_clock = by_clock
 
     @property
     def status(self) -> str:

@@ -17,6 +17,7 @@ from joserfc.jws import JWSRegistry
 
 from linker.core.claims import (
     LEEWAY,
+    STRICT_LEEWAY,
     BadClaim,
     finite_number,
     optional_number,
@@ -29,6 +30,15 @@ _RS256 = JWSRegistry(algorithms=["RS256"])
 
 class TokenRejected(Exception):
     """An ID token failed a check; the message says which, and never contains the token."""
+
+    by_clock = False
+
+
+class TokenTimeRejected(TokenRejected):
+    """A time check failed (`exp`, `iat`, `nbf`, `auth_time`): a clock that is off could
+    have made this refusal."""
+
+    by_clock = True
 
 
 def key_id(token: str) -> str | None:
@@ -76,15 +86,15 @@ def check_common_claims(
     if id_token and azp is not None and azp != audience:
         raise TokenRejected("'azp' names another client")
     if _number(claims, "exp") <= now - LEEWAY:
-        raise TokenRejected("expired")
+        raise TokenTimeRejected("expired")
     if _number(claims, "iat") > now + LEEWAY:
-        raise TokenRejected("issued in the future")
+        raise TokenTimeRejected("issued in the future")
     try:
         nbf = optional_number(claims, "nbf")
     except BadClaim as exc:
         raise TokenRejected(str(exc)) from None
     if nbf is not None and nbf > now + LEEWAY:
-        raise TokenRejected("not valid yet ('nbf')")
+        raise TokenTimeRejected("not valid yet ('nbf')")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise TokenRejected("'sub' is missing")
 
@@ -101,5 +111,5 @@ def check_login_claims(claims: Mapping[str, Any], *, nonce: str, not_before: flo
     got = claims.get("nonce")
     if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
         raise TokenRejected("'nonce' does not match this transaction")
-    if _number(claims, "auth_time") < not_before - LEEWAY:
-        raise TokenRejected("the sign-in is older than this transaction ('auth_time')")
+    if _number(claims, "auth_time") < not_before - STRICT_LEEWAY:
+        raise TokenTimeRejected("the sign-in is older than this transaction ('auth_time')")

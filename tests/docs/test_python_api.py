@@ -27,6 +27,8 @@ PACKAGES = (linker.client, linker.testing)
 # Returned to the caller or used as a type, not called: naming them (with their fields) is
 # enough.
 NAMED_ONLY = {"ConnectRequest", "ConnectedAccount", "FederatedToken", "LinkRequest", "Form", "Via"}
+# linker.testing's errors (raised, never made) and the stack `run_stack` yields
+NAMED_ONLY |= {"ConfigError", "StartError", "Stack"}
 
 SPAN = re.compile(r"`([^`]+)`")
 SIGNATURE = re.compile(
@@ -82,6 +84,8 @@ def resolve(dotted: str) -> Any:
 
 
 def _default_text(value: Any) -> str:
+    if repr(value) == "<factory>":
+        return "Ellipsis"  # a dataclass field's default made fresh for each instance: `...`
     if callable(value):
         return f"{value.__module__}.{value.__qualname__}"
     return repr(value)

@@ -27,7 +27,25 @@ ELSEWHERE = {
     "dist/auth0-spa-js.production.js": "a file of the auth0-spa-js npm package",
     "linker/action/": "the wheel's copy of the shim, made by hatch_build.py",
     "public_url/": "a URL built from a setting, not a path",
+    "Node.js": "the JavaScript runtime's name, not a file",
+    "wheels/": "the folder `pip wheel -w wheels` makes in the reader's checkout",
 }
+# docs/testing.md builds a project of the reader's own, outside this repository.
+ELSEWHERE.update(
+    dict.fromkeys(
+        [
+            "myapp.py",
+            "test_myapp.py",
+            "answer.json",
+            "refused.json",
+            "token.json",
+            "spa/myspa.py",
+            "spa/conftest.py",
+            "spa/test_myspa.py",
+        ],
+        "a file of the reader's own project, which docs/testing.md writes out",
+    )
+)
 
 _EXTENSIONS = "md|py|js|mjs|json|ya?ml|toml|tf|conf|txt|sh|html|css|cfg|ini"
 # A path ending in a file name with a known extension, or a folder path ending in "/".

@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 
+from linker.core.claims import LEEWAY
 from linker.testing.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -114,7 +115,7 @@ def test_hint_too_old(e2e: Stack) -> None:
 def test_expired_hint(e2e: Stack) -> None:
     with e2e.browser() as browser:
         alice = e2e.sign_in(browser, ALICE)
-        e2e.advance(36_000 + 120)
+        e2e.advance(36_000 + LEEWAY + 120)  # past its exp and the leeway
         outcome = e2e.link(browser, alice.id_token, "github", choose=GITHUB)
     assert outcome.code == "invalid_id_token_hint"
     assert "expired" in (outcome.error_description or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from linker.core.claims import LEEWAY
 from linker.testing.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -63,7 +64,7 @@ def test_reauthentication_as_another_user_is_refused(e2e: Stack) -> None:
 def test_unlink_with_an_expired_hint_is_refused(e2e: Stack) -> None:
     with e2e.browser() as browser:
         frank = e2e.sign_in(browser, FRANK)
-        e2e.advance(36_000 + 120)
+        e2e.advance(36_000 + LEEWAY + 120)  # past its exp and the leeway
         outcome = e2e.link(browser, frank.id_token, "github", FRANK, action="unlink")
     assert outcome.code == "invalid_id_token_hint"
     assert e2e.identities(FRANK) == [FRANK, FRANK_GITHUB]

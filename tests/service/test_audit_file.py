@@ -10,24 +10,24 @@ from pathlib import Path
 from linker.audit import Audit, AuditRecord
 
 
-def test_a_new_audit_file_is_created_mode_0600(tmp_path: Path) -> None:
+async def test_a_new_audit_file_is_created_mode_0600(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     old_umask = os.umask(0)  # even a permissive umask must not widen it
     try:
-        Audit(path).write(AuditRecord(action="link", status="linked"), when=0.0)
+        await Audit(path).write(AuditRecord(action="link", status="linked"), when=0.0)
     finally:
         os.umask(old_umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text())["status"] == "linked"
 
 
-def test_lines_are_appended_and_an_existing_mode_is_kept(tmp_path: Path) -> None:
+async def test_lines_are_appended_and_an_existing_mode_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     path.write_text("")
     path.chmod(0o640)  # the operator's choice, e.g. for a log shipper's group
     audit = Audit(path)
-    audit.write(AuditRecord(action="link"), when=0.0)
-    audit.write(AuditRecord(action="unlink"), when=1.0)
+    await audit.write(AuditRecord(action="link"), when=0.0)
+    await audit.write(AuditRecord(action="unlink"), when=1.0)
     assert [json.loads(line)["action"] for line in path.read_text().splitlines()] == [
         "link",
         "unlink",

@@ -241,3 +241,18 @@ async def test_tenant_error_description_is_cut_and_cleaned(harness: Harness) -> 
     description = resumed.result["error_description"]
     assert "\n" not in description and "\x00" not in description and "\x1b" not in description
     assert description.count("y") == 200 - len("line one  line two [31m ")
+
+
+async def test_tenant_error_description_keeps_to_rfc_6749_characters(harness: Harness) -> None:
+    """RFC 6749 4.1.2.1: an `error_description` holds %x20-21 / %x23-5B / %x5D-7E only; the
+    result's description reaches the application as one."""
+    started = await harness.start()
+    noisy = 'said "no" <b>\\ caf\u00e9 \u2028 100%'
+    resumed = read_resume(
+        await harness.callback(
+            error='bad"error\\', error_description=noisy, state=nested_state(started)
+        )
+    )
+    description = resumed.result["error_description"]
+    assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in description), description
+    assert "said  no  <b>  caf  " in description and "100%" in description

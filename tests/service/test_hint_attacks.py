@@ -9,6 +9,7 @@ from typing import Any
 
 from joserfc.jwk import RSAKey
 
+from linker.core.claims import LEEWAY
 from tests.service.test_start_token_attacks import b64
 from tests.support.harness import Harness, read_resume
 
@@ -58,7 +59,7 @@ async def test_hint_from_another_issuer(harness: Harness) -> None:
 
 async def test_expired_hint(harness: Harness) -> None:
     now = int(harness.clock())
-    hint = harness.hint(iat=now - 200, exp=now - 100)
+    hint = harness.hint(iat=now - LEEWAY - 200, exp=now - LEEWAY - 1)
     assert await denied(harness, id_token_hint=hint) == "invalid_id_token_hint"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from linker.core.action_tokens import RESULT_TOKEN_LIFETIME
+from linker.core.claims import LEEWAY
 from linker.testing import query_of
 from tests.support.fake_tenant import APP_CLIENT
 from tests.support.harness import PRIMARY, SECONDARY, Harness, nested_state, read_resume
@@ -45,7 +47,7 @@ async def test_link_happy_path(harness: Harness) -> None:
     claims = resumed.claims
     assert claims["sub"] == PRIMARY
     assert claims["iss"] == "https://linker.test"
-    assert claims["exp"] == claims["iat"] + 120
+    assert claims["exp"] == claims["iat"] + RESULT_TOKEN_LIFETIME + LEEWAY  # skew tolerated
     assert claims["linker_v"] == 2 and claims["jti"] and len(claims["commit"]) >= 43
     # The callback prepares; nothing is written before the Action commits.
     assert harness.tenant.calls["GET user"] + harness.tenant.calls["POST identities"] == 0

@@ -22,7 +22,12 @@ async def test_healthz(harness: Harness) -> None:
 
 async def test_readyz_loads_keys(harness: Harness) -> None:
     response = await harness.client.get("/readyz")
-    assert response.json() == {"status": "ready", "store": True, "keys": True}
+    assert response.json() == {
+        "status": "ready",
+        "store": True,
+        "keys": True,
+        "clock_offset_seconds": 0.0,  # the store shares the service's clock here
+    }
     assert harness.tenant.calls["GET /.well-known/jwks.json"] == 1
 
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from linker.core.claims import LEEWAY
 from tests.support.harness import Harness, assert_dead_end, deeply_nested, hs256, signed_raw
 
 
@@ -34,19 +35,19 @@ async def test_rs256_start_token_is_refused(harness: Harness) -> None:
 
 async def test_expired_start_token_is_refused(harness: Harness) -> None:
     now = int(harness.clock())
-    response = await harness.start(iat=now - 400, exp=now - 100)
+    response = await harness.start(iat=now - LEEWAY - 300, exp=now - LEEWAY - 1)
     assert_dead_end(response)
     assert "expired" in response.text
 
 
 async def test_start_token_from_the_future_is_refused(harness: Harness) -> None:
     now = int(harness.clock())
-    assert_dead_end(await harness.start(iat=now + 120, exp=now + 420))
+    assert_dead_end(await harness.start(iat=now + LEEWAY + 1, exp=now + LEEWAY + 301))
 
 
 async def test_start_token_older_than_300s_is_refused(harness: Harness) -> None:
     now = int(harness.clock())
-    assert_dead_end(await harness.start(iat=now - 400, exp=now + 900))
+    assert_dead_end(await harness.start(iat=now - 300 - LEEWAY - 1, exp=now + 900))
 
 
 async def test_wrong_issuer_is_refused(harness: Harness) -> None:
@@ -101,7 +102,7 @@ async def test_a_start_url_is_used_once_even_by_a_reload(harness: Harness) -> No
 
 
 async def test_nbf_in_the_future_is_refused(harness: Harness) -> None:
-    response = await harness.start(nbf=int(harness.clock()) + 120)
+    response = await harness.start(nbf=int(harness.clock()) + LEEWAY + 1)
     assert_dead_end(response)
     assert "not valid yet" in response.text
 

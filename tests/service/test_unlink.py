@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from linker.core.claims import LEEWAY
 from tests.support.harness import PRIMARY, Harness, Linked, nested_state, read_resume
 
 
@@ -43,7 +44,7 @@ async def test_reauthentication_as_another_user_is_refused(harness: Harness) -> 
 
 async def test_unlink_with_expired_hint_is_refused(harness: Harness) -> None:
     now = int(harness.clock())
-    hint = harness.hint(iat=now - 200, exp=now - 100)
+    hint = harness.hint(iat=now - LEEWAY - 200, exp=now - LEEWAY - 1)
     resumed = read_resume(
         await harness.start(action="unlink", user=linked_alice(harness), id_token_hint=hint)
     )
