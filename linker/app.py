@@ -24,6 +24,7 @@ from linker import serving
 from linker.admission import Admission
 from linker.attempts import Attempts
 from linker.audit import Audit
+from linker.body_limit import MAX_COMMIT_BODY, BodyLimitMiddleware
 from linker.callback import callback
 from linker.commit import commit
 from linker.cookies import TxnCookies, cookie_name
@@ -43,7 +44,6 @@ from linker.upstream import Retrier
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
 MAX_PARAM_LENGTH = 16_384
-MAX_COMMIT_BODY = 64 * 1024
 
 
 def create_app(
@@ -76,6 +76,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.reconcile = lambda: reconcile(runtime)
     instrument(app)  # request ids, and no token in any log line whoever serves the app
+    app.add_middleware(BodyLimitMiddleware)  # no body is read whole before it is bounded
     # Added last, so outermost: the loop time includes the other middleware's.
     app.add_middleware(LoopTimeMiddleware, metrics=runtime.metrics, steps=step_routes())
     return app
@@ -162,7 +163,8 @@ async def link_callback(request: Request) -> Response:
 
 
 async def link_commit(request: Request) -> Response:
-    """JSON in, JSON out: `{"commit_token": T}` answers the final result."""
+    """JSON in, JSON out: `{"commit_token": T}` answers the final result. The body reaches
+    here bounded (`linker.body_limit`): a larger one was answered 413 unread."""
     body = await request.body()
     token = None
     if len(body) <= MAX_COMMIT_BODY:
