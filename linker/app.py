@@ -84,9 +84,10 @@ def create_app(
 
 def from_environment() -> Starlette:
     """The service with the settings of the environment and `.env`: what each `linker serve`
-    worker runs (`uvicorn --factory linker.app:from_environment` does the same). The process
-    is taken to serve this app alone: its collector and logging are set for it
-    (`linker.serving`)."""
+    worker runs (`uvicorn --factory linker.app:from_environment --no-access-log` does the
+    same; each step logs its own line, and an access line per request only repeats the
+    request's URL). The process is taken to serve this app alone: its collector and logging
+    are set for it (`linker.serving`)."""
     app = create_app(Settings.from_env(Settings.environment()))
     serving.settle()
     return app
