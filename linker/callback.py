@@ -96,6 +96,7 @@ async def _verify(
     id_token = str(tokens["id_token"])
     keys = await rt.tenant.keys.keys_for(key_id(id_token))
     claims = decisions.check_secondary_token(id_token, keys, txn, rt.settings, now=rt.clock())
+    decisions.check_login_connection(claims, txn)  # from the signed token, not from UserInfo
     claims = await rt.tenant.with_userinfo(claims, tokens, rt.tenant.budget())  # OIDC Core 5.4
     if txn.action == "unlink":
         return await _prepare(rt, txn, decisions.check_reauthentication(claims, txn), ip)

@@ -258,6 +258,30 @@ def check_secondary_token(
     return claims
 
 
+# The connection the nested login actually used, as the shim puts it into the ID token for
+# linker's own client (`api.idToken.setCustomClaim`): `{"name": ..., "strategy": ...}`.
+CONNECTION_CLAIM = "https://linker/connection"
+
+
+def check_login_connection(claims: Mapping[str, Any], txn: Transaction) -> None:
+    """Callback step 3 (every action): the nested login happened at the transaction's
+    connection. Its `/authorize` goes through the browser, which can rewrite `connection=`:
+    at another identity linked to the same user, the tenant answers with the same `sub`."""
+    used = claims.get(CONNECTION_CLAIM)
+    name = used.get("name") if isinstance(used, Mapping) else None
+    if not isinstance(name, str):
+        raise LinkError(
+            Code.LOGIN_CONNECTION_MISMATCH,
+            "The tenant did not say which connection the sign-in used: the linker Action "
+            "must be the current one.",
+        )
+    if name != txn.connection:
+        raise LinkError(
+            Code.LOGIN_CONNECTION_MISMATCH,
+            "The sign-in used another connection than the one asked for; nothing was changed.",
+        )
+
+
 def secondary_identity(claims: Mapping[str, Any], txn: Transaction, settings: Policy) -> Identity:
     """Callback step 4 (link): the checks on who signed in, before anything is written."""
     sub = str(claims["sub"])
