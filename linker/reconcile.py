@@ -24,7 +24,7 @@ from typing import Any
 
 from linker.core.errors import LinkError
 from linker.core.identities import Identity, identities_of
-from linker.core.merge import metadata_patch
+from linker.merging import merge_into, one_merge_per_user
 from linker.observability import log_event
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
@@ -105,22 +105,19 @@ async def forget(rt: Runtime, key: str) -> None:
 async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
     """Finish one item against the tenant's current state."""
     budget = rt.tenant.budget()
-    primary = await rt.management.get_user(item.primary, budget)
-    if item.identity not in identities_of(primary):
-        if rt.clock() - item.created_at < SETTLE_AFTER:
+    async with one_merge_per_user(rt, item.primary) as held:
+        if not held:  # a commit is merging into this user now: next pass
             report.waiting.append(item.primary)
             return
-        report.not_linked.append(item.primary)
-        await forget(rt, item.key)
-        return
-    patch = metadata_patch(
-        primary,
-        item.snapshot,
-        mode=rt.settings.metadata_merge,
-        include_app_metadata=rt.settings.merge_app_metadata,
-    )
-    if patch:
-        await rt.management.update_metadata(item.primary, patch, budget)
+        primary = await rt.management.get_user(item.primary, budget)
+        if item.identity not in identities_of(primary):
+            if rt.clock() - item.created_at < SETTLE_AFTER:
+                report.waiting.append(item.primary)
+                return
+            report.not_linked.append(item.primary)
+            await forget(rt, item.key)
+            return
+        await merge_into(rt, item.primary, primary, item.snapshot, budget)
     report.merged.append(item.primary)
     log_event("merge_settled", sub=item.primary, secondary=item.identity.full_id)
     await forget(rt, item.key)

@@ -332,7 +332,7 @@ class CountingRedis(Redis):
 
 
 @pytest.mark.redis
-async def test_a_link_flow_makes_seven_redis_commands(
+async def test_a_link_flow_makes_nine_redis_commands(
     tenant: FakeTenant, clock: FakeClock, redis_url: str
 ) -> None:
     """Everything the service keeps in Redis, for one complete flow once the Management API
@@ -354,6 +354,8 @@ async def test_a_link_flow_makes_seven_redis_commands(
         "SET",  # callback: the prepared attempt
         "EVALSHA",  # commit: the attempt claimed for its user, its outcome in progress
         "SET",  # commit: the merge owed, before the link
+        "SET",  # commit: the user's merge lock, for the fresh read and the PATCH
+        "DEL",  # commit: the merge lock released
         "EVALSHA",  # commit: the outcome, and the merge no longer owed
     ]
 
