@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from urllib.parse import parse_qsl
 
 import httpx
 from starlette.applications import Starlette
@@ -27,6 +28,7 @@ from linker.audit import Audit
 from linker.body_limit import MAX_COMMIT_BODY, BodyLimitMiddleware
 from linker.callback import callback
 from linker.commit import commit
+from linker.confirm import choose
 from linker.cookies import TxnCookies, cookie_name
 from linker.core.errors import LinkError
 from linker.http1 import upstream_client
@@ -157,9 +159,28 @@ async def link_callback(request: Request) -> Response:
         return too_long()
 
     def cookie_ok(state: str) -> bool:
-        return rt.cookies.matches(request.cookies.get(cookie_name(state)), state)
+        name = cookie_name(state, secure=rt.settings.secure_cookies)
+        return rt.cookies.matches(request.cookies.get(name), state)
 
     outcome = await callback(rt, params, cookie_ok=cookie_ok, ip=_client_ip(request))
+    return render(rt, outcome)
+
+
+async def link_confirm(request: Request) -> Response:
+    """The Link or Cancel form of the page that shows the account (`linker.confirm`)."""
+    rt = runtime_of(request)
+    body = await request.body()  # bounded by `linker.body_limit`
+    form = {k: v for k, v in parse_qsl(body.decode("utf-8", "replace"), max_num_fields=8)}
+    if any(len(v) > MAX_PARAM_LENGTH for v in form.values()):
+        return too_long()
+
+    def cookie_ok(state: str) -> bool:
+        name = cookie_name(state, secure=rt.settings.secure_cookies)
+        return rt.cookies.matches(request.cookies.get(name), state)
+
+    outcome = await choose(
+        rt, form, cookie_ok=cookie_ok, origin=request.headers.get("origin"), ip=_client_ip(request)
+    )
     return render(rt, outcome)
 
 
@@ -211,6 +232,7 @@ async def metrics(request: Request) -> Response:
 ROUTES = [
     Route("/link/start", link_start, methods=["GET"]),
     Route("/link/callback", link_callback, methods=["GET"]),
+    Route("/link/confirm", link_confirm, methods=["POST"]),
     Route("/link/commit", link_commit, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
@@ -219,7 +241,12 @@ ROUTES = [
 
 # The linking steps by route path, labelled as `linker.outcomes.observe` labels them (unlink
 # runs through the same three routes).
-STEP_PATHS = {"/link/start": "start", "/link/callback": "callback", "/link/commit": "commit"}
+STEP_PATHS = {
+    "/link/start": "start",
+    "/link/callback": "callback",
+    "/link/confirm": "confirm",
+    "/link/commit": "commit",
+}
 
 
 def step_routes() -> dict[tuple[str, str], str]:

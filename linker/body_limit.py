@@ -9,8 +9,9 @@ take a gigabyte of a worker's memory. This pure ASGI middleware stands in front 
   `BodyTooLarge`, the middleware answers 413 if nothing has been sent yet.
 
 The 413 closes the connection (`Connection: close`), so the server does not go on reading
-and discarding the rest of the body for a keep-alive. Only `POST /link/commit` takes a body
-(`{"commit_token": ...}`, a few KiB); every other route takes none, and its cap is zero.
+and discarding the rest of the body for a keep-alive. Only `POST /link/commit`
+(`{"commit_token": ...}`, a few KiB) and `POST /link/confirm` (a small form) take one; every
+other route takes none, and its cap is zero.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # What /link/commit reads: a commit token is under 4 KiB; 64 KiB leaves room to spare.
 MAX_COMMIT_BODY = 64 * 1024
 # Routes that take a body, and their caps in bytes; every other route takes none.
-BODY_CAPS: Mapping[str, int] = {"/link/commit": MAX_COMMIT_BODY}
+# The confirmation form: a transaction id, a token and a choice.
+MAX_CONFIRM_BODY = 4 * 1024
+BODY_CAPS: Mapping[str, int] = {"/link/commit": MAX_COMMIT_BODY, "/link/confirm": MAX_CONFIRM_BODY}
 NO_BODY = 0
 
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from linker.check import check_tenant, unknown_names, workers_problem
+from linker.check import check_tenant, unknown_names, unsafe_settings, workers_problem
 from linker.logs import logging_config
 from linker.observability import MULTIPROCESS_DIR
 from linker.settings import Settings, SettingsError
@@ -182,6 +182,8 @@ def check(argv: Sequence[str]) -> int:
     if bad:
         return 2
     settings = Settings.from_env(env)
+    for line in unsafe_settings(settings):
+        print(line, file=sys.stderr)
     report = asyncio.run(check_tenant(settings))
     for note in report.notes:
         print(note, file=sys.stderr)

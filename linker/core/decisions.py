@@ -58,7 +58,8 @@ class Policy(Protocol):
 
 def check_client_and_request(req: StartRequest, settings: Policy) -> None:
     """Step 2 and the request's shape: client allowed, action and connection sensible."""
-    if settings.allowed_client_ids and req.client_id not in settings.allowed_client_ids:
+    allowed = settings.allowed_client_ids
+    if "*" not in allowed and req.client_id not in allowed:  # `*`: every application
         raise LinkError(
             Code.CLIENT_NOT_ALLOWED, "This application is not allowed to link accounts."
         )

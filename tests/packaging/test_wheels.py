@@ -175,6 +175,7 @@ def test_check_and_serve_against_the_installed_dev_tenant(installed: Installed) 
         "LINKER_CLIENT_SECRET": "linker-secret-change-me-0123456789",
         "LINKER_ACTION_SECRETS": SECRET,
         "LINKER_PUBLIC_URL": linker_url,
+        "LINKER_ALLOWED_CLIENT_IDS": "demo-app",
     }
     tenant = installed.popen(
         "dev-tenant", "--port", str(port), "--linker-url", linker_url, "--action-secret", SECRET

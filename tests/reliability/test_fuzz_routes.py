@@ -175,7 +175,7 @@ def test_callback_with_anything(
 ) -> None:
     service.client.cookies.clear()
     if cookie is not None and params.get("state"):
-        service.client.cookies.set(cookie_name(params["state"]), cookie, path="/link")
+        service.client.cookies.set(cookie_name(params["state"]), cookie, path="/")
     assert_contract(service.run(service.client.get("/link/callback", params=params)))
     service.client.cookies.clear()
 
