@@ -25,20 +25,26 @@ from linker.store import StoreUnavailable
 LOCK_PREFIX = "merge-lock:"
 # Held across one read and one PATCH, within a step's budget; the lock lives this much longer
 # than the budget, so its holder may delete it unchecked, and a crashed one's lapses by itself.
-LOCK_SECONDS = 20.0
-# How long a merge waits for another merge of the same user to finish, and how often it looks.
+LOCK_MARGIN = 5.0
+# How long a commit's merge waits for another merge of the same user (the user is waiting
+# too), and how often it looks. Reconcile waits as long as a lock can live.
 WAIT_SECONDS = 3.0
 POLL_SECONDS = 0.05
 
 logger = logging.getLogger("linker.merging")
 
 
-async def _acquire(rt: Runtime, key: str, mine: str, ttl: float) -> bool | None:
+def lock_seconds(rt: Runtime) -> float:
+    """How long a merge lock lives: past it, its holder has given up (or crashed)."""
+    return rt.settings.upstream_budget + LOCK_MARGIN
+
+
+async def _acquire(rt: Runtime, key: str, mine: str, wait: float) -> bool | None:
     """True when taken, False when another kept it too long, None when the store is down."""
     waited = 0.0
     try:
-        while not await rt.attempts.store.put(key, mine, ttl, only_new=True):
-            if waited >= WAIT_SECONDS:
+        while not await rt.attempts.store.put(key, mine, lock_seconds(rt), only_new=True):
+            if waited >= wait:
                 return False
             await rt.sleep(POLL_SECONDS)
             waited += POLL_SECONDS
@@ -49,12 +55,14 @@ async def _acquire(rt: Runtime, key: str, mine: str, ttl: float) -> bool | None:
 
 
 @contextlib.asynccontextmanager
-async def one_merge_per_user(rt: Runtime, user_id: str) -> AsyncIterator[bool]:
+async def one_merge_per_user(
+    rt: Runtime, user_id: str, *, wait: float = WAIT_SECONDS
+) -> AsyncIterator[bool]:
     """Holds the user's merge lock for the block: yields True when held (or when the store
     cannot be asked: a merge written then is worth more than one owed to a store that is
-    down), False when another merge kept it for `WAIT_SECONDS`."""
+    down), False when another merge kept it for `wait` seconds."""
     key = LOCK_PREFIX + user_id
-    taken = await _acquire(rt, key, random_token(), rt.settings.upstream_budget + LOCK_SECONDS)
+    taken = await _acquire(rt, key, random_token(), wait)
     try:
         yield taken is not False
     finally:

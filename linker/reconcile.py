@@ -24,7 +24,7 @@ from typing import Any
 
 from linker.core.errors import LinkError
 from linker.core.identities import Identity, identities_of
-from linker.merging import merge_into, one_merge_per_user
+from linker.merging import lock_seconds, merge_into, one_merge_per_user
 from linker.observability import log_event
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
@@ -104,11 +104,12 @@ async def forget(rt: Runtime, key: str) -> None:
 
 async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
     """Finish one item against the tenant's current state."""
-    budget = rt.tenant.budget()
-    async with one_merge_per_user(rt, item.primary) as held:
-        if not held:  # a commit is merging into this user now: next pass
+    # As long as a lock can live: a commit still merging finishes, a crashed one's lapses.
+    async with one_merge_per_user(rt, item.primary, wait=lock_seconds(rt)) as held:
+        if not held:  # the store says so still: next pass
             report.waiting.append(item.primary)
             return
+        budget = rt.tenant.budget()  # from now: the wait is not the tenant's time
         primary = await rt.management.get_user(item.primary, budget)
         if item.identity not in identities_of(primary):
             if rt.clock() - item.created_at < SETTLE_AFTER:
