@@ -105,7 +105,13 @@ def confirm_page(account: ShownAccount, *, action: str, state: str, token: str) 
         "<p>If this is not your account, cancel: nothing will be linked.</p>"
         f"{form('link', 'Link')}{form('cancel', 'Cancel')}"
     )
-    # Only https pictures; the forms post here and nowhere else; no script at all.
+    # Only https pictures; the forms post here and nowhere else; no script at all. The page's
+    # own address goes to linker only (`same-origin`): with `no-referrer` a browser sends
+    # `Origin: null` with the POST, and linker checks that Origin.
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src https:; form-action 'self'"
-    headers = {**SECURITY_HEADERS, "content-security-policy": csp}
+    headers = {
+        **SECURITY_HEADERS,
+        "content-security-policy": csp,
+        "referrer-policy": "same-origin",
+    }
     return HTMLResponse(_page("Link this account?", body), headers=headers)

@@ -160,3 +160,13 @@ async def test_the_operator_can_turn_the_page_off(harness: Harness) -> None:
 async def test_an_unlink_shows_no_page(harness: Harness) -> None:
     """An unlink joins nothing: the primary re-authenticates, and the result comes back."""
     assert (await unlink(harness)).status == "unlinked"
+
+
+async def test_an_opaque_origin_is_refused(harness: Harness) -> None:
+    """`Origin: null` (a sandboxed frame, a data: page) is not linker's own page."""
+    page = await shown(harness)
+    assert page.headers["referrer-policy"] == "same-origin"  # so browsers send the real one
+    forged = await harness.client.post(
+        "/link/confirm", data=confirm_fields(page, "link"), headers={"origin": "null"}
+    )
+    assert_dead_end(forged, "browser_mismatch")
