@@ -4,7 +4,7 @@
 (one worker, so its process is the worker), then sends to every route a body of that size
 twice, once with a `Content-Length` and once chunked, each produced lazily as it is sent, and
 prints for each the answer, the bytes the server took before it closed the connection, and
-the worker's resident memory (VmRSS) before and after. The test suite runs the same with a
+the worker's peak resident memory (VmHWM) before and after. The test suite runs the same with a
 few MiB (`tests/e2e/test_body_limit_e2e.py`).
 """
 
@@ -25,6 +25,7 @@ import httpx
 
 ROUTES = (
     ("POST", "/link/commit"),
+    ("POST", "/link/confirm"),
     ("GET", "/link/start"),
     ("GET", "/link/callback"),
     ("GET", "/healthz"),
@@ -35,7 +36,7 @@ CHUNK = 256 * 1024
 @dataclass(frozen=True)
 class Flooded:
     """One large request: the status answered, the bytes sent before the server stopped
-    reading, and the worker's memory in KiB before and after."""
+    reading, and the worker's peak memory in KiB before and after."""
 
     method: str
     path: str
@@ -50,12 +51,14 @@ class Flooded:
         return self.rss_after - self.rss_before
 
 
-def rss_kib(pid: int) -> int:
-    """The resident set size of process `pid`, in KiB (Linux)."""
+def rss_kib(pid: int, field: str = "VmHWM") -> int:
+    """Process `pid`'s peak resident set size so far (`VmHWM`; `VmRSS` for the current one),
+    in KiB (Linux). The peak is what matters: a body read whole and freed again leaves the
+    current size where it was, after the worker was killed for it."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    raise RuntimeError(f"no {field} for process {pid}")
 
 
 def free_port() -> int:
@@ -157,7 +160,7 @@ def main(argv: list[str]) -> int:
         framing = "chunked" if r.chunked else "content-length"
         print(
             f"{r.method:4} {r.path:15} {framing:14} -> {r.status}  sent {r.sent / 2**20:8.1f} MiB"
-            f"  RSS {r.rss_before / 1024:6.1f} -> {r.rss_after / 1024:6.1f} MiB"
+            f"  peak RSS {r.rss_before / 1024:6.1f} -> {r.rss_after / 1024:6.1f} MiB"
             f" ({r.growth_kib / 1024:+.1f})"
         )
     return 0
