@@ -213,6 +213,7 @@ def test_demo_serves_its_printed_url_and_links(installed: Installed) -> None:
             browser.submit(browser.form_with(user_id="google-oauth2|alice"))
             browser.submit(browser.form_saying("Link GitHub"))
             browser.submit(browser.form_with(user_id="github|1001"))
+            browser.submit(browser.form_with(choice="link"))  # linker shows the account: Link
             page = browser.auto_submit()
         assert "Linked: github (github|1001)" in page.text
     finally:

@@ -113,7 +113,7 @@ def test_text_with_no_pair_and_no_jwt_is_kept_as_it_is(around: str) -> None:
 def test_a_long_record_is_cut_before_it_is_scanned(caplog: pytest.LogCaptureFixture) -> None:
     install_redaction()
     caplog.set_level(logging.INFO)
-    logging.getLogger("uvicorn.access").info("%s", "/healthz?" + "(" * 64_000 + "&=x")
+    logging.getLogger("tests.redaction").info("%s", "/healthz?" + "(" * 64_000 + "&=x")
     (record,) = caplog.records
     message = record.getMessage()
     assert len(message) <= MAX_SCANNED + len(CUT)
