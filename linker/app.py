@@ -46,6 +46,8 @@ from linker.upstream import Retrier
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
 MAX_PARAM_LENGTH = 16_384
+# The confirmation form has three fields; a few more are tolerated, no more are parsed.
+CONFIRM_FIELDS = 8
 
 
 def create_app(
@@ -170,7 +172,10 @@ async def link_confirm(request: Request) -> Response:
     """The Link or Cancel form of the page that shows the account (`linker.confirm`)."""
     rt = runtime_of(request)
     body = await request.body()  # bounded by `linker.body_limit`
-    form = {k: v for k, v in parse_qsl(body.decode("utf-8", "replace"), max_num_fields=8)}
+    try:
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), max_num_fields=CONFIRM_FIELDS))
+    except ValueError:  # more fields than the form has
+        form = {}
     if any(len(v) > MAX_PARAM_LENGTH for v in form.values()):
         return too_long()
 
