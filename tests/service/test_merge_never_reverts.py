@@ -5,13 +5,25 @@ change between `/continue` and the PATCH survives, and two commits for one user 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from linker.merging import LOCK_PREFIX
-from tests.support.harness import PRIMARY, SECONDARY, Harness, hs256, read_resume
+from linker.testing import FakeClock
+from tests.support.fake_tenant import FakeTenant
+from tests.support.harness import (
+    PRIMARY,
+    SECONDARY,
+    Harness,
+    hs256,
+    make_settings,
+    read_resume,
+    running,
+)
 
 
 async def prepared(harness: Harness, sub: str = SECONDARY) -> str:
@@ -97,3 +109,30 @@ async def test_a_merge_waits_for_another_merge_of_the_same_user(harness: Harness
         "theme": "dark",
         "github": {"handle": "alice"},
     }
+
+
+async def test_two_merges_at_once_keep_both_results(
+    tenant: FakeTenant, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two commits for one user at the same moment: while one reads the primary for its
+    merge (the tenant is slow to answer), the other must not read the same old state and
+    PATCH over it. It waits for the user's merge lock, or leaves its merge owed; either way
+    both results end up in the primary."""
+
+    async def slow_reads(request: httpx.Request) -> httpx.Response:
+        response = tenant.handle(request)
+        if request.method == "GET" and request.url.path.endswith(PRIMARY):
+            await asyncio.sleep(0.05)  # read now, answered later: the other commit runs
+        return response
+
+    monkeypatch.setattr(tenant, "transport", lambda: httpx.MockTransport(slow_reads))
+    tenant.users[SECONDARY]["user_metadata"] = {"accounts": {"github": "alice"}}
+    tenant.add_user(
+        "github|2002", email="alice@example.com", user_metadata={"accounts": {"work": "al"}}
+    )
+    async with running(tenant, clock, make_settings()) as harness:
+        first, second = await prepared(harness), await prepared(harness, "github|2002")
+        answers = await asyncio.gather(harness.commit(first), harness.commit(second))
+        assert [a.json()["status"] for a in answers] == ["linked", "linked"]
+        await harness.reconcile()  # a merge left owed is written now
+    assert tenant.users[PRIMARY]["user_metadata"]["accounts"] == {"github": "alice", "work": "al"}
