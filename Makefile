@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check fast lint typecheck unit system-deps demo bench bench-http soak soak-outside soak-host fuzz serve clean
+.PHONY: test check fast lint typecheck unit system-deps demo bench bench-http body-flood soak soak-outside soak-host fuzz serve clean
 
 # Both distributions, editable: linker-auth0 with its dev and test extras, and
 # linker-auth0-dev (dev/), which the dev extra names and pip finds here.
@@ -54,6 +54,11 @@ bench: $(STAMP)
 # (benchmarks/http).
 bench-http: $(STAMP) system-deps
 	$(BIN)/python -m benchmarks.http
+
+# 1 GiB to every route of `linker serve`, with a length and chunked: prints each answer and
+# the worker's memory before and after (benchmarks/body_flood.py).
+body-flood: $(STAMP)
+	$(BIN)/python -m benchmarks.body_flood 1024
 
 # 1,000 complete flows at 30% faults, crashes included; prints what the tenant ended with.
 soak: $(STAMP)

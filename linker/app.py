@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from urllib.parse import parse_qsl
 
 import httpx
 from starlette.applications import Starlette
@@ -24,8 +25,10 @@ from linker import serving, suggest_web
 from linker.admission import Admission
 from linker.attempts import Attempts
 from linker.audit import Audit
+from linker.body_limit import MAX_COMMIT_BODY, BodyLimitMiddleware
 from linker.callback import callback
 from linker.commit import commit
+from linker.confirm import choose
 from linker.cookies import TxnCookies, cookie_name
 from linker.core.errors import LinkError
 from linker.host_limits import DescriptorGuard
@@ -45,7 +48,8 @@ from linker.upstream import Retrier
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
 MAX_PARAM_LENGTH = 16_384
-MAX_COMMIT_BODY = 64 * 1024
+# The confirmation form has three fields; a few more are tolerated, no more are parsed.
+CONFIRM_FIELDS = 8
 
 
 def create_app(
@@ -80,6 +84,7 @@ def create_app(
     app.state.reconcile = lambda: reconcile(runtime)
     instrument(app)  # request ids, and no token in any log line whoever serves the app
     app.add_middleware(DescriptorGuard)  # out of descriptors: a 503, never a 500
+    app.add_middleware(BodyLimitMiddleware)  # no body is read whole before it is bounded
     # Added last, so outermost: the loop time includes the other middleware's.
     app.add_middleware(LoopTimeMiddleware, metrics=runtime.metrics, steps=step_routes())
     return app
@@ -87,9 +92,10 @@ def create_app(
 
 def from_environment() -> Starlette:
     """The service with the settings of the environment and `.env`: what each `linker serve`
-    worker runs (`uvicorn --factory linker.app:from_environment` does the same). The process
-    is taken to serve this app alone: its collector and logging are set for it
-    (`linker.serving`)."""
+    worker runs (`uvicorn --factory linker.app:from_environment --no-access-log` does the
+    same; each step logs its own line, and an access line per request only repeats the
+    request's URL). The process is taken to serve this app alone: its collector and logging
+    are set for it (`linker.serving`)."""
     app = create_app(Settings.from_env(Settings.environment()))
     serving.settle()
     return app
@@ -163,14 +169,37 @@ async def link_callback(request: Request) -> Response:
         return too_long()
 
     def cookie_ok(state: str) -> bool:
-        return rt.cookies.matches(request.cookies.get(cookie_name(state)), state)
+        name = cookie_name(state, secure=rt.settings.secure_cookies)
+        return rt.cookies.matches(request.cookies.get(name), state)
 
     outcome = await callback(rt, params, cookie_ok=cookie_ok, ip=_client_ip(request))
     return render(rt, outcome)
 
 
+async def link_confirm(request: Request) -> Response:
+    """The Link or Cancel form of the page that shows the account (`linker.confirm`)."""
+    rt = runtime_of(request)
+    body = await request.body()  # bounded by `linker.body_limit`
+    try:
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), max_num_fields=CONFIRM_FIELDS))
+    except ValueError:  # more fields than the form has
+        form = {}
+    if any(len(v) > MAX_PARAM_LENGTH for v in form.values()):
+        return too_long()
+
+    def cookie_ok(state: str) -> bool:
+        name = cookie_name(state, secure=rt.settings.secure_cookies)
+        return rt.cookies.matches(request.cookies.get(name), state)
+
+    outcome = await choose(
+        rt, form, cookie_ok=cookie_ok, origin=request.headers.get("origin"), ip=_client_ip(request)
+    )
+    return render(rt, outcome)
+
+
 async def link_commit(request: Request) -> Response:
-    """JSON in, JSON out: `{"commit_token": T}` answers the final result."""
+    """JSON in, JSON out: `{"commit_token": T}` answers the final result. The body reaches
+    here bounded (`linker.body_limit`): a larger one was answered 413 unread."""
     body = await request.body()
     token = None
     if len(body) <= MAX_COMMIT_BODY:
@@ -226,6 +255,7 @@ async def metrics(request: Request) -> Response:
 ROUTES = [
     Route("/link/start", link_start, methods=["GET"]),
     Route("/link/callback", link_callback, methods=["GET"]),
+    Route("/link/confirm", link_confirm, methods=["POST"]),
     Route("/link/commit", link_commit, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
@@ -238,6 +268,7 @@ ROUTES = [
 STEP_PATHS = {
     "/link/start": "start",
     "/link/callback": "callback",
+    "/link/confirm": "confirm",
     "/link/commit": "commit",
     **suggest_web.STEP_PATHS,
 }

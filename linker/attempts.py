@@ -7,7 +7,9 @@ same answer and writes nothing twice).
 
 Each method is one store operation, so a link flow costs seven Redis commands: start 2
 (`first_use`, `open`), callback 2 (`take`, `prepare`), commit 3 (`claim`, the work item of
-`linker.reconcile`, `record`).
+`linker.reconcile`, `record`); two more for the page that shows the account
+(`linker.confirm`), and two for the user's merge lock (`linker.merging`) when there is
+metadata to merge.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 The browser must hold the transaction's cookie before anything is taken from the store; the
 code is exchanged once; the ID token and the policies are checked; then the attempt is
 *prepared* under a fresh commit id and the browser resumes at the tenant's `/continue` with a
-`pending` result. The link itself is written only by `/link/commit` (see `linker.commit`),
-which the Action calls from inside the tenant's login: so it happens only in the browser that
-holds that login.
+`pending` result (for a link, once the user confirms the account shown: `linker.confirm`).
+The link itself is written only by `/link/commit` (see `linker.commit`), which the Action
+calls from inside the tenant's login: so it happens only in the browser that holds that login.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from linker.admission import busy
 from linker.attempts import Prepared
 from linker.audit import AuditRecord
+from linker.confirm import Confirm, ask
 from linker.core import decisions
 from linker.core import suggest as suggest_rules
 from linker.core.action_tokens import Result
@@ -23,6 +24,7 @@ from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
 from linker.core.identities import Identity
 from linker.core.pkce import random_token
+from linker.core.shown_account import shown_account
 from linker.core.transaction import Transaction
 from linker.outcomes import DeadEnd, Outcome, dead_end, finish, observe, resume, store_down
 from linker.runtime import Runtime
@@ -31,7 +33,7 @@ from linker.store import StoreUnavailable
 
 async def callback(
     rt: Runtime, params: Mapping[str, str], *, cookie_ok: Callable[[str], bool], ip: str | None
-) -> Outcome:
+) -> Outcome | Confirm:
     """Run `/link/callback`: a dead end before the transaction is trusted, a resume after."""
     began = time.perf_counter()
     state = params.get("state", "")
@@ -51,7 +53,7 @@ async def callback(
 
 async def _attempt(
     rt: Runtime, state: str, params: Mapping[str, str], ip: str | None, began: float
-) -> Outcome:
+) -> Outcome | Confirm:
     try:
         taken = await rt.attempts.take(state)
     except StoreUnavailable:
@@ -74,12 +76,17 @@ async def _attempt(
         connection=txn.connection,
         ip=ip,
     )
+    verified: Result | Confirm
     try:
-        result = await _verify(rt, txn, params, ip)
+        verified = await _verify(rt, txn, params, ip)
     except LinkError as error:
-        result = Result.from_error(await rt.store_clock.judge(error))
+        verified = Result.from_error(await rt.store_clock.judge(error))
     except StoreUnavailable:
-        result = Result.from_error(store_down())
+        verified = Result.from_error(store_down())
+    if isinstance(verified, Confirm):  # the account is shown; `/link/confirm` goes on
+        observe(rt, "callback", began, code=None, status="confirm", sub=txn.primary_user_id)
+        return verified
+    result = verified
     record.status, record.code = result.status, result.error
     record.secondary = result.identity.full_id if result.identity else None
     if result.status != "pending":  # a prepared attempt ends at the commit: audited there
@@ -91,7 +98,7 @@ async def _attempt(
 
 async def _verify(
     rt: Runtime, txn: Transaction, params: Mapping[str, str], ip: str | None
-) -> Result:
+) -> Result | Confirm:
     if params.get("error"):
         raise decisions.nested_login_error(params["error"], params.get("error_description"))
     code = params.get("code")
@@ -102,18 +109,22 @@ async def _verify(
     keys = await rt.tenant.keys.keys_for(key_id(id_token))
     now = rt.store_clock.now()
     claims = decisions.check_secondary_token(id_token, keys, txn, rt.settings, now=now)
+    decisions.check_login_connection(claims, txn)  # from the signed token, not from UserInfo
     claims = await rt.tenant.with_userinfo(claims, tokens, rt.tenant.budget())  # OIDC Core 5.4
     if txn.action == "unlink":
-        return await _prepare(rt, txn, decisions.check_reauthentication(claims, txn), ip)
+        return await prepare(rt, txn, decisions.check_reauthentication(claims, txn), ip)
     if txn.action == "suggest":  # the very candidate offered (docs/protocol.md section 8)
-        return await _prepare(rt, txn, suggest_rules.check_candidate(claims, txn), ip)
+        return await prepare(rt, txn, suggest_rules.check_candidate(claims, txn), ip)
     if txn.already_linked is not None and claims["sub"] == txn.primary_user_id:
         # Signed in again with the linked identity: its new scopes are granted; nothing to link.
         return Result(status="already_linked", identity=txn.already_linked)
-    return await _prepare(rt, txn, decisions.secondary_identity(claims, txn, rt.settings), ip)
+    identity = decisions.secondary_identity(claims, txn, rt.settings)
+    if rt.settings.confirm_link:  # show the account before it is joined (`linker.confirm`)
+        return await ask(rt, txn, identity, shown_account(claims, txn.connection))
+    return await prepare(rt, txn, identity, ip)
 
 
-async def _prepare(rt: Runtime, txn: Transaction, identity: Identity, ip: str | None) -> Result:
+async def prepare(rt: Runtime, txn: Transaction, identity: Identity, ip: str | None) -> Result:
     """Remember the verified attempt under a new commit id; nothing is written to the tenant."""
     attempt = Prepared(
         commit=random_token(),

@@ -34,7 +34,7 @@ from linker.core.errors import Code, LinkError
 from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
 from linker.http1 import upstream_client
-from linker.settings import SETTING_NAMES, Settings
+from linker.settings import ALL, SETTING_NAMES, Settings
 from linker.store import Store, StoreUnavailable, open_store
 from linker.tenant import Tenant
 from linker.transport import Upstream, as_upstream
@@ -65,6 +65,23 @@ def unknown_names(env: Mapping[str, str]) -> list[str]:
         close = difflib.get_close_matches(name.removeprefix(PREFIX), known, n=1, cutoff=0.6)
         hint = f"; did you mean {PREFIX}{close[0]}?" if close else ""
         lines.append(f"{name}: not a linker setting{hint}")
+    return lines
+
+
+def unsafe_settings(settings: Settings) -> list[str]:
+    """Settings that work and are unsafe: one warning each (the service still starts)."""
+    lines = []
+    if settings.all_clients_allowed:
+        lines.append(
+            "warning: LINKER_ALLOWED_CLIENT_IDS is *: every application of the tenant may ask "
+            "for linking, third-party and dynamically registered ones included; list the "
+            "client ids of your own applications"
+        )
+    if ALL in settings.trusted_proxies:
+        lines.append(
+            "warning: LINKER_TRUSTED_PROXIES is *: X-Forwarded-For is believed from anyone, so "
+            "the client addresses logged and audited can be forged; name your proxies"
+        )
     return lines
 
 

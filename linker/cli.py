@@ -17,7 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from linker.check import Report, check_store, check_tenant, unknown_names, workers_problem
+from linker.check import (
+    Report,
+    check_store,
+    check_tenant,
+    unknown_names,
+    unsafe_settings,
+    workers_problem,
+)
 from linker.host_limits import (
     HEADER_TIMEOUT,
     RESERVED_DESCRIPTORS,
@@ -226,6 +233,8 @@ def check(argv: Sequence[str]) -> int:
     if bad:
         return 2
     settings = Settings.from_env(env)
+    for line in unsafe_settings(settings):
+        print(line, file=sys.stderr)
     report = asyncio.run(_check_deployment(settings))
     report.notes += asyncio.run(clock_notes(settings.store_url.reveal()))
     for note in report.notes:

@@ -1,4 +1,5 @@
-"""The `linker_txn_*` cookie that binds a transaction to the browser that started it.
+"""The `linker_txn_*` cookie that binds a transaction to the browser that started it
+(`__Host-linker_txn_*` over https).
 
 One cookie per transaction, named after a digest of its id, so two attempts in two tabs of
 one browser do not overwrite each other. The value is the transaction id and a timestamp
@@ -22,6 +23,9 @@ from linker.core.secret import Secret
 
 COOKIE_PREFIX = "linker_txn_"
 COOKIE_PATH = "/link"
+# Over https the cookie is a `__Host-` cookie (RFC 6265bis 4.1.3.2): browsers take it only with
+# Secure, Path=/ and no Domain, so a sibling subdomain cannot plant or shadow one for linker.
+HOST_PREFIX = "__Host-"
 _SALT = "linker.txn-cookie"
 
 
@@ -29,20 +33,26 @@ _SALT = "linker.txn-cookie"
 _PLAIN = re.compile(r"[A-Za-z0-9._-]*")
 
 
-def cookie_name(txn_id: str) -> str:
-    return COOKIE_PREFIX + hashlib.sha256(txn_id.encode()).hexdigest()[:16]
+def cookie_name(txn_id: str, *, secure: bool = True) -> str:
+    """The transaction's cookie name: `__Host-linker_txn_<digest>` over https (`secure`),
+    `linker_txn_<digest>` on plain http, which only a loopback public URL may use."""
+    name = COOKIE_PREFIX + hashlib.sha256(txn_id.encode()).hexdigest()[:16]
+    return HOST_PREFIX + name if secure else name
 
 
 def set_cookie(name: str, value: str, *, max_age: int, secure: bool) -> str:
-    """A `Set-Cookie` value for a transaction cookie: HttpOnly, SameSite=Lax, on COOKIE_PATH.
-    `max_age=0` (with an empty value) deletes the cookie. Written out rather than through
-    `http.cookies`, which took a third of a response's rendering for two fixed shapes."""
+    """A `Set-Cookie` value for a transaction cookie: HttpOnly, SameSite=Lax; Secure on Path=/
+    (as a `__Host-` cookie must be) when `secure`, else on COOKIE_PATH. `max_age=0` (with an
+    empty value) deletes the cookie. Written out rather than through `http.cookies`, which
+    took a third of a response's rendering for two fixed shapes."""
     if not (name and _PLAIN.fullmatch(name) and _PLAIN.fullmatch(value)):
         raise ValueError("a transaction cookie's name and value are plain tokens")
+    if name.startswith(HOST_PREFIX) and not secure:
+        raise ValueError("a __Host- cookie is Secure")
     attributes = [f"{name}={value}", f"Max-Age={max_age}"]
     if max_age <= 0:  # also for clients that predate Max-Age
         attributes.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
-    attributes += [f"Path={COOKIE_PATH}", "HttpOnly", "SameSite=Lax"]
+    attributes += [f"Path={'/' if secure else COOKIE_PATH}", "HttpOnly", "SameSite=Lax"]
     if secure:
         attributes.append("Secure")
     return "; ".join(attributes)

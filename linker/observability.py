@@ -27,6 +27,7 @@ from linker.looptime import LoopTimer
 from linker.redaction import (
     SENSITIVE_PARAMS,
     RedactQueryFilter,
+    bounded,
     install_redaction,
     redact_url,
 )
@@ -45,11 +46,22 @@ __all__ = [
 ]
 
 log = logging.getLogger("linker")
+# A logged text field (a connection name, a subject, an error code) is cut past this.
+MAX_FIELD = 256
 
 
 def log_event(event: str, **fields: object) -> None:
-    """One JSON line on the `linker` logger; `None` fields are left out."""
-    record = {"event": event, **{k: v for k, v in fields.items() if v is not None}}
+    """One JSON line on the `linker` logger; `None` fields are left out, and text fields cut
+    to `MAX_FIELD` characters: a connection name or a subject comes from the request, and a
+    log line is no place for kilobytes of it."""
+    record = {
+        "event": event,
+        **{
+            k: bounded(v, MAX_FIELD) if isinstance(v, str) else v
+            for k, v in fields.items()
+            if v is not None
+        },
+    }
     log.info(JsonLine(record))
 
 

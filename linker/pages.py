@@ -1,4 +1,5 @@
-"""The two HTML pages the service shows: an error page, and the auto-POST resume page.
+"""The HTML pages the service shows: an error page, the auto-POST resume page, and the page
+that shows the account about to be linked.
 
 Everything shown is escaped. The resume page's one inline script is allowed by its hash in
 the Content-Security-Policy; the form's target is always the tenant's `/continue`.
@@ -11,6 +12,8 @@ import hashlib
 from html import escape
 
 from starlette.responses import HTMLResponse
+
+from linker.core.shown_account import ShownAccount
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;"
@@ -70,3 +73,45 @@ def resume_page(continue_url: str, *, state: str, session_token: str) -> HTMLRes
     csp = f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{_SUBMIT_HASH}'"
     headers = {**SECURITY_HEADERS, "content-security-policy": csp}
     return HTMLResponse(_page("Continue", body), headers=headers)
+
+
+def confirm_page(account: ShownAccount, *, action: str, state: str, token: str) -> HTMLResponse:
+    """The account about to be linked, with Link and Cancel: two POST forms to `action`, each
+    with the transaction's `state` and the confirmation's one-time `token`."""
+    who = "".join(
+        f"<p>{escape(text)}</p>" for text in (account.name, account.email) if text is not None
+    )
+    picture = (
+        f'<img src="{escape(account.picture)}" alt="" width="64" height="64" '
+        'referrerpolicy="no-referrer">'
+        if account.picture
+        else ""
+    )
+
+    def form(choice: str, label: str) -> str:
+        return (
+            f'<form method="post" action="{escape(action)}" style="display:inline">'
+            f'<input type="hidden" name="state" value="{escape(state)}">'
+            f'<input type="hidden" name="token" value="{escape(token)}">'
+            f'<input type="hidden" name="choice" value="{choice}">'
+            f'<button type="submit">{label}</button></form> '
+        )
+
+    body = (
+        "<h1>Link this account?</h1>"
+        f"<p>You are about to link this <strong>{escape(account.connection)}</strong> account "
+        "to the account you are signed in with:</p>"
+        f"{picture}{who}"
+        "<p>If this is not your account, cancel: nothing will be linked.</p>"
+        f"{form('link', 'Link')}{form('cancel', 'Cancel')}"
+    )
+    # Only https pictures; the forms post here and nowhere else; no script at all. The page's
+    # own address goes to linker only (`same-origin`): with `no-referrer` a browser sends
+    # `Origin: null` with the POST, and linker checks that Origin.
+    csp = "default-src 'none'; style-src 'unsafe-inline'; img-src https:; form-action 'self'"
+    headers = {
+        **SECURITY_HEADERS,
+        "content-security-policy": csp,
+        "referrer-policy": "same-origin",
+    }
+    return HTMLResponse(_page("Link this account?", body), headers=headers)

@@ -25,7 +25,7 @@ from typing import Any
 from linker.attempts import OUTCOME_TTL
 from linker.core.errors import Code, LinkError
 from linker.core.identities import Identity, identities_of
-from linker.core.merge import metadata_patch
+from linker.merging import lock_seconds, merge_into, one_merge_per_user
 from linker.observability import log_event
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
@@ -127,25 +127,23 @@ async def forget(rt: Runtime, key: str) -> None:
 
 async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
     """Finish one item against the tenant's current state."""
-    budget = rt.tenant.budget()
-    # Asked before the tenant is read: once the key is gone, the read sees every write made.
-    young = await _commit_may_still_write(rt, item)
-    primary = await rt.management.get_user(item.primary, budget)
-    if item.identity not in identities_of(primary):
-        if young:
+    # As long as a lock can live: a commit still merging finishes, a crashed one's lapses.
+    async with one_merge_per_user(rt, item.primary, wait=lock_seconds(rt)) as held:
+        if not held:  # the store says so still: next pass
             report.waiting.append(item.primary)
             return
-        report.not_linked.append(item.primary)
-        await forget(rt, item.key)
-        return
-    patch = metadata_patch(
-        primary,
-        item.snapshot,
-        mode=rt.settings.metadata_merge,
-        include_app_metadata=rt.settings.merge_app_metadata,
-    )
-    if patch:
-        await rt.management.update_metadata(item.primary, patch, budget)
+        budget = rt.tenant.budget()  # from now: the wait is not the tenant's time
+        # Asked before the tenant is read: once the key is gone, the read sees every write made.
+        young = await _commit_may_still_write(rt, item)
+        primary = await rt.management.get_user(item.primary, budget)
+        if item.identity not in identities_of(primary):
+            if young:
+                report.waiting.append(item.primary)
+                return
+            report.not_linked.append(item.primary)
+            await forget(rt, item.key)
+            return
+        await merge_into(rt, item.primary, primary, item.snapshot, budget)
     report.merged.append(item.primary)
     log_event("merge_settled", sub=item.primary, secondary=item.identity.full_id)
     await forget(rt, item.key)

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from starlette.responses import RedirectResponse, Response
 
+from linker.confirm import Confirm
 from linker.cookies import cookie_name, set_cookie
 from linker.core.errors import Code, LinkError
 from linker.outcomes import DeadEnd, NestedLogin, Outcome
-from linker.pages import SECURITY_HEADERS, error_page, resume_page
+from linker.pages import SECURITY_HEADERS, confirm_page, error_page, resume_page
 from linker.runtime import Runtime
 
 
-def render(rt: Runtime, outcome: Outcome) -> Response:
+def render(rt: Runtime, outcome: Outcome | Confirm) -> Response:
     settings = rt.settings
+    if isinstance(outcome, Confirm):
+        return confirm_page(
+            outcome.account,
+            action=f"{settings.public_url}/link/confirm",
+            state=outcome.state,
+            token=outcome.token,
+        )
     if isinstance(outcome, DeadEnd):
         return error_page(
             outcome.error.code.value, outcome.error.description, status=outcome.status
@@ -21,8 +29,8 @@ def render(rt: Runtime, outcome: Outcome) -> Response:
         response: Response = RedirectResponse(
             outcome.url, status_code=302, headers=SECURITY_HEADERS
         )
-        name, value = cookie_name(outcome.txn_id), rt.cookies.value(outcome.txn_id)
         ttl, secure = settings.txn_ttl, settings.secure_cookies
+        name, value = cookie_name(outcome.txn_id, secure=secure), rt.cookies.value(outcome.txn_id)
         response.headers.append("set-cookie", set_cookie(name, value, max_age=ttl, secure=secure))
         return response
     response = resume_page(
@@ -30,9 +38,8 @@ def render(rt: Runtime, outcome: Outcome) -> Response:
     )
     if outcome.txn_id:
         # The transaction is spent: a replayed callback from this browser is a dead end too.
-        gone = set_cookie(
-            cookie_name(outcome.txn_id), "", max_age=0, secure=settings.secure_cookies
-        )
+        secure = settings.secure_cookies
+        gone = set_cookie(cookie_name(outcome.txn_id, secure=secure), "", max_age=0, secure=secure)
         response.headers.append("set-cookie", gone)
     return response
 

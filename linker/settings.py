@@ -41,6 +41,7 @@ class Settings:
     public_url: str
     tenant_scheme: Literal["http", "https"] = "https"
     store_url: Secret = field(default_factory=lambda: Secret("memory://"))
+    # Required from the environment; `*` is every application (`ALL`). Empty allows none.
     allowed_client_ids: frozenset[str] = frozenset()
     hint_max_age: int = 600
     txn_ttl: int = 600
@@ -56,6 +57,7 @@ class Settings:
     max_in_flight: int = 256
     audit_file: Path | None = None
     trusted_proxies: frozenset[str] = frozenset()
+    confirm_link: bool = True
 
     @property
     def tenant_url(self) -> str:
@@ -74,6 +76,10 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
+
+    @property
+    def all_clients_allowed(self) -> bool:
+        return ALL in self.allowed_client_ids
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -97,6 +103,14 @@ class Settings:
 
 
 _REQUIRED = object()
+# Why a required setting has no default, where "is required" does not say it.
+_REQUIRED_WHY = {
+    "LINKER_ALLOWED_CLIENT_IDS": "is required: the applications that may ask for linking, as "
+    "comma-separated client ids, or * for every application of the tenant (dynamically "
+    "registered and third-party ones included)",
+}
+# In LINKER_ALLOWED_CLIENT_IDS and LINKER_TRUSTED_PROXIES: every one.
+ALL = "*"
 
 
 def _read(env: Mapping[str, str]) -> tuple[dict[str, Any], list[SettingsError]]:
@@ -107,7 +121,7 @@ def _read(env: Mapping[str, str]) -> tuple[dict[str, Any], list[SettingsError]]:
         raw = env.get(name, "").strip()
         if not raw:
             if default is _REQUIRED:
-                problems.append(SettingsError(name, "is required"))
+                problems.append(SettingsError(name, _REQUIRED_WHY.get(name, "is required")))
             else:
                 values[field_name] = default
             continue
@@ -116,7 +130,46 @@ def _read(env: Mapping[str, str]) -> tuple[dict[str, Any], list[SettingsError]]:
         except ValueError as exc:
             # The parsers never put the raw value in their message, so secrets stay out.
             problems.append(SettingsError(name, str(exc)))
+    problems += _unsafe_together(values)
     return values, problems
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost`, a name under `.localhost` (RFC 6761), or a loopback address."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _unsafe_together(values: Mapping[str, Any]) -> list[SettingsError]:
+    """Settings fine one by one and unsafe together."""
+    problems = []
+    domain = values.get("auth0_domain")
+    if (
+        values.get("tenant_scheme") == "http"
+        and domain
+        and not is_loopback(urlsplit(f"//{domain}").hostname or "")
+    ):
+        problems.append(
+            SettingsError(
+                "LINKER_TENANT_SCHEME",
+                "http is only for a tenant on this machine (localhost, 127.0.0.1, ::1); "
+                "a real tenant is https",
+            )
+        )
+    if values.get("pin_ip") and ALL in values.get("trusted_proxies", ()):
+        problems.append(
+            SettingsError(
+                "LINKER_TRUSTED_PROXIES",
+                "* believes X-Forwarded-For from anyone, so LINKER_PIN_IP would compare an "
+                "address the client chose; name the proxies' addresses or ranges",
+            )
+        )
+    return problems
 
 
 def _non_empty(raw: str) -> str:
@@ -146,6 +199,9 @@ def _public_url(raw: str) -> str:
         raise ValueError("must be an absolute http(s) URL such as https://linker.example.com")
     if parts.query or parts.fragment:
         raise ValueError("must not carry a query or fragment")
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        # Cookies, codes and tokens would cross the network in the clear.
+        raise ValueError("http is only for this machine (localhost, 127.0.0.1, ::1); use https")
     return raw.rstrip("/")
 
 
@@ -168,6 +224,15 @@ def _store_url(raw: str) -> str:
 
 def _csv_set(raw: str) -> frozenset[str]:
     return frozenset(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _client_ids(raw: str) -> frozenset[str]:
+    ids = _csv_set(raw)
+    if not ids:
+        raise ValueError("lists no client id")
+    if ALL in ids and len(ids) > 1:
+        raise ValueError("* allows every application: give it alone, or list client ids")
+    return ids
 
 
 def _positive_int(raw: str) -> int:
@@ -253,7 +318,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_ACTION_SECRETS", "action_secrets", _action_secrets, _REQUIRED),
     ("LINKER_PUBLIC_URL", "public_url", _public_url, _REQUIRED),
     ("LINKER_STORE_URL", "store_url", _store_secret, Secret("memory://")),
-    ("LINKER_ALLOWED_CLIENT_IDS", "allowed_client_ids", _csv_set, frozenset()),
+    ("LINKER_ALLOWED_CLIENT_IDS", "allowed_client_ids", _client_ids, _REQUIRED),
     ("LINKER_HINT_MAX_AGE", "hint_max_age", _positive_int, 600),
     ("LINKER_TXN_TTL", "txn_ttl", _positive_int, 600),
     ("LINKER_UPSTREAM_BUDGET", "upstream_budget", _positive_float, 10.0),
@@ -268,6 +333,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_MAX_IN_FLIGHT", "max_in_flight", _positive_count, 256),
     ("LINKER_AUDIT_FILE", "audit_file", _path, None),
     ("LINKER_TRUSTED_PROXIES", "trusted_proxies", _proxies, frozenset()),
+    ("LINKER_CONFIRM_LINK", "confirm_link", _bool, True),
 )
 
 # Every setting's name, in table order (for `linker check`'s look-out for misspellings).

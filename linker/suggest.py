@@ -70,13 +70,15 @@ async def suggest(
             session_token,
             secrets=rt.settings.action_secrets,
             domain=rt.settings.auth0_domain,
-            now=rt.clock(),
+            now=rt.store_clock.now(),
         )
         if not outer_state:
             raise LinkError(Code.INVALID_REQUEST, "The request carries no state to resume.")
-    except LinkError as error:
+    except LinkError as refused:
+        # A refusal this host's clock made is "try again" (503), not the user's fault.
+        error = await rt.store_clock.judge(refused)
         dead_end(rt, "suggest", began, error)
-        return DeadEnd(error)
+        return DeadEnd(error, status=400 if error is refused else 503)
     with rt.admission.slot() as admitted:
         if admitted:
             return await _attempt(rt, req, outer_state, ip, began)
@@ -95,7 +97,7 @@ async def _attempt(
         outcome = await _offer(rt, req, outer_state, ip)
     except LinkError as error:
         record.status, record.code = error.status, error.code.value
-        rt.audit.write(record, when=rt.clock())
+        await rt.audit.write(record, when=rt.clock())
         outcome = resume(rt, Result.from_error(error), req.sub, outer_state)
     else:
         if isinstance(outcome, DeadEnd):
@@ -109,7 +111,7 @@ async def _attempt(
 async def _offer(
     rt: Runtime, req: StartRequest, outer_state: str, ip: str | None
 ) -> SuggestOutcome:
-    settings, now = rt.settings, rt.clock()
+    settings, now = rt.settings, rt.store_clock.now()
     try:
         first = await rt.attempts.first_use(req.jti, ttl=max(1.0, req.expires_at + LEEWAY - now))
     except StoreUnavailable:
@@ -194,7 +196,7 @@ async def _decide(
             dead_end(rt, step, began, error)
             return DeadEnd(error, status=503)
         try:
-            offer = check_offer(taken, now=rt.clock())
+            offer = check_offer(taken, now=rt.store_clock.now())
             decisions.check_ip(offer.ip, ip, rt.settings)
         except LinkError as error:
             dead_end(rt, step, began, error)
@@ -214,7 +216,7 @@ async def _decide(
                 record.status = "pending"
         except LinkError as error:
             record.status, record.code = error.status, error.code.value
-            rt.audit.write(record, when=rt.clock())
+            await rt.audit.write(record, when=rt.clock())
             outcome = resume(rt, Result.from_error(error), offer.primary, offer.outer_state)
         except StoreUnavailable:
             down = store_down()
@@ -233,7 +235,7 @@ class _Chosen:
 
 
 async def _nested_login(rt: Runtime, offer: Offer, index: str) -> _Chosen:
-    settings, now = rt.settings, rt.clock()
+    settings, now = rt.settings, rt.store_clock.now()
     candidate = chosen(offer, index)
     verifier = random_token()
     txn = Transaction(
@@ -273,7 +275,7 @@ async def _refuse(rt: Runtime, offer: Offer, ip: str | None) -> Result:
         connection=offer.candidates[0].connection,
         client_id=offer.client_id,
         ip=ip,
-        created_at=rt.clock(),
+        created_at=rt.store_clock.now(),
     )
     await rt.attempts.prepare(attempt)
     return Result(status="pending", commit=attempt.commit)

@@ -2,12 +2,12 @@
 
 A link: read the secondary (it must still be a user of its own, at the requested connection,
 with nothing linked to it); write its metadata snapshot to the audit trail and to the store as
-pending work; link; then merge the snapshot into the primary with one idempotent PATCH. A link
-is never undone: a merge that cannot be written now stays as pending work, finished later by
-`linker.reconcile`. A merge written leaves its work item for the commit step to delete in the
-same store operation as it records the outcome. An unlink is one DELETE. A write whose answer
-is lost is settled by reading the primary's identities, never by guessing
-(`ManagementApi._change`).
+pending work; link; then merge the snapshot into the primary, read afresh, with one PATCH of
+only the keys the merge adds or changes (`linker.merging`). A link is never undone: a merge
+that cannot be written now stays as pending work, finished later by `linker.reconcile`. A
+merge written leaves its work item for the commit step to delete in the same store operation
+as it records the outcome. An unlink is one DELETE. A write whose answer is lost is settled by
+reading the primary's identities, never by guessing (`ManagementApi._change`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from linker.core.action_tokens import PrimaryProfile, Result
 from linker.core.backoff import Budget
 from linker.core.claims import json_depth_ok
 from linker.core.errors import Code, LinkError
-from linker.core.merge import metadata_patch
+from linker.merging import merge_into, one_merge_per_user, patch_for
 from linker.observability import log_event
 from linker.reconcile import WORK_PREFIX, WorkItem, forget, owe_merge
 from linker.runtime import Runtime
@@ -59,13 +59,8 @@ async def link(
         raise LinkError(
             Code.MANAGEMENT_API_ERROR, "The other account's metadata is nested too deeply."
         )
-    primary = {"user_metadata": profile.user_metadata, "app_metadata": profile.app_metadata}
-    patch = metadata_patch(
-        primary,
-        snapshot,
-        mode=rt.settings.metadata_merge,
-        include_app_metadata=rt.settings.merge_app_metadata,
-    )
+    # Nothing to merge into anyone (no metadata, or the merge is off): no lock, read or PATCH.
+    may_change = bool(patch_for(rt, {}, snapshot))
     record.secondary_metadata = snapshot
     # (a) The snapshot first: Auth0 discards the secondary's metadata when it links.
     snapshot_line = replace(record, event="snapshot", status="pending")
@@ -82,18 +77,27 @@ async def link(
         if error.code is not Code.OUTCOME_UNKNOWN:
             await forget(rt, work.key)
         raise
-    # (c) The merge, from the snapshot, against the profile the Action saw at /continue.
+    # (c) The merge, from the snapshot, against the primary read afresh (`linker.merging`).
     record.merge = "none"
-    if patch:
+    if may_change:
         try:
-            await rt.management.update_metadata(attempt.primary, patch, budget)
+            if await _merge(rt, attempt.primary, snapshot, budget):
+                record.merge = "applied"
         except LinkError as error:
             # Linked all the same: the merge stays owed, and reconcile writes it.
             log_event("merge_pending", sub=attempt.primary, code=error.code.value)
             record.merge = "pending"
             return Written(Result(status="linked", identity=identity))
-        record.merge = "applied"
     return Written(Result(status="linked", identity=identity), finished=work.key)
+
+
+async def _merge(rt: Runtime, primary_id: str, snapshot: dict[str, Any], budget: Budget) -> bool:
+    """Read the primary and PATCH what the merge changes, one merge per user at a time."""
+    async with one_merge_per_user(rt, primary_id) as held:
+        if not held:
+            raise LinkError(Code.UPSTREAM_UNAVAILABLE, "Another merge for this user is running.")
+        fresh = await rt.management.get_user(primary_id, budget)
+        return await merge_into(rt, primary_id, fresh, snapshot, budget)
 
 
 async def unlink(rt: Runtime, attempt: Prepared, profile: PrimaryProfile, budget: Budget) -> Result:

@@ -8,7 +8,9 @@ flow is what `deploy/action/linker-action.js` and a browser do around linker:
 2. the browser follows the 302 to the tenant's `/authorize`, where the user "signs in" as the
    flow's secondary at once (`bench_login_as`), and the tenant's 302 back to `/link/callback`,
    with the `linker_txn_*` cookie of this flow's own cookie jar;
-3. the resume page's form for the tenant's `/continue`: the shim validates the result token
+3. the page that shows the account: the user presses Link (`POST /link/confirm`, with the
+   cookie and linker's Origin), and linker answers the resume page;
+4. the resume page's form for the tenant's `/continue`: the shim validates the result token
    (HS256, `state`, `sub`, `iss`, `linker_v`) and, its status being `pending`, signs the commit
    token and `POST /link/commit`s it; the flow succeeds when the answer is `linked`.
 
@@ -47,12 +49,17 @@ from yarl import URL
 
 from benchmarks.http import seed
 
-HOPS = ("start", "authorize", "callback", "commit")
+HOPS = ("start", "authorize", "callback", "confirm", "commit")
 PROTOCOL_VERSION = 2
 START_TOKEN_LIFETIME = 300  # the shim's expiresInSeconds
 COMMIT_TIMEOUT = 15.0  # the shim's COMMIT_TIMEOUT_MS
 HINT_BATCH = 500
 _FORM_FIELD = re.compile(r'name="(state|session_token)" value="([^"]*)"')
+# The Link form of the page that shows the account: its hidden fields, in their order.
+_LINK_FORM = re.compile(
+    r'name="state" value="([^"]*)"><input type="hidden" name="token" value="([^"]*)">'
+    r'<input type="hidden" name="choice" value="link">'
+)
 _FORM_ACTION = re.compile(r'<form method="post" action="([^"]*)"')
 _ERROR_CODE = re.compile(r"<code>([a-z_]+)</code>")
 
@@ -229,6 +236,21 @@ class Driver:
                 raise FlowFailed(_page_reason("callback", response.status, page))
             cookies.take(response)
         tally.hop("callback", began)
+        link = _LINK_FORM.search(page)
+        if link is not None:  # the account is shown: Link
+            began = time.perf_counter()
+            tally.requests["confirm"] += 1
+            confirm = URL(f"{cfg.linker}/link/confirm", encoded=True)
+            form = {"state": html.unescape(link.group(1)), "token": html.unescape(link.group(2))}
+            headers = {**cookies.header(confirm.path), "Origin": cfg.linker}
+            async with self.session.post(
+                confirm, data={**form, "choice": "link"}, headers=headers, allow_redirects=False
+            ) as response:
+                page = await response.text()
+                if response.status != 200:
+                    raise FlowFailed(_page_reason("confirm", response.status, page))
+                cookies.take(response)
+            tally.hop("confirm", began)
         action = _FORM_ACTION.search(page)
         fields = {name: html.unescape(value) for name, value in _FORM_FIELD.findall(page)}
         if action is None or html.unescape(action.group(1)) != f"{cfg.tenant}/continue":

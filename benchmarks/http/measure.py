@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 REQUEST_HISTOGRAM = "linker_request_seconds"  # wall time of a step
 LOOP_HISTOGRAM = "linker_request_loop_seconds"  # a step request's own time on the event loop
-STEPS = ("start", "callback", "commit")
+STEPS = ("start", "callback", "confirm", "commit")
 
 
 def _stat_fields(pid: str) -> list[str] | None:

@@ -222,6 +222,7 @@ def linker_env(tenant_url: str, linker_url: str, secret: str, store: str) -> dic
             "LINKER_CLIENT_SECRET": seed.LINKER_CLIENT_SECRET,
             "LINKER_ACTION_SECRETS": secret,
             "LINKER_PUBLIC_URL": linker_url,
+            "LINKER_ALLOWED_CLIENT_IDS": seed.APP_CLIENT_ID,
             "LINKER_STORE_URL": store,
         }
     )

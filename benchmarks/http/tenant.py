@@ -34,6 +34,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from benchmarks.http import seed
+from linker.core.decisions import CONNECTION_CLAIM
 
 TOKEN_LIFETIME = 86_400
 HINT_LIFETIME = 3_600
@@ -50,6 +51,7 @@ class Grant:
     challenge: str
     sub: str
     auth_time: int
+    connection: str | None = None
 
 
 @dataclass
@@ -206,6 +208,7 @@ async def authorize(request: web.Request) -> web.Response:
         challenge=query["code_challenge"],
         sub=sub,
         auth_time=int(time.time()),
+        connection=query.get("connection"),
     )
     target = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query['state']})}"
     raise web.HTTPFound(target)
@@ -267,6 +270,9 @@ def _redeem(tenant: Tenant, form: dict[str, str], client_id: str) -> web.Respons
         "email": user["email"],
         "email_verified": True,
     }
+    if client_id == seed.LINKER_CLIENT_ID and grant.connection:
+        # What linker's Action adds to its own client's ID token: the connection used.
+        claims[CONNECTION_CLAIM] = {"name": grant.connection, "strategy": grant.connection}
     access_token = secrets.token_urlsafe(32)
     tenant.userinfo[access_token] = {k: claims[k] for k in ("sub", "email", "email_verified")}
     return web.json_response(

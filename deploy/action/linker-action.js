@@ -89,13 +89,24 @@ function linkAction(scopes) {
   return null;
 }
 
+// Put into the ID token of linker's own nested login: the connection that was actually used.
+// The nested /authorize goes through the browser, which could rewrite its connection=; linker
+// requires this claim to name the connection it asked for.
+const CONNECTION_CLAIM = "https://linker/connection";
+
 exports.onExecutePostLogin = async (event, api) => {
+  if (event.client.client_id === event.secrets.LINKER_CLIENT_ID) {
+    const connection = event.connection || {};
+    api.idToken.setCustomClaim(CONNECTION_CLAIM, {
+      name: connection.name,
+      strategy: connection.strategy,
+    });
+    return;
+  }
   let action = linkAction(requestedScopes(event));
   const mode = suggestMode(event);
   if (action === null && mode !== null && shouldSuggest(event, mode)) action = "suggest";
   if (action === null || !isInteractive(event)) return;
-  // The nested login that linker starts for the secondary account comes through here too.
-  if (event.client.client_id === event.secrets.LINKER_CLIENT_ID) return;
 
   const query = event.request.query || {};
   const user = event.user;

@@ -13,6 +13,16 @@ variable "linker_public_url" {
   }
 }
 
+variable "allowed_client_ids" {
+  description = "Client ids of the applications that may ask for linking (LINKER_ALLOWED_CLIENT_IDS); [\"*\"] allows every application of the tenant."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.allowed_client_ids) > 0
+    error_message = "allowed_client_ids must name at least one application (or \"*\")."
+  }
+}
+
 variable "client_name" {
   description = "Name of the companion Regular Web Application."
   type        = string

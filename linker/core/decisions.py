@@ -58,7 +58,8 @@ class Policy(Protocol):
 
 def check_client_and_request(req: StartRequest, settings: Policy) -> None:
     """Step 2 and the request's shape: client allowed, action and connection sensible."""
-    if settings.allowed_client_ids and req.client_id not in settings.allowed_client_ids:
+    allowed = settings.allowed_client_ids
+    if "*" not in allowed and req.client_id not in allowed:  # `*`: every application
         raise LinkError(
             Code.CLIENT_NOT_ALLOWED, "This application is not allowed to link accounts."
         )
@@ -267,6 +268,30 @@ def check_secondary_token(
             by_clock=exc.by_clock,
         ) from None
     return claims
+
+
+# The connection the nested login actually used, as the shim puts it into the ID token for
+# linker's own client (`api.idToken.setCustomClaim`): `{"name": ..., "strategy": ...}`.
+CONNECTION_CLAIM = "https://linker/connection"
+
+
+def check_login_connection(claims: Mapping[str, Any], txn: Transaction) -> None:
+    """Callback step 3 (every action): the nested login happened at the transaction's
+    connection. Its `/authorize` goes through the browser, which can rewrite `connection=`:
+    at another identity linked to the same user, the tenant answers with the same `sub`."""
+    used = claims.get(CONNECTION_CLAIM)
+    name = used.get("name") if isinstance(used, Mapping) else None
+    if not isinstance(name, str):
+        raise LinkError(
+            Code.LOGIN_CONNECTION_MISMATCH,
+            "The tenant did not say which connection the sign-in used: the linker Action "
+            "must be the current one.",
+        )
+    if name != txn.connection:
+        raise LinkError(
+            Code.LOGIN_CONNECTION_MISMATCH,
+            "The sign-in used another connection than the one asked for; nothing was changed.",
+        )
 
 
 def secondary_identity(claims: Mapping[str, Any], txn: Transaction, settings: Policy) -> Identity:

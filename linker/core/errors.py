@@ -39,6 +39,7 @@ class Code(StrEnum):
     PRIMARY_IDENTITY = "primary_identity"
     AMBIGUOUS_IDENTITY = "ambiguous_identity"
     REAUTHENTICATION_FAILED = "reauthentication_failed"
+    LOGIN_CONNECTION_MISMATCH = "login_connection_mismatch"
     IDENTITY_CONFLICT = "identity_conflict"
     MANAGEMENT_API_ERROR = "management_api_error"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"

@@ -47,14 +47,19 @@ def metadata_patch(
     mode: MergeMode,
     include_app_metadata: bool,
 ) -> dict[str, Any]:
-    """The PATCH body that merges the secondary's metadata into the primary; `{}` if no change."""
+    """The PATCH body that merges the secondary's metadata into the primary; `{}` if no change.
+
+    Only the top-level keys the merge adds or changes are in it: Auth0 replaces each top-level
+    key a PATCH names and leaves the others alone, so a key that is not sent cannot be put
+    back as it was when `primary_user` was read."""
     kinds = ("user_metadata", "app_metadata") if include_app_metadata else ("user_metadata",)
     patch: dict[str, Any] = {}
     for kind in kinds:
         ours, theirs = _object(primary_user.get(kind)), _object(secondary_user.get(kind))
         merged = merge_metadata(ours, theirs, mode)
-        if merged != ours:
-            patch[kind] = merged
+        changed = {key: value for key, value in merged.items() if ours.get(key, _ABSENT) != value}
+        if changed:
+            patch[kind] = changed
     return patch
 
 
@@ -69,6 +74,9 @@ def revert_patch(before: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[st
         old = _object(before.get(kind))
         undo[kind] = {key: _copy(old.get(key)) for key in merged}
     return undo
+
+
+_ABSENT = object()
 
 
 def _copy(value: Any) -> Any:

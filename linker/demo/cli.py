@@ -90,6 +90,8 @@ def linker_env(urls: DemoUrls, *, client_secret: str, action_secret: str) -> dic
         "LINKER_CLIENT_SECRET": client_secret,
         "LINKER_ACTION_SECRETS": action_secret,
         "LINKER_PUBLIC_URL": urls.linker,
+        # The sample app and the SPA ask for links; the tenant's other clients may not.
+        "LINKER_ALLOWED_CLIENT_IDS": "demo-app,demo-spa",
     }
 
 

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from linker.devtenant import provider_session
 from linker.devtenant.directory import User, user_json
 from linker.devtenant.errors import OAuthError
 from linker.devtenant.faults import parse_fault
@@ -232,4 +233,5 @@ routes = [
     Route("/__admin/keys/rotate", rotate_keys, methods=["POST"]),
     Route("/__admin/clock", clock, methods=["POST"]),
     Route("/__admin/settings", settings, methods=["POST"]),
+    Route("/__admin/provider-session", provider_session.sign_in_at_provider, methods=["GET"]),
 ]

@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from linker.devtenant import my_account_policy, resume_binding
+from linker.devtenant import my_account_policy, provider_session, resume_binding
 from linker.devtenant.authorize_request import AuthRequest, parse_authorize
 from linker.devtenant.errors import ErrorPage
 from linker.devtenant.login_context import purpose_line
@@ -91,6 +91,9 @@ async def login_form(request: Request) -> Response:
     found = tenant.seed.connection(connection)
     if found is None or not found.for_login:
         raise ErrorPage(400, "Unknown connection", connection)
+    remembered = provider_session.signed_in(request, found)
+    if remembered is not None:  # the provider answers at once, as the account signed in there
+        return await _sign_in(request, key, remembered, mfa=False)
     choices = [
         LoginChoice(
             identity_id=identity.full_id,
@@ -121,9 +124,19 @@ async def login_submit(request: Request) -> Response:
     if "user_id" not in form:
         query = urlencode({"state": key, "connection": form.get("connection", "")})
         return RedirectResponse("/login?" + query, status_code=303)
-    found = tenant.directory.owner_of(form["user_id"])
+    return await _sign_in(request, key, form["user_id"], mfa=form.get("mfa") == "1")
+
+
+async def _sign_in(request: Request, key: str, identity_id: str, *, mfa: bool) -> Response:
+    """Sign the pending login `key` in as the user that owns `identity_id`."""
+    tenant = tenant_of(request)
+    pending = tenant.pending_login(key)
+    if pending is None:
+        raise ErrorPage(400, "Invalid state", "This login has expired or was already used.")
+    auth = pending.request
+    found = tenant.directory.owner_of(identity_id)
     if found is None:
-        raise ErrorPage(400, "Unknown account", form["user_id"])
+        raise ErrorPage(400, "Unknown account", identity_id)
     user, identity = found
     if auth.connection is not None and identity.connection != auth.connection:
         raise ErrorPage(400, "Wrong connection", f"This login only accepts {auth.connection}.")
@@ -133,7 +146,7 @@ async def login_submit(request: Request) -> Response:
         raise ErrorPage(400, "Wrong connection", f"{connection.name} is not used to log in.")
     now = tenant.now()
     methods = [AuthMethod("federated" if connection.is_social else "pwd", now)]
-    if form.get("mfa") == "1" and user.enrolled_factors:
+    if mfa and user.enrolled_factors:
         methods.append(AuthMethod("mfa", now))
     if my_account_policy.applies(tenant, auth.audience):
         refused = my_account_policy.login_refusal(user, methods)

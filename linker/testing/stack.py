@@ -130,6 +130,7 @@ def linker_env(tenant_url: str, linker_url: str, **extra: str) -> dict[str, str]
         "LINKER_CLIENT_SECRET": LINKER_CLIENT_SECRET,
         "LINKER_ACTION_SECRETS": ACTION_SECRET,
         "LINKER_PUBLIC_URL": linker_url,
+        "LINKER_ALLOWED_CLIENT_IDS": "demo-app",
         **extra,
     }
 
@@ -507,8 +508,13 @@ class Stack:
     def resume(
         self, browser: ScriptedBrowser, page: httpx.Response, verifier: str, client_id: str
     ) -> Outcome:
-        """Run linker's auto-POST to `/continue` (if on that page) and redeem the result."""
-        return self.finish(browser, self.through_linker(browser, page), verifier, client_id)
+        """Press Link on the page that shows the account (if on it), run linker's auto-POST to
+        `/continue` (if on that page) and redeem the result."""
+        if page.status_code == 200 and 'name="choice"' in page.text:
+            page = browser.submit(browser.form_with(choice="link"))
+        if page.status_code == 200 and "/continue" in page.text:
+            page = browser.auto_submit()
+        return self.finish(browser, page, verifier, client_id)
 
     def finish(
         self, browser: ScriptedBrowser, page: httpx.Response, verifier: str, client_id: str

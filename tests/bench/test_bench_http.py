@@ -34,13 +34,16 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> N
     assert (phase.flows, phase.linked, phase.failures) == (20, 20, {})
     assert phase.linker_cpu_seconds > 0 and phase.loadgen_cpu_seconds > 0
     assert phase.flows_per_second > 0
-    # Each flow: one code exchange, then GET secondary, POST identities and the merge's PATCH.
-    for endpoint in ("token:authorization_code", "users:get", "identities:post", "users:patch"):
+    # Each flow: one code exchange, then GET secondary, POST identities, and the merge's
+    # fresh read of the primary (a second GET) and PATCH.
+    for endpoint in ("token:authorization_code", "identities:post", "users:patch"):
         assert phase.upstream[endpoint] == 20, endpoint
+    assert phase.upstream["users:get"] == 40
     for times in (phase.server, phase.loop):
         assert {step: t.count for step, t in times.items()} == {
             "start": 20,
             "callback": 20,
+            "confirm": 20,
             "commit": 20,
         }
         assert all(t.p50_ms is not None and t.p50_ms > 0 for t in times.values())

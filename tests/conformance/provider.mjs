@@ -4,17 +4,22 @@
 //
 // CONFIG_JSON: {"port", "clients": [{client_id, client_secret, redirect_uris,
 //   token_endpoint_auth_method}], "accounts": {id: {email, email_verified, name}},
-//   "accountForClient": {client_id: account id}, "claimsInIdToken": bool}
+//   "accountForClient": {client_id: account id}, "claimsInIdToken": bool,
+//   "connectionForClient": {client_id: connection name}}
 //
 // Strict by default: with `conformIdTokenClaims` (the provider's default) a code flow's ID
 // token carries no scope claims, so `email` and `email_verified` come only from UserInfo
 // (OpenID Connect Core 5.4). `claimsInIdToken: true` turns that off. Sign-in and consent are
 // answered at once for the account configured per client: the test is about the protocol,
 // not about a login page. Prints "listening <issuer>" on stdout when ready.
+//
+// For a client in `connectionForClient` (linker's own), every ID token names the connection
+// used, as linker's Action makes an Auth0 tenant do (`https://linker/connection`).
 import crypto from "node:crypto";
 import Provider from "oidc-provider";
 
 const config = JSON.parse(process.argv[2]);
+const CONNECTION_CLAIM = "https://linker/connection";
 // Auth0-style issuer, with the trailing slash linker expects of its tenant.
 const issuer = `http://127.0.0.1:${config.port}/`;
 const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -29,7 +34,11 @@ const provider = new Provider(issuer, {
   })),
   jwks: { keys: [jwk] },
   cookies: { keys: [crypto.randomBytes(32).toString("hex")] },
-  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+  claims: {
+    openid: ["sub", CONNECTION_CLAIM],
+    email: ["email", "email_verified"],
+    profile: ["name"],
+  },
   conformIdTokenClaims: !config.claimsInIdToken,
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
@@ -37,7 +46,9 @@ const provider = new Provider(issuer, {
   async findAccount(ctx, id) {
     const profile = config.accounts[id];
     if (!profile) return undefined;
-    return { accountId: id, claims: async () => ({ sub: id, ...profile }) };
+    const connection = (config.connectionForClient || {})[ctx.oidc?.client?.clientId];
+    const named = connection ? { [CONNECTION_CLAIM]: { name: connection, strategy: connection } } : {};
+    return { accountId: id, claims: async () => ({ sub: id, ...profile, ...named }) };
   },
 });
 

@@ -71,6 +71,7 @@ def provider_config(
         },
         "accountForClient": {APP: ALICE, LINKER_CLIENT: GITHUB},
         "claimsInIdToken": claims_in_id_token,
+        "connectionForClient": {LINKER_CLIENT: "github"},
     }
 
 
@@ -200,7 +201,7 @@ async def link_at(provider: Provider, fake: FakeTenant) -> tuple[Linked, SplitTr
                 harness = Harness(
                     tenant=fake, clock=FakeClock(), client=linker, settings=settings, app=app
                 )
-                linked = await harness.finish(await linker.get("/link/callback", params=back))
+                linked = await harness.finish(await harness.callback(**back))
     return linked, upstream_transport
 
 

@@ -67,10 +67,23 @@ def test_patch_covers_app_metadata_only_when_asked() -> None:
     primary = {"user_metadata": {"a": 1}, "app_metadata": {"role": "admin"}}
     secondary = {"user_metadata": {"b": 2}, "app_metadata": {"plan": "pro"}}
     assert metadata_patch(primary, secondary, mode="primary-wins", include_app_metadata=False) == {
-        "user_metadata": {"a": 1, "b": 2}
+        "user_metadata": {"b": 2}
     }
     both = metadata_patch(primary, secondary, mode="primary-wins", include_app_metadata=True)
-    assert both["app_metadata"] == {"role": "admin", "plan": "pro"}
+    assert both["app_metadata"] == {"plan": "pro"}
+
+
+def test_patch_carries_only_the_top_level_keys_it_adds_or_changes() -> None:
+    """Auth0 replaces each top-level key a PATCH names: one not named cannot be put back."""
+    primary = {"user_metadata": {"keep": 1, "prefs": {"a": 1}, "same": {"x": 1}}}
+    secondary = {"user_metadata": {"prefs": {"b": 2}, "same": {"x": 1}, "new": [1]}}
+    for mode in ("primary-wins", "secondary-wins"):
+        patch = metadata_patch(primary, secondary, mode=mode, include_app_metadata=False)
+        assert patch == {"user_metadata": {"prefs": {"a": 1, "b": 2}, "new": [1]}}
+    changed = {"user_metadata": {"keep": 2}}
+    assert metadata_patch(primary, changed, mode="secondary-wins", include_app_metadata=False) == {
+        "user_metadata": {"keep": 2}
+    }
 
 
 def test_patch_is_empty_when_nothing_changes() -> None:

@@ -40,6 +40,11 @@ def test_alice_links_github_in_chromium(
     expect(page.get_by_text("to continue to Account linking (linker)")).to_be_visible()
     shots.take(page, "nested-login-says-why")
     page.get_by_role("button", name="alice-codes").click()
+    # linker shows the account before it is joined.
+    expect(page.get_by_role("heading", name="Link this account?")).to_be_visible()
+    expect(page.get_by_text("alice-codes")).to_be_visible()
+    shots.take(page, "account-shown")
+    page.get_by_role("button", name="Link", exact=True).click()
     page.wait_for_url(f"{demo_urls.app}/")
 
     notice = page.locator("[role=status]")

@@ -70,6 +70,8 @@ def test_a_debug_run_logs_no_token(tmp_path: Path) -> None:
                 browser.record()
                 browser.submit(browser.form_with(user_id="github|1001"))
                 browser.record()
+                browser.submit(browser.form_with(choice="link"))  # the account shown: Link
+                browser.record()
                 page = browser.auto_submit()
                 browser.record()
                 assert "Linked: github (github|1001)" in page.text

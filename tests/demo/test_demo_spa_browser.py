@@ -59,6 +59,7 @@ def test_alice_links_and_unlinks_github_from_the_spa(
     expect(page.get_by_text("Account linking (linker)").first).to_be_visible()
     shots.take(page, "nested-login-for-the-link")
     page.get_by_role("button", name="alice-codes").click()
+    page.get_by_role("button", name="Link", exact=True).click()  # the account shown: Link
     page.wait_for_url(f"{demo_urls.spa}/")
 
     notice = page.locator("#notice")
@@ -123,6 +124,7 @@ def test_a_link_in_a_popup_comes_back_by_web_message(
     expect(popup.locator(".purpose")).to_contain_text("Demo SPA asked to link a github account")
     shots.take(popup, "popup-nested-login")
     popup.get_by_role("button", name="carol-builds").click()  # has its own linked account
+    popup.get_by_role("button", name="Link", exact=True).click()
     expect(notice).to_have_attribute("data-kind", "bad")
     expect(notice).to_contain_text("Link refused: that account has its own linked accounts")
     shots.take(page, "popup-refused")
@@ -133,6 +135,7 @@ def test_a_link_in_a_popup_comes_back_by_web_message(
         page.get_by_role("button", name="Link GitHub in a popup").click()
     # The same browser's session again: the first popup's /continue gave Dave's session back.
     opened.value.get_by_role("button", name="alice-codes").click()
+    opened.value.get_by_role("button", name="Link", exact=True).click()
     expect(notice).to_have_attribute("data-kind", "ok")
     expect(notice).to_contain_text("Linked: GitHub (github|1001)")
     expect(page.locator("#identities tbody tr")).to_have_count(2)

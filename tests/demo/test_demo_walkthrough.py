@@ -36,6 +36,7 @@ def test_alice_links_her_github_account(demo_urls: DemoUrls) -> None:
 
         browser.submit(browser.form_saying("Link GitHub"))
         browser.submit(browser.form_with(user_id="github|1001"))  # alice-codes, at linker's login
+        browser.submit(browser.form_with(choice="link"))  # linker shows the account: Link
         page = browser.auto_submit()  # linker's resume page posts to the tenant's /continue
 
         assert str(page.url) == f"{demo_urls.app}/"

@@ -316,3 +316,22 @@ async def test_continue_from_another_browser_fails_without_running_the_action(
         driver.http.cookies.set(name, value)
     back = await driver.resume(url, token)
     assert back.startswith(driver.APP_CB + "?code=")
+
+
+async def test_linkers_own_login_gets_the_connection_used_in_its_id_token(driver: Driver) -> None:
+    """As Auth0's `api.idToken.setCustomClaim` does, for linker's client only."""
+    params = {
+        "client_id": "linker",
+        "redirect_uri": driver.LINKER_URL + "/link/callback",
+        "scope": "openid profile email",
+        "connection": "github",
+        "prompt": "login",
+    }
+    url = await driver.sign_in("github|1001", **params)
+    response = await driver.exchange(
+        url, client_id="linker", redirect_uri=driver.LINKER_URL + "/link/callback"
+    )
+    claims = await driver.verify(response.json()["id_token"])
+    assert claims["https://linker/connection"] == {"name": "github", "strategy": "github"}
+    app = await driver.verify((await driver.tokens("google-oauth2|alice"))["id_token"])
+    assert "https://linker/connection" not in app  # the applications' tokens do not get it

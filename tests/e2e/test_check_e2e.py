@@ -82,6 +82,7 @@ def check(
             "LINKER_CLIENT_SECRET": "linker-secret-change-me-0123456789",
             "LINKER_ACTION_SECRETS": SECRET,
             "LINKER_PUBLIC_URL": LINKER_URL,
+            "LINKER_ALLOWED_CLIENT_IDS": "demo-app",
             **env,
         }
         for name, value in settings.items():

@@ -216,6 +216,8 @@ def test_a_start_url_opened_in_another_browser_links_nothing(e2e: Stack) -> None
     with e2e.browser() as alice:
         page = alice.get(url)
         page = alice.submit(alice.form_with(user_id=GITHUB))
+        assert "Link this account?" in page.text  # her own GitHub account: she agrees
+        page = alice.submit(alice.form_with(choice="link"))
         assert page.status_code == 200 and "/continue" in page.text  # linker's resume page
         ended = alice.auto_submit()
     assert ended.status_code == 400 and "Invalid state" in ended.text

@@ -180,6 +180,7 @@ def test_check_and_serve_against_the_installed_dev_tenant(installed: Installed) 
         "LINKER_CLIENT_SECRET": "linker-secret-change-me-0123456789",
         "LINKER_ACTION_SECRETS": SECRET,
         "LINKER_PUBLIC_URL": linker_url,
+        "LINKER_ALLOWED_CLIENT_IDS": "demo-app",
     }
     tenant = installed.popen(
         "dev-tenant", "--port", str(port), "--linker-url", linker_url, "--action-secret", SECRET
@@ -223,6 +224,7 @@ def test_demo_serves_its_printed_url_and_links(installed: Installed) -> None:
             browser.submit(browser.form_with(user_id="google-oauth2|alice"))
             browser.submit(browser.form_saying("Link GitHub"))
             browser.submit(browser.form_with(user_id="github|1001"))
+            browser.submit(browser.form_with(choice="link"))  # linker shows the account: Link
             page = browser.auto_submit()
         assert "Linked: github (github|1001)" in page.text
     finally:

@@ -29,7 +29,9 @@ from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     commit_claims,
+    confirm_fields,
     hs256,
+    is_confirm_page,
     make_settings,
     nested_state,
     read_resume,
@@ -173,9 +175,11 @@ async def _run(
         flow.status, flow.error = resumed.status, resumed.error
         return
     code = tenant.login(started.headers["location"], sub=flow.secondary)
-    resumed = read_resume(
-        await browser.get("/link/callback", params={"code": code, "state": nested_state(started)})
-    )
+    params = {"code": code, "state": nested_state(started)}
+    back = await browser.get("/link/callback", params=params)
+    if is_confirm_page(back):  # the account is shown: the user presses Link
+        back = await browser.post("/link/confirm", data=confirm_fields(back, "link"))
+    resumed = read_resume(back)
     if resumed.status != "pending":
         flow.status, flow.error = resumed.status, resumed.error
         return

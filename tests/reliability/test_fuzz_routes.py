@@ -175,7 +175,7 @@ def test_callback_with_anything(
 ) -> None:
     service.client.cookies.clear()
     if cookie is not None and params.get("state"):
-        service.client.cookies.set(cookie_name(params["state"]), cookie, path="/link")
+        service.client.cookies.set(cookie_name(params["state"]), cookie, path="/")
     assert_contract(service.run(service.client.get("/link/callback", params=params)))
     service.client.cookies.clear()
 
@@ -218,3 +218,25 @@ def test_commit_with_anything(
 )
 def test_every_other_route_and_method(service: Service, path: str, method: str) -> None:
     assert_contract(service.run(service.client.request(method, path)))
+
+
+@FUZZ
+@given(
+    form=st.dictionaries(
+        st.sampled_from(["state", "token", "choice", "x"]) | st.text(max_size=8),
+        text | st.sampled_from(["link", "cancel"]),
+        max_size=12,
+    ),
+    raw=st.none() | st.binary(max_size=256),
+    origin=st.none() | st.sampled_from(["null", "https://linker.test", "https://evil.example"]),
+)
+def test_confirm_with_anything(
+    service: Service, form: dict[str, str], raw: bytes | None, origin: str | None
+) -> None:
+    headers = {"origin": origin} if origin else {}
+    if raw is not None:
+        headers["content-type"] = "application/x-www-form-urlencoded"
+        request = service.client.post("/link/confirm", content=raw, headers=headers)
+    else:
+        request = service.client.post("/link/confirm", data=form, headers=headers)
+    assert_contract(service.run(request))

@@ -77,7 +77,7 @@ async def test_callback_with_another_browsers_cookie(harness: Harness) -> None:
 async def test_tampered_cookie(harness: Harness) -> None:
     started = await harness.start()
     name = next(iter(harness.client.cookies))
-    harness.client.cookies.set(name, harness.client.cookies[name] + "x", path="/link")
+    harness.client.cookies.set(name, harness.client.cookies[name] + "x", path="/")
     code = harness.tenant.login(started.headers["location"], sub=SECONDARY)
     assert_dead_end(
         await harness.callback(code=code, state=nested_state(started)), "browser_mismatch"

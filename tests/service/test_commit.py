@@ -46,10 +46,11 @@ def assert_rejected(response: object) -> None:
     assert response.json()["error"] == "invalid_commit_token"
 
 
-async def test_a_link_costs_at_most_three_management_calls(harness: Harness) -> None:
+async def test_a_link_costs_at_most_four_management_calls(harness: Harness) -> None:
     assert (await harness.link()).status == "linked"
-    assert management_calls(harness) == 3  # GET secondary, POST identities, PATCH primary
-    assert harness.tenant.calls["GET user"] == 1
+    # GET secondary, POST identities, GET primary (the merge's fresh read), PATCH primary.
+    assert management_calls(harness) == 4
+    assert harness.tenant.calls["GET user"] == 2
 
 
 async def test_a_link_with_nothing_to_merge_costs_two(harness: Harness) -> None:

@@ -29,8 +29,8 @@ async def test_start_redirects_to_nested_authorize(harness: Harness) -> None:
     assert len(params["state"]) >= 43 and len(params["nonce"]) >= 43
     cookie = started.headers["set-cookie"]
     assert re.fullmatch(
-        r"linker_txn_[0-9a-f]{16}=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; "
-        r"Max-Age=600; Path=/link; HttpOnly; SameSite=Lax; Secure",
+        r"__Host-linker_txn_[0-9a-f]{16}=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; "
+        r"Max-Age=600; Path=/; HttpOnly; SameSite=Lax; Secure",
         cookie,
     )
     assert started.headers["referrer-policy"] == "no-referrer"
@@ -67,8 +67,8 @@ async def test_link_happy_path(harness: Harness) -> None:
     assert harness.tenant.calls["POST identities"] == 1
     # The transaction cookie is cleared on the way out.
     assert re.fullmatch(
-        r"linker_txn_[0-9a-f]{16}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; "
-        r"Path=/link; HttpOnly; SameSite=Lax; Secure",
+        r"__Host-linker_txn_[0-9a-f]{16}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; "
+        r"Path=/; HttpOnly; SameSite=Lax; Secure",
         response.headers["set-cookie"],
     )
     assert "script-src 'sha256-" in response.headers["content-security-policy"]

@@ -41,7 +41,7 @@ async def test_metrics_parse_and_count_a_link(harness: Harness) -> None:
 
     seconds = families["linker_request_seconds"]
     assert seconds.type == "histogram"
-    for step in ("start", "callback", "commit"):
+    for step in ("start", "callback", "confirm", "commit"):
         buckets = [
             s.labels["le"]
             for s in seconds.samples
@@ -84,7 +84,7 @@ async def test_each_step_request_has_its_loop_time(harness: Harness) -> None:
         if s.name == "linker_request_loop_seconds_count"
     }
     # The dead end counts under start; /healthz and /metrics are no step and are not timed.
-    assert counts == {"start": 2.0, "callback": 1.0, "commit": 1.0}
+    assert counts == {"start": 2.0, "callback": 1.0, "confirm": 1.0, "commit": 1.0}
     for step in counts:
         buckets = [
             s.labels["le"]

@@ -6,9 +6,14 @@ import logging
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from uvicorn.logging import AccessFormatter
 
-from linker.redaction import install_redaction, redact
+from linker.logs import JsonLine
+from linker.observability import MAX_FIELD
+from linker.redaction import CUT, MAX_SCANNED, SENSITIVE_PARAMS, install_redaction, redact
+from tests.support.harness import Harness
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
 
@@ -65,3 +70,72 @@ def test_uvicorns_access_formatter_still_works_on_redacted_records() -> None:
     )
     line = AccessFormatter(use_colors=False).format(record)
     assert "GET /link/callback?code=[redacted]&state=[redacted] HTTP/1.1" in line
+
+
+# Adversarial text: the separators and fragments the scanner splits on, repeated.
+_PIECES = ["(", "[", "=", "&", "?", "#", " ", '"', "%", "%5F", "a", "eyJ", ".", "eyJabcd.", "\\"]
+_adversarial = st.lists(st.tuples(st.sampled_from(_PIECES), st.integers(1, 4000)), max_size=6).map(
+    lambda runs: "".join(piece * n for piece, n in runs)
+)
+_LEADS = ["?", "&", "#", " ", '"', "'", "(", "[", "\n"]
+
+
+@given(_adversarial, st.sampled_from(_LEADS), st.sampled_from(sorted(SENSITIVE_PARAMS)))
+@example("(" * 20_000, "&", "state")
+@example("a=" * 10_000, " ", "code")
+@example("eyJ" * 20_000, "?", "code")
+@example("eyJabcd." * 8_000, "?", "session_token")
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=60)
+def test_a_sensitive_value_is_redacted_whatever_surrounds_it(
+    around: str, lead: str, name: str
+) -> None:
+    secret = "S3CRETvalue"
+    text = f"{around}{lead}{name}={secret}&{around}"
+    cleaned = redact(text)
+    assert secret not in cleaned
+    assert redact(cleaned) == cleaned  # nothing left to redact: a second pass changes nothing
+
+
+@given(_adversarial, st.sampled_from([" ", "&", '"', "=", "(", ","]))
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=60)
+def test_a_jwt_is_redacted_whatever_surrounds_it(around: str, sep: str) -> None:
+    text = f"{around}{sep}{TOKEN}{sep}{around}"
+    assert TOKEN not in redact(text)
+
+
+@given(_adversarial)
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=60)
+def test_text_with_no_pair_and_no_jwt_is_kept_as_it_is(around: str) -> None:
+    text = around.replace("=", "-").replace("eyJ", "eyj")
+    assert redact(text) == text
+
+
+def test_a_long_record_is_cut_before_it_is_scanned(caplog: pytest.LogCaptureFixture) -> None:
+    install_redaction()
+    caplog.set_level(logging.INFO)
+    logging.getLogger("tests.redaction").info("%s", "/healthz?" + "(" * 64_000 + "&=x")
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert len(message) <= MAX_SCANNED + len(CUT)
+    assert message.endswith(CUT)
+
+
+def test_a_text_crowded_with_encoded_names_loses_every_value_after_one() -> None:
+    text = "&".join([f"name%41{i}=v{i}" for i in range(100)] + ["session%5Ftoken=tok123"])
+    cleaned = redact(text)
+    assert "tok123" not in cleaned and "v7" not in cleaned
+    few = redact("name%41=v1&session%5Ftoken=tok123")
+    assert "tok123" not in few and "v1" in few  # a few are decoded and judged one by one
+
+
+async def test_a_crafted_connection_is_logged_cut(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A signed-in user's app can ask for any connection name; the start step logs it, cut."""
+    caplog.set_level(logging.INFO, logger="linker")
+    crafted = "(" * 9_000 + "&=" + "x" * 100
+    response = await harness.start(requested_connection=crafted)
+    assert response.status_code == 302  # on to the tenant, which knows its connections
+    fields = [r.msg.fields for r in caplog.records if isinstance(r.msg, JsonLine)]
+    (start,) = [f for f in fields if f["event"] == "start"]
+    assert start["connection"] == crafted[:MAX_FIELD] + CUT

@@ -42,7 +42,9 @@ async def test_metrics_count_outcomes(harness: Harness) -> None:
     await harness.link()
     await harness.start("garbage")
     text = (await harness.client.get("/metrics")).text
-    assert 'linker_requests_total{code="",status="pending",step="callback"} 1' in text
+    # The callback shows the account; the user's Link prepares the attempt.
+    assert 'linker_requests_total{code="",status="confirm",step="callback"} 1' in text
+    assert 'linker_requests_total{code="",status="pending",step="confirm"} 1' in text
     assert 'linker_requests_total{code="",status="linked",step="commit"} 1' in text
     assert (
         'linker_requests_total{code="invalid_session_token",status="dead_end",step="start"} 1'
@@ -82,13 +84,13 @@ async def test_logs_carry_codes_but_no_tokens_or_secrets(
     for secret in forbidden:
         assert secret not in text
     assert resumed.claims["jti"] in text  # what is logged instead of the token
-    # One line per step: the callback's names the result token it signed.
-    callback_lines = [
-        json.loads(r.getMessage())
-        for r in caplog.records
-        if r.name == "linker" and '"event": "callback"' in r.getMessage()
-    ]
-    assert [line["result_jti"] for line in callback_lines] == [resumed.claims["jti"]]
+    # One line per step: the callback shows the account; the confirmation's line names the
+    # result token it signed.
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "linker"]
+    callback_lines = [line for line in lines if line["event"] == "callback"]
+    assert [line["status"] for line in callback_lines] == ["confirm"]
+    confirm_lines = [line for line in lines if line["event"] == "confirm"]
+    assert [line["result_jti"] for line in confirm_lines] == [resumed.claims["jti"]]
     audit = [r for r in caplog.records if r.name == "linker.audit"]
     assert len(audit) == 2 and '"status": "linked"' in audit[1].getMessage()
 

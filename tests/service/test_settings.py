@@ -21,7 +21,6 @@ def test_defaults() -> None:
     assert settings.require_verified_secondary_email is True
     assert settings.metadata_merge == "primary-wins"
     assert settings.merge_app_metadata is False
-    assert settings.allowed_client_ids == frozenset()
     assert settings.store_url.reveal() == "memory://"
     assert settings.issuer == "https://tenant.test/"
 
@@ -105,5 +104,6 @@ def test_check_prints_one_line_per_problem(tmp_path: Path) -> None:
     done = run_linker("check", {"LINKER_PIN_IP": "maybe"}, tmp_path)
     assert done.returncode == 2
     lines = done.stdout.strip().splitlines()
-    assert len(lines) == 6
+    assert len(lines) == 7
+    assert any(line.startswith("LINKER_ALLOWED_CLIENT_IDS: is required") for line in lines)
     assert "LINKER_PIN_IP: must be true or false" in lines

@@ -332,7 +332,7 @@ class CountingRedis(Redis):
 
 
 @pytest.mark.redis
-async def test_a_link_flow_makes_seven_redis_commands(
+async def test_a_link_flow_makes_eleven_redis_commands(
     tenant: FakeTenant, clock: FakeClock, redis_url: str
 ) -> None:
     """Everything the service keeps in Redis, for one complete flow once the Management API
@@ -351,9 +351,13 @@ async def test_a_link_flow_makes_seven_redis_commands(
         "SET",  # start: the start token's jti, once
         "EVALSHA",  # start: the transaction and its user's index
         "GETDEL",  # callback: the transaction, once
-        "SET",  # callback: the prepared attempt
+        "SET",  # callback: the verified attempt, kept while the account is shown
+        "GETDEL",  # confirm: the verified attempt, once
+        "SET",  # confirm (Link): the prepared attempt
         "EVALSHA",  # commit: the attempt claimed for its user, its outcome in progress
         "SET",  # commit: the merge owed, before the link
+        "SET",  # commit: the user's merge lock, for the fresh read and the PATCH
+        "DEL",  # commit: the merge lock released
         "EVALSHA",  # commit: the outcome, and the merge no longer owed
     ]
 

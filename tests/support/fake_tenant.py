@@ -21,6 +21,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from linker.core.decisions import CONNECTION_CLAIM
 from linker.core.pkce import s256_challenge
 from linker.testing import params_of, query_of
 
@@ -36,6 +37,11 @@ Fault = Callable[[httpx.Request], httpx.Response]
 
 
 s256 = s256_challenge
+
+
+def strategy_of(connection: str) -> str:
+    """A connection's strategy as Auth0 names it (the database connection's is `auth0`)."""
+    return "auth0" if connection == "Username-Password-Authentication" else connection
 
 
 @dataclass
@@ -132,10 +138,22 @@ class FakeTenant:
         self.issued_id_tokens.append(token)
         return token
 
-    def login(self, authorize_url: str, *, sub: str, code: str | None = None, **claims: Any) -> str:
+    def login(
+        self,
+        authorize_url: str,
+        *,
+        sub: str,
+        code: str | None = None,
+        connection: str | None = None,
+        **claims: Any,
+    ) -> str:
         """Complete the login `authorize_url` asks for as `sub`; returns the code the tenant
-        would send back (`code` if given), bound to the request's PKCE challenge and nonce."""
+        would send back (`code` if given), bound to the request's PKCE challenge and nonce.
+        The ID token names the connection used, as the shim makes the tenant do: the one
+        asked for, or `connection` when the browser rewrote it."""
         params = query_of(authorize_url)
+        used = connection or params.get("connection", "")
+        claims.setdefault(CONNECTION_CLAIM, {"name": used, "strategy": strategy_of(used)})
         user = self.users.get(sub)
         profile = {} if user is None else {k: user[k] for k in ("email", "email_verified")}
         code = code or secrets.token_urlsafe(16)

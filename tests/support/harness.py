@@ -42,6 +42,7 @@ def settings_env(**overrides: str) -> dict[str, str]:
         "LINKER_CLIENT_SECRET": "linker-client-secret",
         "LINKER_ACTION_SECRETS": f"{SECRET},{OLD_SECRET}",
         "LINKER_PUBLIC_URL": PUBLIC_URL,
+        "LINKER_ALLOWED_CLIENT_IDS": APP_CLIENT,
     }
     env.update(overrides)
     return env
@@ -128,6 +129,19 @@ def read_resume(response: httpx.Response) -> Resumed:
     token = unescape(fields["session_token"])
     claims = read_hs256(token)
     return Resumed(action, unescape(fields["state"]), token, claims)
+
+
+def is_confirm_page(response: httpx.Response) -> bool:
+    return response.status_code == 200 and 'name="choice"' in response.text
+
+
+def confirm_fields(page: httpx.Response, choice: str) -> dict[str, str]:
+    """The fields of the page's form for `choice` (link or cancel)."""
+    for form in re.findall(r"<form [^>]*>(.*?)</form>", page.text):
+        fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+        if fields.get("choice") == choice:
+            return {name: unescape(value) for name, value in fields.items()}
+    raise AssertionError(f"no {choice} form on the page")
 
 
 ALICE_USER = {
@@ -237,7 +251,21 @@ class Harness:
         return await self.client.get("/link/start", params=params)
 
     async def callback(self, **params: str) -> httpx.Response:
+        """The nested login's return; when it shows the account to be linked, the user presses
+        Link (`callback_page` stops at that page)."""
+        response = await self.callback_page(**params)
+        if is_confirm_page(response):
+            return await self.choose(response, "link")
+        return response
+
+    async def callback_page(self, **params: str) -> httpx.Response:
         return await self.client.get("/link/callback", params=params)
+
+    async def choose(self, page: httpx.Response, choice: str, **overrides: str) -> httpx.Response:
+        """Press Link or Cancel on the page that shows the account (`overrides` alter the
+        form's fields, as a forger would)."""
+        fields = {**confirm_fields(page, choice), **overrides}
+        return await self.client.post("/link/confirm", data=fields)
 
     async def link_callback(self, sub: str = SECONDARY, **claims: Any) -> httpx.Response:
         """Start, sign in at the tenant as `sub`, and come back to the callback."""
