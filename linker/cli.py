@@ -183,6 +183,8 @@ def check(argv: Sequence[str]) -> int:
         return 2
     settings = Settings.from_env(env)
     report = asyncio.run(check_tenant(settings))
+    if report.route is not None:
+        print(f"note: tenant {settings.auth0_domain} reached {report.route}", file=sys.stderr)
     for note in report.notes:
         print(note, file=sys.stderr)
     for line in report.problems:

@@ -12,15 +12,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from linker.http1 import upstream_client
 from linker.reconcile import Report, reconcile, replay, snapshots_to_replay
 from linker.settings import Settings, SettingsError
+from linker.tenant_http import upstream_client
 
 
 async def _run(settings: Settings, audit_lines: list[str] | None) -> Report:
     from linker.app import build_runtime
 
-    async with upstream_client() as http:
+    async with upstream_client(settings) as http:
         runtime = build_runtime(settings, http=http)
         try:
             report = await reconcile(runtime)
