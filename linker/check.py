@@ -39,7 +39,8 @@ class Report:
 
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    route: str | None = None  # directly or through which proxy the tenant was reached
+    # Directly or through which proxy the tenant was reached, when any proxy is named.
+    route: str | None = None
 
 
 def unknown_names(env: Mapping[str, str]) -> list[str]:
@@ -159,7 +160,7 @@ async def check_tenant(settings: Settings, *, http: Upstream | None = None) -> R
         client = (
             http if http is not None else await stack.enter_async_context(upstream_client(settings))
         )
-        if isinstance(client, TenantHttp):
+        if isinstance(client, TenantHttp) and client.proxies_named():
             report.route = client.route(settings.tenant_url).describe()
         tls = await _tls_problem(settings, client)
         if tls is not None:

@@ -111,6 +111,10 @@ class TenantHttp:
         self._slots = asyncio.Semaphore(connections)
         self._session: aiohttp.ClientSession | None = None
 
+    def proxies_named(self) -> bool:
+        """Whether `LINKER_PROXY_URL` or the environment names any proxy."""
+        return self._explicit is not None or self._env_proxies
+
     def route(self, url: str) -> Route:
         """Directly or through which proxy `url` is reached."""
         if self._explicit is not None:
