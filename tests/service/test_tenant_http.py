@@ -28,6 +28,7 @@ from linker.tenant_http import TenantHttp, trust
 from linker.transport import AnswerLost, TlsRefused, Unreached, Unsendable
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.harness import make_settings
+from tests.test_boundaries import imports_of
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
@@ -512,3 +513,16 @@ async def test_a_proxy_that_refuses_the_tunnel_is_unreached(
     async with proxy.running(), TenantHttp(proxy_url=proxy.url) as http:
         with pytest.raises(Unreached, match="proxy"):
             await http.request("POST", "https://tenant.example/oauth/token", form={})
+
+
+def test_no_module_of_the_service_parses_http_itself_or_calls_through_httpx() -> None:
+    root = Path(tenant_http.__file__).parent
+    elsewhere = {"client", "demo", "devtenant", "testing"}  # the SDK and the dev distribution
+    offenders = {
+        f"{path.relative_to(root)}: {module}"
+        for path in root.rglob("*.py")
+        if not elsewhere & set(path.relative_to(root).parts[:1])
+        for module in imports_of(path.read_text(encoding="utf-8"))
+        if module.split(".")[0] in {"httpx", "httpcore", "httptools", "h11"}
+    }
+    assert offenders == set()
