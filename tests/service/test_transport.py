@@ -15,7 +15,7 @@ import pytest
 from linker.core.backoff import Budget
 from linker.core.errors import Code, LinkError
 from linker.tenant_http import TenantHttp
-from linker.transport import Answer, AnswerLost, PoolBusy, Reply, Unreached
+from linker.transport import Answer, AnswerLost, PoolBusy, Reply, Unreached, Unsendable
 from linker.upstream import Retrier
 from tests.support.httpx_upstream import HttpxUpstream
 
@@ -203,3 +203,18 @@ async def test_the_test_adapter_sends_the_same_request(server: Server) -> None:
         b"code=a%26b",
     )
     assert (json_headers["content-type"], json.loads(body)) == ("application/json", {"a": None})
+
+
+async def test_a_request_that_cannot_be_sent_is_not_tried_again() -> None:
+    outcomes: list[str] = []
+    tries = 0
+
+    async def attempt(limit: float) -> Answer:
+        nonlocal tries
+        tries += 1
+        raise Unsendable("a header with a line break")
+
+    with pytest.raises(LinkError) as refused:
+        await Retrier(on_attempt=outcomes.append).send(attempt, Budget(time.time() + 10))
+    assert refused.value.code is Code.UPSTREAM_UNAVAILABLE
+    assert (tries, outcomes) == (1, ["unsendable"])
