@@ -451,8 +451,8 @@ def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
     report = Report(machine=machine(), crypto=measure_crypto(options.crypto_rounds))
     print(format_header(report), file=out, flush=True)
     flows = options.warmup + options.repeats * sum(phase.flows for phase in options.phases)
-    trees = 2 if options.baseline is not None else 1
-    pairs = flows * len(options.workers) * trees + 1
+    checkouts = 2 if options.baseline is not None else 1
+    pairs = flows * len(options.workers) * checkouts + 1
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         port = free_port()
