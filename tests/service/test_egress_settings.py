@@ -13,7 +13,7 @@ import pytest
 from linker.check import check_tenant
 from linker.settings import Settings, SettingsError
 from linker.tenant_http import upstream_client
-from tests.service.test_tenant_http import _certificate
+from tests.support.certificates import self_signed
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.harness import make_settings, settings_env
 
@@ -53,14 +53,14 @@ def test_a_ca_file_must_hold_certificates(tmp_path: Path) -> None:
             Settings.from_env(settings_env(LINKER_CA_FILE=value))
         assert refused.value.name == "LINKER_CA_FILE"
         assert problem in refused.value.problem
-    cert_file, _ = _certificate(tmp_path)
+    cert_file, _ = self_signed(tmp_path)
     assert make_settings(LINKER_CA_FILE=str(cert_file)).ca_file == cert_file
 
 
 @contextlib.asynccontextmanager
 async def tls_tenant(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     """A TLS server for `localhost` with a self-signed certificate; every answer is a 404."""
-    cert_file, key_file = _certificate(tmp_path)
+    cert_file, key_file = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
 
