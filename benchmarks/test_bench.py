@@ -37,6 +37,7 @@ from tests.support.harness import (
     nested_state,
     start_claims,
 )
+from tests.support.httpx_upstream import HttpxUpstream
 from tests.support.redis_server import redis_server
 
 
@@ -84,7 +85,7 @@ def test_start_and_callback_in_process(benchmark: BenchmarkFixture, key: RSAKey)
     upstream = httpx.AsyncClient(transport=tenant.transport())
     app = create_app(
         settings,
-        http=upstream,
+        http=HttpxUpstream(upstream),
         store=MemoryStore(),
         clock=clock,
         retrier=Retrier(clock=clock, sleep=clock.sleep),
@@ -123,7 +124,7 @@ def test_suggest_answer_in_process(benchmark: BenchmarkFixture, key: RSAKey, cas
     upstream = httpx.AsyncClient(transport=tenant.transport())
     app = create_app(
         settings,
-        http=upstream,
+        http=HttpxUpstream(upstream),
         store=MemoryStore(),
         clock=clock,
         retrier=Retrier(clock=clock, sleep=clock.sleep),

@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from urllib.parse import parse_qsl
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -32,7 +31,6 @@ from linker.confirm import choose
 from linker.cookies import TxnCookies, cookie_name
 from linker.core.errors import LinkError
 from linker.host_limits import DescriptorGuard
-from linker.http1 import upstream_client
 from linker.management import ManagementApi
 from linker.observability import LoopTimeMiddleware, Metrics, TimedUpstream, instrument
 from linker.reconcile import reconcile, run_in_background
@@ -43,7 +41,8 @@ from linker.start import start
 from linker.store import Store, open_store
 from linker.store_clock import StoreClock, skew_problem
 from linker.tenant import Tenant
-from linker.transport import Upstream, as_upstream
+from linker.tenant_http import upstream_client
+from linker.transport import Upstream
 from linker.upstream import Retrier
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
@@ -55,14 +54,14 @@ CONFIRM_FIELDS = 8
 def create_app(
     settings: Settings,
     *,
-    http: httpx.AsyncClient | Upstream | None = None,
+    http: Upstream | None = None,
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
     retrier: Retrier | None = None,
 ) -> Starlette:
-    """The linking service. Every call to the tenant goes through `http` when given (an
-    `httpx.AsyncClient`, or any `linker.transport.Upstream`); its owner closes it."""
-    client = upstream_client() if http is None else http  # adapted by build_runtime
+    """The linking service. Every call to the tenant goes through `http` when given (any
+    `linker.transport.Upstream`); its owner closes it. Else `linker.tenant_http`'s client."""
+    client = upstream_client(settings) if http is None else http
     runtime = build_runtime(settings, http=client, store=store, clock=clock, retrier=retrier)
 
     @asynccontextmanager
@@ -104,14 +103,14 @@ def from_environment() -> Starlette:
 def build_runtime(
     settings: Settings,
     *,
-    http: httpx.AsyncClient | Upstream,
+    http: Upstream,
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
     retrier: Retrier | None = None,
 ) -> Runtime:
     """The service's parts, for `create_app` and for `linker reconcile`."""
     metrics = Metrics()
-    upstream = TimedUpstream(as_upstream(http), metrics)
+    upstream = TimedUpstream(http, metrics)
     # A copy that counts attempts: an injected Retrier is left as its owner made it.
     retrier = replace(
         retrier or Retrier(clock=clock),

@@ -26,18 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx
-
 from linker.core.claims import json_object, unverified_segment
 from linker.core.decisions import tenant_text
 from linker.core.errors import Code, LinkError
 from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
-from linker.http1 import upstream_client
 from linker.settings import ALL, SETTING_NAMES, Settings
 from linker.store import Store, StoreUnavailable, open_store
 from linker.tenant import Tenant
-from linker.transport import Upstream, as_upstream
+from linker.tenant_http import TenantHttp, upstream_client
+from linker.transport import TlsRefused, Upstream, UpstreamFailure
 from linker.upstream import Retrier
 
 NEEDED_SCOPES = ("read:users", "update:users")
@@ -54,6 +52,8 @@ class Report:
 
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Directly or through which proxy the tenant was reached, when any proxy is named.
+    route: str | None = None
 
 
 def unknown_names(env: Mapping[str, str]) -> list[str]:
@@ -111,7 +111,7 @@ async def _read(http: Upstream, url: str, token: str, **params: str) -> Any:
         answer = await http.request(
             "GET", url + query, headers={"Authorization": f"Bearer {token}"}
         )
-    except httpx.HTTPError:
+    except UpstreamFailure:
         return None
     if answer.status_code != 200:
         return None
@@ -167,24 +167,45 @@ async def _check_client(settings: Settings, http: Upstream, token: str, report: 
         )
 
 
-async def check_tenant(
-    settings: Settings, *, http: httpx.AsyncClient | Upstream | None = None
-) -> Report:
+async def _tls_problem(settings: Settings, http: Upstream) -> str | None:
+    """One line when the tenant's certificate is refused: retries cannot fix that, trust can."""
+    url = f"{settings.tenant_url}/.well-known/openid-configuration"
+    try:
+        await http.request("GET", url, limit=min(settings.upstream_budget, 5.0))
+    except TlsRefused as refused:
+        return (
+            f"LINKER_AUTH0_DOMAIN: {refused}; if a proxy inspects TLS, trust its CA with "
+            "LINKER_CA_FILE"
+        )
+    except UpstreamFailure:
+        pass  # reported below, after the service's own retries
+    return None
+
+
+async def check_tenant(settings: Settings, *, http: Upstream | None = None) -> Report:
     """Discovery, signing keys, client credentials, and the companion client's grant and
-    callback URL, each through the service's own `Tenant`."""
+    callback URL, each through the service's own `Tenant` and HTTP client."""
     report = Report()
     async with contextlib.AsyncExitStack() as stack:
         client = (
-            as_upstream(http)
-            if http is not None
-            else await stack.enter_async_context(upstream_client())
+            http if http is not None else await stack.enter_async_context(upstream_client(settings))
         )
-        tenant = Tenant(settings, client, Retrier(clock=time.time), clock=time.time)
-        if http is None:
+        proxied = isinstance(client, TenantHttp) and client.proxies_named()
+        if proxied:
+            assert isinstance(client, TenantHttp)
+            report.route = client.route(settings.tenant_url).describe()
+        if http is None and not proxied:
+            # A bare connection first: a refused address or the other scheme is named at once
+            # (through a proxy, only the proxy's answers can tell).
             unreachable = await probe_tenant(settings)
             if unreachable is not None:
                 report.problems.append(unreachable)
                 return report
+        tls = await _tls_problem(settings, client)
+        if tls is not None:
+            report.problems.append(tls)
+            return report
+        tenant = Tenant(settings, client, Retrier(clock=time.time), clock=time.time)
         try:
             await tenant.discovery()
         except LinkError as error:

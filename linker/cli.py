@@ -237,6 +237,8 @@ def check(argv: Sequence[str]) -> int:
         print(line, file=sys.stderr)
     report = asyncio.run(_check_deployment(settings))
     report.notes += asyncio.run(clock_notes(settings.store_url.reveal()))
+    if report.route is not None:
+        print(f"note: tenant {settings.auth0_domain} reached {report.route}", file=sys.stderr)
     for note in report.notes:
         print(note, file=sys.stderr)
     for line in report.problems:

@@ -19,10 +19,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from linker.audit import reason_of
-from linker.http1 import upstream_client
 from linker.reconcile import Report, reconcile, replay, snapshots_to_replay
 from linker.settings import Settings, SettingsError
 from linker.store import StoreUnavailable
+from linker.tenant_http import upstream_client
 
 DONE, WORK_LEFT, UNREACHABLE = 0, 1, 2
 
@@ -32,7 +32,7 @@ async def _run(settings: Settings, audit_lines: list[str] | None) -> tuple[Repor
     from linker.app import build_runtime
 
     store_down = None
-    async with upstream_client() as http:
+    async with upstream_client(settings) as http:
         runtime = build_runtime(settings, http=http)
         try:
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,8 @@ class Settings:
     audit_file: Path | None = None
     trusted_proxies: frozenset[str] = frozenset()
     confirm_link: bool = True
+    proxy_url: Secret | None = None  # the egress proxy to the tenant; may carry credentials
+    ca_file: Path | None = None  # CA certificates trusted for the tenant, beside the system's
 
     @property
     def tenant_url(self) -> str:
@@ -310,6 +313,31 @@ def _store_secret(raw: str) -> Secret:
     return Secret(_store_url(raw))
 
 
+def _proxy_url(raw: str) -> Secret:
+    # May carry credentials (http://user:secret@proxy:3128): the message never quotes it.
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ValueError("must be a URL such as http://proxy.example:3128") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be a URL such as http://proxy.example:3128")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or port == 0:
+        raise ValueError("must be the proxy's address only, such as http://proxy.example:3128")
+    return Secret(raw)
+
+
+def _ca_file(raw: str) -> Path:
+    # Loaded here so that a missing or unreadable bundle stops the start, not the first call.
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=raw)
+    except FileNotFoundError:
+        raise ValueError(f"no file at {raw}") from None
+    except (OSError, ssl.SSLError):
+        raise ValueError(f"{raw} is not a readable PEM file of CA certificates") from None
+    return Path(raw)
+
+
 _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_AUTH0_DOMAIN", "auth0_domain", _domain, _REQUIRED),
     ("LINKER_TENANT_SCHEME", "tenant_scheme", _scheme, "https"),
@@ -334,6 +362,8 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_AUDIT_FILE", "audit_file", _path, None),
     ("LINKER_TRUSTED_PROXIES", "trusted_proxies", _proxies, frozenset()),
     ("LINKER_CONFIRM_LINK", "confirm_link", _bool, True),
+    ("LINKER_PROXY_URL", "proxy_url", _proxy_url, None),
+    ("LINKER_CA_FILE", "ca_file", _ca_file, None),
 )
 
 # Every setting's name, in table order (for `linker check`'s look-out for misspellings).

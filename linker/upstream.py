@@ -13,11 +13,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-import httpx
-
 from linker.core.backoff import RETRYABLE_STATUSES, Budget, next_delay
 from linker.core.errors import Code, LinkError
-from linker.transport import Answer
+from linker.transport import Answer, PoolBusy, Unreached, Unsendable, UpstreamFailure
 
 MAX_ATTEMPT_TIMEOUT = 5.0
 
@@ -63,14 +61,17 @@ class Retrier:
             unknown = False
             try:
                 response = await send(min(MAX_ATTEMPT_TIMEOUT, remaining))
-            except httpx.PoolTimeout:
+            except PoolBusy:
                 # Every connection is busy: waiting longer would only queue behind them.
                 self.on_attempt("pool_timeout")
                 raise _exhausted() from None
-            except (httpx.ConnectError, httpx.ConnectTimeout):
+            except Unsendable:
+                self.on_attempt("unsendable")  # nothing was sent, and resending cannot help
+                raise _exhausted() from None
+            except Unreached:
                 self.on_attempt("connect_error")  # never reached the tenant: safe to resend
-            except (httpx.TimeoutException, httpx.TransportError):
-                self.on_attempt("transport_error")
+            except UpstreamFailure:
+                self.on_attempt("transport_error")  # the answer was lost: it may have applied
                 unknown = True
             else:
                 self.on_attempt(str(response.status_code))

@@ -8,7 +8,11 @@ and its own time on the event loop, summed over the workers) and the tenant's ca
 the load generator reports flows, failures and its own CPU.
 
     python -m benchmarks.http [--phases 1:200,50:500,200:800] [--repeats 3] [--workers 1,2]
-                             [--warmup 50]
+                             [--warmup 50] [--baseline DIR]
+
+With `--baseline DIR` (a checkout of another revision, such as `git archive main | tar -x`),
+each configuration runs first with DIR's `linker`, then with this tree's, against the same
+tenant in the same run: a before and after that share the machine's moment.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class Options:
     workers: tuple[int, ...] = (1, 2)
     warmup: int = 50  # flows at concurrency 2 before the phases: first requests, caches
     repeats: int = 3  # runs of each phase
+    baseline: Path | None = None  # another checkout, measured before this one
     crypto_rounds: int = 200
 
 
@@ -122,11 +127,13 @@ class Configuration:
     store: str
     phases: list[PhaseResult] = field(default_factory=list)
     skipped: str | None = None
+    tree: Path | None = None  # the baseline checkout that serves, or None for this one
 
     @property
     def label(self) -> str:
         plural = "worker" if self.workers == 1 else "workers"
-        return f"linker serve, {self.workers} {plural}, {self.store} store"
+        source = f" (baseline {self.tree})" if self.tree is not None else ""
+        return f"linker serve, {self.workers} {plural}, {self.store} store{source}"
 
 
 @dataclass
@@ -344,9 +351,11 @@ def run_configuration(
         store = "memory://"
         if config.store == "redis":
             store = stack.enter_context(redis_server(workdir))
-        log = workdir / f"linker-{config.workers}.log"
+        log = workdir / f"linker-{config.workers}{'-baseline' if config.tree else ''}.log"
         command = serve_command(port, config.workers)
         env = linker_env(tenant_url, linker_url, secret, store)
+        if config.tree is not None:  # imported ahead of this tree's installed `linker`
+            env["PYTHONPATH"] = str(config.tree)
         child = stack.enter_context(process(command, log=log, env=env, cwd=workdir))
         wait_until_up(f"{linker_url}/healthz", child, log)
         http = stack.enter_context(httpx.Client(timeout=10.0))
@@ -443,7 +452,8 @@ def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
     report = Report(machine=machine(), crypto=measure_crypto(options.crypto_rounds))
     print(format_header(report), file=out, flush=True)
     flows = options.warmup + options.repeats * sum(phase.flows for phase in options.phases)
-    pairs = flows * len(options.workers) + 1
+    checkouts = 2 if options.baseline is not None else 1
+    pairs = flows * len(options.workers) * checkouts + 1
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         port = free_port()
@@ -453,8 +463,9 @@ def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
         tenant = stack.enter_context(process([*command, "--pairs", str(pairs)], log=log))
         wait_until_up(f"{tenant_url}/_stats", tenant, log)
         first = 0
-        for workers in options.workers:
-            config = Configuration(workers, "memory" if workers == 1 else "redis")
+        trees = ([options.baseline] if options.baseline is not None else []) + [None]
+        for workers, tree in ((w, t) for w in options.workers for t in trees):
+            config = Configuration(workers, "memory" if workers == 1 else "redis", tree=tree)
             report.configurations.append(config)
             if workers > 1 and (reason := workers_unsupported()) is not None:
                 config.skipped = reason
@@ -485,12 +496,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="linker worker counts, comma-separated")
     parser.add_argument("--warmup", type=int, default=Options.warmup, help="warm-up flows")
     parser.add_argument("--repeats", type=int, default=Options.repeats, help="runs of each phase")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout to measure first, in the same run"
+    )
     args = parser.parse_args(argv)
     options = Options(
         phases=_phases(args.phases),
         workers=tuple(int(w) for w in args.workers.split(",")),
         warmup=args.warmup,
         repeats=args.repeats,
+        baseline=args.baseline.resolve() if args.baseline is not None else None,
     )
     run_benchmark(options)
     return 0

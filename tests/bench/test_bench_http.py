@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks.http.measure import LOOP_HISTOGRAM, quantile, step_times
 from benchmarks.http.run import (
+    REPO,
     Options,
     Phase,
     PhaseResult,
@@ -52,6 +53,19 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> N
     assert "c=5: 20 flows, 0 failed" in printed and "x the crypto bound" in printed
     for kind in ("wall", "loop"):
         assert f"server {kind} ms p50/p99 (/metrics buckets): start " in printed
+
+
+def test_a_baseline_checkout_is_measured_first_in_the_same_run() -> None:
+    out = io.StringIO()
+    # This tree as its own baseline: the harness is what is tested, not a revision.
+    options = Options(
+        phases=(Phase(concurrency=2, flows=5),), workers=(1,), warmup=0, repeats=1, baseline=REPO
+    )
+    report = run_benchmark(options, out=out)
+    baseline, current = report.configurations
+    assert (baseline.tree, current.tree) == (REPO, None)
+    assert [phase.linked for phase in baseline.phases + current.phases] == [5, 5]
+    assert f"linker serve, 1 worker, memory store (baseline {REPO})" in out.getvalue()
 
 
 def test_repeated_runs_print_each_figure_with_the_least_and_the_median() -> None:

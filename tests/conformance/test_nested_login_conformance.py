@@ -38,6 +38,7 @@ from tests.support.harness import (
     make_settings,
     start_claims,
 )
+from tests.support.httpx_upstream import HttpxUpstream
 
 APP, APP_SECRET, APP_CALLBACK = "app-client", "app-client-secret-0123456789", "https://app.test/cb"
 PUBLIC_URL = "https://linker.test"
@@ -181,7 +182,7 @@ async def link_at(provider: Provider, fake: FakeTenant) -> tuple[Linked, SplitTr
         httpx.AsyncClient(transport=upstream_transport) as upstream,
         httpx.AsyncClient(timeout=10) as browser,
     ):
-        app = create_app(settings, http=upstream)
+        app = create_app(settings, http=HttpxUpstream(upstream))
         async with app.router.lifespan_context(app):
             linker = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)),

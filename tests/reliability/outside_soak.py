@@ -40,6 +40,7 @@ from tests.support.harness import (
     read_resume,
     start_claims,
 )
+from tests.support.httpx_upstream import HttpxUpstream
 
 DISK_MODES = ("ok", "ok", "missing", "full", "fills")
 SKEW = 90.0
@@ -111,7 +112,7 @@ async def outside_soak(
     apps = [
         create_app(
             settings,
-            http=upstream,
+            http=HttpxUpstream(upstream),
             store=store,
             clock=replica_clock,
             retrier=Retrier(clock=replica_clock, sleep=clock.sleep, rng=random.Random(seed)),

@@ -37,6 +37,7 @@ from tests.support.harness import (
     read_resume,
     start_claims,
 )
+from tests.support.httpx_upstream import HttpxUpstream
 
 FAULT_KINDS = ("429", "500", "503", "timeout", "reset", "lost")
 
@@ -122,7 +123,7 @@ async def soak(
     upstream = httpx.AsyncClient(transport=httpx.MockTransport(faulty.handle))
     app = create_app(
         settings,
-        http=upstream,
+        http=HttpxUpstream(upstream),
         clock=clock,
         retrier=Retrier(clock=clock, sleep=clock.sleep, rng=random.Random(seed)),
     )

@@ -30,6 +30,7 @@ from tests.support.harness import (
     make_settings,
     signed_raw,
 )
+from tests.support.httpx_upstream import HttpxUpstream
 
 EXAMPLES = int(os.environ.get("LINKER_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
@@ -71,7 +72,7 @@ class Service:
         upstream = httpx.AsyncClient(transport=self.tenant.transport())
         self.app = create_app(
             self.settings,
-            http=upstream,
+            http=HttpxUpstream(upstream),
             clock=self.clock,
             retrier=Retrier(clock=self.clock, sleep=self.clock.sleep),
         )

@@ -25,6 +25,7 @@ from tests.support.harness import (
     nested_state,
     read_resume,
 )
+from tests.support.httpx_upstream import HttpxUpstream
 
 LIMIT = 3
 BURST = 5
@@ -60,7 +61,10 @@ async def gated(tenant: FakeTenant, clock: FakeClock) -> AsyncIterator[tuple[Har
     settings = make_settings(LINKER_MAX_IN_FLIGHT=str(LIMIT))
     upstream = httpx.AsyncClient(transport=httpx.MockTransport(gate.handle))
     app = create_app(
-        settings, http=upstream, clock=clock, retrier=Retrier(clock=clock, sleep=clock.sleep)
+        settings,
+        http=HttpxUpstream(upstream),
+        clock=clock,
+        retrier=Retrier(clock=clock, sleep=clock.sleep),
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))

@@ -7,6 +7,7 @@ import httpx
 from linker.check import check_store, check_tenant, store_address, unknown_names
 from linker.store import MemoryStore, StoreUnavailable
 from tests.support.harness import make_settings
+from tests.support.httpx_upstream import HttpxUpstream
 
 DISCOVERY = {
     "issuer": "https://tenant.test/",
@@ -31,14 +32,16 @@ def tenant(jwks: httpx.Response) -> httpx.AsyncClient:
 
 async def test_an_empty_key_set_is_a_problem() -> None:
     async with tenant(httpx.Response(200, json={"keys": []})) as http:
-        report = await check_tenant(make_settings(), http=http)
+        report = await check_tenant(make_settings(), http=HttpxUpstream(http))
     assert report.problems == ["tenant: the key set has no RS256 signing key"]
     assert len(report.notes) == 2  # neither the client nor the grant could be read
 
 
 async def test_unreadable_keys_are_a_problem() -> None:
     async with tenant(httpx.Response(500)) as http:
-        report = await check_tenant(make_settings(LINKER_UPSTREAM_BUDGET="0.3"), http=http)
+        report = await check_tenant(
+            make_settings(LINKER_UPSTREAM_BUDGET="0.3"), http=HttpxUpstream(http)
+        )
     assert len(report.problems) == 1
     assert report.problems[0].startswith("tenant: signing keys could not be read")
 
@@ -55,7 +58,9 @@ async def test_a_tenant_that_keeps_failing_is_told_in_the_operators_words() -> N
         return httpx.Response(502)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-        report = await check_tenant(make_settings(LINKER_UPSTREAM_BUDGET="0.3"), http=http)
+        report = await check_tenant(
+            make_settings(LINKER_UPSTREAM_BUDGET="0.3"), http=HttpxUpstream(http)
+        )
     assert report.problems == [
         "LINKER_AUTH0_DOMAIN: no OpenID configuration at https://tenant.test (no usable "
         "answer within LINKER_UPSTREAM_BUDGET (0.3 s), retries included)"

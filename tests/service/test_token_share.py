@@ -18,10 +18,10 @@ from linker.store import MemoryStore, RedisStore, Store
 from linker.tenant import Tenant
 from linker.testing import FakeClock, free_port
 from linker.token_share import CachedToken, TokenShare
-from linker.transport import HttpxUpstream
 from linker.upstream import Retrier
 from tests.support.fake_tenant import LINKER_CLIENT, FakeTenant
 from tests.support.harness import Harness, make_settings
+from tests.support.httpx_upstream import HttpxUpstream
 
 
 class CountingTenant:
@@ -59,7 +59,7 @@ async def replicas(
             stack.push_async_callback(upstream.aclose)
             app = create_app(
                 settings,
-                http=upstream,
+                http=HttpxUpstream(upstream),
                 clock=clock,
                 retrier=Retrier(clock=clock, sleep=clock.sleep),
             )

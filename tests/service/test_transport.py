@@ -14,9 +14,10 @@ import pytest
 
 from linker.core.backoff import Budget
 from linker.core.errors import Code, LinkError
-from linker.http1 import Http1Upstream, upstream_client
-from linker.transport import Answer, HttpxUpstream
+from linker.tenant_http import TenantHttp
+from linker.transport import Answer, AnswerLost, PoolBusy, Reply, Unreached, Unsendable
 from linker.upstream import Retrier
+from tests.support.httpx_upstream import HttpxUpstream
 
 
 @dataclass
@@ -87,7 +88,7 @@ async def server() -> AsyncIterator[Server]:
 
 
 async def test_requests_go_over_the_wire_and_connections_are_kept(server: Server) -> None:
-    async with upstream_client() as http:
+    async with TenantHttp() as http:
         first = await http.request("POST", f"{server.url}/oauth/token", form={"grant_type": "x y"})
         second = await http.request("GET", f"{server.url}/.well-known/jwks.json?a=1")
         third = await http.request(
@@ -110,7 +111,7 @@ async def test_requests_go_over_the_wire_and_connections_are_kept(server: Server
 
 async def test_a_cookie_the_tenant_sets_is_never_sent_back(server: Server) -> None:
     server.set_cookie = True
-    async with upstream_client() as http:
+    async with TenantHttp() as http:
         first = await http.request("POST", f"{server.url}/oauth/token", form={"grant_type": "x"})
         await http.request("GET", f"{server.url}/api/v2/users/u1")
     assert "did=" in first.headers["set-cookie"]
@@ -119,7 +120,7 @@ async def test_a_cookie_the_tenant_sets_is_never_sent_back(server: Server) -> No
 
 async def test_a_compressed_answer_is_decoded_once(server: Server) -> None:
     server.gzip_body = True
-    async with upstream_client() as http:
+    async with TenantHttp() as http:
         answer = await http.request("GET", f"{server.url}/userinfo")
     assert json.loads(answer.content) == {"ok": True}
 
@@ -128,11 +129,11 @@ async def test_the_pool_cap_answers_pool_timeout_at_once_and_the_others_finish(
     server: Server,
 ) -> None:
     server.release.clear()
-    async with Http1Upstream(connections=2, pool_wait=0.2) as http:
+    async with TenantHttp(connections=2, pool_wait=0.2) as http:
         held = [asyncio.create_task(http.request("GET", f"{server.url}/slow")) for _ in range(2)]
         await server.received(2)
         began = time.monotonic()
-        with pytest.raises(httpx.PoolTimeout):
+        with pytest.raises(PoolBusy):
             await http.request("GET", f"{server.url}/one-too-many", limit=5.0)
         assert time.monotonic() - began < 1.0  # the pool's own wait, not the request's 5 s
         server.release.set()
@@ -145,7 +146,7 @@ async def test_a_pool_timeout_is_never_retried(server: Server) -> None:
     server.release.clear()
     outcomes: list[str] = []
     retrier = Retrier(on_attempt=outcomes.append)
-    async with Http1Upstream(connections=1, pool_wait=0.1) as http:
+    async with TenantHttp(connections=1, pool_wait=0.1) as http:
         held = asyncio.create_task(http.request("GET", f"{server.url}/slow"))
         await server.received(1)
 
@@ -166,31 +167,33 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
     port = listener.sockets[0].getsockname()[1]
     listener.close()
     await listener.wait_closed()
-    async with upstream_client() as http:
-        with pytest.raises(httpx.ConnectError):
+    async with TenantHttp() as http:
+        with pytest.raises(Unreached):
             await http.request("GET", f"http://127.0.0.1:{port}/")
 
 
 async def test_a_dropped_answer_is_not_a_connect_error(server: Server) -> None:
     server.hang_up = True
-    async with upstream_client() as http:
-        with pytest.raises(httpx.TransportError) as dropped:
+    async with TenantHttp() as http:
+        with pytest.raises(AnswerLost):  # not `Unreached`: the write may have happened
             await http.request("POST", f"{server.url}/api/v2/users/x/identities", json={})
-    assert not isinstance(dropped.value, httpx.ConnectError)  # the write may have happened
+    assert len(server.requests) == 1  # and it is never sent twice
 
 
 async def test_a_slow_answer_is_a_read_timeout(server: Server) -> None:
     server.release.clear()
-    async with upstream_client() as http:
-        with pytest.raises(httpx.ReadTimeout):
+    async with TenantHttp() as http:
+        with pytest.raises(AnswerLost):
             await http.request("GET", f"{server.url}/slow", limit=0.2)
         server.release.set()
 
 
-async def test_an_injected_httpx_client_sends_the_same_request(server: Server) -> None:
+async def test_the_test_adapter_sends_the_same_request(server: Server) -> None:
     async with httpx.AsyncClient() as client:
         http = HttpxUpstream(client)
-        answer = await http.request("POST", f"{server.url}/oauth/token", form={"code": "a&b"})
+        answer: Reply = await http.request(
+            "POST", f"{server.url}/oauth/token", form={"code": "a&b"}
+        )
         await http.aclose()  # the client is its owner's: still usable
         again = await http.request("PATCH", f"{server.url}/api/v2/users/u1", json={"a": None})
     assert answer.status_code == again.status_code == 200
@@ -200,3 +203,18 @@ async def test_an_injected_httpx_client_sends_the_same_request(server: Server) -
         b"code=a%26b",
     )
     assert (json_headers["content-type"], json.loads(body)) == ("application/json", {"a": None})
+
+
+async def test_a_request_that_cannot_be_sent_is_not_tried_again() -> None:
+    outcomes: list[str] = []
+    tries = 0
+
+    async def attempt(limit: float) -> Answer:
+        nonlocal tries
+        tries += 1
+        raise Unsendable("a header with a line break")
+
+    with pytest.raises(LinkError) as refused:
+        await Retrier(on_attempt=outcomes.append).send(attempt, Budget(time.time() + 10))
+    assert refused.value.code is Code.UPSTREAM_UNAVAILABLE
+    assert (tries, outcomes) == (1, ["unsendable"])

@@ -27,6 +27,7 @@ from linker.store import Store
 from linker.testing import FakeClock, query_of
 from linker.upstream import Retrier
 from tests.support.fake_tenant import APP_CLIENT, DOMAIN, FakeTenant
+from tests.support.httpx_upstream import HttpxUpstream
 
 SECRET = "s" * 40
 OLD_SECRET = "o" * 40
@@ -314,7 +315,7 @@ async def running(
     upstream = httpx.AsyncClient(transport=tenant.transport())
     app = create_app(
         settings,
-        http=upstream,
+        http=HttpxUpstream(upstream),
         store=store,
         clock=clock,
         retrier=Retrier(clock=clock, sleep=clock.sleep),
