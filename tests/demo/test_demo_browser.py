@@ -55,8 +55,11 @@ def test_alice_links_github_in_chromium(
     shots.take(page, "linked")
     assert [url for url, status in answers if status == 404] == []
 
-    # Back, after the link, shows the nested login's page again (from the browser's cache);
-    # using it, the tenant says the login is over and leads back to the app.
+    # Back, after the link, asks linker for the nested login's callback again: it says that
+    # sign-in is over. Back once more shows the nested login's page (from the browser's
+    # cache); using it, the tenant says the login is over and leads back to the app.
+    page.go_back()
+    expect(page.get_by_text("already finished in this one")).to_be_visible()
     page.go_back()
     page.get_by_role("button", name="alice-codes").click()
     expect(page.get_by_role("heading", name="Invalid state")).to_be_visible()
