@@ -24,7 +24,7 @@ from linker import serving, suggest_web
 from linker.admission import Admission
 from linker.attempts import Attempts
 from linker.audit import Audit
-from linker.body_limit import MAX_COMMIT_BODY, BodyLimitMiddleware
+from linker.body_limit import BODY_CAPS, MAX_COMMIT_BODY, BodyLimitMiddleware
 from linker.callback import callback
 from linker.commit import commit
 from linker.confirm import choose
@@ -83,7 +83,8 @@ def create_app(
     app.state.reconcile = lambda: reconcile(runtime)
     instrument(app)  # request ids, and no token in any log line whoever serves the app
     app.add_middleware(DescriptorGuard)  # out of descriptors: a 503, never a 500
-    app.add_middleware(BodyLimitMiddleware)  # no body is read whole before it is bounded
+    # No body is read whole before it is bounded, each route's cap its own.
+    app.add_middleware(BodyLimitMiddleware, caps={**BODY_CAPS, **suggest_web.BODY_CAPS})
     # Added last, so outermost: the loop time includes the other middleware's.
     app.add_middleware(LoopTimeMiddleware, metrics=runtime.metrics, steps=step_routes())
     return app

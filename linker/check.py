@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from linker.core.claims import json_object, unverified_segment
-from linker.core.decisions import tenant_text
 from linker.core.errors import Code, LinkError
 from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
@@ -262,8 +261,8 @@ async def _token_refusal(tenant: Tenant, settings: Settings, error: LinkError) -
             f"({_for_operator(error, settings)})"
         )
     body = json_object(answer.content)
-    said = tenant_text(str(body.get("error_description") or body.get("error") or ""))
-    detail = tenant_text(f"HTTP {answer.status_code} {body.get('error', '')}".rstrip())
+    said = _shown(str(body.get("error_description") or body.get("error") or ""))
+    detail = _shown(f"HTTP {answer.status_code} {body.get('error', '')}".rstrip())
     if answer.status_code == 401 or body.get("error") == "invalid_client":
         return (
             f"LINKER_CLIENT_ID / LINKER_CLIENT_SECRET: the tenant refused client "
@@ -277,6 +276,12 @@ async def _token_refusal(tenant: Tenant, settings: Settings, error: LinkError) -
             f"{' and '.join(NEEDED_SCOPES)}"
         )
     return f"tenant: the token endpoint refused client {settings.client_id} ({detail}: {said})"
+
+
+def _shown(text: str) -> str:
+    """The tenant's words on an operator's terminal: printable ASCII only (no escape sequence
+    reaches it), 200 characters at most."""
+    return "".join(c if " " <= c <= "~" else " " for c in text[:200])
 
 
 # -- the bare connection to the tenant: address and scheme ----------------------------------

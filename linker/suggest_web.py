@@ -84,8 +84,9 @@ def _render(rt: Runtime, outcome: SuggestOutcome) -> Response:
         return render(rt, outcome)
     offer = outcome.offer
     response = offer_page(offer, rt.settings.public_url)
-    name, value = cookie_name(offer.id), rt.cookies.value(offer.id)
-    cookie = set_cookie(name, value, max_age=rt.settings.txn_ttl, secure=rt.settings.secure_cookies)
+    secure = rt.settings.secure_cookies
+    name, value = cookie_name(offer.id, secure=secure), rt.cookies.value(offer.id)
+    cookie = set_cookie(name, value, max_age=rt.settings.txn_ttl, secure=secure)
     response.headers.append("set-cookie", cookie)
     return response
 
@@ -129,7 +130,8 @@ async def _choice(request: Request, step: str) -> Response:
         return error_page(error.code.value, error.description, status=413)
 
     def cookie_ok(offer_id: str) -> bool:
-        return rt.cookies.matches(request.cookies.get(cookie_name(offer_id)), offer_id)
+        name = cookie_name(offer_id, secure=rt.settings.secure_cookies)
+        return rt.cookies.matches(request.cookies.get(name), offer_id)
 
     run = choose if step == "choose" else decline
     outcome: Outcome = await run(rt, form, cookie_ok=cookie_ok, ip=_client_ip(request))
@@ -137,7 +139,8 @@ async def _choice(request: Request, step: str) -> Response:
     offer_id = form.get("offer", "")
     if offer_id and not (isinstance(outcome, DeadEnd) and outcome.status == 503):
         # The offer is spent (or was never this browser's): its cookie goes too.
-        gone = set_cookie(cookie_name(offer_id), "", max_age=0, secure=rt.settings.secure_cookies)
+        secure = rt.settings.secure_cookies
+        gone = set_cookie(cookie_name(offer_id, secure=secure), "", max_age=0, secure=secure)
         response.headers.append("set-cookie", gone)
     return response
 
@@ -155,6 +158,8 @@ ROUTES = [
     Route("/link/suggest/choose", link_suggest_choose, methods=["POST"]),
     Route("/link/suggest/decline", link_suggest_decline, methods=["POST"]),
 ]
+# The two choices are small forms; the offer's page (GET) takes no body.
+BODY_CAPS = {"/link/suggest/choose": MAX_FORM_BODY, "/link/suggest/decline": MAX_FORM_BODY}
 STEP_PATHS = {
     "/link/suggest": "suggest",
     "/link/suggest/choose": "suggest_choose",
