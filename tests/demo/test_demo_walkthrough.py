@@ -73,6 +73,7 @@ def test_an_account_linked_to_another_user_is_refused_as_such(demo_urls: DemoUrl
             login.text,
         ), login.text
         browser.submit(browser.form_with(user_id="github|1004"))
+        browser.submit(browser.form_with(choice="link"))  # linker shows the account first
         page = browser.auto_submit()
 
         assert "Link refused: that account is already linked to another user" in page.text
