@@ -107,7 +107,8 @@ def build_runtime(
         retrier or Retrier(clock=clock),
         on_attempt=lambda outcome: metrics.count("linker_upstream_attempts_total", outcome=outcome),
     )
-    kv = store or open_store(settings.store_url.reveal(), clock=clock)
+    ca_file = str(settings.redis_ca_file) if settings.redis_ca_file else None
+    kv = store or open_store(settings.store_url.reveal(), clock=clock, ca_file=ca_file)
     tenant = Tenant(settings, upstream, retrier, clock=clock, store=kv)
     return Runtime(
         settings=settings,

@@ -22,6 +22,7 @@ from linker.logs import logging_config
 from linker.observability import MULTIPROCESS_DIR
 from linker.settings import Settings, SettingsError
 from linker.shim import shim_path, shim_source
+from linker.store_check import check_store
 
 DEV_HINT = "is part of linker's development tools: pip install 'linker-auth0[dev]'"
 
@@ -183,6 +184,9 @@ def check(argv: Sequence[str]) -> int:
         return 2
     settings = Settings.from_env(env)
     report = asyncio.run(check_tenant(settings))
+    stored = asyncio.run(check_store(settings))
+    report.problems += stored.problems
+    report.notes += stored.notes
     for note in report.notes:
         print(note, file=sys.stderr)
     for line in report.problems:

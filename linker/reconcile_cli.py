@@ -23,7 +23,7 @@ async def _run(settings: Settings, audit_lines: list[str] | None) -> Report:
     async with upstream_client() as http:
         runtime = build_runtime(settings, http=http)
         try:
-            report = await reconcile(runtime)
+            report = await reconcile(runtime, scan=True)
             if audit_lines is not None:
                 replayed = await replay(runtime, snapshots_to_replay(audit_lines))
                 report.merged += replayed.merged

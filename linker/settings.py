@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from linker.core.merge import MERGE_MODES, MergeMode
 from linker.core.secret import Secret
 from linker.environment import read_dotenv, resolve_secret_files
+from linker.store import cluster_nodes
 
 MIN_SECRET_BYTES = 32
 
@@ -56,6 +57,7 @@ class Settings:
     max_in_flight: int = 256
     audit_file: Path | None = None
     trusted_proxies: frozenset[str] = frozenset()
+    redis_ca_file: Path | None = None
 
     @property
     def tenant_url(self) -> str:
@@ -159,10 +161,18 @@ def _action_secrets(raw: str) -> tuple[Secret, ...]:
     return tuple(Secret(s) for s in secrets)
 
 
+_STORE_SCHEMES = ("memory", "redis", "rediss", "redis+cluster", "rediss+cluster")
+
+
 def _store_url(raw: str) -> str:
-    scheme = urlsplit(raw).scheme
-    if scheme not in ("memory", "redis", "rediss"):
-        raise ValueError("must be memory:// or redis://host:port/db")
+    scheme = raw.partition("://")[0] if "://" in raw else ""
+    if scheme not in _STORE_SCHEMES:
+        raise ValueError(
+            "must be memory://, redis://host:port/db (rediss:// for TLS) or "
+            "redis+cluster://host:port[,host:port...] (rediss+cluster:// for TLS)"
+        )
+    if scheme.endswith("+cluster"):
+        cluster_nodes(raw)
     return raw
 
 
@@ -237,6 +247,13 @@ def _path(raw: str) -> Path:
     return Path(raw)
 
 
+def _readable_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError(f"{raw} is not a readable file")
+    return path
+
+
 def _secret(raw: str) -> Secret:
     return Secret(raw)
 
@@ -268,6 +285,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_MAX_IN_FLIGHT", "max_in_flight", _positive_count, 256),
     ("LINKER_AUDIT_FILE", "audit_file", _path, None),
     ("LINKER_TRUSTED_PROXIES", "trusted_proxies", _proxies, frozenset()),
+    ("LINKER_REDIS_CA_FILE", "redis_ca_file", _readable_file, None),
 )
 
 # Every setting's name, in table order (for `linker check`'s look-out for misspellings).

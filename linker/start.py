@@ -31,6 +31,7 @@ from linker.outcomes import (
 )
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
+from linker.store_keys import new_txn_id
 
 
 async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | None) -> Outcome:
@@ -122,7 +123,7 @@ async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | Non
         return resume(rt, result, req.sub, outer_state)
     verifier = random_token()
     txn = Transaction(
-        id=random_token(),
+        id=new_txn_id(req.sub),
         action=req.action,
         primary_user_id=req.sub,
         primary_email=req.email,

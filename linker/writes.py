@@ -24,8 +24,9 @@ from linker.core.claims import json_depth_ok
 from linker.core.errors import Code, LinkError
 from linker.core.merge import metadata_patch
 from linker.observability import log_event
-from linker.reconcile import WORK_PREFIX, WorkItem, forget, owe_merge
+from linker.reconcile import WorkItem, forget, owe_merge
 from linker.runtime import Runtime
+from linker.store_keys import work_index, work_key
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ async def link(
     record.secondary_metadata = snapshot
     # (a) The snapshot first: Auth0 discards the secondary's metadata when it links.
     rt.audit.write(replace(record, event="snapshot", status="pending"), when=rt.clock())
-    work = WorkItem(WORK_PREFIX + attempt.commit, attempt.primary, identity, snapshot, rt.clock())
+    work = WorkItem(work_key(attempt.commit), attempt.primary, identity, snapshot, rt.clock())
     await owe_merge(rt, attempt.commit, work)
     # (b) The link. A lost answer is settled by reading; a refusal leaves nothing written.
     # With the outcome unknown, the work item stays: reconcile merges if the link exists.
@@ -77,7 +78,7 @@ async def link(
         await rt.management.link(attempt.primary, identity, budget)
     except LinkError as error:
         if error.code is not Code.OUTCOME_UNKNOWN:
-            await forget(rt, work.key)
+            await forget(rt, work.key, index=work_index(work.key))
         raise
     # (c) The merge, from the snapshot, against the profile the Action saw at /continue.
     record.merge = "none"

@@ -353,7 +353,7 @@ async def test_a_link_flow_makes_seven_redis_commands(
         "GETDEL",  # callback: the transaction, once
         "SET",  # callback: the prepared attempt
         "EVALSHA",  # commit: the attempt claimed for its user, its outcome in progress
-        "SET",  # commit: the merge owed, before the link
+        "EVALSHA",  # commit: the merge owed, and listed in its group, before the link
         "EVALSHA",  # commit: the outcome, and the merge no longer owed
     ]
 

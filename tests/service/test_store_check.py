@@ -1,0 +1,62 @@
+"""`linker check` on the shared store: it runs a script, tells a cluster from one Redis, and
+refuses an eviction policy that could drop pending attempts and merges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from linker.store_check import check_store
+from linker.testing import free_port
+from tests.support.harness import make_settings
+from tests.support.redis_cluster import Cluster, redis_cluster
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with redis_cluster(tmp_path_factory.mktemp("cluster")) as running_cluster:
+        yield running_cluster
+
+
+async def test_a_cluster_is_reported_with_every_slot_served(cluster: Cluster) -> None:
+    report = await check_store(make_settings(LINKER_STORE_URL=cluster.url))
+    assert report.problems == []
+    assert "note: store is a Redis Cluster: 3 primaries, 16384 of 16384 hash slots served" in (
+        report.notes
+    )
+
+
+async def test_an_evicting_policy_on_one_primary_is_a_problem(cluster: Cluster) -> None:
+    port = cluster.ports[1]
+    cluster.cli(port, "config", "set", "maxmemory-policy", "volatile-lru")
+    try:
+        report = await check_store(make_settings(LINKER_STORE_URL=cluster.url))
+    finally:
+        cluster.cli(port, "config", "set", "maxmemory-policy", "noeviction")
+    assert report.problems == [
+        f"LINKER_STORE_URL: Redis 127.0.0.1:{port} has maxmemory-policy volatile-lru, which can "
+        "evict pending attempts and merges; set noeviction"
+    ]
+
+
+async def test_allkeys_lru_on_one_redis_is_a_problem(redis_url: str) -> None:
+    async with Redis.from_url(redis_url) as raw:
+        await raw.config_set("maxmemory-policy", "allkeys-lru")
+        try:
+            report = await check_store(make_settings(LINKER_STORE_URL=redis_url))
+        finally:
+            await raw.config_set("maxmemory-policy", "noeviction")
+    assert len(report.problems) == 1
+    assert "maxmemory-policy allkeys-lru" in report.problems[0]
+    assert "note: store is one Redis (not a cluster)" in report.notes
+
+
+async def test_a_store_that_does_not_answer_is_a_problem(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    report = await check_store(make_settings(LINKER_STORE_URL=url))
+    assert report.problems == ["LINKER_STORE_URL: the store cannot be used (ConnectionError)"]
