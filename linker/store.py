@@ -30,6 +30,7 @@ from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
     ClusterDownError,
+    NoScriptError,
     RedisClusterException,
     RedisError,
     TryAgainError,
@@ -38,6 +39,8 @@ from redis.exceptions import (
     ConnectionError as RedisConnectionError,
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from linker.redis_batch import Batcher
 
 
 class StoreUnavailable(Exception):
@@ -48,12 +51,33 @@ class StoreFull(StoreUnavailable):
     """The memory store holds as many live entries as it may: new ones are refused."""
 
 
+class NoRoom(StoreFull):
+    """The store is filled to the share new attempts may use: a new attempt is refused, and
+    the room left is kept for the attempts already under way."""
+
+
+# The share of the store new attempts may fill. An attempt's start writes two entries (its
+# start token's `jti` and its transaction) and finishing it needs at most one more at a time
+# (its work item: the prepared attempt replaces the transaction, the outcome the prepared
+# attempt), so starts that stop at two thirds leave room for every attempt they began.
+START_SHARE = 2 / 3
+
+
 class Store(Protocol):
     async def put(
-        self, key: str, value: str, ttl: float, *, only_new: bool = False, index: str = ""
+        self,
+        key: str,
+        value: str,
+        ttl: float,
+        *,
+        only_new: bool = False,
+        index: str = "",
+        starting: bool = False,
     ) -> bool:
         """Store `value` for `ttl` seconds; with `only_new`, only if `key` is absent. With an
-        `index` (`only_new` aside), `key` is listed in it in the same step."""
+        `index` (`only_new` aside), `key` is listed in it in the same step. A write that
+        `starting` a new attempt is refused (`NoRoom`) once the store is filled to
+        `START_SHARE`: the rest is kept for the attempts already under way."""
 
     async def get(self, key: str) -> str | None: ...
 
@@ -71,9 +95,18 @@ class Store(Protocol):
         seconds, in one step."""
 
     async def put_tracked(
-        self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float
+        self,
+        key: str,
+        value: str,
+        ttl: float,
+        *,
+        index: str,
+        keep: int,
+        index_ttl: float,
+        starting: bool = False,
     ) -> list[str]:
-        """Put `value` at `key` and list `key` last in `index`, in one step.
+        """Put `value` at `key` and list `key` last in `index`, in one step (`starting`: as
+        for `put`).
 
         The index keeps only the keys still there (taken, deleted or expired ones leave it),
         and only the newest `keep` of them: the older ones are deleted, and returned. The index
@@ -147,13 +180,24 @@ class MemoryStore:
             for name in [n for n, row in self._indexes.items() if row[0] <= now]:
                 del self._indexes[name]
 
-    def _write(self, key: str, value: str, ttl: float) -> None:
+    @property
+    def fill(self) -> float:
+        """The share of the bound in use."""
+        return len(self._entries) / self._max
+
+    def _write(self, key: str, value: str, ttl: float, *, starting: bool = False) -> None:
         now = self._clock()
         # Expired keys are swept at most once a second (a sweep visits every TTL's queue),
         # and always before a new key is refused; reads check each key's exact expiry.
         if now >= self._next_sweep or len(self._entries) >= self._max:
             self._drop_expired(now)
             self._next_sweep = now + SWEEP_SECONDS
+        if starting and len(self._entries) >= self._max * START_SHARE:
+            if now < self._next_sweep:  # expired entries may still hold the room: swept first
+                self._drop_expired(now)
+                self._next_sweep = now + SWEEP_SECONDS
+            if len(self._entries) >= self._max * START_SHARE:
+                raise NoRoom("the memory store has no room for new attempts")
         if key not in self._entries and len(self._entries) >= self._max:
             raise StoreFull("the memory store is full")
         self._entries[key] = (now + ttl, value.encode())
@@ -163,11 +207,18 @@ class MemoryStore:
         self._expiry.setdefault(math.ceil(ttl), deque()).append(key)
 
     async def put(
-        self, key: str, value: str, ttl: float, *, only_new: bool = False, index: str = ""
+        self,
+        key: str,
+        value: str,
+        ttl: float,
+        *,
+        only_new: bool = False,
+        index: str = "",
+        starting: bool = False,
     ) -> bool:
         if only_new and self._live(key) is not None:
             return False
-        self._write(key, value, ttl)
+        self._write(key, value, ttl, starting=starting)
         if index:
             self._listings.setdefault(index, {})[key] = self._clock()
         return True
@@ -198,9 +249,17 @@ class MemoryStore:
         self._unlist(index, old)
 
     async def put_tracked(
-        self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float
+        self,
+        key: str,
+        value: str,
+        ttl: float,
+        *,
+        index: str,
+        keep: int,
+        index_ttl: float,
+        starting: bool = False,
     ) -> list[str]:
-        self._write(key, value, ttl)
+        self._write(key, value, ttl, starting=starting)
         now = self._clock()
         # A list, not a deque: one per user, and a deque's first block alone is ~600 bytes.
         row = self._indexes.get(index)
@@ -335,6 +394,10 @@ POOL_WAIT_SECONDS = 5.0
 POOL_SIZE = 32
 # How often `put_tracked` reads an index again that changed under it before giving up.
 TRACKED_TRIES = 3
+# How often `/readyz` reads the eviction policy again.
+POLICY_SECONDS = 60.0
+# How often a Redis store reads its memory fill, to refuse new attempts before it is full.
+FILL_SECONDS = 1.0
 # A failed cluster command (a node down, a slot moving) is retried with backoff for about this
 # long in all: time for a replica to be promoted, within a step's budget.
 CLUSTER_RETRIES = 6
@@ -397,6 +460,13 @@ class RedisStore:
         # The cluster client refuses a command at once when a node's connections are all in
         # use; a bound here makes a burst wait its turn, as the single client's pool does.
         self._slots = asyncio.Semaphore(pool_size) if pool_size else None
+        self._batch = None if clustered else Batcher(client)
+        # The share of `maxmemory` in use, as last read (0 without a limit).
+        self.fill = 0.0
+        self._fill_due = 0.0
+        self._fill_reading = False
+        self._evicting: list[str] = []
+        self._policy_due = 0.0
         self._claim = client.register_script(_CLAIM)
         self._replace = client.register_script(_REPLACE)
         self._put_listed = client.register_script(_PUT_LISTED)
@@ -470,6 +540,23 @@ class RedisStore:
             await asyncio.sleep(pause)
             pause = min(pause * 2, CLUSTER_BACKOFF_CAP)
 
+    async def _cmd(self, *args: Any) -> Any:
+        """One command: batched with the others of this turn (one Redis), or sent alone."""
+        if self._batch is not None:
+            return await self._batch.call(*args)
+        return await self._redis.execute_command(*args)
+
+    async def _eval(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """A registered script by its digest; loaded first if this Redis does not know it."""
+        if self._batch is None:
+            return await script(keys=keys, args=args)
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return await self._batch.call(*command)
+        except NoScriptError:
+            await self._redis.script_load(script.script)
+            return await self._batch.call(*command)
+
     async def _call(self, call: Callable[[], Any]) -> Any:
         if self._slots is None:
             return await call()
@@ -484,44 +571,81 @@ class RedisStore:
     def _text(raw: Any) -> str | None:
         return raw.decode() if isinstance(raw, bytes) else raw
 
+    async def _check_room(self) -> None:
+        """Refuse a new attempt while the store's memory is filled past `START_SHARE` of its
+        `maxmemory` (the fullest primary's, on a cluster); the fill is read once per
+        `FILL_SECONDS` at most, by one caller at a time."""
+        now = time.monotonic()
+        if now >= self._fill_due and not self._fill_reading:
+            self._fill_reading = True
+            try:
+                self.fill = max((node.fill for node in await self.nodes()), default=0.0)
+            except StoreUnavailable:
+                pass  # not known: the write itself tells whether the store answers
+            finally:
+                self._fill_reading = False
+                self._fill_due = time.monotonic() + FILL_SECONDS
+        if self.fill >= START_SHARE:
+            raise NoRoom("the store has no room for new attempts")
+
     async def put(
-        self, key: str, value: str, ttl: float, *, only_new: bool = False, index: str = ""
+        self,
+        key: str,
+        value: str,
+        ttl: float,
+        *,
+        only_new: bool = False,
+        index: str = "",
+        starting: bool = False,
     ) -> bool:
+        if starting:
+            await self._check_room()
         full = self._prefix + key
         if index and not only_new:
             keys = [full, self._prefix + index]
-            await self._run(lambda: self._put_listed(keys=keys, args=[value, _ms(ttl), key]))
+            await self._run(lambda: self._eval(self._put_listed, keys, [value, _ms(ttl), key]))
             return True
-        done = await self._run(lambda: self._redis.set(full, value, px=_ms(ttl), nx=only_new))
+        command = ("SET", full, value, "PX", _ms(ttl), *(("NX",) if only_new else ()))
+        done = await self._run(lambda: self._cmd(*command))
         return bool(done)
 
     async def get(self, key: str) -> str | None:
-        return self._text(await self._run(lambda: self._redis.get(self._prefix + key)))
+        return self._text(await self._run(lambda: self._cmd("GET", self._prefix + key)))
 
     async def take(self, key: str) -> str | None:
         full = self._prefix + key
-        return self._text(await self._run(lambda: self._redis.getdel(full), again=False))
+        return self._text(await self._run(lambda: self._cmd("GETDEL", full), again=False))
 
     async def claim(
         self, key: str, marker_key: str, marker: str, ttl: float, *, if_starts_with: str = ""
     ) -> str | None:
         keys = [self._prefix + key, self._prefix + marker_key]
         args = [marker, _ms(ttl), if_starts_with]
-        found = await self._run(lambda: self._claim(keys=keys, args=args), again=False)
+        found = await self._run(lambda: self._eval(self._claim, keys, args), again=False)
         return self._text(found)
 
     async def replace(self, old: str, key: str, value: str, ttl: float, *, index: str = "") -> None:
         keys = [self._prefix + old, self._prefix + key]
         if index:
             keys.append(self._prefix + index)
-        await self._run(lambda: self._replace(keys=keys, args=[value, _ms(ttl), old]))
+        await self._run(lambda: self._eval(self._replace, keys, [value, _ms(ttl), old]))
 
     async def put_tracked(
-        self, key: str, value: str, ttl: float, *, index: str, keep: int, index_ttl: float
+        self,
+        key: str,
+        value: str,
+        ttl: float,
+        *,
+        index: str,
+        keep: int,
+        index_ttl: float,
+        starting: bool = False,
     ) -> list[str]:
+        if starting:
+            await self._check_room()
         keys = [self._prefix + key, self._prefix + index]
         args: list[Any] = [value, _ms(ttl), key, keep, _ms(index_ttl)]
-        found = await self._run(lambda: self._put_tracked(keys=keys, args=args))
+        found = await self._run(lambda: self._eval(self._put_tracked, keys, args))
         for _ in range(TRACKED_TRIES):
             if not found:
                 return []
@@ -530,7 +654,7 @@ class RedisStore:
             named = keys + [self._prefix + k for k in listed]
             full_args = [*args, self._prefix]
             done, found = await self._run(
-                lambda: self._put_tracked_full(keys=named, args=full_args)  # noqa: B023
+                lambda: self._eval(self._put_tracked_full, named, full_args)  # noqa: B023
             )
             if done == 0:
                 return [text for raw in found if (text := self._text(raw)) is not None]
@@ -539,9 +663,9 @@ class RedisStore:
     async def delete(self, key: str, *, index: str = "") -> None:
         if index:
             keys = [self._prefix + key, self._prefix + index]
-            await self._run(lambda: self._delete_listed(keys=keys, args=[key]))
+            await self._run(lambda: self._eval(self._delete_listed, keys, [key]))
             return
-        await self._run(lambda: self._redis.delete(self._prefix + key))
+        await self._run(lambda: self._cmd("DEL", self._prefix + key))
 
     async def listed(self, indexes: Sequence[str], *, limit: int) -> list[str]:
         async def read() -> list[Any]:
@@ -580,6 +704,18 @@ class RedisStore:
             return [_node_memory(name, info) for name, info in sorted(infos.items())]
 
         return await self._run(read)  # type: ignore[no-any-return]
+
+    async def evicting(self) -> list[str]:
+        """The primaries whose `maxmemory-policy` can evict linker's keys (as `node policy`),
+        read once per `POLICY_SECONDS` at most; unknown (unreachable) counts as none."""
+        now = time.monotonic()
+        if now >= self._policy_due:
+            self._policy_due = now + POLICY_SECONDS
+            try:
+                self._evicting = [f"{n.node} {n.policy}" for n in await self.nodes() if n.evicts]
+            except StoreUnavailable:
+                self._policy_due = now  # read again next time
+        return self._evicting
 
     def slots_seen(self) -> int:
         """The hash slots the cluster client knows a primary for (0 for one Redis)."""
