@@ -96,7 +96,7 @@ class Attempts:
         # Marked with a value of this call's own: a write retried after its answer was lost
         # (a cluster failing over) finds its own mark, not a "used" one.
         mark = secrets.token_urlsafe(6)
-        return await self.store.put(key, mark, ttl, only_new=True) or (
+        return await self.store.put(key, mark, ttl, only_new=True, starting=True) or (
             await self.store.get(key) == mark
         )
 
@@ -113,6 +113,7 @@ class Attempts:
             index=pending_index(txn.id, txn.primary_user_id),
             keep=self._max_pending,
             index_ttl=ttl,
+            starting=True,
         )
 
     async def take(self, txn_id: str) -> Transaction | None:

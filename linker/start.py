@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from linker.admission import busy
+from linker.admission import busy, no_room
 from linker.audit import AuditRecord
 from linker.core import decisions
 from linker.core.action_tokens import Result, StartRequest, decode_start_token
@@ -30,7 +30,7 @@ from linker.outcomes import (
     store_down,
 )
 from linker.runtime import Runtime
-from linker.store import StoreUnavailable
+from linker.store import NoRoom, StoreUnavailable
 from linker.store_keys import new_txn_id
 
 
@@ -101,6 +101,9 @@ async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | Non
     settings, now = rt.settings, rt.clock()
     try:
         first = await rt.attempts.first_use(req.jti, ttl=max(1.0, req.expires_at + LEEWAY - now))
+    except NoRoom:
+        rt.refusals.refused(rt.metrics, "room")
+        raise no_room() from None
     except StoreUnavailable:
         raise store_down() from None
     if not first:
@@ -142,6 +145,9 @@ async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | Non
     endpoint = await rt.tenant.authorize_endpoint()
     try:
         await rt.attempts.open(txn, ttl=settings.txn_ttl)
+    except NoRoom:
+        rt.refusals.refused(rt.metrics, "room")
+        raise no_room() from None
     except StoreUnavailable:
         raise store_down() from None
     url = decisions.authorize_url(

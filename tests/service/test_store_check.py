@@ -1,5 +1,5 @@
 """`linker check` on the shared store: it runs a script, tells a cluster from one Redis, and
-refuses an eviction policy that could drop pending attempts and merges."""
+refuses an eviction policy that could drop pending attempts and merges; `/readyz` says so."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from linker.store import RedisStore
 from linker.store_check import check_store
-from linker.testing import free_port
-from tests.support.harness import make_settings
+from linker.testing import FakeClock, free_port
+from tests.support.fake_tenant import FakeTenant
+from tests.support.harness import make_settings, running
 from tests.support.redis_cluster import Cluster, redis_cluster
 
 pytestmark = pytest.mark.redis
@@ -60,3 +62,25 @@ async def test_a_store_that_does_not_answer_is_a_problem(tmp_path: Path) -> None
     url = f"redis://127.0.0.1:{free_port()}/0"
     report = await check_store(make_settings(LINKER_STORE_URL=url))
     assert report.problems == ["LINKER_STORE_URL: the store cannot be used (ConnectionError)"]
+
+
+async def test_readyz_says_when_the_policy_can_evict(
+    tenant: FakeTenant, clock: FakeClock, redis_url: str
+) -> None:
+    store = RedisStore.from_url(redis_url)
+    async with (
+        Redis.from_url(redis_url) as raw,
+        running(tenant, clock, make_settings(), store=store) as harness,
+    ):
+        body = (await harness.client.get("/readyz")).json()
+        assert "store_unsafe" not in body
+        store._policy_due = 0.0  # read again now, not in a minute
+        await raw.config_set("maxmemory-policy", "volatile-ttl")
+        try:
+            answer = await harness.client.get("/readyz")
+        finally:
+            await raw.config_set("maxmemory-policy", "noeviction")
+    assert answer.status_code == 200
+    assert answer.json()["store_unsafe"] == (
+        "maxmemory-policy can evict pending attempts and merges: redis volatile-ttl; set noeviction"
+    )
