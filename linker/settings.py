@@ -58,6 +58,8 @@ class Settings:
     audit_file: Path | None = None
     trusted_proxies: frozenset[str] = frozenset()
     redis_ca_file: Path | None = None
+    start_limit_per_address: tuple[int, float] | None = None
+    start_limit_per_client: tuple[int, float] | None = None
 
     @property
     def tenant_url(self) -> str:
@@ -247,6 +249,17 @@ def _path(raw: str) -> Path:
     return Path(raw)
 
 
+def _start_limit(raw: str) -> tuple[int, float]:
+    count, slash, seconds = raw.partition("/")
+    try:
+        limit = (int(count), float(seconds))
+    except ValueError:
+        raise ValueError("must be COUNT/SECONDS, such as 30/60 (30 starts a minute)") from None
+    if not slash or limit[0] <= 0 or not limit[1] > 0:
+        raise ValueError("must be COUNT/SECONDS, both greater than zero, such as 30/60")
+    return limit
+
+
 def _readable_file(raw: str) -> Path:
     path = Path(raw)
     if not path.is_file():
@@ -286,6 +299,8 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_AUDIT_FILE", "audit_file", _path, None),
     ("LINKER_TRUSTED_PROXIES", "trusted_proxies", _proxies, frozenset()),
     ("LINKER_REDIS_CA_FILE", "redis_ca_file", _readable_file, None),
+    ("LINKER_START_LIMIT_PER_ADDRESS", "start_limit_per_address", _start_limit, None),
+    ("LINKER_START_LIMIT_PER_CLIENT", "start_limit_per_client", _start_limit, None),
 )
 
 # Every setting's name, in table order (for `linker check`'s look-out for misspellings).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from linker import throttle
 from linker.admission import busy, no_room
 from linker.audit import AuditRecord
 from linker.core import decisions
@@ -100,6 +101,8 @@ async def _attempt(
 async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | None) -> Outcome:
     settings, now = rt.settings, rt.clock()
     try:
+        # Before the start token is marked used: a throttled start can be tried again.
+        await throttle.admit(rt, req.client_id, ip)
         first = await rt.attempts.first_use(req.jti, ttl=max(1.0, req.expires_at + LEEWAY - now))
     except NoRoom:
         rt.refusals.refused(rt.metrics, "room")

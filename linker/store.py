@@ -113,6 +113,11 @@ class Store(Protocol):
         lives `index_ttl` seconds from its last write.
         """
 
+    async def spend(self, key: str, *, burst: int, per_second: float) -> bool:
+        """Take one token from the bucket at `key` (holding `burst` at most, refilled at
+        `per_second`); False when it is empty. A new bucket is a new attempt's write: refused
+        (`NoRoom`) as `put(starting=True)` is."""
+
     async def delete(self, key: str, *, index: str = "") -> None:
         """Delete `key`, and its listing in `index`."""
 
@@ -276,6 +281,17 @@ class MemoryStore:
             self._entries.pop(old, None)
         return dropped
 
+    async def spend(self, key: str, *, burst: int, per_second: float) -> bool:
+        now = self._clock()
+        raw = self._live(key)
+        tokens, then = (float(x) for x in raw.split()) if raw else (float(burst), now)
+        tokens = min(float(burst), tokens + (now - then) * per_second)
+        if tokens < 1:
+            return False
+        # Kept until it would be full again: a missing bucket is a full one.
+        self._write(key, f"{tokens - 1} {now}", burst / per_second, starting=raw is None)
+        return True
+
     async def delete(self, key: str, *, index: str = "") -> None:
         self._entries.pop(key, None)
         self._unlist(index, key)
@@ -388,6 +404,23 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return {0, dropped}
 """
 
+# A token bucket at KEYS[1] (a hash: tokens, ms) holding ARGV[1] at most, refilled at ARGV[2]
+# per second by the store's own clock: take one, returning 1, or return 0 when it is empty.
+# It lives until it would be full again (a missing bucket is a full one).
+_SPEND = """
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local burst, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'ms')
+local tokens = tonumber(held[1]) or burst
+local since = tonumber(held[2]) or ms
+tokens = math.min(burst, tokens + math.max(0, ms - since) * rate / 1000)
+if tokens < 1 then return 0 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ms', ms)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000))
+return 1
+"""
+
 # A request waits this long for a free connection before the store counts as unavailable:
 # a short stall of Redis queues requests instead of failing them at once.
 POOL_WAIT_SECONDS = 5.0
@@ -473,6 +506,7 @@ class RedisStore:
         self._delete_listed = client.register_script(_DELETE_LISTED)
         self._put_tracked = client.register_script(_PUT_TRACKED)
         self._put_tracked_full = client.register_script(_PUT_TRACKED_FULL)
+        self._spend = client.register_script(_SPEND)
 
     @classmethod
     def from_url(
@@ -659,6 +693,11 @@ class RedisStore:
             if done == 0:
                 return [text for raw in found if (text := self._text(raw)) is not None]
         raise StoreUnavailable("the index kept changing")
+
+    async def spend(self, key: str, *, burst: int, per_second: float) -> bool:
+        await self._check_room()
+        keys, args = [self._prefix + key], [burst, repr(per_second)]
+        return bool(await self._run(lambda: self._eval(self._spend, keys, args)))
 
     async def delete(self, key: str, *, index: str = "") -> None:
         if index:

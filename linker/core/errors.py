@@ -42,6 +42,7 @@ class Code(StrEnum):
     MANAGEMENT_API_ERROR = "management_api_error"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     OUTCOME_UNKNOWN = "outcome_unknown"
+    THROTTLED = "throttled"
 
 
 # Failures of the nested login or of upstream calls are "failed"; refusals by policy or by a
@@ -53,6 +54,7 @@ FAILED_CODES = frozenset(
         Code.UPSTREAM_UNAVAILABLE,
         Code.OUTCOME_UNKNOWN,
         Code.TRANSACTION_NOT_FOUND,
+        Code.THROTTLED,
     }
 )
 
