@@ -28,10 +28,18 @@ async def check_store(settings: Settings) -> Report:
         # One script, as a commit runs it, on keys of one slot that nothing else uses.
         await store.put(f"check:{{{tag}}}a", "1", 5)
         await store.claim(f"check:{{{tag}}}a", f"check:{{{tag}}}b", "checked", 5)
-        nodes = await store.nodes()
     except StoreUnavailable as exc:
+        await store.aclose()
         report.problems.append(f"LINKER_STORE_URL: the store cannot be used ({exc})")
         return report
+    try:
+        nodes = await store.nodes()
+    except StoreUnavailable as exc:  # an ACL user without INFO: the rest is not known
+        nodes = []
+        report.notes.append(
+            f"note: the store's maxmemory-policy could not be read ({exc}); make sure it is "
+            "noeviction"
+        )
     finally:
         await store.aclose()
     if store.clustered:
