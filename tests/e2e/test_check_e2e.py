@@ -165,3 +165,26 @@ def test_a_tenant_that_does_not_answer(check: Check) -> None:
     )
     assert done.code == 1
     assert len(done.lines) == 1 and done.lines[0].startswith("LINKER_AUTH0_DOMAIN: ")
+
+
+@pytest.mark.redis
+def test_a_redis_store_that_may_evict_fails_and_a_safe_one_passes(
+    check: Check, redis_url: str
+) -> None:
+    import redis
+
+    raw = redis.Redis.from_url(redis_url)
+    raw.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        done = check(NEEDED + READS, [CALLBACK], LINKER_STORE_URL=redis_url)
+    finally:
+        raw.config_set("maxmemory-policy", "noeviction")
+    assert done.code == 1
+    assert done.lines == [
+        "LINKER_STORE_URL: Redis redis has maxmemory-policy allkeys-lru, which can evict "
+        "pending attempts and merges; set noeviction"
+    ]
+    safe = check(NEEDED + READS, [CALLBACK], LINKER_STORE_URL=redis_url)
+    raw.close()
+    assert safe.code == 0
+    assert "note: store is one Redis (not a cluster)" in safe.notes
