@@ -16,7 +16,8 @@ from linker.attempts import Attempts
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.reconcile import WORK_TTL
-from linker.store import RedisStore, StoreUnavailable
+from linker.settings import Settings, SettingsError
+from linker.store import RedisStore, StoreUnavailable, cluster_nodes
 from linker.store_keys import WORK_INDEXES, new_commit_id, new_txn_id, work_index, work_key
 from linker.testing import FakeClock
 from tests.support.fake_tenant import FakeTenant
@@ -27,6 +28,7 @@ from tests.support.harness import (
     nested_state,
     read_resume,
     running,
+    settings_env,
 )
 from tests.support.redis_cluster import Cluster, redis_cluster
 
@@ -207,3 +209,21 @@ async def test_a_primary_failing_over_mid_run_leaves_no_half_done_link(
     assert (
         sum(status == "linked" for _, status in results[5:]) == len(secondaries) - 5
     )  # settled: all link
+
+
+def test_a_cluster_url_names_its_nodes_and_its_acl_user() -> None:
+    assert cluster_nodes("rediss+cluster://linker:p%40ss,w@10.0.0.1:6379,[::1]:7000/0") == (
+        [("10.0.0.1", 6379), ("::1", 7000)],
+        "linker",
+        "p@ss,w",
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["redis+cluster://host", "redis+cluster://h:1,h", "redis+cluster://u:secret@h:99999"]
+)
+def test_a_bad_cluster_url_is_refused_without_quoting_it(url: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(settings_env(LINKER_STORE_URL=url))
+    assert caught.value.name == "LINKER_STORE_URL"
+    assert "secret" not in str(caught.value) and "host:port" in str(caught.value)
