@@ -5,8 +5,10 @@ bare socket round trip costs (a pooled connection taken and given back, two time
 one write and one wake-up per command), and a link flow makes seven. Under load many steps
 wait on the store at once: the commands they issue within one turn of the loop go out together
 as one redis-py pipeline (not a transaction: each command stands alone, and Redis answers them
-in order), on one connection, with one write and one read. One command alone costs what it
-did; two hundred cost little more than one each of the above.
+in order), on one connection, with one write and one read; on a cluster, redis-py's cluster
+pipeline sends each node its share and follows a moved slot per command. One command alone
+costs what it did; two hundred cost little more than one each of the above (on loopback, about
+18 µs each on one Redis and 40 µs on a cluster, against 80 to 100 µs sent one by one).
 """
 
 from __future__ import annotations

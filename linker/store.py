@@ -493,7 +493,7 @@ class RedisStore:
         # The cluster client refuses a command at once when a node's connections are all in
         # use; a bound here makes a burst wait its turn, as the single client's pool does.
         self._slots = asyncio.Semaphore(pool_size) if pool_size else None
-        self._batch = None if clustered else Batcher(client)
+        self._batch = Batcher(client)
         # The share of `maxmemory` in use, as last read (0 without a limit).
         self.fill = 0.0
         self._fill_due = 0.0
