@@ -7,7 +7,7 @@ same answer and writes nothing twice).
 
 Each method is one store operation, so a link flow costs seven Redis commands: start 2
 (`first_use`, `open`), callback 2 (`take`, `prepare`), commit 3 (`claim`, the work item of
-`linker.reconcile`, `record`). The keys and their hash tags are `linker.store_keys`'.
+`linker.reconcile`, `record`). Keys and their hash tags: `linker.store_keys`.
 """
 
 from __future__ import annotations

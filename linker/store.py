@@ -76,7 +76,7 @@ class Store(Protocol):
     ) -> bool:
         """Store `value` for `ttl` seconds; with `only_new`, only if `key` is absent. With an
         `index` (`only_new` aside), `key` is listed in it in the same step. A write that
-        `starting` a new attempt is refused (`NoRoom`) once the store is filled to
+        starts a new attempt (`starting`) is refused (`NoRoom`) once the store is filled to
         `START_SHARE`: the rest is kept for the attempts already under way."""
 
     async def get(self, key: str) -> str | None: ...
