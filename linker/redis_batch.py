@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 # A pipeline longer than this is split: one slow batch should not hold too many steps.
 MAX_BATCH = 128
 
@@ -47,11 +49,14 @@ class Batcher:
             task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for args, _ in batch:
-            pipe.execute_command(*args)
         try:
-            results = await pipe.execute(raise_on_error=False)
+            if len(batch) == 1:  # alone in its turn: a pipeline of one costs more
+                results = [await self._alone(*batch[0][0])]
+            else:
+                pipe = self._client.pipeline(transaction=False)
+                for args, _ in batch:
+                    pipe.execute_command(*args)
+                results = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # the connection failed: every command of it did
             for _, answer in batch:
                 if not answer.done():
@@ -66,3 +71,10 @@ class Batcher:
                 answer.set_exception(result)
             else:
                 answer.set_result(result)
+
+    async def _alone(self, *args: Any) -> Any:
+        """One command's answer, or Redis's refusal of it as the answer (as a pipeline gives)."""
+        try:
+            return await self._client.execute_command(*args)
+        except ResponseError as refused:
+            return refused
