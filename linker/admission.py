@@ -1,4 +1,5 @@
-"""Admission control: at most so many link steps in flight in one process.
+"""Admission control: at most so many link steps in flight in one process, and new attempts
+only while the store has room for them.
 
 Beyond the bound a step is refused at once ("busy, try again") instead of waiting its turn: a
 queue longer than the tenant can drain times out everyone in it, and their retries feed it
@@ -8,10 +9,13 @@ refused step leaves nothing half-done and can simply be tried again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from linker.core.errors import Code, LinkError
+from linker.observability import Metrics, log_event
 
 
 class Admission:
@@ -40,3 +44,36 @@ def busy(*, reload: bool = False) -> LinkError:
     return LinkError(
         Code.UPSTREAM_UNAVAILABLE, f"Linking is busy right now and nothing was changed. {again}."
     )
+
+
+def no_room() -> LinkError:
+    """A new attempt refused because the store keeps its room for the attempts under way:
+    failed, worth trying again later; nothing changed."""
+    return LinkError(
+        Code.UPSTREAM_UNAVAILABLE,
+        "Too many links are being started right now, and nothing was changed. "
+        "Please try again in a few minutes.",
+    )
+
+
+# The log line about refused starts comes once per this many seconds at most.
+REFUSAL_LOG_SECONDS = 60.0
+
+
+class Refusals:
+    """Starts refused (for room, or throttled): counted in the metrics, and told in one log
+    line a minute at most, with how many since the last."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._since: Counter[str] = Counter()
+        self._next_log = 0.0
+
+    def refused(self, metrics: Metrics, reason: str) -> None:
+        metrics.count("linker_starts_refused_total", reason=reason)
+        self._since[reason] += 1
+        now = self._clock()
+        if now >= self._next_log:
+            log_event("starts_refused", **{k: n for k, n in sorted(self._since.items())})
+            self._since.clear()
+            self._next_log = now + REFUSAL_LOG_SECONDS

@@ -38,7 +38,7 @@ from linker.render import render, too_long
 from linker.runtime import Runtime
 from linker.settings import Settings
 from linker.start import start
-from linker.store import Store, open_store
+from linker.store import RedisStore, Store, open_store
 from linker.store_clock import StoreClock, skew_problem
 from linker.tenant import Tenant
 from linker.tenant_http import upstream_client
@@ -118,7 +118,12 @@ def build_runtime(
         on_attempt=lambda outcome: metrics.count("linker_upstream_attempts_total", outcome=outcome),
     )
     # `is None`: an empty MemoryStore is falsy (it has a length), and must still be used.
-    kv = store if store is not None else open_store(settings.store_url.reveal(), clock=clock)
+    ca_file = str(settings.redis_ca_file) if settings.redis_ca_file else None
+    kv = (
+        store
+        if store is not None
+        else open_store(settings.store_url.reveal(), clock=clock, ca_file=ca_file)
+    )
     tenant = Tenant(settings, upstream, retrier, clock=clock, store=kv)
     attempts = Attempts(kv, max_pending_per_user=settings.max_pending_per_user)
     return Runtime(
@@ -244,11 +249,23 @@ async def readyz(request: Request) -> Response:
     warning = skew_problem(offset)
     if warning is not None:
         body["warning"] = warning
+    store = rt.attempts.store
+    if store_ok and isinstance(store, RedisStore) and (evicting := await store.evicting()):
+        # Ready all the same (nothing is lost yet), and said plainly: see `linker check`.
+        body["store_unsafe"] = (
+            "maxmemory-policy can evict pending attempts and merges: "
+            + ", ".join(evicting)
+            + "; set noeviction"
+        )
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:
-    text = runtime_of(request).metrics.render()
+    rt = runtime_of(request)
+    # The share of the store in use (of `maxmemory` on Redis, as last read): new attempts are
+    # refused from `linker.store.START_SHARE`.
+    rt.metrics.gauge("linker_store_fill", float(getattr(rt.attempts.store, "fill", 0.0)))
+    text = rt.metrics.render()
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 

@@ -9,7 +9,7 @@ Each method is one store operation, so a link flow costs seven Redis commands: s
 (`first_use`, `open`), callback 2 (`take`, `prepare`), commit 3 (`claim`, the work item of
 `linker.reconcile`, `record`); two more for the page that shows the account
 (`linker.confirm`), and two for the user's merge lock (`linker.merging`) when there is
-metadata to merge.
+metadata to merge. Keys and their hash tags: `linker.store_keys`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from linker.core.action_tokens import Result
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.store import Store
+from linker.store_keys import outcome_key, pending_index, prepared_key, txn_key, work_index
 
 # A transaction is kept a little past its own expiry so that a late callback is told
 # "expired" rather than "not found"; the transaction's `expires_at` is what is enforced.
@@ -94,7 +96,12 @@ class Attempts:
         # A digest keeps the key short whatever the Action sent (one per start, in memory).
         digest = hashlib.blake2b(jti.encode(), digest_size=12).digest()
         key = "jti:" + base64.urlsafe_b64encode(digest).decode()
-        return await self.store.put(key, "1", ttl, only_new=True)
+        # Marked with a value of this call's own: a write retried after its answer was lost
+        # (a cluster failing over) finds its own mark, not a "used" one.
+        mark = secrets.token_urlsafe(6)
+        return await self.store.put(key, mark, ttl, only_new=True, starting=True) or (
+            await self.store.get(key) == mark
+        )
 
     async def open(self, txn: Transaction, *, ttl: float) -> None:
         """Store a transaction; beyond the per-user limit, that user's oldest one goes.
@@ -103,21 +110,22 @@ class Attempts:
         the ones still there count: one taken leaves the index at its user's next `open`.
         """
         await self.store.put_tracked(
-            "txn:" + txn.id,
+            txn_key(txn.id),
             txn.dumps(),
             ttl + GRACE_SECONDS,
-            index="pending:" + txn.primary_user_id,
+            index=pending_index(txn.id, txn.primary_user_id),
             keep=self._max_pending,
             index_ttl=ttl,
+            starting=True,
         )
 
     async def take(self, txn_id: str) -> Transaction | None:
         """The transaction, once: a second take finds nothing."""
-        raw = await self.store.take("txn:" + txn_id)
+        raw = await self.store.take(txn_key(txn_id))
         return None if raw is None else Transaction.loads(txn_id, raw)
 
     async def prepare(self, attempt: Prepared) -> None:
-        await self.store.put("prepared:" + attempt.commit, attempt.dumps(), PREPARED_TTL)
+        await self.store.put(prepared_key(attempt.commit), attempt.dumps(), PREPARED_TTL)
 
     async def claim(self, commit: str, primary: str) -> Prepared | None:
         """Take the prepared attempt of `commit` if it is `primary`'s, and mark its outcome as
@@ -139,8 +147,8 @@ class Attempts:
 
     async def _claim(self, commit: str, if_starts_with: str) -> str | None:
         return await self.store.claim(
-            "prepared:" + commit,
-            "outcome:" + commit,
+            prepared_key(commit),
+            outcome_key(commit),
             IN_PROGRESS,
             OUTCOME_TTL,
             if_starts_with=if_starts_with,
@@ -153,13 +161,14 @@ class Attempts:
         same step (so a failure here leaves both as they were, the work still owed)."""
         raw = json.dumps({"primary": primary, "result": result.to_claim()}, separators=(",", ":"))
         if finished is None:
-            await self.store.put("outcome:" + commit, raw, OUTCOME_TTL)
+            await self.store.put(outcome_key(commit), raw, OUTCOME_TTL)
         else:
-            await self.store.replace(finished, "outcome:" + commit, raw, OUTCOME_TTL)
+            index = work_index(finished)
+            await self.store.replace(finished, outcome_key(commit), raw, OUTCOME_TTL, index=index)
 
     async def outcome(self, commit: str) -> tuple[str, Result] | str | None:
         """`(primary, result)` as recorded, `IN_PROGRESS` while a commit writes, or None."""
-        raw = await self.store.get("outcome:" + commit)
+        raw = await self.store.get(outcome_key(commit))
         if raw is None or raw == IN_PROGRESS:
             return raw
         data = json.loads(raw)

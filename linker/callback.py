@@ -23,12 +23,12 @@ from linker.core.action_tokens import Result
 from linker.core.errors import Code, LinkError
 from linker.core.id_tokens import key_id
 from linker.core.identities import Identity
-from linker.core.pkce import random_token
 from linker.core.shown_account import shown_account
 from linker.core.transaction import Transaction
 from linker.outcomes import DeadEnd, Outcome, dead_end, finish, observe, resume, store_down
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
+from linker.store_keys import new_commit_id
 
 
 async def callback(
@@ -127,7 +127,7 @@ async def _verify(
 async def prepare(rt: Runtime, txn: Transaction, identity: Identity, ip: str | None) -> Result:
     """Remember the verified attempt under a new commit id; nothing is written to the tenant."""
     attempt = Prepared(
-        commit=random_token(),
+        commit=new_commit_id(),
         action=txn.action,
         primary=txn.primary_user_id,
         identity=identity,

@@ -384,8 +384,10 @@ async def check_store(settings: Settings, *, store: Store | None = None) -> list
     if urlsplit(url).scheme == "memory" and store is None:
         return []
     where = store_address(url)
-    opened = store if store is not None else open_store(url)
-    key = f"check:{secrets.token_urlsafe(9)}"
+    ca_file = str(settings.redis_ca_file) if settings.redis_ca_file else None
+    opened = store if store is not None else open_store(url, ca_file=ca_file)
+    # Both keys in one hash slot (their tag), as a cluster runs a script on one node.
+    key = f"check:{{{secrets.token_urlsafe(9)}}}"
     step = "could not be reached"
     try:
         step = "refused a write"

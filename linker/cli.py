@@ -36,6 +36,7 @@ from linker.logs import logging_config
 from linker.observability import MULTIPROCESS_DIR
 from linker.settings import Settings, SettingsError
 from linker.shim import shim_path, shim_source
+from linker.store_check import inspect_store
 from linker.store_clock import clock_notes
 
 DEV_HINT = "is part of linker's development tools: pip install 'linker-auth0[dev]'"
@@ -253,6 +254,10 @@ async def _check_deployment(settings: Settings) -> Report:
     store_problems = await check_store(settings)
     report = await check_tenant(settings)
     report.problems[:0] = store_problems
+    if not store_problems:  # reachable: one Redis or a cluster, and its eviction policy
+        store = await inspect_store(settings)
+        report.problems[:0] = store.problems
+        report.notes += store.notes
     return report
 
 

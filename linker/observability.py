@@ -17,7 +17,14 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -162,6 +169,7 @@ class Metrics:
         # (name, *label pairs) -> the labelled child: prometheus_client's own lookup sorts,
         # validates and locks on every call; the label values come from small fixed sets.
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._gauges: dict[str, Gauge] = {}
 
     def count(self, name: str, **labels: str) -> None:
         key = (name, *labels.items())
@@ -191,6 +199,16 @@ class Metrics:
                 self._histograms[name] = histogram
             child = self._children[key] = histogram.labels(**labels) if labels else histogram
         child.observe(seconds)
+
+    def gauge(self, name: str, value: float) -> None:
+        """Set a gauge (across worker processes: the largest value)."""
+        gauge = self._gauges.get(name)
+        if gauge is None:
+            gauge = Gauge(
+                name, name.replace("_", " "), registry=self.registry, multiprocess_mode="max"
+            )
+            self._gauges[name] = gauge
+        gauge.set(value)
 
     def render(self) -> str:
         if self.multiprocess_dir is None:

@@ -29,6 +29,7 @@ from linker.merging import lock_seconds, merge_into, one_merge_per_user
 from linker.observability import log_event
 from linker.runtime import Runtime
 from linker.store import StoreUnavailable
+from linker.store_keys import ALL_WORK_INDEXES, commit_of_work, work_index
 
 WORK_PREFIX = "work:"
 # Pending work outlives any outage worth waiting for; `linker reconcile` finishes it sooner.
@@ -39,6 +40,8 @@ WORK_TTL = 7 * 24 * 3600
 # clock, which every replica shares, so a replica whose clock is off cannot judge an item old
 # too early.
 SETTLE_AFTER = float(OUTCOME_TTL)
+# A pass reads at most this many items of each work group (the rest wait for the next pass).
+PASS_LIMIT = 100
 # Only one replica works on an item at a time (a TTL: counted by the store's clock too).
 LEASE_SECONDS = 30.0
 # The background loop's period: pending work is first retried within 30 s of the failure.
@@ -115,14 +118,14 @@ class Report:
 
 async def owe_merge(rt: Runtime, commit: str, item: WorkItem) -> None:
     """Record the work before the link is sent (raises `StoreUnavailable`: nothing written)."""
-    await rt.attempts.store.put(WORK_PREFIX + commit, item.dumps(), WORK_TTL)
+    await rt.attempts.store.put(item.key, item.dumps(), WORK_TTL, index=work_index(item.key))
 
 
-async def forget(rt: Runtime, key: str) -> None:
-    """Drop finished work. Failing to is harmless (settling it again changes nothing), and
-    must not turn a true result into an error."""
+async def forget(rt: Runtime, key: str, *, index: str = "") -> None:
+    """Drop finished work (and its listing). Failing to is harmless (settling it again
+    changes nothing), and must not turn a true result into an error."""
     with contextlib.suppress(StoreUnavailable):
-        await rt.attempts.store.delete(key)
+        await rt.attempts.store.delete(key, index=index)
 
 
 async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
@@ -141,32 +144,45 @@ async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
                 report.waiting.append(item.primary)
                 return
             report.not_linked.append(item.primary)
-            await forget(rt, item.key)
+            await forget(rt, item.key, index=work_index(item.key))
             return
         await merge_into(rt, item.primary, primary, item.snapshot, budget)
     report.merged.append(item.primary)
     log_event("merge_settled", sub=item.primary, secondary=item.identity.full_id)
-    await forget(rt, item.key)
+    await forget(rt, item.key, index=work_index(item.key))
 
 
 async def _commit_may_still_write(rt: Runtime, item: WorkItem) -> bool:
     """The item's commit still has its outcome key: it may be writing, or a link whose answer
     was lost may still land. Items replayed from the audit file have no commit to ask about."""
-    if not item.key.startswith(WORK_PREFIX):
+    commit = commit_of_work(item.key)
+    if commit is None:
         return False
-    return await rt.attempts.outcome(item.key.removeprefix(WORK_PREFIX)) is not None
+    return await rt.attempts.outcome(commit) is not None
 
 
-async def reconcile(rt: Runtime) -> Report:
-    """One pass over every pending item in the store."""
+async def pending_keys(rt: Runtime, *, scan: bool = False) -> list[str]:
+    """The work items' keys, read from their indexes (never by scanning the keyspace); with
+    `scan`, also items an earlier release left unlisted (for the command line)."""
+    store = rt.attempts.store
+    keys = await store.listed(ALL_WORK_INDEXES, limit=PASS_LIMIT)
+    if scan:
+        keys += [key for key in await store.scan(WORK_PREFIX) if key not in set(keys)]
+    return keys
+
+
+async def reconcile(rt: Runtime, *, scan: bool = False) -> Report:
+    """One pass over the pending items in the store (at most `PASS_LIMIT` per group)."""
     report = Report()
     store = rt.attempts.store
-    for key in await store.scan(WORK_PREFIX):
+    for key in await pending_keys(rt, scan=scan):
         if not await store.put("lease:" + key, "1", LEASE_SECONDS, only_new=True):
             continue  # another replica has it
         try:
             raw = await store.get(key)
-            if raw is not None:
+            if raw is None:  # settled or expired: its listing goes
+                await forget(rt, key, index=work_index(key))
+            else:
                 await settle(rt, WorkItem.loads(key, raw), report)
         except LinkError as error:
             report.fail(key, error)

@@ -36,7 +36,7 @@ async def _run(settings: Settings, audit_lines: list[str] | None) -> tuple[Repor
         runtime = build_runtime(settings, http=http)
         try:
             try:
-                report = await reconcile(runtime)
+                report = await reconcile(runtime, scan=True)
             except StoreUnavailable as exc:
                 # The audit file does not need the store: its snapshots are still replayed.
                 report, store_down = Report(), str(exc) or type(exc).__name__

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from linker.admission import Admission
+from linker.admission import Admission, Refusals
 from linker.attempts import Attempts
 from linker.audit import Audit
 from linker.cookies import TxnCookies
@@ -33,3 +33,4 @@ class Runtime:
     store_clock: StoreClock
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    refusals: Refusals = field(default_factory=Refusals)

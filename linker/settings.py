@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from linker.core.merge import MERGE_MODES, MergeMode
 from linker.core.secret import Secret
 from linker.environment import read_dotenv, resolve_secret_files
+from linker.store import cluster_nodes
 
 MIN_SECRET_BYTES = 32
 
@@ -61,6 +62,9 @@ class Settings:
     confirm_link: bool = True
     proxy_url: Secret | None = None  # the egress proxy to the tenant; may carry credentials
     ca_file: Path | None = None  # CA certificates trusted for the tenant, beside the system's
+    redis_ca_file: Path | None = None
+    start_limit_per_address: tuple[int, float] | None = None
+    start_limit_per_client: tuple[int, float] | None = None
 
     @property
     def tenant_url(self) -> str:
@@ -218,10 +222,18 @@ def _action_secrets(raw: str) -> tuple[Secret, ...]:
     return tuple(Secret(s) for s in secrets)
 
 
+_STORE_SCHEMES = ("memory", "redis", "rediss", "redis+cluster", "rediss+cluster")
+
+
 def _store_url(raw: str) -> str:
-    scheme = urlsplit(raw).scheme
-    if scheme not in ("memory", "redis", "rediss"):
-        raise ValueError("must be memory:// or redis://host:port/db")
+    scheme = raw.partition("://")[0] if "://" in raw else ""
+    if scheme not in _STORE_SCHEMES:
+        raise ValueError(
+            "must be memory://, redis://host:port/db (rediss:// for TLS) or "
+            "redis+cluster://host:port[,host:port...] (rediss+cluster:// for TLS)"
+        )
+    if scheme.endswith("+cluster"):
+        cluster_nodes(raw)
     return raw
 
 
@@ -305,6 +317,24 @@ def _path(raw: str) -> Path:
     return Path(raw)
 
 
+def _start_limit(raw: str) -> tuple[int, float]:
+    count, slash, seconds = raw.partition("/")
+    try:
+        limit = (int(count), float(seconds))
+    except ValueError:
+        raise ValueError("must be COUNT/SECONDS, such as 30/60 (30 starts a minute)") from None
+    if not slash or limit[0] <= 0 or not limit[1] > 0:
+        raise ValueError("must be COUNT/SECONDS, both greater than zero, such as 30/60")
+    return limit
+
+
+def _readable_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError(f"{raw} is not a readable file")
+    return path
+
+
 def _secret(raw: str) -> Secret:
     return Secret(raw)
 
@@ -364,6 +394,9 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_CONFIRM_LINK", "confirm_link", _bool, True),
     ("LINKER_PROXY_URL", "proxy_url", _proxy_url, None),
     ("LINKER_CA_FILE", "ca_file", _ca_file, None),
+    ("LINKER_REDIS_CA_FILE", "redis_ca_file", _readable_file, None),
+    ("LINKER_START_LIMIT_PER_ADDRESS", "start_limit_per_address", _start_limit, None),
+    ("LINKER_START_LIMIT_PER_CLIENT", "start_limit_per_client", _start_limit, None),
 )
 
 # Every setting's name, in table order (for `linker check`'s look-out for misspellings).

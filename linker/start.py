@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from linker.admission import busy
+from linker import throttle
+from linker.admission import busy, no_room
 from linker.audit import AuditRecord
 from linker.core import decisions
 from linker.core.action_tokens import Result, StartRequest, decode_start_token
@@ -30,7 +31,8 @@ from linker.outcomes import (
     store_down,
 )
 from linker.runtime import Runtime
-from linker.store import StoreUnavailable
+from linker.store import NoRoom, StoreUnavailable
+from linker.store_keys import new_txn_id
 
 
 async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | None) -> Outcome:
@@ -102,7 +104,12 @@ async def _attempt(
 async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | None) -> Outcome:
     settings, now = rt.settings, rt.store_clock.now()
     try:
+        # Before the start token is marked used: a throttled start can be tried again.
+        await throttle.admit(rt, req.client_id, ip)
         first = await rt.attempts.first_use(req.jti, ttl=max(1.0, req.expires_at + LEEWAY - now))
+    except NoRoom:
+        rt.refusals.refused(rt.metrics, "room")
+        raise no_room() from None
     except StoreUnavailable:
         raise store_down() from None
     if not first:
@@ -125,7 +132,7 @@ async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | Non
         return resume(rt, result, req.sub, outer_state)
     verifier = random_token()
     txn = Transaction(
-        id=random_token(),
+        id=new_txn_id(req.sub),
         action=req.action,
         primary_user_id=req.sub,
         primary_email=req.email,
@@ -144,6 +151,9 @@ async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | Non
     endpoint = await rt.tenant.authorize_endpoint()
     try:
         await rt.attempts.open(txn, ttl=settings.txn_ttl)
+    except NoRoom:
+        rt.refusals.refused(rt.metrics, "room")
+        raise no_room() from None
     except StoreUnavailable:
         raise store_down() from None
     url = decisions.authorize_url(

@@ -24,8 +24,9 @@ from linker.core.claims import json_depth_ok
 from linker.core.errors import Code, LinkError
 from linker.merging import merge_into, one_merge_per_user, patch_for
 from linker.observability import log_event
-from linker.reconcile import WORK_PREFIX, WorkItem, forget, owe_merge
+from linker.reconcile import WorkItem, forget, owe_merge
 from linker.runtime import Runtime
+from linker.store_keys import work_index, work_key
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ async def link(
     if not await rt.audit.write(snapshot_line, when=rt.clock()):
         # Nothing is written to the tenant without its snapshot on file.
         raise audit_unavailable()
-    work = WorkItem(WORK_PREFIX + attempt.commit, attempt.primary, identity, snapshot, rt.clock())
+    work = WorkItem(work_key(attempt.commit), attempt.primary, identity, snapshot, rt.clock())
     await owe_merge(rt, attempt.commit, work)
     # (b) The link. A lost answer is settled by reading; a refusal leaves nothing written.
     # With the outcome unknown, the work item stays: reconcile merges if the link exists.
@@ -75,7 +76,7 @@ async def link(
         await rt.management.link(attempt.primary, identity, budget)
     except LinkError as error:
         if error.code is not Code.OUTCOME_UNKNOWN:
-            await forget(rt, work.key)
+            await forget(rt, work.key, index=work_index(work.key))
         raise
     # (c) The merge, from the snapshot, against the primary read afresh (`linker.merging`).
     record.merge = "none"

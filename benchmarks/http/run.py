@@ -1,7 +1,8 @@
 """The runner of `make bench-http`: processes, phases, figures.
 
 It measures the crypto bound in-process, starts the tenant, then for each linker
-configuration (1 worker with the in-memory store; N workers with Redis) starts `linker serve`
+configuration (1 worker with the in-memory store, 1 with Redis; N workers with Redis) starts
+`linker serve`
 and, per phase, a load generator. Around each phase it reads linker's CPU time from /proc
 (the server process and its children), linker's `/metrics` histograms (each step's wall time
 and its own time on the event loop, summed over the workers) and the tenant's call counts;
@@ -370,7 +371,7 @@ def run_configuration(
                 results.append(run_phase(running, phase, first, label))
                 first += phase.flows
             config.phases.extend(results)
-            print(format_phase(median_run(results), bound_ms), file=out, flush=True)
+            print(format_phase(median_run(results), bound_ms, config.workers), file=out, flush=True)
             if runs > 1:
                 print(format_runs(results), file=out, flush=True)
     return first
@@ -395,10 +396,20 @@ def format_runs(results: Sequence[PhaseResult]) -> str:
     )
 
 
-def format_phase(result: PhaseResult, bound_ms: float | None = None) -> str:
+def derived_capacity(result: PhaseResult, workers: int) -> float:
+    """Flows per second the workers would carry with a core each: cores / CPU per flow. On
+    a machine shared with the tenant and the load generator, measured flows/s say more about
+    the neighbours than about linker."""
+    cpu = result.linker_cpu_ms_per_flow
+    return workers * 1000 / cpu if cpu else 0.0
+
+
+def format_phase(result: PhaseResult, bound_ms: float | None = None, workers: int = 1) -> str:
     lines = [
         f"  {result.label}: {result.flows} flows, {result.failed} failed, "
-        f"{result.flows_per_second:.1f} flows/s over {result.seconds:.1f} s",
+        f"{result.flows_per_second:.1f} flows/s measured over {result.seconds:.1f} s; "
+        f"derived capacity {derived_capacity(result, workers):.0f} flows/s "
+        f"({workers} {'core' if workers == 1 else 'cores'} / CPU per flow)",
         f"    linker CPU {result.linker_cpu_ms_per_flow:.2f} ms/flow"
         + (
             f" = {result.linker_cpu_ms_per_flow / bound_ms:.1f}x the crypto bound"
@@ -453,7 +464,7 @@ def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
     print(format_header(report), file=out, flush=True)
     flows = options.warmup + options.repeats * sum(phase.flows for phase in options.phases)
     checkouts = 2 if options.baseline is not None else 1
-    pairs = flows * len(options.workers) * checkouts + 1
+    pairs = flows * len(configurations(options.workers)) * checkouts + 1
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         port = free_port()
@@ -464,8 +475,9 @@ def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
         wait_until_up(f"{tenant_url}/_stats", tenant, log)
         first = 0
         trees = ([options.baseline] if options.baseline is not None else []) + [None]
-        for workers, tree in ((w, t) for w in options.workers for t in trees):
-            config = Configuration(workers, "memory" if workers == 1 else "redis", tree=tree)
+        runs = [(c, t) for c in configurations(options.workers) for t in trees]
+        for (workers, store), tree in runs:
+            config = Configuration(workers, store, tree=tree)
             report.configurations.append(config)
             if workers > 1 and (reason := workers_unsupported()) is not None:
                 config.skipped = reason
@@ -481,7 +493,39 @@ def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
                 bound_ms=report.crypto.per_flow_ms,
                 out=out,
             )
+    print(format_scaling(report), file=out, flush=True)
     return report
+
+
+def configurations(workers: Sequence[int]) -> list[tuple[int, str]]:
+    """One worker on the memory store and on Redis; more workers on Redis (they must share)."""
+    made = []
+    for count in workers:
+        made += [(1, "memory"), (1, "redis")] if count == 1 else [(count, "redis")]
+    return made
+
+
+def format_scaling(report: Report) -> str:
+    """Each configuration's derived capacity at the highest concurrency (the median run), and
+    the Redis configurations' against one process on Redis."""
+    lines = ["\nderived capacity at the highest concurrency (median run):"]
+    base: float | None = None
+    for config in report.configurations:
+        if config.skipped or not config.phases:
+            continue
+        top = max(p.concurrency for p in config.phases)
+        result = median_run([p for p in config.phases if p.concurrency == top])
+        capacity = derived_capacity(result, config.workers)
+        line = (
+            f"  {config.label}: {result.linker_cpu_ms_per_flow:.2f} ms CPU/flow, "
+            f"{capacity:.0f} flows/s derived, {result.flows_per_second:.1f} measured"
+        )
+        if config.store == "redis" and config.workers == 1:
+            base = capacity
+        elif config.store == "redis" and base:
+            line += f" = {capacity / base:.2f}x one process on Redis"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _phases(text: str) -> tuple[Phase, ...]:

@@ -47,6 +47,8 @@ class Code(StrEnum):
     # Suggested linking at sign-in (docs/protocol.md section 8).
     CANDIDATE_MISMATCH = "candidate_mismatch"
     LINK_REQUIRED = "link_required"
+    # Starts refused before they fill the store (docs/protocol.md, When busy).
+    THROTTLED = "throttled"
 
 
 # Failures of the nested login or of upstream calls are "failed"; refusals by policy or by a
@@ -58,6 +60,7 @@ FAILED_CODES = frozenset(
         Code.UPSTREAM_UNAVAILABLE,
         Code.OUTCOME_UNKNOWN,
         Code.TRANSACTION_NOT_FOUND,
+        Code.THROTTLED,
     }
 )
 

@@ -147,6 +147,12 @@ _TEXTS: Mapping[tuple[str, str], tuple[str, str, str]] = {
         "Nothing was changed.",
         "Try again in a minute.",
     ),
+    ("throttled", "*"): (
+        "Failed: too many links started just now",
+        "Nothing was changed: linker limits how many links one network or one application "
+        "can start at once.",
+        "Try again in a minute.",
+    ),
     ("outcome_unknown", "*"): (
         "Failed: the outcome is not known yet",
         "The change was sent to the tenant but its answer was lost; linker settles it shortly.",

@@ -22,16 +22,31 @@ from benchmarks.http.run import (
 )
 
 
-# Two workers over Redis: /metrics sums both, so their step times are shown too.
-@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.redis)])
+# One worker on the memory store and on Redis; two workers over Redis: /metrics sums both, so
+# their step times are shown too.
+@pytest.mark.redis
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> None:
     out = io.StringIO()
     phases = (Phase(concurrency=5, flows=20),)
     options = Options(phases=phases, workers=(workers,), warmup=0, repeats=1)
     report = run_benchmark(options, out=out)
 
-    (config,) = report.configurations
-    (phase,) = config.phases
+    stores = [(c.workers, c.store) for c in report.configurations]
+    assert stores == ([(1, "memory"), (1, "redis")] if workers == 1 else [(2, "redis")])
+    for config in report.configurations:
+        (phase,) = config.phases
+        check_phase(phase)
+    assert report.crypto.per_flow_ms > 0
+    printed = out.getvalue()
+    assert "c=5: 20 flows, 0 failed" in printed and "x the crypto bound" in printed
+    assert f"flows/s ({workers} {'core' if workers == 1 else 'cores'} / CPU per flow)" in printed
+    assert "derived capacity at the highest concurrency (median run):" in printed
+    for kind in ("wall", "loop"):
+        assert f"server {kind} ms p50/p99 (/metrics buckets): start " in printed
+
+
+def check_phase(phase: PhaseResult) -> None:
     assert (phase.flows, phase.linked, phase.failures) == (20, 20, {})
     assert phase.linker_cpu_seconds > 0 and phase.loadgen_cpu_seconds > 0
     assert phase.flows_per_second > 0
@@ -48,11 +63,6 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> N
             "commit": 20,
         }
         assert all(t.p50_ms is not None and t.p50_ms > 0 for t in times.values())
-    assert report.crypto.per_flow_ms > 0
-    printed = out.getvalue()
-    assert "c=5: 20 flows, 0 failed" in printed and "x the crypto bound" in printed
-    for kind in ("wall", "loop"):
-        assert f"server {kind} ms p50/p99 (/metrics buckets): start " in printed
 
 
 def test_a_baseline_checkout_is_measured_first_in_the_same_run() -> None:

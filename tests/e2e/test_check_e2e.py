@@ -270,3 +270,26 @@ def test_the_bundled_seed_lets_check_try_the_callback_url(check: Check) -> None:
     fixed = check(scopes, [CALLBACK])
     assert fixed.code == 0
     assert "callback URLs were not checked" not in fixed.notes
+
+
+@pytest.mark.redis
+def test_a_redis_store_that_may_evict_fails_and_a_safe_one_passes(
+    check: Check, redis_url: str
+) -> None:
+    import redis
+
+    raw = redis.Redis.from_url(redis_url)
+    raw.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        done = check(NEEDED + READS, [CALLBACK], LINKER_STORE_URL=redis_url)
+    finally:
+        raw.config_set("maxmemory-policy", "noeviction")
+    assert done.code == 1
+    assert done.lines == [
+        "LINKER_STORE_URL: Redis redis has maxmemory-policy allkeys-lru, which can evict "
+        "pending attempts and merges; set noeviction"
+    ]
+    safe = check(NEEDED + READS, [CALLBACK], LINKER_STORE_URL=redis_url)
+    raw.close()
+    assert safe.code == 0
+    assert "note: store is one Redis (not a cluster)" in safe.notes

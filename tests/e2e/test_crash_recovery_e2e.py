@@ -1,6 +1,6 @@
-"""kill -9 of a replica between the link and the merge, with Redis: the link stands, the merge
-is owed in the store, and `linker reconcile` (any replica's background pass would too)
-writes it."""
+"""kill -9 of a replica between the link and the merge, with Redis (one, or a cluster): the
+link stands, the merge is owed in the store, and `linker reconcile` (any replica's background
+pass would too) writes it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest
 
 from linker.testing import FakeClock, ServerThread, free_port
 from linker.testing.stack import Stack, linker_env, stack_tenant
+from tests.support.redis_cluster import redis_cluster
 from tests.support.redis_server import redis_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -26,23 +27,31 @@ ALICE, GITHUB = "google-oauth2|alice", "github|1001"
 TENANT_HOST, LINKER_HOST = "127.0.0.1", "127.0.0.3"
 
 
+@pytest.fixture(params=["redis", "cluster"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """One Redis, or a Redis Cluster of three primaries."""
+    (tmp_path / "redis").mkdir()
+    if request.param == "redis":
+        with redis_server(tmp_path / "redis") as url:
+            yield url
+    else:
+        with redis_cluster(tmp_path / "redis") as cluster:
+            yield cluster.url
+
+
 @pytest.fixture
-def crashing(tmp_path: Path) -> Iterator[tuple[Stack, dict[str, str]]]:
+def crashing(tmp_path: Path, store_url: str) -> Iterator[tuple[Stack, dict[str, str]]]:
     """A dev tenant whose Action commits to a `linker serve` subprocess backed by Redis."""
     tenant_port, linker_port = free_port(TENANT_HOST), free_port(LINKER_HOST)
     tenant_url = f"http://{TENANT_HOST}:{tenant_port}"
     linker_url = f"http://{LINKER_HOST}:{linker_port}"
     tenant = stack_tenant(tenant_url, linker_url)
-    (tmp_path / "redis").mkdir()
-    with (
-        redis_server(tmp_path / "redis") as redis_url,
-        ServerThread(tenant, host=TENANT_HOST, port=tenant_port),
-    ):
+    with ServerThread(tenant, host=TENANT_HOST, port=tenant_port):
         env = linker_env(
             tenant_url,
             linker_url,
             PATH=os.environ.get("PATH", "/usr/bin:/bin"),
-            LINKER_STORE_URL=redis_url,
+            LINKER_STORE_URL=store_url,
             LINKER_UPSTREAM_BUDGET="20",
         )
         stack = Stack(tenant_url, linker_url, FakeClock(real_time=True), tmp_path / "audit.jsonl")

@@ -4,6 +4,8 @@ once, the admitted ones finish, and a refused step left nothing behind, so it ca
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -12,8 +14,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from linker.admission import Admission
+from linker.admission import Admission, Refusals
 from linker.app import create_app
+from linker.observability import Metrics
 from linker.testing import FakeClock
 from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant, raise_, status
@@ -211,3 +214,26 @@ async def test_a_full_pool_at_the_code_exchange_resumes_unavailable_without_a_re
     answer = await harness.link_callback()
     assert read_resume(answer).error == "upstream_unavailable"
     assert harness.tenant.calls["POST /oauth/token"] == 1
+
+
+def test_refused_starts_are_counted_and_logged_once_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [1000.0]
+    refusals = Refusals(clock=lambda: now[0])
+    metrics = Metrics()
+    caplog.set_level(logging.INFO, logger="linker")
+    refusals.refused(metrics, "room")  # the first: told at once
+    for _ in range(5):
+        refusals.refused(metrics, "room")
+    refusals.refused(metrics, "throttled_address")
+    now[0] += 61
+    refusals.refused(metrics, "room")  # a minute on: the count since the last line
+    lines = [r.getMessage() for r in caplog.records if "starts_refused" in r.getMessage()]
+    assert [json.loads(line) for line in lines] == [
+        {"event": "starts_refused", "room": 1},
+        {"event": "starts_refused", "room": 6, "throttled_address": 1},
+    ]
+    text = metrics.render()
+    assert 'linker_starts_refused_total{reason="room"} 7.0' in text
+    assert 'linker_starts_refused_total{reason="throttled_address"} 1.0' in text

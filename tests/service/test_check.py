@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from linker.check import check_store, check_tenant, store_address, unknown_names
@@ -73,7 +75,7 @@ def test_the_store_address_keeps_no_password() -> None:
 
 
 class ReadOnlyStore(MemoryStore):
-    async def put(self, key: str, value: str, ttl: float, *, only_new: bool = False) -> bool:
+    async def put(self, *args: Any, **kwargs: Any) -> bool:
         raise StoreUnavailable("ReadOnlyError")
 
 

@@ -29,7 +29,9 @@ async def test_start_redirects_to_nested_authorize(harness: Harness) -> None:
     assert len(params["state"]) >= 43 and len(params["nonce"]) >= 43
     cookie = started.headers["set-cookie"]
     assert re.fullmatch(
-        r"__Host-linker_txn_[0-9a-f]{16}=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; "
+        # The transaction id (its user's hash tag, then 43 random characters), signed.
+        r"__Host-linker_txn_[0-9a-f]{16}=[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{43}"
+        r"\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; "
         r"Max-Age=600; Path=/; HttpOnly; SameSite=Lax; Secure",
         cookie,
     )

@@ -32,10 +32,10 @@ async def test_a_new_attempt_replaces_only_that_users_oldest(harness: Harness) -
 
 
 async def test_a_full_store_refuses_new_attempts_and_keeps_live_ones(harness: Harness) -> None:
-    small = MemoryStore(max_entries=4, clock=harness.clock)
+    small = MemoryStore(max_entries=6, clock=harness.clock)  # new attempts may fill 4
     harness.use_store(small)
     first = await harness.start()  # a jti and a transaction
-    second = await harness.start()  # two more: the store is full
+    second = await harness.start()  # two more: full for new attempts
     assert first.status_code == second.status_code == 302
     refused = read_resume(await harness.start())
     assert (refused.status, refused.error) == ("failed", "upstream_unavailable")

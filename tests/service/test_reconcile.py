@@ -38,7 +38,7 @@ async def test_a_refused_link_leaves_no_work(harness: Harness) -> None:
 class DownAtTheOutcome(MemoryStore):
     """A store that goes down as the commit records its outcome and drops its work item."""
 
-    async def replace(self, old: str, key: str, value: str, ttl: float) -> None:
+    async def replace(self, old: str, key: str, value: str, ttl: float, *, index: str = "") -> None:
         raise StoreUnavailable("ConnectionError")
 
 

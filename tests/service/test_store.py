@@ -330,6 +330,18 @@ class CountingRedis(Redis):
         self.sent.append(str(args[0]))
         return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
 
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        """The store sends the commands of one turn of its loop as one pipeline."""
+        pipe = super().pipeline(transaction, shard_hint)
+        queue = pipe.execute_command
+
+        def counted(*args: Any, **options: Any) -> Any:
+            self.sent.append(str(args[0]))
+            return queue(*args, **options)
+
+        pipe.execute_command = counted  # type: ignore[method-assign]
+        return pipe
+
 
 @pytest.mark.redis
 async def test_a_link_flow_makes_eleven_redis_commands(
@@ -355,7 +367,7 @@ async def test_a_link_flow_makes_eleven_redis_commands(
         "GETDEL",  # confirm: the verified attempt, once
         "SET",  # confirm (Link): the prepared attempt
         "EVALSHA",  # commit: the attempt claimed for its user, its outcome in progress
-        "SET",  # commit: the merge owed, before the link
+        "EVALSHA",  # commit: the merge owed, and listed in its group, before the link
         "SET",  # commit: the user's merge lock, for the fresh read and the PATCH
         "DEL",  # commit: the merge lock released
         "EVALSHA",  # commit: the outcome, and the merge no longer owed
@@ -411,3 +423,34 @@ async def test_a_burst_larger_than_the_redis_pool_waits_instead_of_failing(redis
     finally:
         await store.aclose()
     assert all(done)
+
+
+@pytest.mark.redis
+async def test_commands_of_one_turn_go_as_one_pipeline_and_fail_alone(redis_url: str) -> None:
+    """Concurrent operations share a pipeline; a command Redis refuses fails only its own
+    operation, as a store error."""
+    client = CountingRedis(connection_pool=ConnectionPool.from_url(redis_url))
+    client.sent = []
+    store = RedisStore(client)
+    pipelines = 0
+    make = client.pipeline
+
+    def counted(transaction: bool = True, shard_hint: Any = None) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return make(transaction, shard_hint)
+
+    client.pipeline = counted  # type: ignore[method-assign]
+    try:
+        await client.rpush("linker:a-list", "x")  # GET of a list: Redis refuses it
+        results = await asyncio.gather(
+            *[store.put(f"batch:{i}", "v", 60) for i in range(50)],
+            store.get("a-list"),
+            return_exceptions=True,
+        )
+        assert results[:50] == [True] * 50
+        assert isinstance(results[50], StoreUnavailable)
+        assert pipelines == 1
+        assert [await store.get(f"batch:{i}") for i in range(3)] == ["v"] * 3
+    finally:
+        await store.aclose()

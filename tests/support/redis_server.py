@@ -59,3 +59,116 @@ def redis_server(workdir: Path, *options: str) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+def _certificates(workdir: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a certificate it signs for 127.0.0.1 (with its key): (ca, cert, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    later = now + datetime.timedelta(days=1)
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("linker test CA"))
+        .issuer_name(name("linker test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(later)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(later)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = workdir / "ca.pem", workdir / "redis.pem", workdir / "redis.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+@contextmanager
+def redis_tls_server(workdir: Path, *, user: str, password: str) -> Iterator[tuple[str, Path]]:
+    """A redis-server that speaks TLS only, with a certificate from a CA of its own and an ACL
+    user that may touch `linker:*` keys alone (the default user is off), as managed Redis
+    services run it. Yields the `rediss://user:password@...` URL and the CA's file."""
+    ca, cert, key = _certificates(workdir)
+    port = free_port()
+    log = (workdir / "redis.log").open("wb")
+    acl = workdir / "users.acl"
+    acl.write_text(f"user default off\nuser {user} on >{password} ~linker:* +@all\n")
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(cert),
+            "--tls-key-file",
+            str(key),
+            "--tls-ca-cert-file",
+            str(ca),
+            "--tls-auth-clients",
+            "no",
+            "--aclfile",
+            str(acl),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    said = (workdir / "redis.log").read_text(errors="replace")[-300:]
+                    raise RuntimeError(f"redis-server (TLS) did not start: {said}") from None
+                time.sleep(0.05)
+        yield f"rediss://{user}:{password}@127.0.0.1:{port}/0", ca
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
