@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 # A pipeline longer than this is split: one slow batch should not hold too many steps.
@@ -60,7 +61,9 @@ class Batcher:
         except BaseException as exc:  # the connection failed: every command of it did
             for _, answer in batch:
                 if not answer.done():
-                    answer.set_exception(exc if isinstance(exc, Exception) else RuntimeError())
+                    # A cancelled send (the loop shutting down) is a store that went away.
+                    lost = exc if isinstance(exc, Exception) else RedisConnectionError("cancelled")
+                    answer.set_exception(lost)
             if not isinstance(exc, Exception):
                 raise
             return
