@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 CALLBACK = "http://localhost:9/my-app/callback"
 SECRET = "my-app-secret-0123456789-0123456789"
 INPUT = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
-FORM = re.compile(r'<form method="post" action="([^"]+)">((?:(?!</form>).)*)</form>', re.S)
+FORM = re.compile(r'<form method="post" action="([^"]+)"[^>]*>((?:(?!</form>).)*)</form>', re.S)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,9 @@ def test_a_plain_http_client_signs_in_and_links(served: dict[str, Any]) -> None:
         assert "Sign in with github" in nested_login.text  # linker's nested login
         back_at_linker = post_form(http, nested_login, user_id="github|a-77")
         assert str(back_at_linker.url).startswith(served["linker_url"] + "/link/callback")
-        back_at_app = post_form(http, back_at_linker)  # linker's auto-POST to /continue
+        # linker shows the account before it is joined: press Link, then its auto-POST.
+        resume = post_form(http, back_at_linker, choice="link")
+        back_at_app = post_form(http, resume)  # linker's auto-POST to /continue
         linked = redeem(http, tenant, back_at_app)
     assert linked["claims"]["https://linker/link_result"]["status"] == "linked"
     alice = httpx.get(f"{served['admin_url']}/users/google-oauth2|alice").json()
