@@ -34,7 +34,9 @@ from tests.reliability.soak import Crash, FaultyTenant, Flow, SoakReport, _judge
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     commit_claims,
+    confirm_fields,
     hs256,
+    is_confirm_page,
     make_settings,
     nested_state,
     read_resume,
@@ -215,6 +217,8 @@ async def _run(
     back = await step(
         "GET", "/link/callback", params={"code": code, "state": nested_state(started)}
     )
+    if is_confirm_page(back):  # the account is shown: the user presses Link
+        back = await step("POST", "/link/confirm", data=confirm_fields(back, "link"))
     if back.status_code != 200:
         flow.status, flow.error = _ended(back)
         return errors
