@@ -28,6 +28,7 @@ async def inspect_store(settings: Settings) -> Report:
         # One script, as a commit runs it, on keys of one slot that nothing else uses.
         await store.put(f"check:{{{tag}}}a", "1", 5)
         await store.claim(f"check:{{{tag}}}a", f"check:{{{tag}}}b", "checked", 5)
+        await store.delete(f"check:{{{tag}}}b")  # nothing of the check's is left behind
     except StoreUnavailable as exc:
         await store.aclose()
         report.problems.append(f"LINKER_STORE_URL: the store cannot be used ({exc})")

@@ -402,6 +402,12 @@ class Stack:
             browser.submit(browser.form_with(connection=self.connection_of(user_id)))
         return self.through_linker(browser, browser.submit(browser.form_with(user_id=user_id)))
 
+    def confirm(self, browser: ScriptedBrowser, choice: str = "link") -> httpx.Response:
+        """Press Link (or Cancel, `choice="cancel"`) on linker's page that shows the account
+        about to be linked, then follow the browser back to the tenant and on, as `log_in`
+        does. Returns the page it ends on."""
+        return self.through_linker(browser, browser.submit(browser.form_with(choice=choice)))
+
     def through_linker(self, browser: ScriptedBrowser, page: httpx.Response) -> httpx.Response:
         """Run linker's auto-POST back to the tenant's `/continue`, if the browser is on it."""
         while page.status_code == 200 and "/continue" in page.text and len(browser.forms) == 1:

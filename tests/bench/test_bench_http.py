@@ -72,7 +72,8 @@ def test_a_baseline_checkout_is_measured_first_in_the_same_run() -> None:
         phases=(Phase(concurrency=2, flows=5),), workers=(1,), warmup=0, repeats=1, baseline=REPO
     )
     report = run_benchmark(options, out=out)
-    baseline, current = report.configurations
+    # One worker runs on the memory store and on Redis, each for both checkouts.
+    baseline, current = [c for c in report.configurations if c.store == "memory"]
     assert (baseline.tree, current.tree) == (REPO, None)
     assert [phase.linked for phase in baseline.phases + current.phases] == [5, 5]
     assert f"linker serve, 1 worker, memory store (baseline {REPO})" in out.getvalue()
