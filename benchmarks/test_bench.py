@@ -18,15 +18,15 @@ from pytest_benchmark.fixture import BenchmarkFixture
 from redis.asyncio import Redis
 
 from linker.app import create_app
-from linker.attempts import Attempts
 from linker.core.action_tokens import decode_start_token
 from linker.core.id_tokens import verify_rs256
 from linker.core.merge import merge_metadata
 from linker.core.pkce import random_token
 from linker.core.transaction import Transaction
-from linker.store import MemoryStore, RedisStore
+from linker.state.attempts import Attempts
+from linker.state.store import MemoryStore, RedisStore
+from linker.tenant.upstream import Retrier
 from linker.testing import FakeClock
-from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     PRIMARY,

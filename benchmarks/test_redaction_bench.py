@@ -11,8 +11,8 @@ import logging
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from linker.logs import JsonFormatter
-from linker.redaction import install_redaction, redact
+from linker.ops.logs import JsonFormatter
+from linker.ops.redaction import install_redaction, redact
 
 SIZE = 64 * 1024
 

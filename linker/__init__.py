@@ -16,20 +16,20 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from linker.app import create_app
-    from linker.logs import configure_logging
+    from linker.ops.logs import configure_logging
     from linker.settings import Settings, SettingsError
     from linker.shim import shim_path
-    from linker.store import MemoryStore, Store
+    from linker.state.store import MemoryStore, Store
 
 _EXPORTS = {
     "create_app": "linker.app",
-    "configure_logging": "linker.logs",
+    "configure_logging": "linker.ops.logs",
     "Settings": "linker.settings",
     "SettingsError": "linker.settings",
     "shim_path": "linker.shim",
     # what `create_app(store=...)` takes: a suite's own memory store, to empty between tests
-    "MemoryStore": "linker.store",
-    "Store": "linker.store",
+    "MemoryStore": "linker.state.store",
+    "Store": "linker.state.store",
 }
 
 __all__ = [

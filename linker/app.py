@@ -1,7 +1,7 @@
 """The one app factory: `create_app(settings, *, http=None)` builds the whole service.
 
 `create_app` only wires: the parts go into a `Runtime` on `app.state.runtime`, and the
-endpoints below are plain functions that read it. Rendering lives in `linker.render`.
+endpoints below are plain functions that read it. Rendering lives in `linker.web.render`.
 """
 
 from __future__ import annotations
@@ -20,30 +20,31 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from linker import serving, suggest_web
-from linker.admission import Admission
-from linker.attempts import Attempts
-from linker.audit import Audit
-from linker.body_limit import BODY_CAPS, MAX_COMMIT_BODY, BodyLimitMiddleware
-from linker.callback import callback
-from linker.commit import commit
-from linker.confirm import choose
-from linker.cookies import TxnCookies, cookie_name
 from linker.core.errors import LinkError
-from linker.host_limits import DescriptorGuard
-from linker.management import ManagementApi
-from linker.observability import LoopTimeMiddleware, Metrics, TimedUpstream, instrument
-from linker.reconcile import reconcile, run_in_background
-from linker.render import render, too_long
+from linker.ops import serving
+from linker.ops.admission import Admission
+from linker.ops.audit import Audit
+from linker.ops.host_limits import DescriptorGuard
+from linker.ops.observability import LoopTimeMiddleware, Metrics, TimedUpstream, instrument
 from linker.runtime import Runtime
 from linker.settings import Settings
-from linker.start import start
-from linker.store import RedisStore, Store, open_store
-from linker.store_clock import StoreClock, skew_problem
-from linker.tenant import Tenant
-from linker.tenant_http import upstream_client
-from linker.transport import Upstream
-from linker.upstream import Retrier
+from linker.state.attempts import Attempts
+from linker.state.store import RedisStore, Store, open_store
+from linker.state.store_clock import StoreClock, skew_problem
+from linker.steps.callback import callback
+from linker.steps.commit import commit
+from linker.steps.confirm import choose
+from linker.steps.reconcile import reconcile, run_in_background
+from linker.steps.start import start
+from linker.tenant.http import upstream_client
+from linker.tenant.management import ManagementApi
+from linker.tenant.oauth import Tenant
+from linker.tenant.transport import Upstream
+from linker.tenant.upstream import Retrier
+from linker.web import suggest as suggest_web
+from linker.web.body_limit import BODY_CAPS, MAX_COMMIT_BODY, BodyLimitMiddleware
+from linker.web.cookies import TxnCookies, cookie_name
+from linker.web.render import render, too_long
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
 MAX_PARAM_LENGTH = 16_384
@@ -60,7 +61,7 @@ def create_app(
     retrier: Retrier | None = None,
 ) -> Starlette:
     """The linking service. Every call to the tenant goes through `http` when given (any
-    `linker.transport.Upstream`); its owner closes it. Else `linker.tenant_http`'s client."""
+    `linker.tenant.transport.Upstream`); its owner closes it. Else `linker.tenant.http`'s client."""
     client = upstream_client(settings) if http is None else http
     runtime = build_runtime(settings, http=client, store=store, clock=clock, retrier=retrier)
 
@@ -95,7 +96,7 @@ def from_environment() -> Starlette:
     worker runs (`uvicorn --factory linker.app:from_environment --no-access-log` does the
     same; each step logs its own line, and an access line per request only repeats the
     request's URL). The process is taken to serve this app alone: its collector and logging
-    are set for it (`linker.serving`)."""
+    are set for it (`linker.ops.serving`)."""
     app = create_app(Settings.from_env(Settings.environment()))
     serving.settle()
     return app
@@ -182,9 +183,9 @@ async def link_callback(request: Request) -> Response:
 
 
 async def link_confirm(request: Request) -> Response:
-    """The Link or Cancel form of the page that shows the account (`linker.confirm`)."""
+    """The Link or Cancel form of the page that shows the account (`linker.steps.confirm`)."""
     rt = runtime_of(request)
-    body = await request.body()  # bounded by `linker.body_limit`
+    body = await request.body()  # bounded by `linker.web.body_limit`
     try:
         form = dict(parse_qsl(body.decode("utf-8", "replace"), max_num_fields=CONFIRM_FIELDS))
     except ValueError:  # more fields than the form has
@@ -204,7 +205,7 @@ async def link_confirm(request: Request) -> Response:
 
 async def link_commit(request: Request) -> Response:
     """JSON in, JSON out: `{"commit_token": T}` answers the final result. The body reaches
-    here bounded (`linker.body_limit`): a larger one was answered 413 unread."""
+    here bounded (`linker.web.body_limit`): a larger one was answered 413 unread."""
     body = await request.body()
     token = None
     if len(body) <= MAX_COMMIT_BODY:
@@ -263,7 +264,7 @@ async def readyz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     rt = runtime_of(request)
     # The share of the store in use (of `maxmemory` on Redis, as last read): new attempts are
-    # refused from `linker.store.START_SHARE`.
+    # refused from `linker.state.store.START_SHARE`.
     rt.metrics.gauge("linker_store_fill", float(getattr(rt.attempts.store, "fill", 0.0)))
     text = rt.metrics.render()
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
@@ -280,7 +281,7 @@ ROUTES = [
     *suggest_web.ROUTES,
 ]
 
-# The linking steps by route path, labelled as `linker.outcomes.observe` labels them (unlink
+# The linking steps by route path, labelled as `linker.steps.outcomes.observe` labels them (unlink
 # runs through the same three routes).
 STEP_PATHS = {
     "/link/start": "start",

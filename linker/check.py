@@ -31,11 +31,11 @@ from linker.core.errors import Code, LinkError
 from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
 from linker.settings import ALL, SETTING_NAMES, Settings
-from linker.store import Store, StoreUnavailable, open_store
-from linker.tenant import Tenant
-from linker.tenant_http import TenantHttp, upstream_client
-from linker.transport import TlsRefused, Upstream, UpstreamFailure
-from linker.upstream import Retrier
+from linker.state.store import Store, StoreUnavailable, open_store
+from linker.tenant.http import TenantHttp, upstream_client
+from linker.tenant.oauth import Tenant
+from linker.tenant.transport import TlsRefused, Upstream, UpstreamFailure
+from linker.tenant.upstream import Retrier
 
 NEEDED_SCOPES = ("read:users", "update:users")
 PREFIX = "LINKER_"

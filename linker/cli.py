@@ -25,19 +25,19 @@ from linker.check import (
     unsafe_settings,
     workers_problem,
 )
-from linker.host_limits import (
+from linker.ops.host_limits import (
     HEADER_TIMEOUT,
     RESERVED_DESCRIPTORS,
     GuardedHttpToolsProtocol,
     default_max_connections,
     raise_open_file_limit,
 )
-from linker.logs import logging_config
-from linker.observability import MULTIPROCESS_DIR
+from linker.ops.logs import logging_config
+from linker.ops.observability import MULTIPROCESS_DIR
 from linker.settings import Settings, SettingsError
 from linker.shim import shim_path, shim_source
-from linker.store_check import inspect_store
-from linker.store_clock import clock_notes
+from linker.state.store_check import inspect_store
+from linker.state.store_clock import clock_notes
 
 DEV_HINT = "is part of linker's development tools: pip install 'linker-auth0[dev]'"
 
@@ -144,7 +144,7 @@ def uvicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, A
         "workers": args.workers,
         "loop": "asyncio" if sys.platform == "win32" else "uvloop",
         # httptools, with a deadline on each request's head and the connection cap applied
-        # as a connection is made (`linker.host_limits`).
+        # as a connection is made (`linker.ops.host_limits`).
         "http": GuardedHttpToolsProtocol,
         "timeout_keep_alive": args.header_timeout,
         "limit_concurrency": args.max_connections,

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from linker.audit import reason_of
-from linker.reconcile import Report, reconcile, replay, snapshots_to_replay
+from linker.ops.audit import reason_of
 from linker.settings import Settings, SettingsError
-from linker.store import StoreUnavailable
-from linker.tenant_http import upstream_client
+from linker.state.store import StoreUnavailable
+from linker.steps.reconcile import Report, reconcile, replay, snapshots_to_replay
+from linker.tenant.http import upstream_client
 
 DONE, WORK_LEFT, UNREACHABLE = 0, 1, 2
 

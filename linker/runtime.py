@@ -7,15 +7,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from linker.admission import Admission, Refusals
-from linker.attempts import Attempts
-from linker.audit import Audit
-from linker.cookies import TxnCookies
-from linker.management import ManagementApi
-from linker.observability import Metrics
+from linker.ops.admission import Admission, Refusals
+from linker.ops.audit import Audit
+from linker.ops.observability import Metrics
 from linker.settings import Settings
-from linker.store_clock import StoreClock
-from linker.tenant import Tenant
+from linker.state.attempts import Attempts
+from linker.state.store_clock import StoreClock
+from linker.tenant.management import ManagementApi
+from linker.tenant.oauth import Tenant
+from linker.web.cookies import TxnCookies
 
 
 @dataclass(frozen=True)

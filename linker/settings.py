@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from linker.core.merge import MERGE_MODES, MergeMode
 from linker.core.secret import Secret
 from linker.environment import read_dotenv, resolve_secret_files
-from linker.store import cluster_nodes
+from linker.state.store import cluster_nodes
 
 MIN_SECRET_BYTES = 32
 

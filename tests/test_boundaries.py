@@ -5,6 +5,10 @@
 - `linker.client` is the SDK applications embed: `linker.core` and itself, never the service.
 - The service (every other module of `linker`) never imports the SDK, the sample app, the
   dev tenant or the test helpers.
+- Within the service, the parts keep one direction: the steps (`linker.steps`) never import
+  the web layer (`linker.web`, `linker.app`); stored state (`linker.state`) and operations
+  (`linker.ops`) never import a step or the web layer; the tenant's side (`linker.tenant`)
+  imports neither steps nor web.
 - The sample app, the dev tenant and `linker.testing` use public API only: names exported by
   `linker`, `linker.core`, `linker.client`, `linker.testing`, and the `linker.devtenant`
   package's exports.
@@ -23,6 +27,16 @@ import linker
 
 ROOT = Path(linker.__file__).parent
 PACKAGES = ("core", "client", "demo", "devtenant", "testing")
+SERVICE_PARTS = ("steps", "web", "tenant", "state", "ops")
+WEB = ("linker.web", "linker.app")
+# What each part of the service may not import, on top of the service's own rule.
+FORBIDDEN = {
+    "steps": WEB,
+    "web": (),
+    "tenant": ("linker.steps", *WEB),
+    "state": ("linker.steps", *WEB),
+    "ops": ("linker.steps", *WEB),
+}
 NETWORK_STDLIB = frozenset(
     {"socket", "ssl", "http", "urllib.request", "asyncio.streams", "subprocess", "smtplib"}
 )
@@ -68,8 +82,10 @@ class Rule:
             return False
         if self.part == "client":
             return not (_within(module, "linker.client") or _within(module, "linker.core"))
-        if self.part == "service":
-            return any(_within(module, f"linker.{name}") for name in PACKAGES[1:])
+        if self.part == "service" or self.part in SERVICE_PARTS:
+            return any(_within(module, f"linker.{name}") for name in PACKAGES[1:]) or any(
+                _within(module, name) for name in FORBIDDEN.get(self.part, ())
+            )
         # the sample app, the dev tenant and the test helpers: public API and themselves
         own = f"linker.{self.part}"
         return not (
@@ -86,6 +102,11 @@ RULES = {
     "demo": Rule("demo", "the sample app uses public API only"),
     "devtenant": Rule("devtenant", "the dev tenant uses public API only"),
     "testing": Rule("testing", "test helpers use public API only"),
+    "steps": Rule("steps", "a step returns what happened and never touches the web layer"),
+    "web": Rule("web", "the web layer does not lean on the SDK, demo or dev tenant"),
+    "tenant": Rule("tenant", "the tenant's client knows nothing of the steps or the web layer"),
+    "state": Rule("state", "stored state knows nothing of the steps or the web layer"),
+    "ops": Rule("ops", "operations observe the steps and never import them"),
 }
 
 # The command line dispatches `linker dev-tenant`, `linker demo` and `linker stack` to the dev
@@ -128,12 +149,18 @@ def test_every_part_of_linker_imports_only_what_its_boundary_allows() -> None:
         ("core", "from linker.settings import Settings"),
         ("core", "import socket"),
         ("core", "def f():\n    from urllib.request import urlopen"),
-        ("client", "from linker.tenant import Tenant"),
-        ("demo", "from linker.tenant import json_object"),
+        ("client", "from linker.tenant.oauth import Tenant"),
+        ("demo", "from linker.tenant.oauth import json_object"),
         ("demo", "from linker.keys import KeyCache"),
         ("demo", "from linker.devtenant.state import Store"),
         ("devtenant", "from linker.shim import shim_path"),
         ("testing", "from linker.app import build_runtime"),
+        ("steps", "from linker.web.render import render"),
+        ("steps", "from linker.app import create_app"),
+        ("state", "from linker.steps.commit import commit"),
+        ("state", "from linker.web.cookies import cookie_name"),
+        ("ops", "from linker.steps.outcomes import DeadEnd"),
+        ("tenant", "def f():\n    from linker.steps import writes"),
     ],
 )
 def test_a_wrong_way_import_is_refused(part: str, source: str) -> None:
@@ -149,6 +176,10 @@ def test_a_wrong_way_import_is_refused(part: str, source: str) -> None:
         ("demo", "from linker.devtenant import create_dev_tenant"),
         ("devtenant", "from linker.core.pkce import s256_challenge"),
         ("service", "from linker.core.decisions import plan\nimport httpx"),
+        ("steps", "from linker.state.attempts import Attempts\nfrom linker.ops import audit"),
+        ("web", "from linker.steps.outcomes import DeadEnd"),
+        ("tenant", "from linker.state.store import Store"),
+        ("ops", "from linker.tenant.transport import Upstream"),
     ],
 )
 def test_an_import_within_the_boundary_is_allowed(part: str, source: str) -> None:

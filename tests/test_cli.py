@@ -14,11 +14,11 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from linker import serving
 from linker.app import from_environment
 from linker.cli import VERBS, main, serve_parser, uvicorn_options
-from linker.logs import JsonFormatter
-from linker.observability import MULTIPROCESS_DIR
+from linker.ops import serving
+from linker.ops.logs import JsonFormatter
+from linker.ops.observability import MULTIPROCESS_DIR
 from tests.support.harness import make_settings, settings_env
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,12 +20,12 @@ import pytest
 import uvicorn
 
 from linker.cli import main
-from linker.host_limits import (
+from linker.ops.host_limits import (
     RESERVED_DESCRIPTORS,
     default_max_connections,
     raise_open_file_limit,
 )
-from linker.store import MemoryStore
+from linker.state.store import MemoryStore
 from linker.testing import FakeClock, free_port
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import make_settings, nested_state, running, settings_env
@@ -41,7 +41,7 @@ def limited(soft: int, hard: int) -> None:
 def test_serve_raises_the_soft_limit_to_the_hard_one_in_its_process() -> None:
     script = (
         "import resource\n"
-        "from linker.host_limits import raise_open_file_limit\n"
+        "from linker.ops.host_limits import raise_open_file_limit\n"
         "print(*raise_open_file_limit(), *resource.getrlimit(resource.RLIMIT_NOFILE))\n"
     )
     done = subprocess.run(

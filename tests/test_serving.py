@@ -1,4 +1,4 @@
-"""The process-wide settings a serving process gets from `linker.serving.settle`."""
+"""The process-wide settings a serving process gets from `linker.ops.serving.settle`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from linker import serving
-from linker.logs import JsonFormatter
-from linker.observability import log_event
+from linker.ops import serving
+from linker.ops.logs import JsonFormatter
+from linker.ops.observability import log_event
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import Any
 LEEWAY = 300
 # Where a wider leeway would weaken a check: the nested login's `auth_time` must follow the
 # transaction's start. Beyond it, a host's offset from the store's clock is warned about, and
-# a refusal that time decided is answered as a retryable `failed` (`linker.store_clock`).
+# a refusal that time decided is answered as a retryable `failed` (`linker.state.store_clock`).
 STRICT_LEEWAY = 30
 
 # Deeper JSON than this is refused before any code walks it recursively (merge, copy).

@@ -58,7 +58,7 @@ class ServerGroup:
         self.listeners = list(listeners)
         self.ready = asyncio.Event()
         self._servers = [
-            # log_config=None: keep the process's logging (JSON lines, see linker.logs).
+            # log_config=None: keep the process's logging (JSON lines, see linker.ops.logs).
             _Server(uvicorn.Config(item.app, log_level=log_level, lifespan="on", log_config=None))
             for item in self.listeners
         ]

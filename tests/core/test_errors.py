@@ -30,3 +30,10 @@ def test_every_code_is_in_the_protocol_table() -> None:
     text = PROTOCOL.read_text()
     missing = [code.value for code in Code if f"`{code.value}`" not in text]
     assert missing == []
+
+
+def test_every_core_module_has_its_own_unit_test_file() -> None:
+    core = PROTOCOL.parents[1] / "linker" / "core"
+    tests = Path(__file__).parent
+    modules = {p.stem for p in core.glob("*.py") if p.stem != "__init__"}
+    assert sorted(m for m in modules if not (tests / f"test_{m}.py").exists()) == []

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from linker.redaction import SENSITIVE_PARAMS
+from linker.ops.redaction import SENSITIVE_PARAMS
 from linker.testing import ScriptedBrowser
 from tests.demo.demo_servers import FREE_PORTS
 

@@ -25,11 +25,11 @@ from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
 
 from linker.app import create_app
-from linker.reconcile import SETTLE_AFTER, WORK_PREFIX, replay, snapshots_to_replay
 from linker.runtime import Runtime
-from linker.store import MemoryStore
+from linker.state.store import MemoryStore
+from linker.steps.reconcile import SETTLE_AFTER, WORK_PREFIX, replay, snapshots_to_replay
+from linker.tenant.upstream import Retrier
 from linker.testing import FakeClock
-from linker.upstream import Retrier
 from tests.reliability.soak import Crash, FaultyTenant, Flow, SoakReport, _judge
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (

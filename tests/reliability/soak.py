@@ -23,9 +23,9 @@ from joserfc.jwk import RSAKey
 
 from linker.app import create_app
 from linker.core.merge import merge_metadata
-from linker.reconcile import SETTLE_AFTER
+from linker.steps.reconcile import SETTLE_AFTER
+from linker.tenant.upstream import Retrier
 from linker.testing import FakeClock
-from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     commit_claims,

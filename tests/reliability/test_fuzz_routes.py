@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from joserfc.jwk import RSAKey
 
 from linker.app import create_app
-from linker.cookies import cookie_name
+from linker.tenant.upstream import Retrier
 from linker.testing import FakeClock
-from linker.upstream import Retrier
+from linker.web.cookies import cookie_name
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     PRIMARY,

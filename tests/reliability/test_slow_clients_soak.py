@@ -21,7 +21,7 @@ import pytest
 
 from benchmarks.http.loadgen import Config, run
 from benchmarks.http.run import linker_env
-from linker.host_limits import raise_open_file_limit
+from linker.ops.host_limits import raise_open_file_limit
 from linker.testing import free_port
 
 SLOW = int(os.environ.get("LINKER_HOST_SOAK_SLOW", "150"))

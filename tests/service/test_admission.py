@@ -14,11 +14,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from linker.admission import Admission, Refusals
 from linker.app import create_app
-from linker.observability import Metrics
+from linker.ops.admission import Admission, Refusals
+from linker.ops.observability import Metrics
+from linker.tenant.upstream import Retrier
 from linker.testing import FakeClock
-from linker.upstream import Retrier
 from tests.support.fake_tenant import FakeTenant, raise_, status
 from tests.support.harness import (
     PRIMARY,

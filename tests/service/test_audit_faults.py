@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from linker.audit import BACKLOG_PREFIX
-from linker.reconcile import WORK_PREFIX
+from linker.ops.audit import BACKLOG_PREFIX
+from linker.steps.reconcile import WORK_PREFIX
 from tests.support.harness import PRIMARY, SECONDARY, Harness, nested_state, read_resume
 
 MERGED = {"theme": "dark", "github": {"handle": "alice"}}

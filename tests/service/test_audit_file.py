@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from linker.audit import Audit, AuditRecord
+from linker.ops.audit import Audit, AuditRecord
 
 
 async def test_a_new_audit_file_is_created_mode_0600(tmp_path: Path) -> None:

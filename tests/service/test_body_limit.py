@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from linker.body_limit import MAX_COMMIT_BODY
+from linker.web.body_limit import MAX_COMMIT_BODY
 from tests.support.harness import Harness
 
 MIB = 1024 * 1024

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from linker.check import check_store, check_tenant, store_address, unknown_names
-from linker.store import MemoryStore, StoreUnavailable
+from linker.state.store import MemoryStore, StoreUnavailable
 from tests.support.harness import make_settings
 from tests.support.httpx_upstream import HttpxUpstream
 

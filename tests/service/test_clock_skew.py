@@ -13,13 +13,13 @@ from typing import cast
 import httpx
 import pytest
 
-from linker.cookies import TxnCookies
 from linker.core.claims import LEEWAY
 from linker.core.secret import Secret
-from linker.reconcile import WORK_PREFIX
-from linker.store import MemoryStore
-from linker.store_clock import clock_notes
+from linker.state.store import MemoryStore
+from linker.state.store_clock import clock_notes
+from linker.steps.reconcile import WORK_PREFIX
 from linker.testing import FakeClock, free_port
+from linker.web.cookies import TxnCookies
 from tests.support.fake_tenant import FakeTenant, Fault, status
 from tests.support.harness import (
     PRIMARY,

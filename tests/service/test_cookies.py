@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from linker.cookies import cookie_name, set_cookie
+from linker.web.cookies import cookie_name, set_cookie
 
 
 def test_the_line_is_exactly_the_attributes() -> None:

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from linker.logs import JsonFormatter, configure_logging, utc_milliseconds
-from linker.observability import log_event
+from linker.ops.logs import JsonFormatter, configure_logging, utc_milliseconds
+from linker.ops.observability import log_event
 from tests.support.harness import Harness
 
 

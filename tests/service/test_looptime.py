@@ -9,7 +9,7 @@ from collections.abc import Generator
 
 import pytest
 
-from linker.looptime import LoopTimer
+from linker.ops.looptime import LoopTimer
 
 
 def busy(seconds: float) -> None:

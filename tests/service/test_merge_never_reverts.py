@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from linker.merging import LOCK_PREFIX
+from linker.steps.merging import LOCK_PREFIX
 from linker.testing import FakeClock
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from linker.observability import (
+from linker.ops.observability import (
     MULTIPROCESS_DIR,
     REQUEST_BUCKETS,
     UPSTREAM_BUCKETS,

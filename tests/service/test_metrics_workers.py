@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from linker.observability import MULTIPROCESS_DIR
+from linker.ops.observability import MULTIPROCESS_DIR
 from linker.testing import free_port
 from tests.support.harness import settings_env
 

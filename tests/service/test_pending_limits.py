@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from linker.store import MemoryStore
+from linker.state.store import MemoryStore
 from tests.support.harness import Harness, nested_state, read_resume
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from linker.reconcile import SETTLE_AFTER, replay, snapshots_to_replay
-from linker.store import MemoryStore, StoreUnavailable
+from linker.state.store import MemoryStore, StoreUnavailable
+from linker.steps.reconcile import SETTLE_AFTER, replay, snapshots_to_replay
 from tests.support.fake_tenant import status
 from tests.support.harness import PRIMARY, SECONDARY, Harness
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from linker import reconcile_cli
-from linker.reconcile import snapshots_to_replay
+from linker.steps.reconcile import snapshots_to_replay
 from linker.testing import free_port
 from tests.service.test_reconcile import link_then_lose
 from tests.support.fake_tenant import status

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from uvicorn.logging import AccessFormatter
 
-from linker.logs import JsonLine
-from linker.observability import MAX_FIELD
-from linker.redaction import CUT, MAX_SCANNED, SENSITIVE_PARAMS, install_redaction, redact
+from linker.ops.logs import JsonLine
+from linker.ops.observability import MAX_FIELD
+from linker.ops.redaction import CUT, MAX_SCANNED, SENSITIVE_PARAMS, install_redaction, redact
 from tests.support.harness import Harness
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"

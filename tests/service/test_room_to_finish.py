@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from linker import store as store_module
-from linker.store import MemoryStore, RedisStore, Store
+from linker.state import store as store_module
+from linker.state.store import MemoryStore, RedisStore, Store
 from linker.testing import FakeClock
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (

@@ -10,7 +10,7 @@ import string
 import httpx
 import pytest
 
-from linker.observability import RedactQueryFilter
+from linker.ops.observability import RedactQueryFilter
 from tests.support.fake_tenant import status
 from tests.support.harness import OLD_SECRET, SECRET, Harness
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from linker.cookies import cookie_name
 from linker.settings import Settings, SettingsError
 from linker.testing import free_port
+from linker.web.cookies import cookie_name
 from tests.service.test_settings import run_linker
 from tests.support.harness import (
     SECONDARY,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from redis.asyncio import ConnectionPool, Redis
 
-from linker.attempts import GRACE_SECONDS, IN_PROGRESS, Attempts, ForAnotherUser, Prepared
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
-from linker.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
+from linker.state.attempts import GRACE_SECONDS, IN_PROGRESS, Attempts, ForAnotherUser, Prepared
+from linker.state.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
 from linker.testing import FakeClock, free_port
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import Harness, make_settings, nested_state, read_resume, running

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from linker.store import RedisStore
-from linker.store_check import inspect_store
+from linker.state.store import RedisStore
+from linker.state.store_check import inspect_store
 from linker.testing import FakeClock, free_port
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import make_settings, running

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from linker.attempts import Attempts
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
-from linker.reconcile import WORK_TTL
 from linker.settings import Settings, SettingsError
-from linker.store import RedisStore, StoreUnavailable, cluster_nodes
-from linker.store_keys import WORK_INDEXES, new_commit_id, new_txn_id, work_index, work_key
+from linker.state.attempts import Attempts
+from linker.state.keys import WORK_INDEXES, new_commit_id, new_txn_id, work_index, work_key
+from linker.state.store import RedisStore, StoreUnavailable, cluster_nodes
+from linker.steps.reconcile import WORK_TTL
 from linker.testing import FakeClock
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from linker.store import RedisStore, StoreUnavailable
-from linker.store_check import inspect_store
+from linker.state.store import RedisStore, StoreUnavailable
+from linker.state.store_check import inspect_store
 from linker.testing import FakeClock
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import make_settings, running

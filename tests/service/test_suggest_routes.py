@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from linker.store import MemoryStore, StoreUnavailable
+from linker.state.store import MemoryStore, StoreUnavailable
 from tests.support.fake_tenant import status
 from tests.support.harness import Harness, commit_claims, hs256, read_resume
 

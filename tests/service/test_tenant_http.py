@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from linker import tenant_http
 from linker.app import create_app
-from linker.tenant_http import TenantHttp, trust
-from linker.transport import AnswerLost, TlsRefused, Unreached, Unsendable
+from linker.tenant import http as tenant_http
+from linker.tenant.http import TenantHttp, trust
+from linker.tenant.transport import AnswerLost, TlsRefused, Unreached, Unsendable
 from tests.support.certificates import self_signed
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.harness import make_settings

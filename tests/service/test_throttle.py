@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from linker.settings import Settings, SettingsError
-from linker.store import RedisStore
+from linker.state.store import RedisStore
 from linker.testing import FakeClock
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import Harness, hs256, make_settings, read_resume, running, settings_env

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from linker import token_share
 from linker.app import create_app
-from linker.store import MemoryStore, RedisStore, Store
-from linker.tenant import Tenant
+from linker.state.store import MemoryStore, RedisStore, Store
+from linker.tenant import token_share
+from linker.tenant.oauth import Tenant
+from linker.tenant.token_share import CachedToken, TokenShare
+from linker.tenant.upstream import Retrier
 from linker.testing import FakeClock, free_port
-from linker.token_share import CachedToken, TokenShare
-from linker.upstream import Retrier
 from tests.support.fake_tenant import LINKER_CLIENT, FakeTenant
 from tests.support.harness import Harness, make_settings
 from tests.support.httpx_upstream import HttpxUpstream

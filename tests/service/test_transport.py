@@ -14,9 +14,9 @@ import pytest
 
 from linker.core.backoff import Budget
 from linker.core.errors import Code, LinkError
-from linker.tenant_http import TenantHttp
-from linker.transport import Answer, AnswerLost, PoolBusy, Reply, Unreached, Unsendable
-from linker.upstream import Retrier
+from linker.tenant.http import TenantHttp
+from linker.tenant.transport import Answer, AnswerLost, PoolBusy, Reply, Unreached, Unsendable
+from linker.tenant.upstream import Retrier
 from tests.support.httpx_upstream import HttpxUpstream
 
 

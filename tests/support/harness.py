@@ -20,12 +20,12 @@ from joserfc.jwk import OctKey
 from starlette.applications import Starlette
 
 from linker.app import create_app
-from linker.reconcile import Report
 from linker.runtime import Runtime
 from linker.settings import Settings
-from linker.store import Store
+from linker.state.store import Store
+from linker.steps.reconcile import Report
+from linker.tenant.upstream import Retrier
 from linker.testing import FakeClock, query_of
-from linker.upstream import Retrier
 from tests.support.fake_tenant import APP_CLIENT, DOMAIN, FakeTenant
 from tests.support.httpx_upstream import HttpxUpstream
 

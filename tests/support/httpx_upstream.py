@@ -1,9 +1,9 @@
 """An `httpx.AsyncClient` (with a `MockTransport` or the dev tenant's ASGI app) behind the
 service's `Upstream` interface, for tests.
 
-The service's own client (`linker.tenant_http`) is aiohttp on a real socket; most tests fake
+The service's own client (`linker.tenant.http`) is aiohttp on a real socket; most tests fake
 the tenant in process instead. This adapter is the whole difference: the request is encoded by
-the same `encode_body`, and httpx's transport errors become the same `linker.transport`
+the same `encode_body`, and httpx's transport errors become the same `linker.tenant.transport`
 failures the real client raises for the same event, so a fault a test injects
 (`httpx.ConnectError`, `httpx.ReadTimeout`, `httpx.PoolTimeout`, a dropped answer) reaches the
 `Retrier` exactly as the real one would. The wire itself is tested against loopback servers
@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from linker.transport import (
+from linker.tenant.transport import (
     TIMEOUT_SECONDS,
     AnswerLost,
     PoolBusy,

@@ -1,0 +1,1 @@
+"""Operations: logs, redaction, metrics, loop time, the audit trail, admission."""

@@ -1,0 +1,1 @@
+"""Stored state: the store implementations and the one owner of every key."""

@@ -1,0 +1,88 @@
+"""Every key linker keeps in the store, and the hash tag that places it on a Redis Cluster.
+
+A cluster runs one operation on one node, so the keys one operation touches must share a hash
+slot: the part of a key between `{` and `}` (its hash tag) picks the slot. The ids linker makes
+carry their tag (`tag.random`, see `linker.state.store.tagged`):
+
+- a transaction's id is tagged with a digest of its user, so the transaction and that user's
+  index of pending transactions (`pending:`) share a slot, and the index's bound is kept in
+  one step;
+- a commit id is tagged with one of `WORK_GROUPS` groups, so the prepared attempt, its
+  outcome, its work item and the index that lists that group's work items share a slot. A
+  background pass reads the `WORK_GROUPS` indexes, never the whole keyspace; on a cluster the
+  groups spread the work over every primary.
+
+Ids without a tag (made by the release before) keep the keys they always had.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+
+from linker.core.pkce import random_token
+from linker.state.store import hash_tag, tagged, tagged_id
+
+WORK_GROUPS = 256
+WORK_INDEXES = tuple(f"work-index:{{{group:02x}}}" for group in range(WORK_GROUPS))
+_LEGACY_WORK_INDEX = "work-index:legacy"
+
+
+def _user_tag(user_id: str) -> str:
+    # 48 bits: users that share one only share a slot, not their bound.
+    digest = hashlib.blake2b(user_id.encode(), digest_size=6).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def new_txn_id(user_id: str) -> str:
+    """A fresh transaction id (the nested login's `state`) that names its user's slot."""
+    return tagged_id(_user_tag(user_id), random_token())
+
+
+def new_commit_id() -> str:
+    """A fresh commit id in one of the work groups, picked at random."""
+    return tagged_id(f"{secrets.randbelow(WORK_GROUPS):02x}", random_token())
+
+
+def txn_key(txn_id: str) -> str:
+    return tagged("txn", txn_id)
+
+
+def pending_index(txn_id: str, user_id: str) -> str:
+    """The index of `user_id`'s pending transactions, in the slot of `txn_id`."""
+    tag = hash_tag(txn_id)
+    return f"pending:{{{tag}}}{user_id}" if tag is not None else "pending:" + user_id
+
+
+def prepared_key(commit: str) -> str:
+    return tagged("prepared", commit)
+
+
+def outcome_key(commit: str) -> str:
+    return tagged("outcome", commit)
+
+
+def work_key(commit: str) -> str:
+    return tagged("work", commit)
+
+
+def commit_of_work(key: str) -> str | None:
+    """The commit id whose work item is at `key`; None for a key that is no work item's (an
+    item replayed from the audit file has no commit)."""
+    kind, colon, rest = key.partition(":")
+    if kind != "work" or not colon:
+        return None
+    tag, brace, tail = rest.removeprefix("{").partition("}")
+    return tagged_id(tag, tail) if rest.startswith("{") and brace else rest
+
+
+def work_index(work: str) -> str:
+    """The index that lists the work item at key `work`."""
+    _, brace, rest = work.partition("{")
+    tag, close, _ = rest.partition("}")
+    return f"work-index:{{{tag}}}" if brace and close else _LEGACY_WORK_INDEX
+
+
+# Every index a background pass reads: the groups' and the one of untagged commit ids.
+ALL_WORK_INDEXES = (*WORK_INDEXES, _LEGACY_WORK_INDEX)

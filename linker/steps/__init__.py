@@ -1,0 +1,1 @@
+"""The steps of a link and the jobs that finish them: each returns what happened."""

@@ -1,0 +1,265 @@
+"""Pending work: merges not yet written, and links whose outcome was not yet read.
+
+A link is never undone, so a merge that could not be written when the link was made stays in
+the store as a work item (the secondary's metadata snapshot, the primary and the identity).
+`reconcile` settles every item: when the identity is linked to the primary, the snapshot is
+merged into the primary *as it is now* and written with one PATCH; when it is not linked (the
+link's outcome was unknown, and it did not happen), there is nothing to merge. So a merge is
+applied if and only if its link exists.
+
+It runs in the background of every replica (`run_in_background`), in-process on demand
+(`app.state.reconcile()`), and from the command line (`linker reconcile`), which can also
+replay the snapshots of `LINKER_AUDIT_FILE` when the store lost them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from linker.core.errors import Code, LinkError
+from linker.core.identities import Identity, identities_of
+from linker.ops.observability import log_event
+from linker.runtime import Runtime
+from linker.state.attempts import OUTCOME_TTL
+from linker.state.keys import ALL_WORK_INDEXES, commit_of_work, work_index
+from linker.state.store import StoreUnavailable
+from linker.steps.merging import lock_seconds, merge_into, one_merge_per_user
+
+WORK_PREFIX = "work:"
+# Pending work outlives any outage worth waiting for; `linker reconcile` finishes it sooner.
+WORK_TTL = 7 * 24 * 3600
+# An item whose commit still has an outcome key (in progress, or recorded less than this long
+# ago) may belong to a commit still writing it, or to a write whose lost answer may still land:
+# it is left alone unless its link is already there. The store expires that key on its own
+# clock, which every replica shares, so a replica whose clock is off cannot judge an item old
+# too early.
+SETTLE_AFTER = float(OUTCOME_TTL)
+# A pass reads at most this many items of each work group (the rest wait for the next pass).
+PASS_LIMIT = 100
+# Only one replica works on an item at a time (a TTL: counted by the store's clock too).
+LEASE_SECONDS = 30.0
+# The background loop's period: pending work is first retried within 30 s of the failure.
+INTERVAL = 10.0
+
+logger = logging.getLogger("linker.reconcile")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """The merge owed to `primary` once `identity` is linked to it."""
+
+    key: str
+    primary: str
+    identity: Identity
+    snapshot: dict[str, Any]
+    created_at: float
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "primary": self.primary,
+                "identity": self.identity.to_claim(),
+                "snapshot": self.snapshot,
+                "created_at": self.created_at,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def loads(cls, key: str, raw: str) -> WorkItem:
+        data = json.loads(raw)
+        return cls(
+            key=key,
+            primary=data["primary"],
+            identity=Identity(**data["identity"]),
+            snapshot=data["snapshot"],
+            created_at=float(data["created_at"]),
+        )
+
+
+@dataclass
+class Report:
+    """What one pass did, for the command line and the tests."""
+
+    merged: list[str] = field(default_factory=list)  # primaries whose merge was written
+    not_linked: list[str] = field(default_factory=list)  # links that never happened
+    waiting: list[str] = field(default_factory=list)  # left for a later pass
+    failed: list[str] = field(default_factory=list)  # the tenant did not answer
+    unreachable: bool = False  # the tenant (or the store) could not be reached at all
+
+    @property
+    def pending(self) -> int:
+        return len(self.waiting) + len(self.failed)
+
+    def add(self, other: Report) -> None:
+        self.merged += other.merged
+        self.not_linked += other.not_linked
+        self.waiting += other.waiting
+        self.failed += other.failed
+        self.unreachable = self.unreachable or other.unreachable
+
+    def summary(self) -> str:
+        return (
+            f"merged {len(self.merged)}, not linked {len(self.not_linked)}, "
+            f"waiting {len(self.waiting)}, failed {len(self.failed)}"
+        )
+
+    def fail(self, key: str, error: LinkError) -> None:
+        self.failed.append(key)
+        if error.code is Code.UPSTREAM_UNAVAILABLE:
+            self.unreachable = True
+
+
+async def owe_merge(rt: Runtime, commit: str, item: WorkItem) -> None:
+    """Record the work before the link is sent (raises `StoreUnavailable`: nothing written)."""
+    await rt.attempts.store.put(item.key, item.dumps(), WORK_TTL, index=work_index(item.key))
+
+
+async def forget(rt: Runtime, key: str, *, index: str = "") -> None:
+    """Drop finished work (and its listing). Failing to is harmless (settling it again
+    changes nothing), and must not turn a true result into an error."""
+    with contextlib.suppress(StoreUnavailable):
+        await rt.attempts.store.delete(key, index=index)
+
+
+async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
+    """Finish one item against the tenant's current state."""
+    # As long as a lock can live: a commit still merging finishes, a crashed one's lapses.
+    async with one_merge_per_user(rt, item.primary, wait=lock_seconds(rt)) as held:
+        if not held:  # the store says so still: next pass
+            report.waiting.append(item.primary)
+            return
+        budget = rt.tenant.budget()  # from now: the wait is not the tenant's time
+        # Asked before the tenant is read: once the key is gone, the read sees every write made.
+        young = await _commit_may_still_write(rt, item)
+        primary = await rt.management.get_user(item.primary, budget)
+        if item.identity not in identities_of(primary):
+            if young:
+                report.waiting.append(item.primary)
+                return
+            report.not_linked.append(item.primary)
+            await forget(rt, item.key, index=work_index(item.key))
+            return
+        await merge_into(rt, item.primary, primary, item.snapshot, budget)
+    report.merged.append(item.primary)
+    log_event("merge_settled", sub=item.primary, secondary=item.identity.full_id)
+    await forget(rt, item.key, index=work_index(item.key))
+
+
+async def _commit_may_still_write(rt: Runtime, item: WorkItem) -> bool:
+    """The item's commit still has its outcome key: it may be writing, or a link whose answer
+    was lost may still land. Items replayed from the audit file have no commit to ask about."""
+    commit = commit_of_work(item.key)
+    if commit is None:
+        return False
+    return await rt.attempts.outcome(commit) is not None
+
+
+async def pending_keys(rt: Runtime, *, scan: bool = False) -> list[str]:
+    """The work items' keys, read from their indexes (never by scanning the keyspace); with
+    `scan`, also items an earlier release left unlisted (for the command line)."""
+    store = rt.attempts.store
+    keys = await store.listed(ALL_WORK_INDEXES, limit=PASS_LIMIT)
+    if scan:
+        keys += [key for key in await store.scan(WORK_PREFIX) if key not in set(keys)]
+    return keys
+
+
+async def reconcile(rt: Runtime, *, scan: bool = False) -> Report:
+    """One pass over the pending items in the store (at most `PASS_LIMIT` per group)."""
+    report = Report()
+    store = rt.attempts.store
+    for key in await pending_keys(rt, scan=scan):
+        if not await store.put("lease:" + key, "1", LEASE_SECONDS, only_new=True):
+            continue  # another replica has it
+        try:
+            raw = await store.get(key)
+            if raw is None:  # settled or expired: its listing goes
+                await forget(rt, key, index=work_index(key))
+            else:
+                await settle(rt, WorkItem.loads(key, raw), report)
+        except LinkError as error:
+            report.fail(key, error)
+            log_event("merge_still_pending", code=error.code.value)
+        finally:
+            await forget(rt, "lease:" + key)
+    return report
+
+
+async def run_in_background(rt: Runtime, *, interval: float = INTERVAL) -> None:
+    """Reconcile every `interval` seconds until cancelled; an outage only delays it.
+
+    Audit lines the file refused are moved to it too: on the first pass (lines a replica
+    that stopped may have left), then whenever this process left some."""
+    first = True
+    while True:
+        await asyncio.sleep(interval)
+        if first or rt.audit.owed:
+            await rt.audit.flush()
+        first = False
+        await rt.store_clock.offset()  # measured again (once per MEASURE_EVERY)
+        try:
+            await reconcile(rt)
+        except StoreUnavailable:
+            logger.warning("reconcile: the store is unavailable; retrying later")
+
+
+# An attempt line whose merge is one of these finished its snapshot's work; any other (the
+# merge `pending`, or `null`: the link failed, or its outcome is unknown) leaves it owed.
+MERGE_DONE = frozenset({"applied", "none"})
+
+
+def snapshots_to_replay(lines: Iterable[str]) -> list[WorkItem]:
+    """Work items rebuilt from an audit file: each snapshot whose attempt did not record its
+    merge as applied or not needed (no attempt line; one whose merge is pending; one whose
+    link failed or whose outcome is unknown). Settling reads the tenant: merged iff linked.
+
+    Lines are taken in the order of their `time` (lines the file refused for a while reach it
+    late, from the store), then of the file."""
+    entries: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(entry, dict) and entry.get("action") == "link":
+            entries.append(entry)
+    entries.sort(key=lambda entry: str(entry.get("time", "")))
+    snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+    done: set[tuple[str, str]] = set()
+    for entry in entries:
+        pair = (str(entry.get("primary")), str(entry.get("secondary")))
+        if entry.get("event") == "snapshot":
+            snapshots[pair] = entry
+            done.discard(pair)
+        elif entry.get("event") == "attempt" and entry.get("merge") in MERGE_DONE:
+            done.add(pair)
+    items = []
+    for pair, entry in snapshots.items():
+        if pair in done or not isinstance(entry.get("secondary_metadata"), dict):
+            continue
+        provider, _, user_id = pair[1].partition("|")
+        identity = Identity(provider, user_id, str(entry.get("connection")))
+        # Replayed items are old by nature: settle them now, whatever their age.
+        items.append(
+            WorkItem(
+                "replay:" + "|".join(pair), pair[0], identity, entry["secondary_metadata"], 0.0
+            )
+        )
+    return items
+
+
+async def replay(rt: Runtime, items: Iterable[WorkItem]) -> Report:
+    report = Report()
+    for item in items:
+        try:
+            await settle(rt, item, report)
+        except LinkError as error:
+            report.fail(item.key, error)
+    return report
