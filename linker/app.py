@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -22,28 +21,23 @@ from starlette.routing import Route
 
 from linker.core.errors import LinkError
 from linker.ops import serving
-from linker.ops.admission import Admission
-from linker.ops.audit import Audit
 from linker.ops.host_limits import DescriptorGuard
-from linker.ops.observability import LoopTimeMiddleware, Metrics, TimedUpstream, instrument
-from linker.runtime import Runtime
+from linker.ops.observability import LoopTimeMiddleware, instrument
+from linker.runtime import Runtime, build_runtime
 from linker.settings import Settings
-from linker.state.attempts import Attempts
-from linker.state.store import RedisStore, Store, open_store
-from linker.state.store_clock import StoreClock, skew_problem
+from linker.state.store import RedisStore, Store
+from linker.state.store_clock import skew_problem
 from linker.steps.callback import callback
 from linker.steps.commit import commit
 from linker.steps.confirm import choose
 from linker.steps.reconcile import reconcile, run_in_background
 from linker.steps.start import start
 from linker.tenant.http import upstream_client
-from linker.tenant.management import ManagementApi
-from linker.tenant.oauth import Tenant
 from linker.tenant.transport import Upstream
 from linker.tenant.upstream import Retrier
 from linker.web import suggest as suggest_web
 from linker.web.body_limit import BODY_CAPS, MAX_COMMIT_BODY, BodyLimitMiddleware
-from linker.web.cookies import TxnCookies, cookie_name
+from linker.web.cookies import cookie_name
 from linker.web.render import render, too_long
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
@@ -100,47 +94,6 @@ def from_environment() -> Starlette:
     app = create_app(Settings.from_env(Settings.environment()))
     serving.settle()
     return app
-
-
-def build_runtime(
-    settings: Settings,
-    *,
-    http: Upstream,
-    store: Store | None = None,
-    clock: Callable[[], float] = time.time,
-    retrier: Retrier | None = None,
-) -> Runtime:
-    """The service's parts, for `create_app` and for `linker reconcile`."""
-    metrics = Metrics()
-    upstream = TimedUpstream(http, metrics)
-    # A copy that counts attempts: an injected Retrier is left as its owner made it.
-    retrier = replace(
-        retrier or Retrier(clock=clock),
-        on_attempt=lambda outcome: metrics.count("linker_upstream_attempts_total", outcome=outcome),
-    )
-    # `is None`: an empty MemoryStore is falsy (it has a length), and must still be used.
-    ca_file = str(settings.redis_ca_file) if settings.redis_ca_file else None
-    kv = (
-        store
-        if store is not None
-        else open_store(settings.store_url.reveal(), clock=clock, ca_file=ca_file)
-    )
-    tenant = Tenant(settings, upstream, retrier, clock=clock, store=kv)
-    attempts = Attempts(kv, max_pending_per_user=settings.max_pending_per_user)
-    return Runtime(
-        settings=settings,
-        tenant=tenant,
-        management=ManagementApi(tenant, upstream, retrier),
-        attempts=attempts,
-        # Lines the file refuses wait in the store the attempts use (tests may swap it).
-        audit=Audit(settings.audit_file, store=lambda: attempts.store, metrics=metrics),
-        metrics=metrics,
-        cookies=TxnCookies(settings.action_secrets, max_age=settings.txn_ttl),
-        admission=Admission(settings.max_in_flight),
-        store_clock=StoreClock(lambda: attempts.store, clock),
-        clock=clock,
-        sleep=retrier.sleep,
-    )
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from linker.ops.audit import reason_of
+from linker.runtime import build_runtime
 from linker.settings import Settings, SettingsError
 from linker.state.store import StoreUnavailable
 from linker.steps.reconcile import Report, reconcile, replay, snapshots_to_replay
@@ -29,8 +30,6 @@ DONE, WORK_LEFT, UNREACHABLE = 0, 1, 2
 
 async def _run(settings: Settings, audit_lines: list[str] | None) -> tuple[Report, str | None]:
     """The pass's report, and why the store could not be read (None when it could)."""
-    from linker.app import build_runtime
-
     store_down = None
     async with upstream_client(settings) as http:
         runtime = build_runtime(settings, http=http)

@@ -154,7 +154,7 @@ def test_every_part_of_linker_imports_only_what_its_boundary_allows() -> None:
         ("demo", "from linker.keys import KeyCache"),
         ("demo", "from linker.devtenant.state import Store"),
         ("devtenant", "from linker.shim import shim_path"),
-        ("testing", "from linker.app import build_runtime"),
+        ("testing", "from linker.runtime import build_runtime"),
         ("steps", "from linker.web.render import render"),
         ("steps", "from linker.app import create_app"),
         ("state", "from linker.steps.commit import commit"),

@@ -26,7 +26,7 @@ from linker.core.claims import (
     json_depth_ok,
     optional_number,
 )
-from linker.core.errors import Code, LinkError
+from linker.core.errors import Code, LinkError, Signal
 from linker.core.identities import Identity
 from linker.core.secret import Secret
 
@@ -72,7 +72,7 @@ def _bad(description: str, *, by_clock: bool = False) -> LinkError:
     return LinkError(Code.INVALID_SESSION_TOKEN, description, by_clock=by_clock)
 
 
-class _Unverified(Exception):
+class _Unverified(Signal):
     """No configured secret verifies the token, or it is not an HS256 JWT at all."""
 
 
@@ -239,7 +239,7 @@ def encode_result_token(
     return jwt.encode({"alg": "HS256"}, claims, key, registry=_HS256), jti
 
 
-class CommitRejected(Exception):
+class CommitRejected(Signal):
     """The commit token is not one the Action made for this attempt: answered 401."""
 
     def __init__(self, reason: str, *, by_clock: bool = False) -> None:

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from linker.core.errors import Signal
+
 # Clock skew tolerated between linker's replicas, the tenant and the Action, in seconds, where
 # tolerating it costs no safety: the expiry, issue and not-before times of tokens that are
 # single-use or bound to one attempt (RFC 7519 4.1.4 allows "a small leeway, usually no more
@@ -27,7 +29,7 @@ STRICT_LEEWAY = 30
 MAX_JSON_DEPTH = 32
 
 
-class BadClaim(ValueError):
+class BadClaim(Signal, ValueError):
     """A claim is missing or has the wrong shape; the message names it, never its value."""
 
 

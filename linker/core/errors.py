@@ -65,6 +65,13 @@ FAILED_CODES = frozenset(
 )
 
 
+class Signal(Exception):
+    """Base of the exceptions linker's own parts raise to each other and catch again (a store
+    or the tenant that did not answer, a token that did not verify, a body over its cap):
+    each is turned into a `LinkError`, an HTTP answer or a report line before anyone sees it.
+    `LinkError` is not one: it is the refusal itself, carrying the contract's code."""
+
+
 class LinkError(Exception):
     """A refusal with a contract error code and a description safe to show to the user."""
 

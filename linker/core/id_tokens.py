@@ -23,12 +23,13 @@ from linker.core.claims import (
     optional_number,
     unverified_segment,
 )
+from linker.core.errors import Signal
 
 # Made once: joserfc builds a registry per call when given `algorithms` instead.
 _RS256 = JWSRegistry(algorithms=["RS256"])
 
 
-class TokenRejected(Exception):
+class TokenRejected(Signal):
     """An ID token failed a check; the message says which, and never contains the token."""
 
     by_clock = False

@@ -63,19 +63,6 @@ def metadata_patch(
     return patch
 
 
-def revert_patch(before: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """The PATCH body that undoes `patch` on a user that looked like `before`.
-
-    Auth0 merges a metadata PATCH at the top level and deletes a key given as null, so every
-    top-level key the patch touched is set back to its old value, or to null if it was new.
-    """
-    undo: dict[str, Any] = {}
-    for kind, merged in patch.items():
-        old = _object(before.get(kind))
-        undo[kind] = {key: _copy(old.get(key)) for key in merged}
-    return undo
-
-
 _ABSENT = object()
 
 

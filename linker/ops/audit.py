@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from linker.core.errors import Code, LinkError
+from linker.core.errors import Code, LinkError, Signal
 from linker.ops.logs import JsonLine
 from linker.state.store import Store, StoreUnavailable
 
@@ -45,7 +45,7 @@ BACKLOG_TTL = 7 * 24 * 3600
 FLUSH_BATCH = 1000
 
 
-class AuditUnavailable(Exception):
+class AuditUnavailable(Signal):
     """The audit file cannot take lines now; the message says why (never a user's data)."""
 
 

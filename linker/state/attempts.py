@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linker.core.action_tokens import Result
+from linker.core.errors import Signal
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.state.keys import outcome_key, pending_index, prepared_key, txn_key, work_index
@@ -35,7 +36,7 @@ OUTCOME_TTL = 120
 IN_PROGRESS = "in_progress"
 
 
-class ForAnotherUser(Exception):
+class ForAnotherUser(Signal):
     """The prepared attempt is another user's: it was left as it was, for its own."""
 
 

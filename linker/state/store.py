@@ -40,10 +40,11 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from linker.core.errors import Signal
 from linker.state.redis_batch import Batcher
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(Signal):
     """The shared store could not be reached."""
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from linker.core.errors import Signal
+
 POOL_CONNECTIONS = 32
 POOL_WAIT_SECONDS = 1.0
 TIMEOUT_SECONDS = 5.0
@@ -31,7 +33,7 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 
 
-class UpstreamFailure(Exception):
+class UpstreamFailure(Signal):
     """No answer from the tenant to trust; the message says why, without secrets."""
 
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from linker.core.backoff import RETRYABLE_STATUSES, Budget, next_delay
-from linker.core.errors import Code, LinkError
+from linker.core.errors import Code, LinkError, Signal
 from linker.tenant.transport import Answer, PoolBusy, Unreached, Unsendable, UpstreamFailure
 
 MAX_ATTEMPT_TIMEOUT = 5.0
@@ -23,7 +23,7 @@ Send = Callable[[float], Awaitable[Answer]]
 """Makes one attempt; its argument is the attempt's timeout in seconds."""
 
 
-class OutcomeUnknown(Exception):
+class OutcomeUnknown(Signal):
     """A write got no trustworthy answer; `delay` is how long to wait before trying again."""
 
     def __init__(self, delay: float) -> None:

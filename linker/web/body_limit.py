@@ -21,6 +21,8 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from linker.core.errors import Signal
+
 # What /link/commit reads: a commit token is under 4 KiB; 64 KiB leaves room to spare.
 MAX_COMMIT_BODY = 64 * 1024
 # Routes that take a body, and their caps in bytes; every other route takes none.
@@ -30,7 +32,7 @@ BODY_CAPS: Mapping[str, int] = {"/link/commit": MAX_COMMIT_BODY, "/link/confirm"
 NO_BODY = 0
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(Signal):
     """Raised from `receive` once a body passes its route's cap."""
 
 

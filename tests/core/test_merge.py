@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from linker.core.merge import deep_merge, merge_metadata, metadata_patch, revert_patch
+from linker.core.merge import deep_merge, merge_metadata, metadata_patch
 
 PRIMARY: dict[str, Any] = {
     "theme": "dark",
@@ -95,11 +95,3 @@ def test_patch_is_empty_when_nothing_changes() -> None:
         == {}
     )
     assert metadata_patch(user, {}, mode="secondary-wins", include_app_metadata=False) == {}
-
-
-def test_revert_restores_old_values_and_removes_new_keys() -> None:
-    before = {"user_metadata": {"a": 1, "nested": {"x": 1}}}
-    patch = {"user_metadata": {"a": 1, "nested": {"x": 1, "y": 2}, "new": True}}
-    assert revert_patch(before, patch) == {
-        "user_metadata": {"a": 1, "nested": {"x": 1}, "new": None}
-    }
