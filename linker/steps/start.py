@@ -35,9 +35,11 @@ from linker.steps.outcomes import (
 )
 
 
-async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | None) -> Outcome:
-    """Run `/link/start`; a bad start token is a dead end, every later refusal resumes."""
-    began = time.perf_counter()
+async def read_start(
+    rt: Runtime, step: str, session_token: str, outer_state: str, began: float
+) -> StartRequest | DeadEnd:
+    """The Action's start token, verified, for a step it begins (`start`, `suggest`); a bad
+    one is a dead end: there is nothing trustworthy to resume."""
     try:
         req = decode_start_token(
             session_token,
@@ -50,8 +52,17 @@ async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | Non
     except LinkError as refused:
         # A refusal this host's clock made is "try again" (503), not the user's fault.
         error = await rt.store_clock.judge(refused)
-        dead_end(rt, "start", began, error)
+        dead_end(rt, step, began, error)
         return DeadEnd(error, status=400 if error is refused else 503)
+    return req
+
+
+async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | None) -> Outcome:
+    """Run `/link/start`; a bad start token is a dead end, every later refusal resumes."""
+    began = time.perf_counter()
+    req = await read_start(rt, "start", session_token, outer_state, began)
+    if isinstance(req, DeadEnd):
+        return req
     with rt.admission.slot() as admitted:
         if admitted:
             return await _attempt(rt, req, outer_state, ip, began)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linker.core import decisions
-from linker.core.action_tokens import Result, StartRequest, decode_start_token
+from linker.core.action_tokens import Result, StartRequest
 from linker.core.claims import LEEWAY
 from linker.core.errors import Code, LinkError
 from linker.core.pkce import random_token, s256_challenge
@@ -48,6 +48,7 @@ from linker.steps.outcomes import (
     resume,
     store_down,
 )
+from linker.steps.start import read_start
 
 
 @dataclass(frozen=True)
@@ -65,20 +66,9 @@ async def suggest(
 ) -> SuggestOutcome:
     """Run `/link/suggest`; a bad start token is a dead end, every later refusal resumes."""
     began = time.perf_counter()
-    try:
-        req = decode_start_token(
-            session_token,
-            secrets=rt.settings.action_secrets,
-            domain=rt.settings.auth0_domain,
-            now=rt.store_clock.now(),
-        )
-        if not outer_state:
-            raise LinkError(Code.INVALID_REQUEST, "The request carries no state to resume.")
-    except LinkError as refused:
-        # A refusal this host's clock made is "try again" (503), not the user's fault.
-        error = await rt.store_clock.judge(refused)
-        dead_end(rt, "suggest", began, error)
-        return DeadEnd(error, status=400 if error is refused else 503)
+    req = await read_start(rt, "suggest", session_token, outer_state, began)
+    if isinstance(req, DeadEnd):
+        return req
     with rt.admission.slot() as admitted:
         if admitted:
             return await _attempt(rt, req, outer_state, ip, began)

@@ -13,9 +13,9 @@ import pytest
 from linker.check import check_tenant
 from linker.settings import Settings, SettingsError
 from linker.tenant.http import upstream_client
-from tests.support.certificates import self_signed
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.harness import make_settings, settings_env
+from tests.support.tls import self_signed
 
 
 @pytest.mark.parametrize(

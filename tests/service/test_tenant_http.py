@@ -21,9 +21,9 @@ from linker.app import create_app
 from linker.tenant import http as tenant_http
 from linker.tenant.http import TenantHttp, trust
 from linker.tenant.transport import AnswerLost, TlsRefused, Unreached, Unsendable
-from tests.support.certificates import self_signed
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.harness import make_settings
+from tests.support.tls import self_signed
 from tests.test_boundaries import imports_of
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"

@@ -18,7 +18,8 @@ from cryptography.x509.oid import NameOID
 
 
 def self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
-    """A certificate for `name`, valid for an hour, and its key: (cert.pem, key.pem)."""
+    """A certificate for `name` that signs itself (a CA of its own, so a test may trust it as
+    `LINKER_CA_FILE`), valid for an hour, and its key: (cert.pem, key.pem)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -31,6 +32,7 @@ def self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
         .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(hours=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_file, key_file = directory / "cert.pem", directory / "key.pem"
