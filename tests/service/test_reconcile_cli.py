@@ -6,10 +6,12 @@ store or the tenant unreachable."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ from linker.testing import free_port
 from tests.service.test_reconcile import link_then_lose
 from tests.support.fake_tenant import status
 from tests.support.harness import PRIMARY, SECONDARY, Harness, settings_env
+from tests.support.httpx_upstream import HttpxUpstream
 
 MERGED = {"theme": "dark", "github": {"handle": "alice"}}
 
@@ -34,11 +37,13 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, harness: Harness) -
     env = settings_env(LINKER_STORE_URL="memory://", LINKER_UPSTREAM_BUDGET="0.3")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(
-        reconcile_cli,
-        "upstream_client",
-        lambda: httpx.AsyncClient(transport=harness.tenant.transport()),
-    )
+
+    @contextlib.asynccontextmanager
+    async def tenant_client(settings: object) -> AsyncIterator[HttpxUpstream]:
+        async with httpx.AsyncClient(transport=harness.tenant.transport()) as client:
+            yield HttpxUpstream(client)
+
+    monkeypatch.setattr(reconcile_cli, "upstream_client", tenant_client)
     path = tmp_path / "audit.jsonl"
     harness.runtime.audit.path = path
     return path
