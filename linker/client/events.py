@@ -125,9 +125,10 @@ def parse_event(body: bytes) -> LinkerEvent:
         raise InvalidEvent("invalid_event", "The event's type is not one this release knows.")
     fields: dict[str, Any] = {"id": payload.get("id"), "timestamp": payload.get("timestamp")}
     fields.update(payload["data"])
-    wanted = kind.__dataclass_fields__
-    values = {name: fields.get(name) for name in wanted}
-    if not all(isinstance(value, str) for value in values.values()):
-        missing = sorted(name for name, value in values.items() if not isinstance(value, str))
-        raise InvalidEvent("invalid_event", f"The event lacks {', '.join(missing)}.")
+    values: dict[str, str] = {}
+    for name in kind.__dataclass_fields__:
+        value = fields.get(name)
+        if not isinstance(value, str):
+            raise InvalidEvent("invalid_event", f"The event's '{name}' is missing or not text.")
+        values[name] = value
     return kind(**values)
