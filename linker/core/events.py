@@ -170,3 +170,39 @@ def parse_schedule(text: str) -> tuple[float, ...]:
     if not waits or len(waits) > 30:
         raise ValueError("give between 1 and 30 waits")
     return tuple(waits)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An event in the outbox, and how its delivery goes: `failures` so far, the time
+    (`next_at`, seconds since the epoch) before which it is not sent again, the last failure's
+    `reason`, and whether it is `parked` (sent again only when an operator replays it)."""
+
+    event: Event
+    failures: int = 0
+    next_at: float = 0.0
+    reason: str = ""
+    parked: bool = False
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "event": self.event.dumps(),
+                "failures": self.failures,
+                "next_at": self.next_at,
+                "reason": self.reason,
+                "parked": self.parked,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> Pending:
+        data = json.loads(raw)
+        return cls(
+            event=Event.loads(data["event"]),
+            failures=int(data["failures"]),
+            next_at=float(data["next_at"]),
+            reason=str(data["reason"]),
+            parked=bool(data["parked"]),
+        )

@@ -85,7 +85,7 @@ async def test_a_users_bound_is_kept_in_one_slot(store: RedisStore) -> None:
 
 
 async def test_work_is_listed_in_its_group_and_found_without_a_scan(store: RedisStore) -> None:
-    commits = [new_commit_id() for _ in range(40)]
+    commits = [new_commit_id(f"auth0|{n}") for n in range(40)]
     for commit in commits:
         await store.put(work_key(commit), "owed", WORK_TTL, index=work_index(work_key(commit)))
     assert sorted(await store.listed(WORK_INDEXES, limit=100)) == sorted(map(work_key, commits))
