@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from linker import serving, suggest_web
+from linker import events, serving, suggest_web
 from linker.admission import Admission
 from linker.attempts import Attempts
 from linker.audit import Audit
@@ -44,6 +44,7 @@ from linker.tenant import Tenant
 from linker.tenant_http import upstream_client
 from linker.transport import Upstream
 from linker.upstream import Retrier
+from linker.webhooks import WebhookSender
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
 MAX_PARAM_LENGTH = 16_384
@@ -63,17 +64,23 @@ def create_app(
     `linker.transport.Upstream`); its owner closes it. Else `linker.tenant_http`'s client."""
     client = upstream_client(settings) if http is None else http
     runtime = build_runtime(settings, http=client, store=store, clock=clock, retrier=retrier)
+    sender = event_sender(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.store_clock.offset()  # this host's clock against the store's, at once
-        background = asyncio.create_task(run_in_background(runtime))
+        background = [asyncio.create_task(run_in_background(runtime))]
+        if sender is not None:  # events are sent by a task of their own, never by a request
+            background.append(asyncio.create_task(events.run_in_background(runtime, sender)))
         try:
             yield
         finally:
-            background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await background
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if sender is not None:
+                await sender.aclose()
             await runtime.attempts.store.aclose()
             if http is None:  # an injected client belongs to the caller
                 await client.aclose()
@@ -81,12 +88,21 @@ def create_app(
     app = Starlette(routes=ROUTES, lifespan=lifespan)
     app.state.runtime = runtime
     app.state.reconcile = lambda: reconcile(runtime)
+    if sender is not None:
+        app.state.deliver_events = lambda: events.deliver(runtime, sender)
     instrument(app)  # request ids, and no token in any log line whoever serves the app
     app.add_middleware(DescriptorGuard)  # out of descriptors: a 503, never a 500
     app.add_middleware(BodyLimitMiddleware)  # no body is read whole before it is bounded
     # Added last, so outermost: the loop time includes the other middleware's.
     app.add_middleware(LoopTimeMiddleware, metrics=runtime.metrics, steps=step_routes())
     return app
+
+
+def event_sender(settings: Settings) -> WebhookSender | None:
+    """The sender of `LINKER_EVENTS_URL`'s events, when it is set."""
+    if settings.events_url is None or settings.events_secret is None:
+        return None
+    return WebhookSender(settings.events_url, settings.events_secret)
 
 
 def from_environment() -> Starlette:
