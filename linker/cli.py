@@ -1,4 +1,5 @@
-"""`linker serve | check | action | dev-tenant | demo | stack`: the command line.
+"""`linker serve | check | reconcile | events | action | dev-tenant | demo | stack`: the command
+line.
 
 `dev-tenant`, `demo` and `stack` live in the linker-auth0-dev distribution (the `dev` extra);
 without it they say how to install it in one line instead of failing with a traceback.
@@ -12,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +27,7 @@ from linker.check import (
     unsafe_settings,
     workers_problem,
 )
+from linker.events import ping as ping_events
 from linker.host_limits import (
     HEADER_TIMEOUT,
     RESERVED_DESCRIPTORS,
@@ -45,6 +48,7 @@ VERBS = {
     "serve": "run the linking service with the settings from the environment and .env",
     "check": "validate every setting, then the tenant: keys, credentials, grant, callback URL",
     "reconcile": "finish pending merges in the shared store now (and replay an audit file's)",
+    "events": "list the events waiting for the application's endpoint; replay or discard one",
     "action": "print the post-login Action (the shim) to deploy to the tenant, or write it out",
     "dev-tenant": "serve a local stand-in for an Auth0 tenant (needs linker-auth0[dev])",
     "demo": "run a dev tenant, linker and a sample app on loopback (needs linker-auth0[dev])",
@@ -238,6 +242,9 @@ def check(argv: Sequence[str]) -> int:
         print(line, file=sys.stderr)
     report = asyncio.run(_check_deployment(settings))
     report.notes += asyncio.run(clock_notes(settings.store_url.reveal()))
+    if settings.events_url is not None:  # a signed ping, answered in one line
+        delivered, said = asyncio.run(ping_events(settings, now=time.time()))
+        (report.notes if delivered else report.problems).append(said)
     if report.route is not None:
         print(f"note: tenant {settings.auth0_domain} reached {report.route}", file=sys.stderr)
     for note in report.notes:
@@ -315,6 +322,12 @@ def reconcile(argv: Sequence[str]) -> int:
     return reconcile_main(argv)
 
 
+def events(argv: Sequence[str]) -> int:
+    from linker.events_cli import main as events_main
+
+    return events_main(argv)
+
+
 def usage() -> str:
     width = max(len(verb) for verb in VERBS)
     lines = [
@@ -342,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": check,
         "action": action,
         "reconcile": reconcile,
+        "events": events,
     }
     if verb in commands:
         return commands[verb](rest)

@@ -28,9 +28,11 @@ import secrets
 from dataclasses import dataclass, field, replace
 
 from linker.attempts import EVENT_TTL
+from linker.core import events
 from linker.core.events import Pending, next_wait
-from linker.observability import log_event
+from linker.observability import log_event, redact_url
 from linker.runtime import Runtime
+from linker.settings import Settings
 from linker.store import StoreUnavailable, Write
 from linker.store_keys import (
     ALL_EVENT_INDEXES,
@@ -143,8 +145,7 @@ async def _failed(
             [Write(key, parked.dumps(), EVENT_TTL, index=parked_index(key))],
             unlist=(event_index(key), key),
         )
-        report.parked.append(key)
-        rt.metrics.count("linker_events_parked_total")
+        report.parked.append(key)  # counted by the gauge `linker_events_parked`
         log_event("event_parked", failures=failures, **fields)
         return
     later = replace(pending, failures=failures, next_at=rt.clock() + wait, reason=reason)
@@ -182,3 +183,22 @@ async def run_in_background(
         except StoreUnavailable:
             logger.warning("events: the store is unavailable; retrying later")
         passes += 1
+
+
+async def ping(settings: Settings, *, now: float) -> tuple[bool, str]:
+    """Send a signed `ping` to `LINKER_EVENTS_URL` (for `linker check`): whether the endpoint
+    took it, and one line that says how it answered."""
+    assert settings.events_url is not None and settings.events_secret is not None
+    sender = WebhookSender(settings.events_url, settings.events_secret)
+    try:
+        event = events.ping(audit_id="check-" + secrets.token_hex(8), time=now)
+        attempt = await sender.send(event, now=now)
+    finally:
+        await sender.aclose()
+    where = redact_url(settings.events_url)
+    if attempt.delivered:
+        return True, f"events: a signed ping to {where} was accepted ({attempt.reason})"
+    return False, (
+        f"LINKER_EVENTS_URL: a signed ping to {where} was not accepted ({attempt.reason}); "
+        "events wait in the store until it is"
+    )

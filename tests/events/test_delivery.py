@@ -186,3 +186,24 @@ async def test_a_merge_left_pending_has_one_event(harness: Harness, sink: EventS
     await deliver(harness)
     await asyncio.sleep(0.05)
     assert len(sink.received) == 1 and await outbox(harness) == []
+
+
+async def test_metrics_count_deliveries_retries_and_what_is_pending(
+    sink: EventSink, tenant: FakeTenant, clock: FakeClock
+) -> None:
+    async with sending_to(sink.url, tenant, clock, schedule="5s,30s,1m") as harness:
+        sink.down = True
+        assert (await harness.link()).status == "linked"
+        await until(harness, lambda: sink.refused >= 1)
+        harness.clock.advance(6)
+        await until(harness, lambda: sink.refused >= 2)  # a second failure: waiting now
+        text = (await harness.client.get("/metrics")).text
+        assert "linker_events_retried_total 2.0" in text
+        assert "linker_events_pending 1.0" in text
+        assert "linker_events_oldest_pending_seconds 6.0" in text
+        sink.down = False
+        harness.clock.advance(40)
+        await until(harness, lambda: len(sink.events) == 1)
+        text = (await harness.client.get("/metrics")).text
+        assert 'linker_events_delivered_total{type="identity.linked"} 1.0' in text
+        assert "linker_events_pending 0.0" in text
