@@ -25,6 +25,7 @@ import contextlib
 import logging
 import random
 import secrets
+import time
 from dataclasses import dataclass, field, replace
 
 from linker.attempts import EVENT_TTL
@@ -117,7 +118,8 @@ async def _send_leased(
             report.delivered.append(key)  # by another replica: the user's next may go
             return True
         pending = Pending.loads(raw)
-        attempt = await sender.send(pending.event, now=rt.clock())
+        # Timed by the wall clock: the receiver checks `webhook-timestamp` against its own.
+        attempt = await sender.send(pending.event, now=time.time())
         if attempt.delivered:
             await store.delete(key, index=event_index(key))
             report.delivered.append(key)
