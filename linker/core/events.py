@@ -158,6 +158,14 @@ def next_wait(failures: int, schedule: Sequence[float], rng: random.Random) -> f
     return base * rng.uniform(1 - JITTER, 1 + JITTER)
 
 
+def format_schedule(waits: Sequence[float]) -> str:
+    """Seconds as `parse_schedule` reads them: `5s,5m,30m,2h`, each in its largest whole unit."""
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    return ",".join(
+        next(f"{int(w) // size}{unit}" for unit, size in units if int(w) % size == 0) for w in waits
+    )
+
+
 def parse_schedule(text: str) -> tuple[float, ...]:
     """`5s,5m,30m,2h` into seconds; raises ValueError naming the entry it cannot read."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -91,3 +91,8 @@ def test_a_schedule_reads_from_its_setting(text: str, waits: tuple[float, ...]) 
 def test_a_schedule_that_cannot_be_read_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         events.parse_schedule(text)
+
+
+def test_a_schedule_is_written_as_it_is_read() -> None:
+    assert events.format_schedule(events.DEFAULT_SCHEDULE) == "5s,5m,30m,2h,5h,10h,10h"
+    assert events.parse_schedule(events.format_schedule((90, 86400, 7))) == (90, 86400, 7)
