@@ -109,6 +109,7 @@ def _audit_down(rt: Runtime, began: float, req: CommitRequest) -> CommitAnswer:
 
 
 async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.Written:
+    audit_id = events.audit_id_of(attempt.commit)
     record = AuditRecord(
         action=attempt.action,
         client_id=attempt.client_id,
@@ -116,14 +117,14 @@ async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.W
         connection=attempt.connection,
         ip=attempt.ip,
         secondary=attempt.identity.full_id,
-        audit_id=attempt.commit,
+        audit_id=audit_id,
     )
     budget = rt.tenant.budget()
     now = rt.clock()
 
     def linked(identity: Identity) -> events.Event:
         return events.linked(
-            primary_user_id=attempt.primary, secondary=identity, audit_id=attempt.commit, time=now
+            primary_user_id=attempt.primary, secondary=identity, audit_id=audit_id, time=now
         )
 
     try:
@@ -132,7 +133,7 @@ async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.W
             event = events.unlinked(
                 primary_user_id=attempt.primary,
                 identity=attempt.identity,
-                audit_id=attempt.commit,
+                audit_id=audit_id,
                 time=now,
             )
             written = writes.Written(result, event=event)

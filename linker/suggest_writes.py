@@ -57,7 +57,7 @@ async def write(
             primary_user_id=candidate.full_id,
             signed_in_user_id=attempt.primary,
             secondary=linked,
-            audit_id=attempt.commit,
+            audit_id=events.audit_id_of(attempt.commit),
             time=now,
         )
 

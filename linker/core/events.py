@@ -9,6 +9,8 @@ an event with the write's outcome is the store's; the delivery is `linker.events
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import random
 from collections.abc import Mapping, Sequence
@@ -74,6 +76,13 @@ def iso_time(seconds: float) -> str:
     """RFC 3339 in UTC with a `Z`, as the Standard Webhooks payload's `timestamp`."""
     moment = datetime.fromtimestamp(seconds, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def audit_id_of(commit: str) -> str:
+    """The audit record's id for the write of `commit`: a digest, since the commit id itself
+    never reaches a log or the application (it names a prepared attempt)."""
+    digest = hashlib.blake2b(commit.encode(), digest_size=12, person=b"linker-audit").digest()
+    return "aud_" + base64.urlsafe_b64encode(digest).decode()
 
 
 def event_id(audit_id: str, kind: EventType) -> str:

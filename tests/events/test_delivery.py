@@ -50,7 +50,8 @@ async def test_a_link_is_delivered_and_verifies_with_the_reference_library(
     app = Starlette(routes=[Route("/events", receive, methods=["POST"])])
     with ServerThread(app) as server:
         async with sending_to(server.url + "/events", tenant, clock) as harness:
-            assert (await harness.link()).status == "linked"
+            linked = await harness.link()
+            assert linked.status == "linked"
             await until(harness, lambda: bool(got))
     body, headers = got[0]
     # Verified by the Standard Webhooks library alone, none of linker's code.
@@ -61,6 +62,10 @@ async def test_a_link_is_delivered_and_verifies_with_the_reference_library(
     assert payload["data"]["former_user_id"] == SECONDARY
     assert payload["data"]["connection"] == "github"
     assert "user_metadata" not in body.decode() and "theme" not in body.decode()
+    # The commit id names a prepared attempt: never sent, only a digest of it (`audit_id`).
+    commit = linked.resumed.commit
+    assert commit not in body.decode() and commit not in str(headers)
+    assert payload["data"]["audit_id"].startswith("aud_")
     with pytest.raises(Exception, match="signature"):
         Webhook(EVENTS_SECRET).verify(body + b" ", headers)
 
