@@ -136,7 +136,7 @@ async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.W
                 audit_id=audit_id,
                 time=now,
             )
-            written = writes.Written(result, event=event)
+            written = writes.Written(result, event=event if rt.settings.events_url else None)
         elif attempt.action in suggest_writes.ACTIONS:
             written = await suggest_writes.write(rt, attempt, req.user, budget, record)
         else:

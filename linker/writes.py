@@ -83,7 +83,8 @@ async def link(
     if not await rt.audit.write(snapshot_line, when=rt.clock()):
         # Nothing is written to the tenant without its snapshot on file.
         raise audit_unavailable()
-    linked_event = event(identity)
+    # Without LINKER_EVENTS_URL, nothing would send it: no outbox entry at all.
+    linked_event = event(identity) if rt.settings.events_url else None
     work = WorkItem(
         work_key(attempt.commit), attempt.primary, identity, snapshot, rt.clock(), linked_event
     )
