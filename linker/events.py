@@ -184,6 +184,8 @@ async def run_in_background(
                 rt.metrics.gauge("linker_events_parked", await parked_count(rt))
         except StoreUnavailable:
             logger.warning("events: the store is unavailable; retrying later")
+        except Exception as exc:  # the loop outlives any one pass: events are only delayed
+            logger.error("events: a delivery pass failed (%s); retrying later", type(exc).__name__)
         passes += 1
 
 
