@@ -26,7 +26,7 @@ from linker.core.action_tokens import Result
 from linker.core.events import Event, Pending
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
-from linker.store import Store, Write
+from linker.store import Store, Write, hash_tag
 from linker.store_keys import (
     event_index,
     event_key,
@@ -188,6 +188,9 @@ class Attempts:
         goes to the outbox in that step too, and `owed` (work still owed, rewritten to say its
         event is recorded) is rewritten, if it is still there."""
         raw = json.dumps({"primary": primary, "result": result.to_claim()}, separators=(",", ":"))
+        if hash_tag(commit) is None:
+            # A commit id of the release before tags no slot: its keys could not share one.
+            event = owed = None
         if event is None and owed is None:
             if finished is None:
                 await self.store.put(outcome_key(commit), raw, OUTCOME_TTL)

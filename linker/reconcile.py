@@ -29,7 +29,7 @@ from linker.core.identities import Identity, identities_of
 from linker.merging import lock_seconds, merge_into, one_merge_per_user
 from linker.observability import log_event
 from linker.runtime import Runtime
-from linker.store import StoreUnavailable, Write
+from linker.store import StoreUnavailable, Write, hash_tag
 from linker.store_keys import ALL_WORK_INDEXES, commit_of_work, work_index
 
 WORK_PREFIX = "work:"
@@ -166,7 +166,7 @@ async def _finish_linked(rt: Runtime, item: WorkItem) -> None:
     """Drop the settled item, and record the link's event in the same step if the commit did
     not (its answer was lost, or it stopped before recording)."""
     commit = commit_of_work(item.key)
-    if item.event is None or commit is None:
+    if item.event is None or commit is None or hash_tag(commit) is None:
         await forget(rt, item.key, index=work_index(item.key))
         return
     with contextlib.suppress(StoreUnavailable):  # the item stays: settled again, and recorded
