@@ -118,6 +118,11 @@ async def _send_leased(
             report.delivered.append(key)  # by another replica: the user's next may go
             return True
         pending = Pending.loads(raw)
+        if pending.parked:  # parked by another replica meanwhile
+            report.parked.append(key)
+            return True
+        if pending.next_at > rt.clock():  # failed by another replica meanwhile: not due
+            return False
         # Timed by the wall clock: the receiver checks `webhook-timestamp` against its own.
         attempt = await sender.send(pending.event, now=time.time())
         if attempt.delivered:
