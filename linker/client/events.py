@@ -4,7 +4,7 @@ linker signs every delivery in the Standard Webhooks format (`webhook-id`, `webh
 `webhook-signature`); `EventReceiver.verify` checks it with the `standardwebhooks` library (the
 signature, and a timestamp within five minutes) and returns one of the event classes below.
 Deliveries come at least once: keep `event.id` with the rows you change, and skip an id you
-have seen (docs/recipes/events.md does it in one database transaction).
+have seen (the repository's docs/recipes/events.md does it in one database transaction).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Every sign-in adds a row under the user's `sub`. When linker links two accounts, the
 secondary's `sub` stops existing; its `identity.linked` (or `user.merged`) event, verified with
 `linker.client.EventReceiver`, moves the rows to the primary, once per event id
-(docs/recipes/events.md does the same in one database transaction). The profile page shows the
-rows and what the last events moved.
+(the events recipe in the repository's docs does the same in one database transaction). The
+profile page shows the rows and what the last events moved.
 """
 
 from __future__ import annotations
