@@ -23,10 +23,12 @@ from linker.core.errors import LinkError
 from linker.ops import serving
 from linker.ops.host_limits import DescriptorGuard
 from linker.ops.observability import LoopTimeMiddleware, instrument
+from linker.ops.webhooks import WebhookSender
 from linker.runtime import Runtime, build_runtime
 from linker.settings import Settings
 from linker.state.store import RedisStore, Store
 from linker.state.store_clock import skew_problem
+from linker.steps import delivery as events
 from linker.steps.callback import callback
 from linker.steps.commit import commit
 from linker.steps.confirm import choose
@@ -58,17 +60,23 @@ def create_app(
     `linker.tenant.transport.Upstream`); its owner closes it. Else `linker.tenant.http`'s client."""
     client = upstream_client(settings) if http is None else http
     runtime = build_runtime(settings, http=client, store=store, clock=clock, retrier=retrier)
+    sender = event_sender(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.store_clock.offset()  # this host's clock against the store's, at once
-        background = asyncio.create_task(run_in_background(runtime))
+        background = [asyncio.create_task(run_in_background(runtime))]
+        if sender is not None:  # events are sent by a task of their own, never by a request
+            background.append(asyncio.create_task(events.run_in_background(runtime, sender)))
         try:
             yield
         finally:
-            background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await background
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if sender is not None:
+                await sender.aclose()
             await runtime.attempts.store.aclose()
             if http is None:  # an injected client belongs to the caller
                 await client.aclose()
@@ -76,6 +84,8 @@ def create_app(
     app = Starlette(routes=ROUTES, lifespan=lifespan)
     app.state.runtime = runtime
     app.state.reconcile = lambda: reconcile(runtime)
+    if sender is not None:
+        app.state.deliver_events = lambda: events.deliver(runtime, sender)
     instrument(app)  # request ids, and no token in any log line whoever serves the app
     app.add_middleware(DescriptorGuard)  # out of descriptors: a 503, never a 500
     # No body is read whole before it is bounded, each route's cap its own.
@@ -83,6 +93,13 @@ def create_app(
     # Added last, so outermost: the loop time includes the other middleware's.
     app.add_middleware(LoopTimeMiddleware, metrics=runtime.metrics, steps=step_routes())
     return app
+
+
+def event_sender(settings: Settings) -> WebhookSender | None:
+    """The sender of `LINKER_EVENTS_URL`'s events, when it is set."""
+    if settings.events_url is None or settings.events_secret is None:
+        return None
+    return WebhookSender(settings.events_url, settings.events_secret)
 
 
 def from_environment() -> Starlette:

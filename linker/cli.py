@@ -1,4 +1,5 @@
-"""`linker serve | check | action | dev-tenant | demo | stack`: the command line.
+"""`linker serve | check | reconcile | events | action | dev-tenant | demo | stack`: the command
+line.
 
 `dev-tenant`, `demo` and `stack` live in the linker-auth0-dev distribution (the `dev` extra);
 without it they say how to install it in one line instead of failing with a traceback.
@@ -12,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,7 @@ from linker.settings import Settings, SettingsError
 from linker.shim import shim_path, shim_source
 from linker.state.store_check import inspect_store
 from linker.state.store_clock import clock_notes
+from linker.steps.delivery import ping as ping_events
 
 DEV_HINT = "is part of linker's development tools: pip install 'linker-auth0[dev]'"
 
@@ -45,6 +48,7 @@ VERBS = {
     "serve": "run the linking service with the settings from the environment and .env",
     "check": "validate every setting, then the tenant: keys, credentials, grant, callback URL",
     "reconcile": "finish pending merges in the shared store now (and replay an audit file's)",
+    "events": "list the events waiting for the application's endpoint; replay or discard one",
     "action": "print the post-login Action (the shim) to deploy to the tenant, or write it out",
     "dev-tenant": "serve a local stand-in for an Auth0 tenant (needs linker-auth0[dev])",
     "demo": "run a dev tenant, linker and a sample app on loopback (needs linker-auth0[dev])",
@@ -238,6 +242,9 @@ def check(argv: Sequence[str]) -> int:
         print(line, file=sys.stderr)
     report = asyncio.run(_check_deployment(settings))
     report.notes += asyncio.run(clock_notes(settings.store_url.reveal()))
+    if settings.events_url is not None:  # a signed ping, answered in one line
+        delivered, said = asyncio.run(ping_events(settings, now=time.time()))
+        (report.notes if delivered else report.problems).append(said)
     if report.route is not None:
         print(f"note: tenant {settings.auth0_domain} reached {report.route}", file=sys.stderr)
     for note in report.notes:
@@ -310,9 +317,15 @@ def _dev_verb(verb: str) -> Callable[[list[str]], int] | None:
 
 
 def reconcile(argv: Sequence[str]) -> int:
-    from linker.reconcile_cli import main as reconcile_main
+    from linker.commands.reconcile import main as reconcile_main
 
     return reconcile_main(argv)
+
+
+def events(argv: Sequence[str]) -> int:
+    from linker.commands.events import main as events_main
+
+    return events_main(argv)
 
 
 def usage() -> str:
@@ -342,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": check,
         "action": action,
         "reconcile": reconcile,
+        "events": events,
     }
     if verb in commands:
         return commands[verb](rest)

@@ -13,7 +13,12 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 # Settings whose value may come from a file instead of the environment.
-SECRET_FILE_SETTINGS = ("LINKER_CLIENT_SECRET", "LINKER_ACTION_SECRETS", "LINKER_STORE_URL")
+SECRET_FILE_SETTINGS = (
+    "LINKER_CLIENT_SECRET",
+    "LINKER_ACTION_SECRETS",
+    "LINKER_STORE_URL",
+    "LINKER_EVENTS_SECRET",
+)
 FILE_SUFFIX = "_FILE"
 
 

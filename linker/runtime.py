@@ -38,6 +38,8 @@ class Runtime:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     refusals: Refusals = field(default_factory=Refusals)
+    # Set when this process recorded an event: its delivery loop (`linker.steps.delivery`) wakes.
+    events_recorded: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def build_runtime(

@@ -6,6 +6,7 @@ never show them.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import ssl
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from linker.core.events import DEFAULT_SCHEDULE, parse_schedule
 from linker.core.merge import MERGE_MODES, MergeMode
 from linker.core.secret import Secret
 from linker.environment import read_dotenv, resolve_secret_files
@@ -65,6 +67,9 @@ class Settings:
     redis_ca_file: Path | None = None
     start_limit_per_address: tuple[int, float] | None = None
     start_limit_per_client: tuple[int, float] | None = None
+    events_url: str | None = None
+    events_secret: Secret | None = None
+    events_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
 
     @property
     def tenant_url(self) -> str:
@@ -92,6 +97,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from `LINKER_*` variables; raise `SettingsError` on the first bad one."""
         values, problems = _read(env)
+        problems += _events_pair(values)
         if problems:
             raise problems[0]
         return cls(**values)
@@ -99,7 +105,8 @@ class Settings:
     @staticmethod
     def problems(env: Mapping[str, str]) -> list[SettingsError]:
         """Every bad setting in `env`, in table order (for `linker check`)."""
-        return _read(env)[1]
+        values, problems = _read(env)
+        return problems + _events_pair(values)
 
     @staticmethod
     def environment(dotenv: Path = Path(".env")) -> dict[str, str]:
@@ -368,6 +375,42 @@ def _ca_file(raw: str) -> Path:
     return Path(raw)
 
 
+def _events_url(raw: str) -> str:
+    # Events carry user ids: over TLS, except to an application on this very machine.
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute https URL such as https://app.example.com/hooks")
+    if parts.username or parts.password or parts.fragment:
+        raise ValueError("must not carry credentials or a fragment; the secret signs deliveries")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError("must be https (plain http only to a loopback address, for development)")
+    return raw
+
+
+MIN_EVENTS_SECRET_BYTES = 24
+
+
+def _events_secret(raw: str) -> Secret:
+    if not raw.startswith("whsec_"):
+        raise ValueError("must be a Standard Webhooks secret: whsec_ and base64")
+    try:
+        key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        raise ValueError("is not base64 after whsec_") from None
+    if len(key) < MIN_EVENTS_SECRET_BYTES:
+        raise ValueError(f"must hold at least {MIN_EVENTS_SECRET_BYTES} random bytes")
+    return Secret(raw)
+
+
+def _events_pair(values: Mapping[str, Any]) -> list[SettingsError]:
+    """LINKER_EVENTS_URL and LINKER_EVENTS_SECRET come together, or not at all."""
+    if values.get("events_url") and values.get("events_secret") is None:
+        return [SettingsError("LINKER_EVENTS_SECRET", "is required with LINKER_EVENTS_URL")]
+    if values.get("events_secret") is not None and not values.get("events_url"):
+        return [SettingsError("LINKER_EVENTS_URL", "is required with LINKER_EVENTS_SECRET")]
+    return []
+
+
 _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_AUTH0_DOMAIN", "auth0_domain", _domain, _REQUIRED),
     ("LINKER_TENANT_SCHEME", "tenant_scheme", _scheme, "https"),
@@ -397,6 +440,9 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any], Any], ...] = (
     ("LINKER_REDIS_CA_FILE", "redis_ca_file", _readable_file, None),
     ("LINKER_START_LIMIT_PER_ADDRESS", "start_limit_per_address", _start_limit, None),
     ("LINKER_START_LIMIT_PER_CLIENT", "start_limit_per_client", _start_limit, None),
+    ("LINKER_EVENTS_URL", "events_url", _events_url, None),
+    ("LINKER_EVENTS_SECRET", "events_secret", _events_secret, None),
+    ("LINKER_EVENTS_SCHEDULE", "events_schedule", parse_schedule, DEFAULT_SCHEDULE),
 )
 
 # Every setting's name, in table order (for `linker check`'s look-out for misspellings).

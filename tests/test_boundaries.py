@@ -7,7 +7,7 @@
   dev tenant or the test helpers.
 - Within the service, the parts keep one direction: the steps (`linker.steps`) never import
   the web layer (`linker.web`, `linker.app`); stored state (`linker.state`) and operations
-  (`linker.ops`) never import a step or the web layer; the tenant's side (`linker.tenant`)
+  (`linker.ops`) never import a step or the web layer; the tenant's side (`linker.tenant.oauth`)
   imports neither steps nor web.
 - The sample app, the dev tenant and `linker.testing` use public API only: names exported by
   `linker`, `linker.core`, `linker.client`, `linker.testing`, and the `linker.devtenant`
@@ -27,7 +27,7 @@ import linker
 
 ROOT = Path(linker.__file__).parent
 PACKAGES = ("core", "client", "demo", "devtenant", "testing")
-SERVICE_PARTS = ("steps", "web", "tenant", "state", "ops")
+SERVICE_PARTS = ("steps", "web", "tenant", "state", "ops", "commands")
 WEB = ("linker.web", "linker.app")
 # What each part of the service may not import, on top of the service's own rule.
 FORBIDDEN = {
@@ -36,6 +36,7 @@ FORBIDDEN = {
     "tenant": ("linker.steps", *WEB),
     "state": ("linker.steps", *WEB),
     "ops": ("linker.steps", *WEB),
+    "commands": WEB,
 }
 NETWORK_STDLIB = frozenset(
     {"socket", "ssl", "http", "urllib.request", "asyncio.streams", "subprocess", "smtplib"}
@@ -107,6 +108,7 @@ RULES = {
     "tenant": Rule("tenant", "the tenant's client knows nothing of the steps or the web layer"),
     "state": Rule("state", "stored state knows nothing of the steps or the web layer"),
     "ops": Rule("ops", "operations observe the steps and never import them"),
+    "commands": Rule("commands", "a command runs the steps without the web layer"),
 }
 
 # The command line dispatches `linker dev-tenant`, `linker demo` and `linker stack` to the dev

@@ -13,6 +13,8 @@
 - `ConnectedAccountsCheck`: a server's check of a user's connected accounts (Management API).
 - `link_required_handler`: the 401 answer of an agent API on Starlette (`LinkRequired`, and
   `StepUpRequired`).
+- `EventReceiver.verify(...)`: a delivery of linker's events, verified (Standard Webhooks) and
+  read as `IdentityLinked`, `IdentityUnlinked`, `UserMerged` or `Ping`; else `InvalidEvent`.
 """
 
 from linker.client.agent_api import (
@@ -38,6 +40,15 @@ from linker.client.errors import (
     TokenVaultError,
     Via,
 )
+from linker.client.events import (
+    EventReceiver,
+    IdentityLinked,
+    IdentityUnlinked,
+    InvalidEvent,
+    LinkerEvent,
+    Ping,
+    UserMerged,
+)
 from linker.client.link_url import LinkContext, LinkRequest, LinkSettings, build_link_url
 from linker.client.token_vault import FederatedToken, TokenVault
 from linker.core.authorize import build_authorize_url
@@ -51,16 +62,23 @@ __all__ = [
     "ConnectedAccount",
     "ConnectedAccounts",
     "ConnectedAccountsCheck",
+    "EventReceiver",
     "FederatedToken",
+    "IdentityLinked",
+    "IdentityUnlinked",
+    "InvalidEvent",
     "LinkContext",
     "LinkRequest",
     "LinkRequired",
     "LinkSettings",
+    "LinkerEvent",
     "ManagementApiError",
     "MyAccountToken",
+    "Ping",
     "StepUpRequired",
     "TokenVault",
     "TokenVaultError",
+    "UserMerged",
     "Via",
     "build_authorize_url",
     "build_link_url",

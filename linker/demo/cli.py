@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import secrets
 import shutil
 import socket
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp
 
 from linker import Settings, configure_logging, create_app
+from linker.demo import app_rows
 from linker.demo.config import SampleAppConfig
 from linker.demo.sample_app import create_sample_app
 from linker.demo.servers import Listener, PortInUse, ServerGroup, bind
@@ -107,6 +109,8 @@ def build_apps(urls: DemoUrls, *, suggest: str = "off") -> list[ASGIApp]:
     )
     # Made at each start: the tenant (as the Action's secret) and linker share it, nobody else.
     action_secret = secrets.token_urlsafe(32)
+    # linker signs its events for the sample app with this one (LINKER_EVENTS_SECRET).
+    events_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     tenant = create_dev_tenant(
         DevTenantConfig(
             base_url=urls.tenant,
@@ -119,11 +123,12 @@ def build_apps(urls: DemoUrls, *, suggest: str = "off") -> list[ASGIApp]:
             },
         )
     )
-    settings = Settings.from_env(
-        linker_env(
-            urls, client_secret=_client_secret(seed, LINKER_CLIENT_ID), action_secret=action_secret
-        )
+    env = linker_env(
+        urls, client_secret=_client_secret(seed, LINKER_CLIENT_ID), action_secret=action_secret
     )
+    env["LINKER_EVENTS_URL"] = urls.app + app_rows.PATH
+    env["LINKER_EVENTS_SECRET"] = events_secret
+    settings = Settings.from_env(env)
     sample_app = create_sample_app(
         SampleAppConfig(
             tenant_url=urls.tenant,
@@ -131,6 +136,7 @@ def build_apps(urls: DemoUrls, *, suggest: str = "off") -> list[ASGIApp]:
             public_url=urls.app,
             client_id=APP_CLIENT_ID,
             spa_url=urls.spa,
+            events_secret=events_secret,
         )
     )
     spa = create_spa_app(

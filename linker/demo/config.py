@@ -25,6 +25,8 @@ class SampleAppConfig:
     session_secret: str = field(default_factory=random_token, repr=False)
     hint_refresh_after: int = HINT_REFRESH_AFTER
     spa_url: str | None = None  # the single-page sample, linked from the landing page
+    # The whsec_ secret of linker's events (LINKER_EVENTS_SECRET): None, no events received.
+    events_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("tenant_url", "public_url"):

@@ -76,9 +76,10 @@ def profile_page(
     identities_error: str | None,
     notice: Notice | None = None,
     agent: AgentOutcome | None = None,
+    rows: str = "",
 ) -> HTMLResponse:
     """Signed in: who you are, your identities with Link/Unlink, the agent, Sign out; with
-    the last action's `notice` and the agent's outcome."""
+    the last action's `notice` and the agent's outcome (and `rows`, the app's data section)."""
     claims = session.claims
     name = str(claims.get("name") or claims.get("nickname") or session.user_id)
     body = (
@@ -116,6 +117,7 @@ def profile_page(
         "<p>An agent in this app asks Token Vault for a Google Calendar token on your behalf.</p>"
         f"<p>{_post_form('/agent', session, 'Call the agent', {})}</p>"
         f"{_agent(session, agent)}"
+        f"{rows}"
         f"<h2>Done?</h2><p>{_post_form('/logout', session, 'Sign out', {}, quiet=True)}</p>"
     )
     return _html("Your profile", body)

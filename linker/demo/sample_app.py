@@ -39,7 +39,7 @@ from linker.client import (
     link_required_handler,
 )
 from linker.client.errors import MFA_ACR
-from linker.demo import authorize
+from linker.demo import app_rows, authorize
 from linker.demo.config import SampleAppConfig
 from linker.demo.forms import read_form
 from linker.demo.pages import (
@@ -95,6 +95,11 @@ def create_sample_app(
             Route("/agent", demo.agent, methods=["POST"]),
             Route("/agent/calendar", demo.agent_calendar),
             Route("/logout", demo.logout, methods=["POST"]),
+            *(
+                [Route(app_rows.PATH, demo.rows.receive, methods=["POST"])]
+                if demo.rows is not None
+                else []
+            ),
         ],
         exception_handlers={LinkRequired: link_required_handler},
         lifespan=closing(client if http is None else None),
@@ -121,6 +126,8 @@ class SampleApp:
             via={CALENDAR_CONNECTION: "link"},  # the seed's Google connection logs in only
         )
         self.accounts = ConnectedAccounts(domain=link.domain, http=http, scheme=link.scheme)
+        secret = config.events_secret
+        self.rows = app_rows.AppRows(secret, clock=clock) if secret is not None else None
 
     # -- signing in --------------------------------------------------------------------------
 
@@ -135,7 +142,8 @@ class SampleApp:
             identities = await self.tenant.identities(session.user_id)
         except DemoError as exc:
             return profile_page(session, None, str(exc), notice, agent)
-        return profile_page(session, identities, None, notice, agent)
+        rows = self.rows.section(session.user_id) if self.rows is not None else ""
+        return profile_page(session, identities, None, notice, agent, rows)
 
     async def login(self, request: Request) -> Response:
         session = self._session(request) or self.sessions.create()
@@ -440,6 +448,8 @@ class SampleApp:
         self.sessions.drop(previous)
         session = self.sessions.create()
         sign_in(session, tokens)
+        if self.rows is not None:  # the app's own row of this sign-in, under the user's sub
+            self.rows.signed_in(session.user_id)
         suggested = describe_suggestion(tokens.claims.get(LINK_RESULT_CLAIM))
         if suggested is not None:
             session.last_result = suggested

@@ -70,6 +70,8 @@ class AuditRecord:
     secondary_metadata: dict[str, Any] | None = field(default=None)
     # A suggested link merges from the signed-in account into the candidate: "into_candidate".
     direction: str | None = None
+    # A digest of the commit's id: the `audit_id` of the write's event (`linker.steps.delivery`).
+    audit_id: str | None = None
 
 
 class Audit:

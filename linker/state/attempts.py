@@ -7,7 +7,8 @@ same answer and writes nothing twice).
 
 Each method is one store operation, so a link flow costs seven Redis commands: start 2
 (`first_use`, `open`), callback 2 (`take`, `prepare`), commit 3 (`claim`, the work item of
-`linker.steps.reconcile`, `record`); two more for the page that shows the account
+`linker.steps.reconcile`, `record`, which also writes the write's event to the outbox of
+`linker.steps.delivery`: no command of its own); two more for the page that shows the account
 (`linker.steps.confirm`), and two for the user's merge lock (`linker.steps.merging`) when there is
 metadata to merge. Keys and their hash tags: `linker.state.keys`.
 """
@@ -23,10 +24,19 @@ from typing import Any
 
 from linker.core.action_tokens import Result
 from linker.core.errors import Signal
+from linker.core.events import Event, Pending
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
-from linker.state.keys import outcome_key, pending_index, prepared_key, txn_key, work_index
-from linker.state.store import Store
+from linker.state.keys import (
+    event_index,
+    event_key,
+    outcome_key,
+    pending_index,
+    prepared_key,
+    txn_key,
+    work_index,
+)
+from linker.state.store import Store, Write, hash_tag
 
 # A transaction is kept a little past its own expiry so that a late callback is told
 # "expired" rather than "not found"; the transaction's `expires_at` is what is enforced.
@@ -34,6 +44,15 @@ GRACE_SECONDS = 300
 PREPARED_TTL = 120
 OUTCOME_TTL = 120
 IN_PROGRESS = "in_progress"
+# An event waits in the outbox until it is delivered or discarded: far longer than the retry
+# schedule, so that a parked one is still there when an operator looks.
+EVENT_TTL = 365 * 24 * 3600
+
+
+def outbox_write(commit: str, event: Event) -> Write:
+    """The outbox entry of the event of `commit`'s write, listed in its group's index."""
+    key = event_key(commit)
+    return Write(key, Pending(event).dumps(), EVENT_TTL, index=event_index(key))
 
 
 class ForAnotherUser(Signal):
@@ -156,16 +175,40 @@ class Attempts:
         )
 
     async def record(
-        self, commit: str, primary: str, result: Result, *, finished: str | None = None
+        self,
+        commit: str,
+        primary: str,
+        result: Result,
+        *,
+        finished: str | None = None,
+        event: Event | None = None,
+        owed: Write | None = None,
     ) -> None:
         """The final answer for `commit`; `finished`, a key of work now done, is deleted in the
-        same step (so a failure here leaves both as they were, the work still owed)."""
+        same step (so a failure here leaves both as they were, the work still owed). `event`
+        goes to the outbox in that step too, and `owed` (work still owed, rewritten to say its
+        event is recorded) is rewritten, if it is still there."""
         raw = json.dumps({"primary": primary, "result": result.to_claim()}, separators=(",", ":"))
-        if finished is None:
-            await self.store.put(outcome_key(commit), raw, OUTCOME_TTL)
-        else:
-            index = work_index(finished)
-            await self.store.replace(finished, outcome_key(commit), raw, OUTCOME_TTL, index=index)
+        if hash_tag(commit) is None:
+            # A commit id of the release before tags no slot: its keys could not share one.
+            event = owed = None
+        if event is None and owed is None:
+            if finished is None:
+                await self.store.put(outcome_key(commit), raw, OUTCOME_TTL)
+            else:
+                index = work_index(finished)
+                await self.store.replace(
+                    finished, outcome_key(commit), raw, OUTCOME_TTL, index=index
+                )
+            return
+        steps = [Write(outcome_key(commit), raw, OUTCOME_TTL)]
+        steps += [outbox_write(commit, event)] if event is not None else []
+        steps += [owed] if owed is not None else []
+        await self.store.record(
+            steps,
+            delete=finished or "",
+            unlist=(work_index(finished), finished) if finished else ("", ""),
+        )
 
     async def outcome(self, commit: str) -> tuple[str, Result] | str | None:
         """`(primary, result)` as recorded, `IN_PROGRESS` while a commit writes, or None."""

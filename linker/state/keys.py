@@ -7,10 +7,12 @@ carry their tag (`tag.random`, see `linker.state.store.tagged`):
 - a transaction's id is tagged with a digest of its user, so the transaction and that user's
   index of pending transactions (`pending:`) share a slot, and the index's bound is kept in
   one step;
-- a commit id is tagged with one of `WORK_GROUPS` groups, so the prepared attempt, its
-  outcome, its work item and the index that lists that group's work items share a slot. A
-  background pass reads the `WORK_GROUPS` indexes, never the whole keyspace; on a cluster the
-  groups spread the work over every primary.
+- a commit id is tagged with one of `WORK_GROUPS` groups, the one its user's digest picks, so
+  the prepared attempt, its outcome, its work item, its event (`linker.steps.delivery`) and the
+  indexes that list that group's work items and events share a slot. A background pass reads
+  the `WORK_GROUPS` indexes, never the whole keyspace; on a cluster the groups spread the work
+  over every primary. Every event of one user is listed in one index, in the order the store
+  recorded them: the order they are delivered in.
 
 Ids without a tag (made by the release before) keep the keys they always had.
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import secrets
 
 from linker.core.pkce import random_token
 from linker.state.store import hash_tag, tagged, tagged_id
@@ -40,9 +41,16 @@ def new_txn_id(user_id: str) -> str:
     return tagged_id(_user_tag(user_id), random_token())
 
 
-def new_commit_id() -> str:
-    """A fresh commit id in one of the work groups, picked at random."""
-    return tagged_id(f"{secrets.randbelow(WORK_GROUPS):02x}", random_token())
+def work_group(user_id: str) -> int:
+    """The work group of `user_id`'s commits: the same for every commit of theirs."""
+    digest = hashlib.blake2b(user_id.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % WORK_GROUPS
+
+
+def new_commit_id(user_id: str) -> str:
+    """A fresh commit id in the work group of `user_id`, the primary user who survives the
+    write: that user's events are listed in one index, in order."""
+    return tagged_id(f"{work_group(user_id):02x}", random_token())
 
 
 def txn_key(txn_id: str) -> str:
@@ -86,3 +94,30 @@ def work_index(work: str) -> str:
 
 # Every index a background pass reads: the groups' and the one of untagged commit ids.
 ALL_WORK_INDEXES = (*WORK_INDEXES, _LEGACY_WORK_INDEX)
+
+
+EVENT_INDEXES = tuple(f"event-index:{{{group:02x}}}" for group in range(WORK_GROUPS))
+PARKED_INDEXES = tuple(f"event-parked:{{{group:02x}}}" for group in range(WORK_GROUPS))
+_LEGACY_EVENT_INDEX = "event-index:legacy"
+_LEGACY_PARKED_INDEX = "event-parked:legacy"
+ALL_EVENT_INDEXES = (*EVENT_INDEXES, _LEGACY_EVENT_INDEX)
+ALL_PARKED_INDEXES = (*PARKED_INDEXES, _LEGACY_PARKED_INDEX)
+
+
+def event_key(commit: str) -> str:
+    """The outbox entry of the event `commit` wrote (one write, one event)."""
+    return tagged("event", commit)
+
+
+def event_index(key: str) -> str:
+    """The index of pending events that lists the event at key `key`."""
+    _, brace, rest = key.partition("{")
+    tag, close, _ = rest.partition("}")
+    return f"event-index:{{{tag}}}" if brace and close else _LEGACY_EVENT_INDEX
+
+
+def parked_index(key: str) -> str:
+    """The index of parked events that lists the event at key `key` once it is parked."""
+    _, brace, rest = key.partition("{")
+    tag, close, _ = rest.partition("}")
+    return f"event-parked:{{{tag}}}" if brace and close else _LEGACY_PARKED_INDEX

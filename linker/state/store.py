@@ -4,11 +4,13 @@ Two implementations of one protocol: `MemoryStore` for a single process, `RedisS
 attempts between replicas. The operations are the few the protocol needs, each atomic:
 put (optionally only if new), get, take (read and delete at once), claim (take one key, if its
 value begins as expected, and write another in the same step), replace (delete one key and
-write another), and put_tracked (write a key and list it in an index bounded to its newest live
-keys). `put`, `replace` and `delete` can also keep a key listed in an index, which `listed`
-reads: background work is found through its indexes, never by scanning the keyspace.
-`linker.state.attempts` gives them their meaning. In Redis each of these is one command (a script
-where it has several steps): every command costs the replica CPU of its own.
+write another), put_tracked (write a key and list it in an index bounded to its newest live
+keys), and record (several writes, each optionally listed, with one key deleted and one listing
+dropped: the step that records an outcome with its event, `linker.steps.delivery`). `put`, `replace`
+and `delete` can also keep a key listed in an index, which `listed` reads: background work is
+found through its indexes, never by scanning the keyspace. `linker.state.attempts` gives them their
+meaning. In Redis each of these is one command (a script where it has several steps): every
+command costs the replica CPU of its own.
 
 On a Redis Cluster every key one operation touches must live in one hash slot: the keys that
 go together share a hash tag (`{...}`, see `tagged`), and each script declares every key it
@@ -64,6 +66,17 @@ class NoRoom(StoreFull):
 START_SHARE = 2 / 3
 
 
+@dataclass(frozen=True)
+class Write:
+    """One key `record` writes: `value` for `ttl` seconds (None: only if the key is there,
+    and it keeps its TTL), and with an `index`, the key is listed last in it."""
+
+    key: str
+    value: str
+    ttl: float | None
+    index: str = ""
+
+
 class Store(Protocol):
     async def put(
         self,
@@ -94,6 +107,13 @@ class Store(Protocol):
     async def replace(self, old: str, key: str, value: str, ttl: float, *, index: str = "") -> None:
         """Delete `old` (and its listing in `index`) and put `value` at `key` for `ttl`
         seconds, in one step."""
+
+    async def record(
+        self, writes: Sequence[Write], *, delete: str = "", unlist: tuple[str, str] = ("", "")
+    ) -> None:
+        """Every write of `writes`, `delete` deleted, and the listing `unlist[1]` dropped from
+        the index `unlist[0]`, in one step. A listing goes after every listing made before it
+        in its index, whatever the clocks (so an index is in the order its steps ran)."""
 
     async def put_tracked(
         self,
@@ -259,6 +279,28 @@ class MemoryStore:
         self._write(key, value, ttl)
         self._unlist(index, old)
 
+    async def record(
+        self, writes: Sequence[Write], *, delete: str = "", unlist: tuple[str, str] = ("", "")
+    ) -> None:
+        # Deleted first, so that the writes have its room; a refused write changes nothing.
+        dropped = self._entries.pop(delete, None) if delete else None
+        new = [w.key for w in writes if w.key not in self._entries]
+        if len(self._entries) + len(new) > self._max:
+            if dropped is not None:
+                self._entries[delete] = dropped
+            raise StoreFull("the memory store is full")
+        for w in writes:
+            ttl = w.ttl
+            if ttl is None:
+                held = self._entries.get(w.key)
+                if held is None or held[0] <= self._clock():
+                    continue
+                ttl = held[0] - self._clock()
+            self._write(w.key, w.value, ttl)
+            if w.index:
+                self._listings.setdefault(w.index, {})[w.key] = self._clock()
+        self._unlist(*unlist)
+
     async def put_tracked(
         self,
         key: str,
@@ -361,6 +403,36 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local now = redis.call('TIME')
 redis.call('ZADD', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000), ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+"""
+
+# `record`: ARGV[1] writes at KEYS[1..n], each as ARGV (value, PX or 0 to keep the TTL of a key
+# that is there, the
+# index's position in KEYS or 0, the listing's member) from ARGV[5]; then KEYS[ARGV[2]] (when
+# not 0) is deleted and the member ARGV[4] leaves the index KEYS[ARGV[3]] (when not 0). A
+# listing is scored by the store's time in ms, and after the newest listing of its index.
+_RECORD = """
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local at = 5 + (i - 1) * 4
+  local value, px, index = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
+  if px == '0' then
+    redis.call('SET', KEYS[i], value, 'XX', 'KEEPTTL')
+  else
+    redis.call('SET', KEYS[i], value, 'PX', px)
+  end
+  if index > 0 then
+    local now = redis.call('TIME')
+    local score = now[1] * 1000 + math.floor(now[2] / 1000)
+    local last = redis.call('ZRANGE', KEYS[index], -1, -1, 'WITHSCORES')
+    if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 1 end
+    redis.call('ZADD', KEYS[index], score, ARGV[at + 3])
+    if px ~= '0' and redis.call('PTTL', KEYS[index]) < tonumber(px) then
+      redis.call('PEXPIRE', KEYS[index], px)
+    end
+  end
+end
+if ARGV[2] ~= '0' then redis.call('DEL', KEYS[tonumber(ARGV[2])]) end
+if ARGV[3] ~= '0' then redis.call('ZREM', KEYS[tonumber(ARGV[3])], ARGV[4]) end
 """
 
 # Delete KEYS[1] and its listing ARGV[1] in the index KEYS[2].
@@ -513,6 +585,7 @@ class RedisStore:
         self._replace = client.register_script(_REPLACE)
         self._put_listed = client.register_script(_PUT_LISTED)
         self._delete_listed = client.register_script(_DELETE_LISTED)
+        self._record = client.register_script(_RECORD)
         self._put_tracked = client.register_script(_PUT_TRACKED)
         self._put_tracked_full = client.register_script(_PUT_TRACKED_FULL)
         self._spend = client.register_script(_SPEND)
@@ -702,6 +775,27 @@ class RedisStore:
             if done == 0:
                 return [text for raw in found if (text := self._text(raw)) is not None]
         raise StoreUnavailable("the index kept changing")
+
+    async def record(
+        self, writes: Sequence[Write], *, delete: str = "", unlist: tuple[str, str] = ("", "")
+    ) -> None:
+        keys = [self._prefix + w.key for w in writes]
+        args: list[Any] = [len(writes), 0, 0, unlist[1]]
+
+        def position(key: str) -> int:
+            full = self._prefix + key
+            if full not in keys:
+                keys.append(full)
+            return keys.index(full) + 1
+
+        for w in writes:
+            px = 0 if w.ttl is None else _ms(w.ttl)
+            args += [w.value, px, position(w.index) if w.index else 0, w.key]
+        if delete:
+            args[1] = position(delete)
+        if unlist[0]:
+            args[2] = position(unlist[0])
+        await self._run(lambda: self._eval(self._record, keys, args))
 
     async def spend(self, key: str, *, burst: int, per_second: float) -> bool:
         await self._check_room()

@@ -127,7 +127,8 @@ async def _verify(
 async def prepare(rt: Runtime, txn: Transaction, identity: Identity, ip: str | None) -> Result:
     """Remember the verified attempt under a new commit id; nothing is written to the tenant."""
     attempt = Prepared(
-        commit=new_commit_id(),
+        # In the group of the user who survives the write: their events keep their order.
+        commit=new_commit_id(identity.full_id if txn.action == "suggest" else txn.primary_user_id),
         action=txn.action,
         primary=txn.primary_user_id,
         identity=identity,

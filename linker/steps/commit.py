@@ -13,8 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from linker.core import events
 from linker.core.action_tokens import CommitRejected, CommitRequest, Result, decode_commit_token
 from linker.core.errors import Code, LinkError
+from linker.core.identities import Identity
 from linker.ops.admission import busy
 from linker.ops.audit import AuditRecord, AuditUnavailable, audit_unavailable
 from linker.runtime import Runtime
@@ -85,8 +87,18 @@ async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
     written = await _write(rt, claimed, req)
     # Not recorded: the answer below is still true; a retry finds "in progress", then unknown.
     # The finished work item goes in the same step: until then reconcile can still settle it.
+    # The write's event goes to the outbox in that step too (`linker.steps.delivery`).
     with contextlib.suppress(StoreUnavailable):
-        await rt.attempts.record(req.commit, req.sub, written.result, finished=written.finished)
+        await rt.attempts.record(
+            req.commit,
+            req.sub,
+            written.result,
+            finished=written.finished,
+            event=written.event,
+            owed=written.owed.announced() if written.owed and written.event else None,
+        )
+        if written.event is not None:
+            rt.events_recorded.set()
     return _answer(rt, began, req, written.result)
 
 
@@ -97,6 +109,7 @@ def _audit_down(rt: Runtime, began: float, req: CommitRequest) -> CommitAnswer:
 
 
 async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.Written:
+    audit_id = events.audit_id_of(attempt.commit)
     record = AuditRecord(
         action=attempt.action,
         client_id=attempt.client_id,
@@ -104,15 +117,30 @@ async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.W
         connection=attempt.connection,
         ip=attempt.ip,
         secondary=attempt.identity.full_id,
+        audit_id=audit_id,
     )
     budget = rt.tenant.budget()
+    now = rt.clock()
+
+    def linked(identity: Identity) -> events.Event:
+        return events.linked(
+            primary_user_id=attempt.primary, secondary=identity, audit_id=audit_id, time=now
+        )
+
     try:
         if attempt.action == "unlink":
-            written = writes.Written(await writes.unlink(rt, attempt, req.user, budget))
+            result = await writes.unlink(rt, attempt, req.user, budget)
+            event = events.unlinked(
+                primary_user_id=attempt.primary,
+                identity=attempt.identity,
+                audit_id=audit_id,
+                time=now,
+            )
+            written = writes.Written(result, event=event if rt.settings.events_url else None)
         elif attempt.action in suggest_writes.ACTIONS:
             written = await suggest_writes.write(rt, attempt, req.user, budget, record)
         else:
-            written = await writes.link(rt, attempt, req.user, budget, record)
+            written = await writes.link(rt, attempt, req.user, budget, record, event=linked)
     except LinkError as error:
         written = writes.Written(Result.from_error(error))
     except StoreUnavailable:

@@ -19,16 +19,17 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from linker.core.errors import Code, LinkError
+from linker.core.events import Event
 from linker.core.identities import Identity, identities_of
 from linker.ops.observability import log_event
 from linker.runtime import Runtime
-from linker.state.attempts import OUTCOME_TTL
+from linker.state.attempts import OUTCOME_TTL, outbox_write
 from linker.state.keys import ALL_WORK_INDEXES, commit_of_work, work_index
-from linker.state.store import StoreUnavailable
+from linker.state.store import StoreUnavailable, Write, hash_tag
 from linker.steps.merging import lock_seconds, merge_into, one_merge_per_user
 
 WORK_PREFIX = "work:"
@@ -52,35 +53,45 @@ logger = logging.getLogger("linker.reconcile")
 
 @dataclass(frozen=True)
 class WorkItem:
-    """The merge owed to `primary` once `identity` is linked to it."""
+    """The merge owed to `primary` once `identity` is linked to it, and the link's event
+    (`linker.steps.delivery`) until the commit records it: settling the link as linked
+    records it."""
 
     key: str
     primary: str
     identity: Identity
     snapshot: dict[str, Any]
     created_at: float
+    event: Event | None = None
 
     def dumps(self) -> str:
-        return json.dumps(
-            {
-                "primary": self.primary,
-                "identity": self.identity.to_claim(),
-                "snapshot": self.snapshot,
-                "created_at": self.created_at,
-            },
-            separators=(",", ":"),
-        )
+        data = {
+            "primary": self.primary,
+            "identity": self.identity.to_claim(),
+            "snapshot": self.snapshot,
+            "created_at": self.created_at,
+        }
+        if self.event is not None:
+            data["event"] = self.event.dumps()
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def loads(cls, key: str, raw: str) -> WorkItem:
         data = json.loads(raw)
+        event = data.get("event")
         return cls(
             key=key,
             primary=data["primary"],
             identity=Identity(**data["identity"]),
             snapshot=data["snapshot"],
             created_at=float(data["created_at"]),
+            event=Event.loads(event) if isinstance(event, str) else None,
         )
+
+    def announced(self) -> Write:
+        """The item rewritten without its event, once the commit recorded that (only if the
+        item is still there: reconcile may have settled it first)."""
+        return Write(self.key, replace(self, event=None).dumps(), None)
 
 
 @dataclass
@@ -149,7 +160,23 @@ async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
         await merge_into(rt, item.primary, primary, item.snapshot, budget)
     report.merged.append(item.primary)
     log_event("merge_settled", sub=item.primary, secondary=item.identity.full_id)
-    await forget(rt, item.key, index=work_index(item.key))
+    await _finish_linked(rt, item)
+
+
+async def _finish_linked(rt: Runtime, item: WorkItem) -> None:
+    """Drop the settled item, and record the link's event in the same step if the commit did
+    not (its answer was lost, or it stopped before recording)."""
+    commit = commit_of_work(item.key)
+    if item.event is None or commit is None or hash_tag(commit) is None:
+        await forget(rt, item.key, index=work_index(item.key))
+        return
+    with contextlib.suppress(StoreUnavailable):  # the item stays: settled again, and recorded
+        await rt.attempts.store.record(
+            [outbox_write(commit, item.event)],
+            delete=item.key,
+            unlist=(work_index(item.key), item.key),
+        )
+        rt.events_recorded.set()
 
 
 async def _commit_may_still_write(rt: Runtime, item: WorkItem) -> bool:

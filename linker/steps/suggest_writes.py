@@ -6,16 +6,20 @@ control the nested login proved) is the primary, and the account the user signed
 linked into it. The write order and every rule are `linker.steps.writes.link`'s: the candidate is
 read now and checked, the signed-in account's metadata is snapshotted, then the link, then one
 PATCH that merges the snapshot into the candidate's metadata as just read. The audit record
-names the candidate as primary and says the merge ran `into_candidate`.
+names the candidate as primary and says the merge ran `into_candidate`; its event is
+`user.merged`, under the candidate, who survives.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from linker.core import events
 from linker.core.action_tokens import PrimaryProfile, Result
 from linker.core.backoff import Budget
 from linker.core.errors import Code, LinkError
+from linker.core.events import Event
+from linker.core.identities import Identity
 from linker.core.suggest import check_candidate_user, current_identity, decline_patch
 from linker.ops.audit import AuditRecord
 from linker.runtime import Runtime
@@ -46,5 +50,16 @@ async def write(
     )
     record.direction = "into_candidate"
     turned = replace(attempt, primary=candidate.full_id, identity=own, connection=own.connection)
-    written = await writes.link(rt, turned, primary, budget, record)
+    now = rt.clock()
+
+    def event(linked: Identity) -> Event:
+        return events.merged(
+            primary_user_id=candidate.full_id,
+            signed_in_user_id=attempt.primary,
+            secondary=linked,
+            audit_id=events.audit_id_of(attempt.commit),
+            time=now,
+        )
+
+    written = await writes.link(rt, turned, primary, budget, record, event=event)
     return replace(written, result=replace(written.result, primary=candidate.full_id))

@@ -12,6 +12,7 @@ reading the primary's identities, never by guessing (`ManagementApi._change`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,6 +21,8 @@ from linker.core.action_tokens import PrimaryProfile, Result
 from linker.core.backoff import Budget
 from linker.core.claims import json_depth_ok
 from linker.core.errors import Code, LinkError
+from linker.core.events import Event
+from linker.core.identities import Identity
 from linker.ops.audit import AuditRecord, audit_unavailable
 from linker.ops.observability import log_event
 from linker.runtime import Runtime
@@ -32,10 +35,14 @@ from linker.steps.reconcile import WorkItem, forget, owe_merge
 @dataclass(frozen=True)
 class Written:
     """A commit's result, and the key of the work item it finished, if any: the caller deletes
-    that item as it records the result (`Attempts.record`)."""
+    that item as it records the result (`Attempts.record`). `owed` is the work item still
+    owed (a link whose merge is pending), and `event` the write's event: the caller records it
+    with the result, and marks it recorded in `owed`."""
 
     result: Result
     finished: str | None = None
+    owed: WorkItem | None = None
+    event: Event | None = None
 
 
 def _snapshot(secondary: dict[str, Any]) -> dict[str, Any]:
@@ -46,9 +53,17 @@ def _snapshot(secondary: dict[str, Any]) -> dict[str, Any]:
 
 
 async def link(
-    rt: Runtime, attempt: Prepared, profile: PrimaryProfile, budget: Budget, record: AuditRecord
+    rt: Runtime,
+    attempt: Prepared,
+    profile: PrimaryProfile,
+    budget: Budget,
+    record: AuditRecord,
+    *,
+    event: Callable[[Identity], Event],
 ) -> Written:
-    """Commit step 3 for a link: at most GET secondary, POST identities, PATCH primary."""
+    """Commit step 3 for a link: at most GET secondary, POST identities, PATCH primary.
+    `event` makes the link's event (for the linked identity), kept with the work item until
+    the outcome is recorded."""
     if any(i.full_id == attempt.identity.full_id for i in profile.identities):
         return Written(Result(status="already_linked", identity=attempt.identity))
     secondary = await rt.management.find_user(attempt.identity.full_id, budget)
@@ -68,7 +83,11 @@ async def link(
     if not await rt.audit.write(snapshot_line, when=rt.clock()):
         # Nothing is written to the tenant without its snapshot on file.
         raise audit_unavailable()
-    work = WorkItem(work_key(attempt.commit), attempt.primary, identity, snapshot, rt.clock())
+    # Without LINKER_EVENTS_URL, nothing would send it: no outbox entry at all.
+    linked_event = event(identity) if rt.settings.events_url else None
+    work = WorkItem(
+        work_key(attempt.commit), attempt.primary, identity, snapshot, rt.clock(), linked_event
+    )
     await owe_merge(rt, attempt.commit, work)
     # (b) The link. A lost answer is settled by reading; a refusal leaves nothing written.
     # With the outcome unknown, the work item stays: reconcile merges if the link exists.
@@ -88,8 +107,10 @@ async def link(
             # Linked all the same: the merge stays owed, and reconcile writes it.
             log_event("merge_pending", sub=attempt.primary, code=error.code.value)
             record.merge = "pending"
-            return Written(Result(status="linked", identity=identity))
-    return Written(Result(status="linked", identity=identity), finished=work.key)
+            linked = Result(status="linked", identity=identity)
+            return Written(linked, owed=work, event=linked_event)
+    linked = Result(status="linked", identity=identity)
+    return Written(linked, finished=work.key, event=linked_event)
 
 
 async def _merge(rt: Runtime, primary_id: str, snapshot: dict[str, Any], budget: Budget) -> bool:

@@ -28,7 +28,14 @@ MAX_COMMIT_BODY = 64 * 1024
 # Routes that take a body, and their caps in bytes; every other route takes none.
 # The confirmation form: a transaction id, a token and a choice.
 MAX_CONFIRM_BODY = 4 * 1024
-BODY_CAPS: Mapping[str, int] = {"/link/commit": MAX_COMMIT_BODY, "/link/confirm": MAX_CONFIRM_BODY}
+# The suggestion's two forms: an offer id and a choice (their route reads at most as much).
+MAX_SUGGEST_BODY = 4 * 1024
+BODY_CAPS: Mapping[str, int] = {
+    "/link/commit": MAX_COMMIT_BODY,
+    "/link/confirm": MAX_CONFIRM_BODY,
+    "/link/suggest/choose": MAX_SUGGEST_BODY,
+    "/link/suggest/decline": MAX_SUGGEST_BODY,
+}
 NO_BODY = 0
 
 

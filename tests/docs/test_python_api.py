@@ -29,6 +29,8 @@ PACKAGES = (linker.client, linker.testing)
 NAMED_ONLY = {"ConnectRequest", "ConnectedAccount", "FederatedToken", "LinkRequest", "Form", "Via"}
 # linker.testing's errors (raised, never made) and the stack `run_stack` yields
 NAMED_ONLY |= {"ConfigError", "StartError", "Stack"}
+# the events a delivery is read as (made by `EventReceiver.verify`), and their union
+NAMED_ONLY |= {"IdentityLinked", "IdentityUnlinked", "UserMerged", "Ping", "LinkerEvent"}
 
 SPAN = re.compile(r"`([^`]+)`")
 SIGNATURE = re.compile(

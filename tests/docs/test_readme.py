@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from linker.core.errors import Code
+from linker.core.events import format_schedule
 from linker.core.secret import Secret
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
 from linker.settings import _REQUIRED, _TABLE
@@ -50,6 +51,8 @@ def documented_default(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, frozenset) and not value:
         return "empty"
+    if isinstance(value, tuple) and all(isinstance(v, int | float) for v in value):
+        return f"`{format_schedule(value)}`"  # a schedule of waits
     if isinstance(value, int | float):
         return f"{value:g}"
     return f"`{value}`"

@@ -7,11 +7,13 @@ link (the commit never answers). After the flows, pending work is reconciled; th
 `linked` must be linked with its merge applied, every other result must have left the primary
 untouched unless its outcome was unknown (then: merge applied if and only if linked), no
 identity may be linked twice, and no flow may be denied (every flow is legitimate: a fault is
-never a reason to say no).
+never a reason to say no). Every link written must have reached the application as one
+`identity.linked` event, and no event may name a link that was not written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections import Counter
@@ -22,10 +24,14 @@ import httpx
 from joserfc.jwk import RSAKey
 
 from linker.app import create_app
+from linker.client.events import IdentityLinked
 from linker.core.merge import merge_metadata
+from linker.settings import Settings
 from linker.steps.reconcile import SETTLE_AFTER
 from linker.tenant.upstream import Retrier
 from linker.testing import FakeClock
+from linker.testing.events import EventSink
+from tests.events.support import EVENTS_SECRET
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     commit_claims,
@@ -39,6 +45,8 @@ from tests.support.harness import (
 )
 from tests.support.httpx_upstream import HttpxUpstream
 
+# Delivery passes after the flows, at most (one usually sends every event).
+EVENT_PASSES = 100
 FAULT_KINDS = ("429", "500", "503", "timeout", "reset", "lost")
 
 
@@ -98,6 +106,9 @@ class SoakReport:
     untrue: int
     linked_twice: int
     denied: int
+    links_written: int = 0
+    events_delivered: int = 0
+    events_untrue: int = 0  # events for a link the tenant does not hold
 
     def lines(self) -> list[str]:
         return [
@@ -108,6 +119,9 @@ class SoakReport:
             f"untrue results: {self.untrue}",
             f"identities linked twice: {self.linked_twice}",
             f"denied by a fault: {self.denied}",
+            f"links written: {self.links_written}",
+            f"events delivered: {self.events_delivered}",
+            f"events for a link not written: {self.events_untrue}",
         ]
 
 
@@ -119,7 +133,20 @@ async def soak(
         key=RSAKey.generate_key(2048, parameters={"kid": "k", "use": "sig"}), clock=clock
     )
     faulty = FaultyTenant(tenant, random.Random(seed), rate, crash_rate)
-    settings = make_settings()
+    with EventSink(EVENTS_SECRET) as sink:
+        settings = make_settings(LINKER_EVENTS_URL=sink.url, LINKER_EVENTS_SECRET=EVENTS_SECRET)
+        return await _soak(flows, seed, clock, tenant, faulty, settings, sink)
+
+
+async def _soak(
+    flows: int,
+    seed: int,
+    clock: FakeClock,
+    tenant: FakeTenant,
+    faulty: FaultyTenant,
+    settings: Settings,
+    sink: EventSink,
+) -> SoakReport:
     upstream = httpx.AsyncClient(transport=httpx.MockTransport(faulty.handle))
     app = create_app(
         settings,
@@ -156,8 +183,24 @@ async def soak(
         faulty.on = False
         clock.now += SETTLE_AFTER + 1
         await app.state.reconcile()
+        for _ in range(EVENT_PASSES):  # the receiver never fails: what is left is leased
+            if (await app.state.deliver_events()).waiting == 0:
+                break
+            await asyncio.sleep(0.05)
     await upstream.aclose()
-    return _judge(plan, tenant, faulty.injected)
+    report = _judge(plan, tenant, faulty.injected)
+    events = sink.events
+    linked = {f.secondary for f in plan if f.secondary in _identities(tenant, f.primary)}
+    report.links_written = len(linked)
+    report.events_delivered = len(events)
+    report.events_untrue = sum(
+        1 for e in events if not isinstance(e, IdentityLinked) or e.former_user_id not in linked
+    )
+    return report
+
+
+def _identities(tenant: FakeTenant, user_id: str) -> list[str]:
+    return [f"{i['provider']}|{i['user_id']}" for i in tenant.users[user_id]["identities"]]
 
 
 async def _run(

@@ -1,5 +1,6 @@
 """150 complete link flows at 30% faults, crashes included: after reconcile, the tenant holds
-exactly what the results said (`make soak` runs 1,000 and prints the figures)."""
+exactly what the results said, and the application got one event per link written (`make
+soak` runs 1,000 and prints the figures)."""
 
 from __future__ import annotations
 
@@ -18,3 +19,5 @@ async def test_every_result_is_true_and_nothing_is_half_done() -> None:
     assert report.untrue == 0
     assert report.linked_twice == 0
     assert report.denied == 0
+    assert report.links_written == report.events_delivered  # one event per link written
+    assert report.events_untrue == 0  # and none for a link that was not

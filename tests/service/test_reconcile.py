@@ -4,11 +4,12 @@ outcome could not be read, is settled later, and the merge is applied iff the li
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 
-from linker.state.store import MemoryStore, StoreUnavailable
+from linker.state.store import MemoryStore, StoreUnavailable, Write
 from linker.steps.reconcile import SETTLE_AFTER, replay, snapshots_to_replay
 from tests.support.fake_tenant import status
 from tests.support.harness import PRIMARY, SECONDARY, Harness
@@ -40,6 +41,13 @@ class DownAtTheOutcome(MemoryStore):
 
     async def replace(self, old: str, key: str, value: str, ttl: float, *, index: str = "") -> None:
         raise StoreUnavailable("ConnectionError")
+
+    async def record(
+        self, writes: Sequence[Write], *, delete: str = "", unlist: tuple[str, str] = ("", "")
+    ) -> None:
+        if any(w.key.startswith("outcome:") for w in writes):  # the commit's; not reconcile's
+            raise StoreUnavailable("ConnectionError")
+        await super().record(writes, delete=delete, unlist=unlist)
 
 
 async def test_a_merge_written_but_not_recorded_stays_owed(harness: Harness) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from linker import reconcile_cli
+from linker.commands import reconcile as reconcile_cli
 from linker.steps.reconcile import snapshots_to_replay
 from linker.testing import free_port
 from tests.service.test_reconcile import link_then_lose

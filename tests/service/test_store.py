@@ -16,7 +16,7 @@ from redis.asyncio import ConnectionPool, Redis
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.state.attempts import GRACE_SECONDS, IN_PROGRESS, Attempts, ForAnotherUser, Prepared
-from linker.state.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable
+from linker.state.store import MemoryStore, RedisStore, Store, StoreFull, StoreUnavailable, Write
 from linker.testing import FakeClock, free_port
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import Harness, make_settings, nested_state, read_resume, running
@@ -103,6 +103,32 @@ async def test_replace_deletes_one_key_and_puts_another(store: Store) -> None:
     assert await store.get("outcome:c") == "done"
     await store.replace("work:missing", "outcome:d", "done", 60)
     assert await store.get("outcome:d") == "done"
+
+
+async def test_record_writes_lists_deletes_and_unlists_in_one_step(store: Store) -> None:
+    await store.put("work:{g}c", "owed", 60, index="work-index:{g}")
+    await store.record(
+        [
+            Write("outcome:{g}c", "linked", 60),
+            Write("event:{g}c", "e1", 600, index="event-index:{g}"),
+            Write("work:{g}gone", "rewritten", None),  # not there: not made
+        ],
+        delete="work:{g}c",
+        unlist=("work-index:{g}", "work:{g}c"),
+    )
+    assert await store.get("outcome:{g}c") == "linked"
+    assert await store.get("event:{g}c") == "e1"
+    assert await store.get("work:{g}c") is None
+    assert await store.get("work:{g}gone") is None
+    assert await store.listed(["work-index:{g}"], limit=10) == []
+    # Listed after the newest listing of the index, whatever the clock says.
+    for n in range(5):
+        await store.record([Write(f"event:{{g}}{n}", "e", 600, index="event-index:{g}")])
+    listed = await store.listed(["event-index:{g}"], limit=10)
+    assert listed == ["event:{g}c", *(f"event:{{g}}{n}" for n in range(5))]
+    # A rewrite of a key that is there keeps it, with its TTL.
+    await store.record([Write("event:{g}c", "e2", None)])
+    assert await store.get("event:{g}c") == "e2"
 
 
 async def test_put_tracked_keeps_the_newest_and_deletes_the_rest(store: Store) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from linker.client.events import IdentityLinked
 from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.settings import Settings, SettingsError
@@ -20,6 +21,8 @@ from linker.state.keys import WORK_INDEXES, new_commit_id, new_txn_id, work_inde
 from linker.state.store import RedisStore, StoreUnavailable, cluster_nodes
 from linker.steps.reconcile import WORK_TTL
 from linker.testing import FakeClock
+from linker.testing.events import EventSink
+from tests.events.support import EVENTS_SECRET, outbox, sending_to, until
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     PRIMARY,
@@ -85,7 +88,7 @@ async def test_a_users_bound_is_kept_in_one_slot(store: RedisStore) -> None:
 
 
 async def test_work_is_listed_in_its_group_and_found_without_a_scan(store: RedisStore) -> None:
-    commits = [new_commit_id() for _ in range(40)]
+    commits = [new_commit_id(f"auth0|{n}") for n in range(40)]
     for commit in commits:
         await store.put(work_key(commit), "owed", WORK_TTL, index=work_index(work_key(commit)))
     assert sorted(await store.listed(WORK_INDEXES, limit=100)) == sorted(map(work_key, commits))
@@ -103,6 +106,19 @@ async def test_keys_of_different_slots_in_one_script_are_refused_not_guessed(
 ) -> None:
     with pytest.raises(StoreUnavailable):
         await store.claim("prepared:{a}c", "outcome:{b}c", "busy", 60)
+
+
+async def test_a_link_on_the_cluster_records_and_delivers_its_event(
+    cluster: Cluster, tenant: FakeTenant, clock: FakeClock
+) -> None:
+    """The commit's outcome, its event and the events' index share a slot: one script."""
+    with EventSink(EVENTS_SECRET) as sink:
+        store = RedisStore.from_url(cluster.url)
+        async with sending_to(sink.url, tenant, clock, store=store) as harness:
+            assert (await harness.link()).status == "linked"
+            await until(harness, lambda: len(sink.events) == 1)
+            assert isinstance(sink.events[0], IdentityLinked)
+            assert await outbox(harness) == []
 
 
 async def replicas(

@@ -17,13 +17,14 @@ from linker.testing import free_port
 
 
 @contextmanager
-def redis_server(workdir: Path, *options: str) -> Iterator[str]:
-    """A redis-server on a free port for the block's length; `options` are added to its
-    command line (e.g. `--rename-command EVALSHA ""`)."""
+def redis_server(workdir: Path, *options: str, port: int | None = None) -> Iterator[str]:
+    """A redis-server on a free port (or `port`: a server started again where it was) for the
+    block's length; `options` are added to its command line (e.g. `--rename-command EVALSHA
+    ""`)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed; run scripts/system-deps")
-    port = free_port()
+    port = port or free_port()
     log = (workdir / "redis.log").open("wb")
     process = subprocess.Popen(
         [

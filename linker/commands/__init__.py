@@ -1,0 +1,1 @@
+"""The command-line verbs beyond serving: `linker reconcile`, `linker events`."""
