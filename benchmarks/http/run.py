@@ -120,6 +120,11 @@ class PhaseResult:
     def loadgen_cpu_ms_per_flow(self) -> float:
         return self.loadgen_cpu_seconds * 1000 / self.flows
 
+    def loop_ms_per_flow(self) -> dict[str, float]:
+        """Each step's own event-loop time (its requests' CPU on the loop), per flow: the
+        steady figure for what one hop costs, as other processes' load does not enter it."""
+        return {step: times.total_ms / self.flows for step, times in self.loop.items()}
+
     def upstream_per_flow(self) -> dict[str, float]:
         return {name: count / self.flows for name, count in sorted(self.upstream.items())}
 
@@ -444,6 +449,8 @@ def format_phase(result: PhaseResult, bound_ms: float | None = None, workers: in
             lines.append(f"{title} {hops}")
         else:
             lines.append(f"{title} n/a, {result.server_note}")
+    if result.loop:
+        lines.append(f"    server loop ms per flow: {format_hops(result)}")
     client = "  ".join(
         f"{hop} {_ms(times.get('p50'))}/{_ms(times.get('p99'))}"
         for hop, times in result.client_ms.items()
@@ -460,6 +467,17 @@ def format_phase(result: PhaseResult, bound_ms: float | None = None, workers: in
         reasons = ", ".join(f"{reason} x{n}" for reason, n in sorted(result.failures.items()))
         lines.append(f"    failed flows: {reasons}")
     return "\n".join(lines)
+
+
+def format_hops(result: PhaseResult) -> str:
+    """The three classic hops' loop time per flow and their total, the confirm page beside."""
+    per_step = result.loop_ms_per_flow()
+    classic = [step for step in ("start", "callback", "commit") if step in per_step]
+    text = " + ".join(f"{step} {per_step[step]:.2f}" for step in classic)
+    text += f" = {sum(per_step[step] for step in classic):.2f} for start, callback, commit"
+    if per_step.get("confirm"):
+        text += f"; confirm page {per_step['confirm']:.2f} beside"
+    return text
 
 
 def _ms(value: float | None) -> str:
@@ -551,6 +569,8 @@ def format_scaling(report: Report) -> str:
         elif config.store == "redis" and one:
             line += f" = {capacity / one:.2f}x one process on Redis"
         lines.append(line)
+        if result.loop:
+            lines.append(f"    loop ms/flow: {format_hops(result)}")
     costs = [
         (key, on - cpu[key, False])
         for (key, confirm), on in cpu.items()

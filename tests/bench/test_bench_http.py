@@ -47,6 +47,13 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> N
         f"{workers} {'worker' if workers == 1 else 'workers'}, redis store, confirm off:" in printed
     )
     assert "the confirm page's CPU per flow (on less off, same configuration):" in printed
+    # Each hop's own loop time per flow, the three classic hops summed, the confirm page beside.
+    assert "= " in printed and " for start, callback, commit; confirm page " in printed
+    for config in report.configurations:
+        (phase,) = config.phases
+        per_step = phase.loop_ms_per_flow()
+        assert all(ms > 0 for ms in per_step.values())
+        assert ("confirm" in per_step) is config.confirm
     for kind in ("wall", "loop"):
         assert f"server {kind} ms p50/p99 (/metrics buckets): start " in printed
 
@@ -137,6 +144,7 @@ def test_step_times_are_what_a_phase_added_between_two_scrapes() -> None:
 
     times = step_times(scrape(10, 0), scrape(10, 4))["commit"]
     assert times.count == 4
+    assert times.total_ms == pytest.approx(4.0)  # the _sum the phase added: 4 x 1 ms
     assert times.p50_ms is not None and 1.0 < times.p50_ms < 10.0
 
     # The loop-time histogram is read by its own name, apart from the wall-time one.
