@@ -69,6 +69,18 @@ def request_buckets(metrics_text: str, histogram: str = REQUEST_HISTOGRAM) -> di
     return found
 
 
+def request_sums(metrics_text: str, histogram: str = REQUEST_HISTOGRAM) -> dict[str, float]:
+    """A per-step histogram's `_sum`: the seconds of all its observations so far."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != histogram:
+            continue
+        for sample in family.samples:
+            if sample.name == f"{histogram}_sum":
+                found[sample.labels.get("step", "")] = sample.value
+    return found
+
+
 def bucket_delta(before: Mapping[float, float], after: Mapping[float, float]) -> Buckets:
     return {le: after[le] - before.get(le, 0.0) for le in sorted(after)}
 
@@ -95,16 +107,18 @@ def quantile(buckets: Mapping[float, float], q: float) -> float | None:
 @dataclass(frozen=True)
 class StepTimes:
     """Server time (wall or loop) of one step over a phase: how many requests, p50 and p99
-    in ms."""
+    in ms, and the time of all of them together (the histogram's sum) in ms."""
 
     count: int
     p50_ms: float | None
     p99_ms: float | None
+    total_ms: float = 0.0
 
 
 def step_times(before: str, after: str, histogram: str = REQUEST_HISTOGRAM) -> dict[str, StepTimes]:
     """Per step, what the phase added to `histogram` between two scrapes of /metrics."""
     first, last = request_buckets(before, histogram), request_buckets(after, histogram)
+    sums_before, sums_after = request_sums(before, histogram), request_sums(after, histogram)
     times: dict[str, StepTimes] = {}
     for step in STEPS:
         if step not in last:
@@ -115,5 +129,6 @@ def step_times(before: str, after: str, histogram: str = REQUEST_HISTOGRAM) -> d
             count=round(delta.get(float("inf"), 0.0)),
             p50_ms=None if p50 is None else p50 * 1000,
             p99_ms=None if p99 is None else p99 * 1000,
+            total_ms=(sums_after.get(step, 0.0) - sums_before.get(step, 0.0)) * 1000,
         )
     return times

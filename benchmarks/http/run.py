@@ -1,15 +1,16 @@
 """The runner of `make bench-http`: processes, phases, figures.
 
 It measures the crypto bound in-process, starts the tenant, then for each linker
-configuration (1 worker with the in-memory store, 1 with Redis; N workers with Redis) starts
-`linker serve`
-and, per phase, a load generator. Around each phase it reads linker's CPU time from /proc
-(the server process and its children), linker's `/metrics` histograms (each step's wall time
-and its own time on the event loop, summed over the workers) and the tenant's call counts;
-the load generator reports flows, failures and its own CPU.
+configuration (1 worker with the in-memory store, 1 with Redis; N workers with Redis), with
+the page that shows the account before linking on (the default: four hops) and off
+(`LINKER_CONFIRM_LINK=false`: the three classic hops, start, callback and commit), starts
+`linker serve` and, per phase, a load generator. Around each phase it reads linker's CPU
+time from /proc (the server process and its children), linker's `/metrics` histograms (each
+step's wall time and its own time on the event loop, summed over the workers) and the tenant's
+call counts; the load generator reports flows, failures and its own CPU.
 
     python -m benchmarks.http [--phases 1:200,50:500,200:800] [--repeats 3] [--workers 1,2]
-                             [--warmup 50] [--baseline DIR]
+                             [--confirm on,off] [--warmup 50] [--baseline DIR]
 
 With `--baseline DIR` (a checkout of another revision, such as `git archive main | tar -x`),
 each configuration runs first with DIR's `linker`, then with this tree's, against the same
@@ -75,6 +76,7 @@ DEFAULT_PHASES = (Phase(1, 200), Phase(50, 500), Phase(200, 800))
 class Options:
     phases: tuple[Phase, ...] = DEFAULT_PHASES
     workers: tuple[int, ...] = (1, 2)
+    confirm: tuple[bool, ...] = (True, False)  # the confirm page on, off
     warmup: int = 50  # flows at concurrency 2 before the phases: first requests, caches
     repeats: int = 3  # runs of each phase
     baseline: Path | None = None  # another checkout, measured before this one
@@ -118,6 +120,11 @@ class PhaseResult:
     def loadgen_cpu_ms_per_flow(self) -> float:
         return self.loadgen_cpu_seconds * 1000 / self.flows
 
+    def loop_ms_per_flow(self) -> dict[str, float]:
+        """Each step's own event-loop time (its requests' CPU on the loop), per flow: the
+        steady figure for what one hop costs, as other processes' load does not enter it."""
+        return {step: times.total_ms / self.flows for step, times in self.loop.items()}
+
     def upstream_per_flow(self) -> dict[str, float]:
         return {name: count / self.flows for name, count in sorted(self.upstream.items())}
 
@@ -129,12 +136,19 @@ class Configuration:
     phases: list[PhaseResult] = field(default_factory=list)
     skipped: str | None = None
     tree: Path | None = None  # the baseline checkout that serves, or None for this one
+    confirm: bool = True  # LINKER_CONFIRM_LINK
 
     @property
     def label(self) -> str:
         plural = "worker" if self.workers == 1 else "workers"
         source = f" (baseline {self.tree})" if self.tree is not None else ""
-        return f"linker serve, {self.workers} {plural}, {self.store} store{source}"
+        page = "on" if self.confirm else "off"
+        return f"linker serve, {self.workers} {plural}, {self.store} store, confirm {page}{source}"
+
+    @property
+    def key(self) -> tuple[int, str, Path | None]:
+        """What the same configuration with the confirm page on and off share."""
+        return self.workers, self.store, self.tree
 
 
 @dataclass
@@ -219,7 +233,9 @@ def wait_until_up(url: str, child: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"{url} did not answer within {START_TIMEOUT:.0f} s")
 
 
-def linker_env(tenant_url: str, linker_url: str, secret: str, store: str) -> dict[str, str]:
+def linker_env(
+    tenant_url: str, linker_url: str, secret: str, store: str, confirm: bool = True
+) -> dict[str, str]:
     # Only the settings of this run: nothing from the developer's own LINKER_* or .env.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKER_")}
     env.update(
@@ -232,6 +248,7 @@ def linker_env(tenant_url: str, linker_url: str, secret: str, store: str) -> dic
             "LINKER_PUBLIC_URL": linker_url,
             "LINKER_ALLOWED_CLIENT_IDS": seed.APP_CLIENT_ID,
             "LINKER_STORE_URL": store,
+            "LINKER_CONFIRM_LINK": "true" if confirm else "false",
         }
     )
     return env
@@ -352,9 +369,12 @@ def run_configuration(
         store = "memory://"
         if config.store == "redis":
             store = stack.enter_context(redis_server(workdir))
-        log = workdir / f"linker-{config.workers}{'-baseline' if config.tree else ''}.log"
+        log = workdir / (
+            f"linker-{config.workers}-{config.store}-{'on' if config.confirm else 'off'}"
+            f"{'-baseline' if config.tree else ''}.log"
+        )
         command = serve_command(port, config.workers)
-        env = linker_env(tenant_url, linker_url, secret, store)
+        env = linker_env(tenant_url, linker_url, secret, store, config.confirm)
         if config.tree is not None:  # imported ahead of this tree's installed `linker`
             env["PYTHONPATH"] = str(config.tree)
         child = stack.enter_context(process(command, log=log, env=env, cwd=workdir))
@@ -429,6 +449,8 @@ def format_phase(result: PhaseResult, bound_ms: float | None = None, workers: in
             lines.append(f"{title} {hops}")
         else:
             lines.append(f"{title} n/a, {result.server_note}")
+    if result.loop:
+        lines.append(f"    server loop ms per flow: {format_hops(result)}")
     client = "  ".join(
         f"{hop} {_ms(times.get('p50'))}/{_ms(times.get('p99'))}"
         for hop, times in result.client_ms.items()
@@ -445,6 +467,17 @@ def format_phase(result: PhaseResult, bound_ms: float | None = None, workers: in
         reasons = ", ".join(f"{reason} x{n}" for reason, n in sorted(result.failures.items()))
         lines.append(f"    failed flows: {reasons}")
     return "\n".join(lines)
+
+
+def format_hops(result: PhaseResult) -> str:
+    """The three classic hops' loop time per flow and their total, the confirm page beside."""
+    per_step = result.loop_ms_per_flow()
+    classic = [step for step in ("start", "callback", "commit") if step in per_step]
+    text = " + ".join(f"{step} {per_step[step]:.2f}" for step in classic)
+    text += f" = {sum(per_step[step] for step in classic):.2f} for start, callback, commit"
+    if per_step.get("confirm"):
+        text += f"; confirm page {per_step['confirm']:.2f} beside"
+    return text
 
 
 def _ms(value: float | None) -> str:
@@ -464,7 +497,8 @@ def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
     print(format_header(report), file=out, flush=True)
     flows = options.warmup + options.repeats * sum(phase.flows for phase in options.phases)
     checkouts = 2 if options.baseline is not None else 1
-    pairs = flows * len(configurations(options.workers)) * checkouts + 1
+    runs_per = checkouts * len(options.confirm)
+    pairs = flows * len(configurations(options.workers)) * runs_per + 1
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         port = free_port()
@@ -475,9 +509,14 @@ def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
         wait_until_up(f"{tenant_url}/_stats", tenant, log)
         first = 0
         trees = ([options.baseline] if options.baseline is not None else []) + [None]
-        runs = [(c, t) for c in configurations(options.workers) for t in trees]
-        for (workers, store), tree in runs:
-            config = Configuration(workers, store, tree=tree)
+        runs = [
+            (c, t, on)
+            for c in configurations(options.workers)
+            for t in trees
+            for on in options.confirm
+        ]
+        for (workers, store), tree, confirm in runs:
+            config = Configuration(workers, store, tree=tree, confirm=confirm)
             report.configurations.append(config)
             if workers > 1 and (reason := workers_unsupported()) is not None:
                 config.skipped = reason
@@ -506,26 +545,50 @@ def configurations(workers: Sequence[int]) -> list[tuple[int, str]]:
 
 
 def format_scaling(report: Report) -> str:
-    """Each configuration's derived capacity at the highest concurrency (the median run), and
-    the Redis configurations' against one process on Redis."""
+    """Each configuration's derived capacity at the highest concurrency (the median run), the
+    Redis configurations' against one process on Redis (the confirm page alike), and what the
+    confirm page adds to a flow's CPU (on less off)."""
     lines = ["\nderived capacity at the highest concurrency (median run):"]
-    base: float | None = None
+    base: dict[tuple[bool, Path | None], float] = {}
+    cpu: dict[tuple[tuple[int, str, Path | None], bool], float] = {}
     for config in report.configurations:
         if config.skipped or not config.phases:
             continue
         top = max(p.concurrency for p in config.phases)
         result = median_run([p for p in config.phases if p.concurrency == top])
         capacity = derived_capacity(result, config.workers)
+        cpu[config.key, config.confirm] = result.linker_cpu_ms_per_flow
         line = (
             f"  {config.label}: {result.linker_cpu_ms_per_flow:.2f} ms CPU/flow, "
+            f"{result.failed} failed, "
             f"{capacity:.0f} flows/s derived, {result.flows_per_second:.1f} measured"
         )
+        one = base.get((config.confirm, config.tree))
         if config.store == "redis" and config.workers == 1:
-            base = capacity
-        elif config.store == "redis" and base:
-            line += f" = {capacity / base:.2f}x one process on Redis"
+            base[config.confirm, config.tree] = capacity
+        elif config.store == "redis" and one:
+            line += f" = {capacity / one:.2f}x one process on Redis"
         lines.append(line)
+        if result.loop:
+            lines.append(f"    loop ms/flow: {format_hops(result)}")
+    costs = [
+        (key, on - cpu[key, False])
+        for (key, confirm), on in cpu.items()
+        if confirm and (key, False) in cpu
+    ]
+    if costs:
+        lines.append("the confirm page's CPU per flow (on less off, same configuration):")
+        for (workers, store, tree), ms in costs:
+            source = f" (baseline {tree})" if tree is not None else ""
+            plural = "worker" if workers == 1 else "workers"
+            lines.append(f"  {workers} {plural}, {store} store{source}: {ms:+.2f} ms")
     return "\n".join(lines)
+
+
+def _switch(text: str) -> bool:
+    if text not in ("on", "off"):
+        raise SystemExit(f"--confirm: {text!r} is neither on nor off")
+    return text == "on"
 
 
 def _phases(text: str) -> tuple[Phase, ...]:
@@ -538,6 +601,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     default = ",".join(f"{p.concurrency}:{p.flows}" for p in DEFAULT_PHASES)
     parser.add_argument("--phases", default=default, help="concurrency:flows, comma-separated")
     parser.add_argument("--workers", default="1,2", help="linker worker counts, comma-separated")
+    parser.add_argument(
+        "--confirm", default="on,off", help="the confirm page on, off or both (on,off)"
+    )
     parser.add_argument("--warmup", type=int, default=Options.warmup, help="warm-up flows")
     parser.add_argument("--repeats", type=int, default=Options.repeats, help="runs of each phase")
     parser.add_argument(
@@ -547,6 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = Options(
         phases=_phases(args.phases),
         workers=tuple(int(w) for w in args.workers.split(",")),
+        confirm=tuple(_switch(item) for item in args.confirm.split(",") if item),
         warmup=args.warmup,
         repeats=args.repeats,
         baseline=args.baseline.resolve() if args.baseline is not None else None,

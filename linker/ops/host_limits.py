@@ -36,8 +36,8 @@ log = logging.getLogger("linker")
 # Seconds a connection may take to send a request's head, and may stay idle between requests.
 HEADER_TIMEOUT = 10
 # Descriptors kept for everything but client connections: the store's pool (32), the
-# upstream client's (32), the listening socket, the event loop, logs and the audit file.
-RESERVED_DESCRIPTORS = 128
+# upstream client's (100), the listening socket, the event loop, logs and the audit file.
+RESERVED_DESCRIPTORS = 192
 MIN_CONNECTIONS = 32
 # Seconds a connection refused for the cap is kept, for its client to read the 503.
 REFUSED_LINGER = 1.0

@@ -3,8 +3,12 @@
 An identity service should not carry its own HTTP stack: aiohttp's parser, pool, TLS and
 proxy code are kept safe by far more users than ours would be. What linker asks of it:
 - one `ClientSession` per process (per `TenantHttp`), opened on first use inside the event
-  loop that runs it; at most `connections` requests in flight, and a request that waits
-  longer than `pool_wait` for one is refused (`PoolBusy`) rather than queued behind them;
+  loop that runs it; at most `connections` requests in flight. When all are busy, a request
+  waits for one at most `POOL_WAIT_SHARE` of its own `limit` (its step's remaining budget),
+  so the rest of that limit is left for the answer, and at most `POOL_WAITERS_PER_CONNECTION`
+  requests per connection wait at all: past either bound it is refused (`PoolBusy`), never
+  sent, rather than queued without end. A fixed wait would refuse a burst that the budget
+  could carry, or send a request with too little time left to be answered;
 - idle connections are closed after `KEEPALIVE_SECONDS`, below the idle timeout of the
   servers in front of a tenant, so a request rarely meets a connection the server is closing;
 - answers are bounded: aiohttp's default limits on the status line and each header line
@@ -42,7 +46,8 @@ from yarl import URL
 from linker.settings import Settings
 from linker.tenant.transport import (
     POOL_CONNECTIONS,
-    POOL_WAIT_SECONDS,
+    POOL_WAIT_SHARE,
+    POOL_WAITERS_PER_CONNECTION,
     TIMEOUT_SECONDS,
     AnswerLost,
     PoolBusy,
@@ -90,7 +95,8 @@ def trust(ca_file: Path | None = None) -> ssl.SSLContext:
 
 class TenantHttp:
     """The service's `Upstream`: at most `connections` requests on the wire at once; the
-    others wait `pool_wait` at most."""
+    others wait their share of their own limit (and no more than `pool_wait` seconds, when
+    given), `connections * POOL_WAITERS_PER_CONNECTION` of them at most."""
 
     def __init__(
         self,
@@ -98,11 +104,13 @@ class TenantHttp:
         proxy_url: str | None = None,
         ca_file: Path | None = None,
         connections: int = POOL_CONNECTIONS,
-        pool_wait: float = POOL_WAIT_SECONDS,
+        pool_wait: float | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.connections = connections
         self.pool_wait = pool_wait
+        self.max_waiting = connections * POOL_WAITERS_PER_CONNECTION
+        self._waiting = 0
         self._tls = tls if tls is not None else trust(ca_file)
         self._explicit = _explicit_route(proxy_url) if proxy_url else None
         # Read once: a process's environment does not change under it.
@@ -151,15 +159,25 @@ class TenantHttp:
         self._session = session
         return session
 
-    async def _acquire(self) -> None:
+    def pool_wait_for(self, limit: float) -> float:
+        """How long a request with `limit` seconds may wait for a free connection."""
+        wait = limit * POOL_WAIT_SHARE
+        return wait if self.pool_wait is None else min(wait, self.pool_wait)
+
+    async def _acquire(self, limit: float) -> None:
         if not self._slots.locked():
             await self._slots.acquire()
             return
+        if self._waiting >= self.max_waiting:
+            raise PoolBusy("every connection to the tenant is busy and the queue for one full")
+        self._waiting += 1
         try:
-            async with asyncio.timeout(self.pool_wait):
+            async with asyncio.timeout(self.pool_wait_for(limit)):
                 await self._slots.acquire()
         except TimeoutError:
-            raise PoolBusy("every connection to the tenant is busy") from None
+            raise PoolBusy("every connection to the tenant stayed busy") from None
+        finally:
+            self._waiting -= 1
 
     async def request(
         self,
@@ -172,19 +190,20 @@ class TenantHttp:
         limit: float = TIMEOUT_SECONDS,
     ) -> Reply:
         sent, body = encode_body(headers, form, json)
-        await self._acquire()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit  # the wait for a connection counts against it
+        await self._acquire(limit)
         try:
-            return await self._exchange(method, url, sent, body, limit)
+            return await self._exchange(method, url, sent, body, deadline)
         finally:
             self._slots.release()
 
     async def _exchange(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None, limit: float
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None, deadline: float
     ) -> Reply:
         session = self._session or self._open()
         route = self.route(url)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
         resend = method in _SAFE_METHODS
         while True:
             try:

@@ -6,8 +6,9 @@ tests inject their own.
 
 A request that gets no answer to trust raises one of linker's own failures, the vocabulary
 the `Retrier` sorts by, whatever library moved the bytes:
-- `PoolBusy`: every connection is busy; the request was never sent (never retried: waiting
-  longer would only queue behind them);
+- `PoolBusy`: every connection stayed busy for as long as the request could wait (a share of
+  its own time limit), or too many requests already wait; the request was never sent (never
+  retried: waiting longer would only queue behind them);
 - `Unreached`: no connection to the tenant was made (DNS, refused, TLS, the proxy); nothing was
   sent, so resending is safe. `TlsRefused` is the one an operator fixes by trusting a CA;
 - `AnswerLost`: the request may have reached the tenant, but no whole answer came back (a
@@ -25,8 +26,16 @@ from urllib.parse import urlencode
 
 from linker.core.errors import Signal
 
-POOL_CONNECTIONS = 32
-POOL_WAIT_SECONDS = 1.0
+# Connections to the tenant per process: a worker at full CPU (a few hundred flows a second,
+# five calls each) against a tenant some 50 ms away keeps about a hundred calls on the wire.
+POOL_CONNECTIONS = 100
+# A request waits for a free connection at most this share of its own time limit (the step's
+# remaining budget, five seconds at most), so that the rest is always left for the answer: a
+# write that gets its connection late is never sent with too little time to be answered.
+POOL_WAIT_SHARE = 0.5
+# At most this many requests per connection wait for one; the next is refused at once, so the
+# queue is bounded whatever the load.
+POOL_WAITERS_PER_CONNECTION = 4
 TIMEOUT_SECONDS = 5.0
 
 FORM = "application/x-www-form-urlencoded"
@@ -38,7 +47,8 @@ class UpstreamFailure(Signal):
 
 
 class PoolBusy(UpstreamFailure):
-    """Every connection stayed busy for the pool's wait: the request was never sent."""
+    """Every connection stayed busy for as long as the request could wait, or the queue for
+    one was full: the request was never sent."""
 
 
 class Unreached(UpstreamFailure):

@@ -23,7 +23,7 @@ from benchmarks.http.run import (
 
 
 # One worker on the memory store and on Redis; two workers over Redis: /metrics sums both, so
-# their step times are shown too.
+# their step times are shown too. Each with the confirm page on (four hops) and off (three).
 @pytest.mark.redis
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> None:
@@ -32,21 +32,33 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> N
     options = Options(phases=phases, workers=(workers,), warmup=0, repeats=1)
     report = run_benchmark(options, out=out)
 
-    stores = [(c.workers, c.store) for c in report.configurations]
-    assert stores == ([(1, "memory"), (1, "redis")] if workers == 1 else [(2, "redis")])
+    stores = [(c.workers, c.store, c.confirm) for c in report.configurations]
+    expected = [(1, "memory"), (1, "redis")] if workers == 1 else [(2, "redis")]
+    assert stores == [(w, store, on) for w, store in expected for on in (True, False)]
     for config in report.configurations:
         (phase,) = config.phases
-        check_phase(phase)
+        check_phase(phase, config.confirm)
     assert report.crypto.per_flow_ms > 0
     printed = out.getvalue()
     assert "c=5: 20 flows, 0 failed" in printed and "x the crypto bound" in printed
     assert f"flows/s ({workers} {'core' if workers == 1 else 'cores'} / CPU per flow)" in printed
     assert "derived capacity at the highest concurrency (median run):" in printed
+    assert (
+        f"{workers} {'worker' if workers == 1 else 'workers'}, redis store, confirm off:" in printed
+    )
+    assert "the confirm page's CPU per flow (on less off, same configuration):" in printed
+    # Each hop's own loop time per flow, the three classic hops summed, the confirm page beside.
+    assert "= " in printed and " for start, callback, commit; confirm page " in printed
+    for config in report.configurations:
+        (phase,) = config.phases
+        per_step = phase.loop_ms_per_flow()
+        assert all(ms > 0 for ms in per_step.values())
+        assert ("confirm" in per_step) is config.confirm
     for kind in ("wall", "loop"):
         assert f"server {kind} ms p50/p99 (/metrics buckets): start " in printed
 
 
-def check_phase(phase: PhaseResult) -> None:
+def check_phase(phase: PhaseResult, confirm: bool) -> None:
     assert (phase.flows, phase.linked, phase.failures) == (20, 20, {})
     assert phase.linker_cpu_seconds > 0 and phase.loadgen_cpu_seconds > 0
     assert phase.flows_per_second > 0
@@ -56,27 +68,34 @@ def check_phase(phase: PhaseResult) -> None:
         assert phase.upstream[endpoint] == 20, endpoint
     assert phase.upstream["users:get"] == 40
     for times in (phase.server, phase.loop):
-        assert {step: t.count for step, t in times.items()} == {
-            "start": 20,
-            "callback": 20,
-            "confirm": 20,
-            "commit": 20,
-        }
+        hops = (
+            ["start", "callback", "confirm", "commit"]
+            if confirm
+            else ["start", "callback", "commit"]
+        )
+        counts = {step: t.count for step, t in times.items() if t.count}
+        assert counts == dict.fromkeys(hops, 20)
         assert all(t.p50_ms is not None and t.p50_ms > 0 for t in times.values())
 
 
+@pytest.mark.redis
 def test_a_baseline_checkout_is_measured_first_in_the_same_run() -> None:
     out = io.StringIO()
     # This tree as its own baseline: the harness is what is tested, not a revision.
     options = Options(
-        phases=(Phase(concurrency=2, flows=5),), workers=(1,), warmup=0, repeats=1, baseline=REPO
+        phases=(Phase(concurrency=2, flows=5),),
+        workers=(1,),
+        confirm=(True,),
+        warmup=0,
+        repeats=1,
+        baseline=REPO,
     )
     report = run_benchmark(options, out=out)
-    # One worker runs on the memory store and on Redis, each for both checkouts.
-    baseline, current = [c for c in report.configurations if c.store == "memory"]
-    assert (baseline.tree, current.tree) == (REPO, None)
-    assert [phase.linked for phase in baseline.phases + current.phases] == [5, 5]
-    assert f"linker serve, 1 worker, memory store (baseline {REPO})" in out.getvalue()
+    # Each store in turn, the baseline's checkout first.
+    trees = [(c.store, c.tree) for c in report.configurations]
+    assert trees == [("memory", REPO), ("memory", None), ("redis", REPO), ("redis", None)]
+    assert [p.linked for c in report.configurations for p in c.phases] == [5, 5, 5, 5]
+    assert f"linker serve, 1 worker, memory store, confirm on (baseline {REPO})" in out.getvalue()
 
 
 def test_repeated_runs_print_each_figure_with_the_least_and_the_median() -> None:
@@ -125,6 +144,7 @@ def test_step_times_are_what_a_phase_added_between_two_scrapes() -> None:
 
     times = step_times(scrape(10, 0), scrape(10, 4))["commit"]
     assert times.count == 4
+    assert times.total_ms == pytest.approx(4.0)  # the _sum the phase added: 4 x 1 ms
     assert times.p50_ms is not None and 1.0 < times.p50_ms < 10.0
 
     # The loop-time histogram is read by its own name, apart from the wall-time one.

@@ -15,7 +15,15 @@ import pytest
 from linker.core.backoff import Budget
 from linker.core.errors import Code, LinkError
 from linker.tenant.http import TenantHttp
-from linker.tenant.transport import Answer, AnswerLost, PoolBusy, Reply, Unreached, Unsendable
+from linker.tenant.transport import (
+    POOL_WAITERS_PER_CONNECTION,
+    Answer,
+    AnswerLost,
+    PoolBusy,
+    Reply,
+    Unreached,
+    Unsendable,
+)
 from linker.tenant.upstream import Retrier
 from tests.support.httpx_upstream import HttpxUpstream
 
@@ -160,6 +168,54 @@ async def test_a_pool_timeout_is_never_retried(server: Server) -> None:
     assert refused.value.code is Code.UPSTREAM_UNAVAILABLE
     assert outcomes == ["pool_timeout"]
     assert len(server.requests) == 1  # the queued request never reached the tenant
+
+
+async def test_a_busy_pool_is_waited_for_within_half_the_requests_own_limit(
+    server: Server,
+) -> None:
+    server.release.clear()
+    async with TenantHttp(connections=1) as http:
+        held = asyncio.create_task(http.request("GET", f"{server.url}/slow"))
+        await server.received(1)
+        # Freed after 1.2 s: longer than a fixed one-second wait, within half of a 6 s limit.
+        asyncio.get_running_loop().call_later(1.2, server.release.set)
+        waited = await http.request("GET", f"{server.url}/waited", limit=6.0)
+        assert waited.status_code == 200
+        await held
+
+        server.release.clear()
+        held = asyncio.create_task(http.request("GET", f"{server.url}/slow-again"))
+        await server.received(3)
+        # Freed after 0.3 s: within a 0.4 s limit, but not within its half.
+        asyncio.get_running_loop().call_later(0.3, server.release.set)
+        began = time.monotonic()
+        with pytest.raises(PoolBusy):
+            await http.request("POST", f"{server.url}/too-late", json={"x": 1}, limit=0.4)
+        assert time.monotonic() - began >= 0.2
+        await held
+    paths = [line.split()[1] for line, _, _ in server.requests]
+    assert paths == ["/slow", "/waited", "/slow-again"]  # the late write was never sent
+
+
+async def test_the_queue_for_a_connection_is_bounded(server: Server) -> None:
+    server.release.clear()
+    async with TenantHttp(connections=1) as http:
+        assert http.max_waiting == POOL_WAITERS_PER_CONNECTION
+        held = asyncio.create_task(http.request("GET", f"{server.url}/slow"))
+        await server.received(1)
+        queued = [
+            asyncio.create_task(http.request("GET", f"{server.url}/queued", limit=10.0))
+            for _ in range(http.max_waiting)
+        ]
+        await asyncio.sleep(0.05)  # each is waiting now
+        began = time.monotonic()
+        with pytest.raises(PoolBusy):
+            await http.request("GET", f"{server.url}/one-too-many", limit=10.0)
+        assert time.monotonic() - began < 1.0  # refused at once, not after its 5 s of waiting
+        server.release.set()
+        answers = await asyncio.gather(held, *queued)
+    assert [a.status_code for a in answers] == [200] * (1 + POOL_WAITERS_PER_CONNECTION)
+    assert "GET /one-too-many HTTP/1.1" not in [line for line, _, _ in server.requests]
 
 
 async def test_a_refused_connection_is_a_connect_error() -> None:
