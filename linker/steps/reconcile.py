@@ -19,79 +19,30 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from linker.core.errors import Code, LinkError
-from linker.core.events import Event
 from linker.core.identities import Identity, identities_of
 from linker.ops.observability import log_event
 from linker.runtime import Runtime
+from linker.state import work
 from linker.state.attempts import OUTCOME_TTL, outbox_write
-from linker.state.keys import ALL_WORK_INDEXES, commit_of_work, work_index
-from linker.state.store import StoreUnavailable, Write, hash_tag
+from linker.state.keys import commit_of_work, work_index
+from linker.state.store import StoreUnavailable, hash_tag
+from linker.state.work import WorkItem
 from linker.steps.merging import lock_seconds, merge_into, one_merge_per_user
 
-WORK_PREFIX = "work:"
-# Pending work outlives any outage worth waiting for; `linker reconcile` finishes it sooner.
-WORK_TTL = 7 * 24 * 3600
 # An item whose commit still has an outcome key (in progress, or recorded less than this long
 # ago) may belong to a commit still writing it, or to a write whose lost answer may still land:
 # it is left alone unless its link is already there. The store expires that key on its own
 # clock, which every replica shares, so a replica whose clock is off cannot judge an item old
 # too early.
 SETTLE_AFTER = float(OUTCOME_TTL)
-# A pass reads at most this many items of each work group (the rest wait for the next pass).
-PASS_LIMIT = 100
-# Only one replica works on an item at a time (a TTL: counted by the store's clock too).
-LEASE_SECONDS = 30.0
 # The background loop's period: pending work is first retried within 30 s of the failure.
 INTERVAL = 10.0
 
 logger = logging.getLogger("linker.reconcile")
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """The merge owed to `primary` once `identity` is linked to it, and the link's event
-    (`linker.steps.delivery`) until the commit records it: settling the link as linked
-    records it."""
-
-    key: str
-    primary: str
-    identity: Identity
-    snapshot: dict[str, Any]
-    created_at: float
-    event: Event | None = None
-
-    def dumps(self) -> str:
-        data = {
-            "primary": self.primary,
-            "identity": self.identity.to_claim(),
-            "snapshot": self.snapshot,
-            "created_at": self.created_at,
-        }
-        if self.event is not None:
-            data["event"] = self.event.dumps()
-        return json.dumps(data, separators=(",", ":"))
-
-    @classmethod
-    def loads(cls, key: str, raw: str) -> WorkItem:
-        data = json.loads(raw)
-        event = data.get("event")
-        return cls(
-            key=key,
-            primary=data["primary"],
-            identity=Identity(**data["identity"]),
-            snapshot=data["snapshot"],
-            created_at=float(data["created_at"]),
-            event=Event.loads(event) if isinstance(event, str) else None,
-        )
-
-    def announced(self) -> Write:
-        """The item rewritten without its event, once the commit recorded that (only if the
-        item is still there: reconcile may have settled it first)."""
-        return Write(self.key, replace(self, event=None).dumps(), None)
 
 
 @dataclass
@@ -127,18 +78,6 @@ class Report:
             self.unreachable = True
 
 
-async def owe_merge(rt: Runtime, commit: str, item: WorkItem) -> None:
-    """Record the work before the link is sent (raises `StoreUnavailable`: nothing written)."""
-    await rt.attempts.store.put(item.key, item.dumps(), WORK_TTL, index=work_index(item.key))
-
-
-async def forget(rt: Runtime, key: str, *, index: str = "") -> None:
-    """Drop finished work (and its listing). Failing to is harmless (settling it again
-    changes nothing), and must not turn a true result into an error."""
-    with contextlib.suppress(StoreUnavailable):
-        await rt.attempts.store.delete(key, index=index)
-
-
 async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
     """Finish one item against the tenant's current state."""
     # As long as a lock can live: a commit still merging finishes, a crashed one's lapses.
@@ -155,7 +94,7 @@ async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
                 report.waiting.append(item.primary)
                 return
             report.not_linked.append(item.primary)
-            await forget(rt, item.key, index=work_index(item.key))
+            await work.forget(rt.attempts.store, item.key)
             return
         await merge_into(rt, item.primary, primary, item.snapshot, budget)
     report.merged.append(item.primary)
@@ -168,7 +107,7 @@ async def _finish_linked(rt: Runtime, item: WorkItem) -> None:
     not (its answer was lost, or it stopped before recording)."""
     commit = commit_of_work(item.key)
     if item.event is None or commit is None or hash_tag(commit) is None:
-        await forget(rt, item.key, index=work_index(item.key))
+        await work.forget(rt.attempts.store, item.key)
         return
     with contextlib.suppress(StoreUnavailable):  # the item stays: settled again, and recorded
         await rt.attempts.store.record(
@@ -188,34 +127,22 @@ async def _commit_may_still_write(rt: Runtime, item: WorkItem) -> bool:
     return await rt.attempts.outcome(commit) is not None
 
 
-async def pending_keys(rt: Runtime, *, scan: bool = False) -> list[str]:
-    """The work items' keys, read from their indexes (never by scanning the keyspace); with
-    `scan`, also items an earlier release left unlisted (for the command line)."""
-    store = rt.attempts.store
-    keys = await store.listed(ALL_WORK_INDEXES, limit=PASS_LIMIT)
-    if scan:
-        keys += [key for key in await store.scan(WORK_PREFIX) if key not in set(keys)]
-    return keys
-
-
 async def reconcile(rt: Runtime, *, scan: bool = False) -> Report:
-    """One pass over the pending items in the store (at most `PASS_LIMIT` per group)."""
+    """One pass over the pending items in the store (at most `work.PASS_LIMIT` per group)."""
     report = Report()
     store = rt.attempts.store
-    for key in await pending_keys(rt, scan=scan):
-        if not await store.put("lease:" + key, "1", LEASE_SECONDS, only_new=True):
+    for key in await work.pending(store, scan=scan):
+        if not await work.lease(store, key):
             continue  # another replica has it
         try:
-            raw = await store.get(key)
-            if raw is None:  # settled or expired: its listing goes
-                await forget(rt, key, index=work_index(key))
-            else:
-                await settle(rt, WorkItem.loads(key, raw), report)
+            item = await work.read(store, key)
+            if item is not None:
+                await settle(rt, item, report)
         except LinkError as error:
             report.fail(key, error)
             log_event("merge_still_pending", code=error.code.value)
         finally:
-            await forget(rt, "lease:" + key)
+            await work.release(store, key)
     return report
 
 

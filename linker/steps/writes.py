@@ -26,10 +26,11 @@ from linker.core.identities import Identity
 from linker.ops.audit import AuditRecord, audit_unavailable
 from linker.ops.observability import log_event
 from linker.runtime import Runtime
+from linker.state import work
 from linker.state.attempts import Prepared
-from linker.state.keys import work_index, work_key
+from linker.state.keys import work_key
+from linker.state.work import WorkItem
 from linker.steps.merging import merge_into, one_merge_per_user, patch_for
-from linker.steps.reconcile import WorkItem, forget, owe_merge
 
 
 @dataclass(frozen=True)
@@ -85,17 +86,17 @@ async def link(
         raise audit_unavailable()
     # Without LINKER_EVENTS_URL, nothing would send it: no outbox entry at all.
     linked_event = event(identity) if rt.settings.events_url else None
-    work = WorkItem(
+    item = WorkItem(
         work_key(attempt.commit), attempt.primary, identity, snapshot, rt.clock(), linked_event
     )
-    await owe_merge(rt, attempt.commit, work)
+    await work.owe(rt.attempts.store, item)
     # (b) The link. A lost answer is settled by reading; a refusal leaves nothing written.
     # With the outcome unknown, the work item stays: reconcile merges if the link exists.
     try:
         await rt.management.link(attempt.primary, identity, budget)
     except LinkError as error:
         if error.code is not Code.OUTCOME_UNKNOWN:
-            await forget(rt, work.key, index=work_index(work.key))
+            await work.forget(rt.attempts.store, item.key)
         raise
     # (c) The merge, from the snapshot, against the primary read afresh (`linker.steps.merging`).
     record.merge = "none"
@@ -108,9 +109,9 @@ async def link(
             log_event("merge_pending", sub=attempt.primary, code=error.code.value)
             record.merge = "pending"
             linked = Result(status="linked", identity=identity)
-            return Written(linked, owed=work, event=linked_event)
+            return Written(linked, owed=item, event=linked_event)
     linked = Result(status="linked", identity=identity)
-    return Written(linked, finished=work.key, event=linked_event)
+    return Written(linked, finished=item.key, event=linked_event)
 
 
 async def _merge(rt: Runtime, primary_id: str, snapshot: dict[str, Any], budget: Budget) -> bool:

@@ -27,7 +27,8 @@ from starlette.applications import Starlette
 from linker.app import create_app
 from linker.runtime import Runtime
 from linker.state.store import MemoryStore
-from linker.steps.reconcile import SETTLE_AFTER, WORK_PREFIX, replay, snapshots_to_replay
+from linker.state.work import PREFIX as WORK_PREFIX
+from linker.steps.reconcile import SETTLE_AFTER, replay, snapshots_to_replay
 from linker.tenant.upstream import Retrier
 from linker.testing import FakeClock
 from tests.reliability.soak import Crash, FaultyTenant, Flow, SoakReport, _judge

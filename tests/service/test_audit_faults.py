@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from linker.ops.audit import BACKLOG_PREFIX
-from linker.steps.reconcile import WORK_PREFIX
+from linker.state.work import PREFIX as WORK_PREFIX
 from tests.support.harness import PRIMARY, SECONDARY, Harness, nested_state, read_resume
 
 MERGED = {"theme": "dark", "github": {"handle": "alice"}}

@@ -17,7 +17,7 @@ from linker.core.claims import LEEWAY
 from linker.core.secret import Secret
 from linker.state.store import MemoryStore
 from linker.state.store_clock import clock_notes
-from linker.steps.reconcile import WORK_PREFIX
+from linker.state.work import PREFIX as WORK_PREFIX
 from linker.testing import FakeClock, free_port
 from linker.web.cookies import TxnCookies
 from tests.support.fake_tenant import FakeTenant, Fault, status

@@ -19,7 +19,7 @@ from linker.settings import Settings, SettingsError
 from linker.state.attempts import Attempts
 from linker.state.keys import WORK_INDEXES, new_commit_id, new_txn_id, work_index, work_key
 from linker.state.store import RedisStore, StoreUnavailable, cluster_nodes
-from linker.steps.reconcile import WORK_TTL
+from linker.state.work import TTL as WORK_TTL
 from linker.testing import FakeClock
 from linker.testing.events import EventSink
 from tests.events.support import EVENTS_SECRET, outbox, sending_to, until
