@@ -39,7 +39,7 @@ FAST := tests/core tests/service tests/client tests/test_boundaries.py tests/tes
 check: lint typecheck fast
 
 fast: $(STAMP) system-deps
-	$(BIN)/pytest -q $(FAST)
+	$(BIN)/pytest -q -n 2 $(FAST)
 
 demo: $(STAMP)
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ./scripts/system-deps
