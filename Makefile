@@ -32,8 +32,8 @@ test: lint typecheck unit
 
 # The quick loop while working: lint, types and the fast suite (the core, the service and the
 # client SDK in-process, on two pytest-xdist workers; redis-server is started by the tests that
-# need it). `make test` is the
-# whole thing: the dev tenant end to end, Chromium, the wheels, the deploy files.
+# need it). `make test` is the whole thing: the dev tenant end to end, Chromium, the wheels,
+# the deploy files.
 FAST := tests/core tests/service tests/client tests/test_boundaries.py tests/test_cli.py \
 	tests/test_serving.py
 
