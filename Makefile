@@ -78,7 +78,7 @@ soak-host: $(STAMP)
 
 # At least 100,000 fuzzed requests over every route; prints the count.
 fuzz: $(STAMP)
-	LINKER_FUZZ_EXAMPLES=20000 $(BIN)/pytest -q -s tests/reliability/test_fuzz_routes.py
+	LINKER_FUZZ_EXAMPLES=22000 $(BIN)/pytest -q -s tests/reliability/test_fuzz_routes.py
 
 serve: $(STAMP)
 	$(BIN)/linker serve

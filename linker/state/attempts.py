@@ -20,7 +20,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 from linker.core.action_tokens import Result
 from linker.core.errors import Signal
@@ -43,7 +43,8 @@ from linker.state.store import Store, Write, hash_tag
 GRACE_SECONDS = 300
 PREPARED_TTL = 120
 OUTCOME_TTL = 120
-IN_PROGRESS = "in_progress"
+# The outcome key's value while a commit writes (and what `outcome` answers then).
+IN_PROGRESS: Final = "in_progress"
 # An event waits in the outbox until it is delivered or discarded: far longer than the retry
 # schedule, so that a parked one is still there when an operator looks.
 EVENT_TTL = 365 * 24 * 3600
@@ -102,6 +103,14 @@ def result_loads(data: dict[str, Any]) -> Result:
         identity=Identity(**identity) if identity else None,
         primary=data.get("primary"),
     )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A commit's outcome as it was recorded: for whom, and what it answered."""
+
+    primary: str
+    result: Result
 
 
 class Attempts:
@@ -210,10 +219,13 @@ class Attempts:
             unlist=(work_index(finished), finished) if finished else ("", ""),
         )
 
-    async def outcome(self, commit: str) -> tuple[str, Result] | str | None:
-        """`(primary, result)` as recorded, `IN_PROGRESS` while a commit writes, or None."""
+    async def outcome(self, commit: str) -> Recorded | Literal["in_progress"] | None:
+        """The outcome as recorded, `IN_PROGRESS` while a commit writes, or None (unknown,
+        or expired)."""
         raw = await self.store.get(outcome_key(commit))
-        if raw is None or raw == IN_PROGRESS:
-            return raw
+        if raw is None:
+            return None
+        if raw == IN_PROGRESS:
+            return IN_PROGRESS
         data = json.loads(raw)
-        return data["primary"], result_loads(data["result"])
+        return Recorded(primary=data["primary"], result=result_loads(data["result"]))

@@ -20,7 +20,7 @@ from linker.core.identities import Identity
 from linker.ops.admission import busy
 from linker.ops.audit import AuditRecord, AuditUnavailable, audit_unavailable
 from linker.runtime import Runtime
-from linker.state.attempts import IN_PROGRESS, ForAnotherUser, Prepared
+from linker.state.attempts import IN_PROGRESS, ForAnotherUser, Prepared, Recorded
 from linker.state.store import StoreUnavailable
 from linker.state.store_clock import clock_off
 from linker.steps import suggest_writes, writes
@@ -159,8 +159,8 @@ async def _recorded(rt: Runtime, req: CommitRequest) -> Result:
             found = await rt.attempts.outcome(req.commit)
         except StoreUnavailable:
             return Result.from_error(store_down())
-        if isinstance(found, tuple) and found[0] == req.sub:
-            return found[1]
+        if isinstance(found, Recorded) and found.primary == req.sub:
+            return found.result
         if found != IN_PROGRESS:
             return Result.from_error(
                 LinkError(
