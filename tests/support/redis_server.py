@@ -16,6 +16,22 @@ from pathlib import Path
 from linker.testing import free_port
 
 
+def _wait_until_listening(
+    port: int, process: subprocess.Popen[bytes], workdir: Path, what: str
+) -> None:
+    """Until the server accepts a connection on `port`; its log's tail if it never does."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                said = (workdir / "redis.log").read_text(errors="replace")[-300:]
+                raise RuntimeError(f"{what} did not start: {said}") from None
+            time.sleep(0.05)
+
+
 @contextmanager
 def redis_server(workdir: Path, *options: str, port: int | None = None) -> Iterator[str]:
     """A redis-server on a free port (or `port`: a server started again where it was) for the
@@ -45,16 +61,7 @@ def redis_server(workdir: Path, *options: str, port: int | None = None) -> Itera
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    said = (workdir / "redis.log").read_text(errors="replace")[-300:]
-                    raise RuntimeError(f"redis-server did not start: {said}") from None
-                time.sleep(0.05)
+        _wait_until_listening(port, process, workdir, "redis-server")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
@@ -158,16 +165,7 @@ def redis_tls_server(workdir: Path, *, user: str, password: str) -> Iterator[tup
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    said = (workdir / "redis.log").read_text(errors="replace")[-300:]
-                    raise RuntimeError(f"redis-server (TLS) did not start: {said}") from None
-                time.sleep(0.05)
+        _wait_until_listening(port, process, workdir, "redis-server (TLS)")
         yield f"rediss://{user}:{password}@127.0.0.1:{port}/0", ca
     finally:
         process.terminate()
