@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from linker.client.events import IdentityLinked
-from linker.core.identities import Identity
 from linker.core.transaction import Transaction
 from linker.settings import Settings, SettingsError
 from linker.state.attempts import Attempts
@@ -23,6 +22,7 @@ from linker.state.work import TTL as WORK_TTL
 from linker.testing import FakeClock
 from linker.testing.events import EventSink
 from tests.events.support import EVENTS_SECRET, outbox, sending_to, until
+from tests.service.test_store import txn as store_txn
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     PRIMARY,
@@ -53,24 +53,8 @@ async def store(cluster: Cluster) -> AsyncIterator[RedisStore]:
 
 
 def txn(user: str, **overrides: object) -> Transaction:
-    fields: dict[str, object] = dict(
-        id=new_txn_id(user),
-        action="unlink",
-        primary_user_id=user,
-        primary_email=None,
-        client_id="app",
-        connection="github",
-        connection_scope=None,
-        outer_state="s",
-        nonce="n",
-        code_verifier="v",
-        ip="127.0.0.1",
-        created_at=1.0,
-        expires_at=2.0,
-        target=Identity("github", "1|2", "github"),
-    )
-    fields.update(overrides)
-    return Transaction(**fields)  # type: ignore[arg-type]
+    """The store tests' transaction, with an id tagged with its user's slot."""
+    return store_txn(new_txn_id(user), user, **overrides)
 
 
 async def test_a_users_bound_is_kept_in_one_slot(store: RedisStore) -> None:
