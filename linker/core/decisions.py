@@ -56,13 +56,18 @@ class Policy(Protocol):
     def require_same_email(self) -> bool: ...
 
 
-def check_client_and_request(req: StartRequest, settings: Policy) -> None:
-    """Step 2 and the request's shape: client allowed, action and connection sensible."""
+def check_client(client_id: str, settings: Policy) -> None:
+    """Step 2: the application is one allowed to ask for linking (`*`: every application)."""
     allowed = settings.allowed_client_ids
-    if "*" not in allowed and req.client_id not in allowed:  # `*`: every application
+    if "*" not in allowed and client_id not in allowed:
         raise LinkError(
             Code.CLIENT_NOT_ALLOWED, "This application is not allowed to link accounts."
         )
+
+
+def check_client_and_request(req: StartRequest, settings: Policy) -> None:
+    """Step 2 and the request's shape: client allowed, action and connection sensible."""
+    check_client(req.client_id, settings)
     if req.action not in ACTIONS:
         raise LinkError(
             Code.INVALID_REQUEST, "Ask for either link_account or unlink_account, not both."

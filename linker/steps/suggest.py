@@ -114,10 +114,7 @@ async def _offer(
             )
         )
     mode = check_request(req)
-    if settings.allowed_client_ids and req.client_id not in settings.allowed_client_ids:
-        raise LinkError(
-            Code.CLIENT_NOT_ALLOWED, "This application is not allowed to link accounts."
-        )
+    decisions.check_client(req.client_id, settings)
     # The same lookups whatever they find: the answer time tells nothing about other accounts.
     budget = rt.tenant.budget()
     users: list[dict[str, Any]] = []

@@ -212,3 +212,16 @@ async def test_a_store_down_at_the_choice_is_a_retryable_503(grace: Harness) -> 
     answer = await choose(grace, page)
     assert answer.status_code == 503 and "upstream_unavailable" in answer.text
     assert "set-cookie" not in answer.headers  # the offer's cookie stays for a reload
+
+
+@pytest.mark.parametrize("env_overrides", [{"LINKER_ALLOWED_CLIENT_IDS": "*"}])
+async def test_every_application_allowed_is_offered_the_link_too(grace: Harness) -> None:
+    assert offer_id(await offer(grace))  # `*` names no application, and allows each
+
+
+@pytest.mark.parametrize("env_overrides", [{"LINKER_ALLOWED_CLIENT_IDS": "another-app"}])
+async def test_an_application_not_allowed_gets_no_offer(grace: Harness) -> None:
+    params = {"session_token": start_token(grace), "state": grace.outer_state}
+    page = await grace.client.get("/link/suggest", params=params)
+    assert "/link/suggest/choose" not in page.text
+    assert read_resume(page).error == "client_not_allowed"
