@@ -27,6 +27,8 @@ from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     PRIMARY,
     Harness,
+    commit_claims,
+    hs256,
     make_settings,
     nested_state,
     read_resume,
@@ -117,31 +119,44 @@ async def replicas(
     return made[0], made[1]
 
 
-async def across(a: Harness, b: Harness, secondary: str) -> tuple[str, str]:
-    """Start on `a`, sign in, come back to `b` (with the browser's cookies), commit on `a`."""
-    started = await a.start()
+async def across(a: Harness, b: Harness, secondary: str, primary: str = PRIMARY) -> tuple[str, str]:
+    """`primary` starts on `a`, signs in, comes back to `b` (with the browser's cookies), and
+    commits on `a`."""
+    profile = a.tenant.users[primary]
+    # The user as they signed in, before any of these links: their own identity.
+    user = {
+        "email": profile["email"],
+        "email_verified": True,
+        "identities": profile["identities"][:1],
+    }
+    started = await a.start(sub=primary, id_token_hint=a.hint(sub=primary), user=user)
     assert started.status_code == 302, started.text
     code = a.tenant.login(started.headers["location"], sub=secondary)
     b.client.cookies = a.client.cookies
     resumed = read_resume(await b.callback(code=code, state=nested_state(started)))
     assert resumed.status == "pending", resumed.error
-    committed = await a.commit(resumed.commit)
+    claims = commit_claims(now=int(a.clock()), commit=resumed.commit, primary=profile)
+    committed = await a.client.post("/link/commit", json={"commit_token": hs256(claims)})
     return resumed.commit, committed.json()["status"]
 
 
 async def test_two_replicas_link_across_the_cluster_and_spread_its_state(
     tenant: FakeTenant, clock: FakeClock, cluster: Cluster, store: RedisStore
 ) -> None:
+    """Twelve users each link an account, every start and callback on another replica. A
+    user's state shares one slot (their events keep their order); the users spread it."""
+    primaries = [f"google-oauth2|{7000 + i}" for i in range(12)]
+    secondaries = [f"github|{5000 + i}" for i in range(12)]
+    for primary, secondary in zip(primaries, secondaries, strict=True):
+        tenant.add_user(primary, email=f"{primary[-4:]}@example.com", connection="google-oauth2")
+        tenant.add_user(secondary, email=f"{primary[-4:]}@example.com")
     async with AsyncExitStack() as stack:
         a, b = await replicas(stack, tenant, clock, cluster.url)
-        secondaries = [f"github|{5000 + i}" for i in range(12)]
-        for sub in secondaries:
-            tenant.add_user(sub, email="alice@example.com")
-        done = [await across(a, b, sub) for sub in secondaries]
+        done = [await across(a, b, s, p) for p, s in zip(primaries, secondaries, strict=True)]
     assert [status for _, status in done] == ["linked"] * len(secondaries)
-    linked = {f"{i['provider']}|{i['user_id']}" for i in tenant.users[PRIMARY]["identities"]}
-    assert set(secondaries) <= linked
-    # Each commit's outcome is kept in its group's slot: the groups span the primaries.
+    for primary, secondary in zip(primaries, secondaries, strict=True):
+        linked = {f"{i['provider']}|{i['user_id']}" for i in tenant.users[primary]["identities"]}
+        assert secondary in linked
     outcome_keys = await store.scan("outcome:")
     assert len(outcome_keys) >= len(secondaries)
     assert len({cluster.primary_of("linker:" + key) for key in outcome_keys}) > 1
