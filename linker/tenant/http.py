@@ -32,7 +32,9 @@ proxy code are kept safe by far more users than ours would be. What linker asks 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
+import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +69,9 @@ HAPPY_EYEBALLS_DELAY = 0.25
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # Safe to send again on a fresh connection when a pooled one was closed under it.
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
+# Only characters RFC 3986 allows in a URL, so its escapes are already made: linker quotes
+# each path segment and query value it puts in a URL (one character class: no backtracking).
+_ENCODED = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +195,7 @@ class TenantHttp:
         limit: float = TIMEOUT_SECONDS,
     ) -> Reply:
         sent, body = encode_body(headers, form, json)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit  # the wait for a connection counts against it
+        deadline = time.monotonic() + limit  # the wait for a connection counts against it
         await self._acquire(limit)
         try:
             return await self._exchange(method, url, sent, body, deadline)
@@ -203,24 +207,25 @@ class TenantHttp:
     ) -> Reply:
         session = self._session or self._open()
         route = self.route(url)
-        loop = asyncio.get_running_loop()
+        # A URL already escaped is not parsed for escaping again (about 15 us a call).
+        target = URL(url, encoded=True) if _ENCODED.fullmatch(url) else url
         resend = method in _SAFE_METHODS
         while True:
             try:
                 async with session.request(
                     method,
-                    url,
+                    target,
                     headers=headers,
                     data=body,
                     allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=max(deadline - loop.time(), 0.001)),
+                    timeout=aiohttp.ClientTimeout(total=max(deadline - time.monotonic(), 0.001)),
                     proxy=route.proxy,
                     proxy_auth=route.auth,
                 ) as response:
                     content = await _bounded_body(response)
                     return Reply(response.status, response.headers, content)
             except (aiohttp.ClientError, OSError, ValueError) as exc:  # TimeoutError is OSError
-                if resend and _stale(exc) and loop.time() < deadline:
+                if resend and _stale(exc) and time.monotonic() < deadline:
                     resend = False
                     continue
                 raise _failure(exc, url) from None
