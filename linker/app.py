@@ -21,8 +21,7 @@ from starlette.routing import Route
 
 from linker.core.errors import LinkError
 from linker.ops import serving
-from linker.ops.host_limits import DescriptorGuard
-from linker.ops.observability import LoopTimeMiddleware, instrument
+from linker.ops.redaction import install_redaction
 from linker.ops.webhooks import WebhookSender
 from linker.runtime import Runtime, build_runtime
 from linker.settings import Settings
@@ -38,8 +37,9 @@ from linker.tenant.http import upstream_client
 from linker.tenant.transport import Upstream
 from linker.tenant.upstream import Retrier
 from linker.web import suggest as suggest_web
-from linker.web.body_limit import BODY_CAPS, MAX_COMMIT_BODY, BodyLimitMiddleware
+from linker.web.body_limit import BODY_CAPS, MAX_COMMIT_BODY
 from linker.web.cookies import cookie_name
+from linker.web.edge import Edge
 from linker.web.render import render, too_long
 
 # Bad input is answered; anything longer than this is not a token we issued or expect.
@@ -86,12 +86,14 @@ def create_app(
     app.state.reconcile = lambda: reconcile(runtime)
     if sender is not None:
         app.state.deliver_events = lambda: events.deliver(runtime, sender)
-    instrument(app)  # request ids, and no token in any log line whoever serves the app
-    app.add_middleware(DescriptorGuard)  # out of descriptors: a 503, never a 500
-    # No body is read whole before it is bounded, each route's cap its own.
-    app.add_middleware(BodyLimitMiddleware, caps={**BODY_CAPS, **suggest_web.BODY_CAPS})
-    # Added last, so outermost: the loop time includes the other middleware's.
-    app.add_middleware(LoopTimeMiddleware, metrics=runtime.metrics, steps=step_routes())
+    install_redaction()  # no token in any log line, whoever serves the app
+    # Request ids, bounded bodies, a 503 when out of descriptors, each step's loop time.
+    app.add_middleware(
+        Edge,
+        metrics=runtime.metrics,
+        steps=step_routes(),
+        caps={**BODY_CAPS, **suggest_web.BODY_CAPS},
+    )
     return app
 
 

@@ -12,7 +12,7 @@ open no connection to Redis or the tenant and no audit file. Three guards:
   uvicorn counts that timeout only between requests) and a cap on open connections per process
   (uvicorn's `limit_concurrency`: beyond it a new connection gets a 503 and is closed at once,
   before it can hold anything).
-- `DescriptorGuard`: an `OSError` that still escapes a request (`EMFILE`, out of descriptors,
+- `OutOfResources`: an `OSError` that still escapes a request (`EMFILE`, out of descriptors,
   or any other) is answered 503 `upstream_unavailable` rather than a 500 with a traceback.
 
 A buffering proxy in front (see docs/operations.md) is still the real defence against slow
@@ -26,7 +26,7 @@ import errno
 import json
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from linker.ops.logs import JsonLine
@@ -122,38 +122,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-class DescriptorGuard:
-    """ASGI middleware: an `OSError` from the app before the response started is a 503
-    `upstream_unavailable` (logged once per errno name), never a 500."""
+class OutOfResources:
+    """The answer to an `OSError` that escaped a request before its response started: a 503
+    `upstream_unavailable`, never a 500, logged once per errno name (`linker.web.edge`
+    applies it to every request)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         self._logged: set[str] = set()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking)
-        except OSError as exc:
-            if started:
-                raise
-            name = errno.errorcode.get(exc.errno or 0, "OSError")
-            if name not in self._logged:
-                self._logged.add(name)
-                log.warning(JsonLine({"event": "host_out_of_resources", "errno": name}))
-            await _unavailable(send)
+    async def answer(self, exc: OSError, send: Send, *headers: tuple[bytes, bytes]) -> None:
+        name = errno.errorcode.get(exc.errno or 0, "OSError")
+        if name not in self._logged:
+            self._logged.add(name)
+            log.warning(JsonLine({"event": "host_out_of_resources", "errno": name}))
+        await _unavailable(send, headers)
 
 
-async def _unavailable(send: Send) -> None:
+async def _unavailable(send: Send, headers: tuple[tuple[bytes, bytes], ...]) -> None:
     body = json.dumps(
         {
             "error": "upstream_unavailable",
@@ -168,6 +153,7 @@ async def _unavailable(send: Send) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
+                *headers,
             ],
         }
     )

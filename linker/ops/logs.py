@@ -2,9 +2,9 @@
 
 Each line has `time`, `level`, `logger` and `request_id`; linker's own lines (whose message
 is a `JsonLine`, see `log_event`, or any JSON object) add their event fields, everyone
-else's (uvicorn, httpx) add `message`. The request id comes from `RequestIdMiddleware`: a
+else's (uvicorn, httpx) add `message`. The request id comes from `incoming_request_id`: a
 sane incoming `X-Request-Id` is kept so that ids can be followed across proxies, anything
-else is replaced, and the response echoes it.
+else is replaced, and the response echoes it (`linker.web.edge`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from linker.ops.redaction import install_redaction, redact
 
 REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_BYTES = REQUEST_ID_HEADER.lower().encode("ascii")  # as ASGI names headers
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 request_id: ContextVar[str | None] = ContextVar("linker_request_id", default=None)
 
@@ -131,27 +131,11 @@ def logging_config(level: str = "info") -> dict[str, Any]:
     }
 
 
-class RequestIdMiddleware:
-    """Gives each HTTP request an id that every log line made while serving it carries."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"")
-        text = incoming.decode("latin-1")
-        rid = text if _SANE_ID.fullmatch(text) else secrets.token_hex(16)
-        token = request_id.set(rid)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id.reset(token)
+def incoming_request_id(scope: Scope) -> str:
+    """The request's id: its sane `X-Request-Id`, so that ids can be followed across proxies,
+    or a new one (`linker.web.edge` sets it for the request and echoes it)."""
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_BYTES:
+            text = value.decode("latin-1")
+            return text if _SANE_ID.fullmatch(text) else secrets.token_hex(16)
+    return secrets.token_hex(16)

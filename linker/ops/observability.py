@@ -5,8 +5,8 @@ token, a code, a cookie or a secret (`linker.ops.redaction` enforces it for ever
 `Metrics` keeps the small `count` / `observe` interface the service uses and exposes a
 `prometheus_client` registry of its own per app, so several apps in one process (tests, the
 demo) never share counters; under `linker serve --workers N` they are shared instead, so
-that one scrape sums every worker (`PROMETHEUS_MULTIPROC_DIR`). `LoopTimeMiddleware` times
-each linking step's request on the event loop (`linker.ops.looptime`).
+that one scrape sums every worker (`PROMETHEUS_MULTIPROC_DIR`). `linker.web.edge` times each
+linking step's request on the event loop (`linker.ops.looptime`) into it.
 """
 
 from __future__ import annotations
@@ -26,16 +26,12 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
-from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from linker.ops.logs import JsonLine, RequestIdMiddleware
-from linker.ops.looptime import LoopTimer
+from linker.ops.logs import JsonLine
 from linker.ops.redaction import (
     SENSITIVE_PARAMS,
     RedactQueryFilter,
     bounded,
-    install_redaction,
     redact_url,
 )
 from linker.tenant.transport import TIMEOUT_SECONDS, Answer, Upstream
@@ -43,11 +39,9 @@ from linker.tenant.transport import TIMEOUT_SECONDS, Answer, Upstream
 __all__ = [
     "MULTIPROCESS_DIR",
     "SENSITIVE_PARAMS",
-    "LoopTimeMiddleware",
     "Metrics",
     "RedactQueryFilter",
     "TimedUpstream",
-    "instrument",
     "log_event",
     "redact_url",
 ]
@@ -263,34 +257,3 @@ class TimedUpstream:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
-
-
-def instrument(app: Starlette) -> None:
-    """Request ids on every request and response, and redaction of every log record."""
-    install_redaction()
-    app.add_middleware(RequestIdMiddleware)
-
-
-class LoopTimeMiddleware:
-    """Observes `linker_request_loop_seconds{step}` for each request to a linking step's route.
-
-    `steps` maps (method, path) to the step's label, the one `outcomes.observe` uses; other
-    requests pass through untimed. The time covers everything the request runs inside the
-    app, the middleware within this one included, until its response is sent.
-    """
-
-    def __init__(self, app: ASGIApp, metrics: Metrics, steps: Mapping[tuple[str, str], str]):
-        self.app = app
-        self.metrics = metrics
-        self.steps = dict(steps)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        step = self.steps.get((scope.get("method", ""), scope.get("path", "")))
-        if step is None or scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        timer: LoopTimer[None] = LoopTimer(self.app(scope, receive, send))
-        try:
-            await timer
-        finally:
-            self.metrics.observe("linker_request_loop_seconds", timer.seconds, step=step)

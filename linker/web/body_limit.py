@@ -1,12 +1,12 @@
 """Request bodies bounded before they are read, on every route.
 
 Reading a body whole and then checking its length lets one unauthenticated POST of a gigabyte
-take a gigabyte of a worker's memory. This pure ASGI middleware stands in front of the app:
+take a gigabyte of a worker's memory. The rules, applied by `linker.web.edge` in front of the app:
 
 - a `Content-Length` above the route's cap is answered 413 at once, nothing read;
 - a body without one (chunked) is passed to the app in the pieces the server reads, counted
   as they go, and cut the moment the count passes the cap: the app's `receive` raises
-  `BodyTooLarge`, the middleware answers 413 if nothing has been sent yet.
+  `BodyTooLarge`, answered 413 if nothing has been sent yet.
 
 The 413 closes the connection (`Connection: close`), so the server does not go on reading
 and discarding the rest of the body for a keep-alive. Only `POST /link/commit`
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from linker.core.errors import Signal
 
@@ -43,7 +43,7 @@ class BodyTooLarge(Signal):
     """Raised from `receive` once a body passes its route's cap."""
 
 
-def _declared(scope: Scope) -> int | None:
+def declared_length(scope: Scope) -> int | None:
     """The declared length; None for no body, -1 for one of unknown length (chunked, or a
     length that does not read): counted as it comes, and refused unread where none is taken."""
     chunked = False
@@ -59,7 +59,8 @@ def _declared(scope: Scope) -> int | None:
     return -1 if chunked else None
 
 
-async def too_large(send: Send, cap: int) -> None:
+async def too_large(send: Send, cap: int, *headers: tuple[bytes, bytes]) -> None:
+    """The 413, with `headers` added (the request id), closing the connection."""
     body = json.dumps(
         {
             "error": "invalid_request",
@@ -75,51 +76,8 @@ async def too_large(send: Send, cap: int) -> None:
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
                 (b"connection", b"close"),
+                *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-class BodyLimitMiddleware:
-    """Answers 413 for a body above its route's cap (`caps`, else `default` bytes)."""
-
-    def __init__(
-        self, app: ASGIApp, caps: Mapping[str, int] = BODY_CAPS, default: int = NO_BODY
-    ) -> None:
-        self.app = app
-        self.caps = dict(caps)
-        self.default = default
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        cap = self.caps.get(scope.get("path", ""), self.default)
-        declared = _declared(scope)
-        if declared is not None and (declared > cap or (declared < 0 and cap == NO_BODY)):
-            await too_large(send, cap)
-            return
-        seen = 0
-        started = False
-
-        async def bounded_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > cap:
-                    raise BodyTooLarge
-            return message
-
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, bounded_receive, watched_send)
-        except BodyTooLarge:
-            if not started:
-                await too_large(send, cap)

@@ -38,6 +38,7 @@ async def test_a_declared_length_above_the_cap_is_answered_413_unread(harness: H
     assert response.status_code == 413
     assert response.json()["error"] == "invalid_request"
     assert response.headers["connection"] == "close"
+    assert len(response.headers["x-request-id"]) == 32  # a refusal can be followed in the logs
     assert body.taken <= 64 * 1024  # the client's first piece at most: nothing was read
 
 
