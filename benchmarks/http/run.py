@@ -7,10 +7,13 @@ the page that shows the account before linking on (the default: four hops) and o
 `linker serve` and, per phase, a load generator. Around each phase it reads linker's CPU
 time from /proc (the server process and its children), linker's `/metrics` histograms (each
 step's wall time and its own time on the event loop, summed over the workers) and the tenant's
-call counts; the load generator reports flows, failures and its own CPU.
+call counts; the load generator reports flows, failures and its own CPU. N workers also run
+the top phase at N times its concurrency, so that each worker carries as many flows at once
+as one worker alone: their CPU per flow is then compared with one process's (two workers
+sharing 200 flows carry 100 each, and a loop with fewer events per turn costs more per flow).
 
     python -m benchmarks.http [--phases 1:200,50:500,200:800] [--repeats 3] [--workers 1,2]
-                             [--confirm on,off] [--warmup 50] [--baseline DIR]
+                             [--confirm on,off] [--warmup 50] [--baseline DIR] [--no-per-worker]
 
 With `--baseline DIR` (a checkout of another revision, such as `git archive main | tar -x`),
 each configuration runs first with DIR's `linker`, then with this tree's, against the same
@@ -81,6 +84,9 @@ class Options:
     repeats: int = 3  # runs of each phase
     baseline: Path | None = None  # another checkout, measured before this one
     crypto_rounds: int = 200
+    # N workers also run the top phase at N times its concurrency: each worker then carries
+    # as many flows at once as one worker does alone, and their CPU per flow compares.
+    per_worker: bool = True
 
 
 @dataclass
@@ -350,6 +356,17 @@ def _line(stream: IO[str] | None) -> str:
     return stream.readline()
 
 
+def phases_for(options: Options, workers: int) -> list[tuple[str, Phase]]:
+    """The labelled phases `workers` processes run: the common ones, then (with several and
+    `per_worker`) the top phase again with as many flows in flight per worker as one has."""
+    phases = [(phase.label, phase) for phase in options.phases]
+    if workers > 1 and options.per_worker and options.phases:
+        top = max(options.phases, key=lambda phase: phase.concurrency)
+        scaled = Phase(top.concurrency * workers, top.flows * workers)
+        phases.append((f"{scaled.label} ({top.concurrency} per worker)", scaled))
+    return phases
+
+
 def run_configuration(
     config: Configuration,
     options: Options,
@@ -383,7 +400,7 @@ def run_configuration(
         running = Stack(tenant_url, tenant_pid, linker_url, child.pid, secret, http, workdir)
         print(f"\n{config.label}: {' '.join(command[2:])}, log level info", file=out)
         phases = [("warm-up", Phase(2, options.warmup))] if options.warmup else []
-        phases += [(phase.label, phase) for phase in options.phases]
+        phases += phases_for(options, config.workers)
         for label, phase in phases:
             runs = 1 if label == "warm-up" else options.repeats
             results = []
@@ -495,10 +512,12 @@ def format_header(report: Report) -> str:
 def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
     report = Report(machine=machine(), crypto=measure_crypto(options.crypto_rounds))
     print(format_header(report), file=out, flush=True)
-    flows = options.warmup + options.repeats * sum(phase.flows for phase in options.phases)
     checkouts = 2 if options.baseline is not None else 1
     runs_per = checkouts * len(options.confirm)
-    pairs = flows * len(configurations(options.workers)) * runs_per + 1
+    pairs = 1 + runs_per * sum(
+        options.warmup + options.repeats * sum(phase.flows for _, phase in phases_for(options, w))
+        for w, _ in configurations(options.workers)
+    )
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         port = free_port()
@@ -547,30 +566,39 @@ def configurations(workers: Sequence[int]) -> list[tuple[int, str]]:
 def format_scaling(report: Report) -> str:
     """Each configuration's derived capacity at the highest concurrency (the median run), the
     Redis configurations' against one process on Redis (the confirm page alike), and what the
-    confirm page adds to a flow's CPU (on less off)."""
+    confirm page adds to a flow's CPU (on less off). Several workers are shown twice: sharing
+    the top concurrency, and carrying it each (their CPU per flow against one process's)."""
     lines = ["\nderived capacity at the highest concurrency (median run):"]
-    base: dict[tuple[bool, Path | None], float] = {}
+    base: dict[tuple[bool, Path | None], PhaseResult] = {}
     cpu: dict[tuple[tuple[int, str, Path | None], bool], float] = {}
     for config in report.configurations:
         if config.skipped or not config.phases:
             continue
-        top = max(p.concurrency for p in config.phases)
-        result = median_run([p for p in config.phases if p.concurrency == top])
-        capacity = derived_capacity(result, config.workers)
-        cpu[config.key, config.confirm] = result.linker_cpu_ms_per_flow
-        line = (
-            f"  {config.label}: {result.linker_cpu_ms_per_flow:.2f} ms CPU/flow, "
-            f"{result.failed} failed, "
-            f"{capacity:.0f} flows/s derived, {result.flows_per_second:.1f} measured"
-        )
-        one = base.get((config.confirm, config.tree))
-        if config.store == "redis" and config.workers == 1:
-            base[config.confirm, config.tree] = capacity
-        elif config.store == "redis" and one:
-            line += f" = {capacity / one:.2f}x one process on Redis"
-        lines.append(line)
-        if result.loop:
-            lines.append(f"    loop ms/flow: {format_hops(result)}")
+        common = [p for p in config.phases if not _per_worker(p)]
+        top = max(p.concurrency for p in common)
+        runs = [[p for p in common if p.concurrency == top]]
+        runs += [scaled] if (scaled := [p for p in config.phases if _per_worker(p)]) else []
+        for same in runs:
+            result = median_run(same)
+            capacity = derived_capacity(result, config.workers)
+            if same is runs[0]:
+                cpu[config.key, config.confirm] = result.linker_cpu_ms_per_flow
+            at = f" at {result.label}" if _per_worker(result) else ""
+            line = (
+                f"  {config.label}{at}: {result.linker_cpu_ms_per_flow:.2f} ms CPU/flow, "
+                f"{result.failed} failed, "
+                f"{capacity:.0f} flows/s derived, {result.flows_per_second:.1f} measured"
+            )
+            one = base.get((config.confirm, config.tree))
+            if config.store == "redis" and config.workers == 1:
+                base[config.confirm, config.tree] = result
+            elif config.store == "redis" and one is not None:
+                ratio = capacity / derived_capacity(one, 1)
+                growth = result.linker_cpu_ms_per_flow / one.linker_cpu_ms_per_flow - 1
+                line += f" = {ratio:.2f}x one process on Redis (CPU per flow {growth:+.0%})"
+            lines.append(line)
+            if result.loop:
+                lines.append(f"    loop ms/flow: {format_hops(result)}")
     costs = [
         (key, on - cpu[key, False])
         for (key, confirm), on in cpu.items()
@@ -583,6 +611,11 @@ def format_scaling(report: Report) -> str:
             plural = "worker" if workers == 1 else "workers"
             lines.append(f"  {workers} {plural}, {store} store{source}: {ms:+.2f} ms")
     return "\n".join(lines)
+
+
+def _per_worker(result: PhaseResult) -> bool:
+    """A phase run at the top concurrency times the worker count (see `phases_for`)."""
+    return result.label.endswith(" per worker)")
 
 
 def _switch(text: str) -> bool:
@@ -609,6 +642,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", type=Path, help="another checkout to measure first, in the same run"
     )
+    parser.add_argument(
+        "--no-per-worker",
+        action="store_true",
+        help="several workers share the top phase's concurrency only (no phase at N times it)",
+    )
     args = parser.parse_args(argv)
     options = Options(
         phases=_phases(args.phases),
@@ -617,6 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=args.warmup,
         repeats=args.repeats,
         baseline=args.baseline.resolve() if args.baseline is not None else None,
+        per_worker=not args.no_per_worker,
     )
     run_benchmark(options)
     return 0

@@ -36,8 +36,11 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> N
     expected = [(1, "memory"), (1, "redis")] if workers == 1 else [(2, "redis")]
     assert stores == [(w, store, on) for w, store in expected for on in (True, False)]
     for config in report.configurations:
-        (phase,) = config.phases
-        check_phase(phase, config.confirm)
+        # Two workers also carry five flows each at once: ten, forty flows in all.
+        labels = ["c=5"] + (["c=10 (5 per worker)"] if workers == 2 else [])
+        assert [phase.label for phase in config.phases] == labels
+        for phase in config.phases:
+            check_phase(phase, config.confirm)
     assert report.crypto.per_flow_ms > 0
     printed = out.getvalue()
     assert "c=5: 20 flows, 0 failed" in printed and "x the crypto bound" in printed
@@ -46,11 +49,13 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> N
     assert (
         f"{workers} {'worker' if workers == 1 else 'workers'}, redis store, confirm off:" in printed
     )
+    if workers == 2:
+        assert "confirm off at c=10 (5 per worker): " in printed
     assert "the confirm page's CPU per flow (on less off, same configuration):" in printed
     # Each hop's own loop time per flow, the three classic hops summed, the confirm page beside.
     assert "= " in printed and " for start, callback, commit; confirm page " in printed
     for config in report.configurations:
-        (phase,) = config.phases
+        phase = config.phases[0]
         per_step = phase.loop_ms_per_flow()
         assert all(ms > 0 for ms in per_step.values())
         assert ("confirm" in per_step) is config.confirm
@@ -59,14 +64,15 @@ def test_a_tiny_run_links_every_flow_and_measures_each_figure(workers: int) -> N
 
 
 def check_phase(phase: PhaseResult, confirm: bool) -> None:
-    assert (phase.flows, phase.linked, phase.failures) == (20, 20, {})
+    flows = phase.flows
+    assert (phase.linked, phase.failures) == (flows, {})
     assert phase.linker_cpu_seconds > 0 and phase.loadgen_cpu_seconds > 0
     assert phase.flows_per_second > 0
     # Each flow: one code exchange, then GET secondary, POST identities, and the merge's
     # fresh read of the primary (a second GET) and PATCH.
     for endpoint in ("token:authorization_code", "identities:post", "users:patch"):
-        assert phase.upstream[endpoint] == 20, endpoint
-    assert phase.upstream["users:get"] == 40
+        assert phase.upstream[endpoint] == flows, endpoint
+    assert phase.upstream["users:get"] == 2 * flows
     for times in (phase.server, phase.loop):
         hops = (
             ["start", "callback", "confirm", "commit"]
@@ -74,7 +80,7 @@ def check_phase(phase: PhaseResult, confirm: bool) -> None:
             else ["start", "callback", "commit"]
         )
         counts = {step: t.count for step, t in times.items() if t.count}
-        assert counts == dict.fromkeys(hops, 20)
+        assert counts == dict.fromkeys(hops, flows)
         assert all(t.p50_ms is not None and t.p50_ms > 0 for t in times.values())
 
 
