@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check fast lint typecheck unit system-deps demo bench bench-http body-flood soak soak-outside soak-host fuzz serve clean
+.PHONY: test check fast lint typecheck unit system-deps demo bench bench-http bench-own body-flood soak soak-outside soak-host fuzz serve clean
 
 # Both distributions, editable: linker-auth0 with its dev and test extras, and
 # linker-auth0-dev (dev/), which the dev extra names and pip finds here.
@@ -55,6 +55,12 @@ bench: $(STAMP)
 # (benchmarks/http).
 bench-http: $(STAMP) system-deps
 	$(BIN)/python -m benchmarks.http
+
+# linker's own CPU per link flow, in one process: the app called through ASGI, the tenant
+# faked in-process and its CPU left out; steady enough to show a change of a few percent
+# (benchmarks/inprocess.py). BASELINE=DIR measures another checkout alongside.
+bench-own: $(STAMP)
+	$(BIN)/python -m benchmarks.inprocess $(if $(BASELINE),--baseline $(BASELINE))
 
 # 1 GiB to every route of `linker serve`, with a length and chunked: prints each answer and
 # the worker's memory before and after (benchmarks/body_flood.py).

@@ -255,6 +255,10 @@ def linker_env(
             "LINKER_ALLOWED_CLIENT_IDS": seed.APP_CLIENT_ID,
             "LINKER_STORE_URL": store,
             "LINKER_CONFIRM_LINK": "true" if confirm else "false",
+            # Above any phase's flows per worker: the kernel spreads the connections of a
+            # c=400 phase over two workers unevenly, and what is measured here is CPU per
+            # flow, not admission (tests/service/test_admission.py has that).
+            "LINKER_MAX_IN_FLIGHT": "1024",
         }
     )
     return env
