@@ -599,7 +599,13 @@ def format_scaling(report: Report) -> str:
             elif config.store == "redis" and one is not None:
                 ratio = capacity / derived_capacity(one, 1)
                 growth = result.linker_cpu_ms_per_flow / one.linker_cpu_ms_per_flow - 1
-                line += f" = {ratio:.2f}x one process on Redis (CPU per flow {growth:+.0%})"
+                line += f" = {ratio:.2f}x one process on Redis (CPU per flow {growth:+.0%}"
+                if result.tenant_cpu_seconds and one.tenant_cpu_seconds:
+                    # The tenant runs the same code in both: what its CPU per flow grew by is
+                    # the machine's crowding (five busy processes on the cores instead of four).
+                    crowding = result.tenant_cpu_ms_per_flow / one.tenant_cpu_ms_per_flow - 1
+                    line += f"; the tenant's {crowding:+.0%}"
+                line += ")"
             lines.append(line)
             if result.loop:
                 lines.append(f"    loop ms/flow: {format_hops(result)}")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 # Without these, Chromium reaches for Google's services at start; this network is closed.
@@ -27,6 +27,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".cache" / "screenshots"
+# Each step of a demo flow crosses the app, the dev tenant (and its Node Action) and linker:
+# on a busy machine that can take longer than Playwright's 5 s default for `expect`.
+STEP_TIMEOUT_MS = 20_000
+expect.set_options(timeout=STEP_TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +49,7 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1000, "height": 800})
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(STEP_TIMEOUT_MS)
     yield page
     context.close()
 
