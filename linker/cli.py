@@ -48,7 +48,8 @@ VERBS = {
     "serve": "run the linking service with the settings from the environment and .env",
     "check": "validate every setting, then the tenant: keys, credentials, grant, callback URL",
     "reconcile": "finish pending merges in the shared store now (and replay an audit file's)",
-    "events": "list the events waiting for the application's endpoint; replay or discard one",
+    "events": "list the events waiting for the application's endpoint; replay or discard one; "
+    "restore them from the audit file",
     "action": "print the post-login Action (the shim) to deploy to the tenant, or write it out",
     "dev-tenant": "serve a local stand-in for an Auth0 tenant (needs linker-auth0[dev])",
     "demo": "run a dev tenant, linker and a sample app on loopback (needs linker-auth0[dev])",

@@ -152,6 +152,61 @@ def merged(
     )
 
 
+def from_audit(entry: Mapping[str, Any]) -> Event | None:
+    """The event of the write an audit file's `attempt` line records, made again from the line
+    alone, with the id it had the first time (both come from the line's `audit_id`): for a
+    store that lost its outbox (`linker events restore`). None for a line that records no
+    finished write (a refusal, a failure, an unknown outcome, a snapshot, a decline)."""
+    if entry.get("event") != "attempt":
+        return None
+    audit_id, primary, other = entry.get("audit_id"), entry.get("primary"), entry.get("secondary")
+    if not (_text(audit_id) and _text(primary) and _text(other)):
+        return None
+    provider, bar, user_id = str(other).partition("|")
+    when = _epoch(entry.get("time"))
+    if not (bar and provider and user_id) or when is None:
+        return None
+    connection = entry.get("connection")
+    identity = Identity(provider, user_id, connection if isinstance(connection, str) else "")
+    action, status, audit, user = (
+        entry.get("action"),
+        entry.get("status"),
+        str(audit_id),
+        str(primary),
+    )
+    if action == "unlink" and status == "unlinked":
+        return unlinked(primary_user_id=user, identity=identity, audit_id=audit, time=when)
+    if status != "linked":
+        return None
+    if action == "link":
+        return linked(primary_user_id=user, secondary=identity, audit_id=audit, time=when)
+    if action == "suggest" and entry.get("direction") == "into_candidate":
+        # The line names the older account as `primary` and the one signed in as `secondary`.
+        return merged(
+            primary_user_id=user,
+            signed_in_user_id=identity.full_id,
+            secondary=identity,
+            audit_id=audit,
+            time=when,
+        )
+    return None
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 512
+
+
+def _epoch(value: object) -> float | None:
+    """An audit line's `time` (ISO 8601 with its offset) as seconds since the epoch."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
+
+
 def ping(*, audit_id: str, time: float) -> Event:
     """`ping`: sent by `linker check` so an operator sees a signed delivery arrive."""
     return Event(

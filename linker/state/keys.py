@@ -53,6 +53,13 @@ def new_commit_id(user_id: str) -> str:
     return tagged_id(f"{work_group(user_id):02x}", random_token())
 
 
+def restored_event_key(user_id: str, audit_id: str) -> str:
+    """The outbox entry of an event made again from the audit file (`linker events restore`):
+    in the group of `user_id`, who survived the write, and the same key however often it is
+    restored."""
+    return event_key(tagged_id(f"{work_group(user_id):02x}", "restored-" + audit_id))
+
+
 def txn_key(txn_id: str) -> str:
     return tagged("txn", txn_id)
 

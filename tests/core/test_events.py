@@ -96,3 +96,51 @@ def test_a_schedule_that_cannot_be_read_is_refused(text: str) -> None:
 def test_a_schedule_is_written_as_it_is_read() -> None:
     assert events.format_schedule(events.DEFAULT_SCHEDULE) == "5s,5m,30m,2h,5h,10h,10h"
     assert events.parse_schedule(events.format_schedule((90, 86400, 7))) == (90, 86400, 7)
+
+
+def audit_line(**fields: object) -> dict[str, object]:
+    """An `attempt` line of the audit file, as `linker.ops.audit` writes a finished link."""
+    return {
+        "event": "attempt",
+        "action": "link",
+        "status": "linked",
+        "primary": "auth0|p",
+        "secondary": "github|42",
+        "connection": "github",
+        "audit_id": "aud_1",
+        "time": "2027-01-15T08:00:00.250000+00:00",
+        "merge": "applied",
+        **fields,
+    }
+
+
+def test_an_audit_line_makes_again_the_event_its_write_made() -> None:
+    first = events.linked(primary_user_id="auth0|p", secondary=GITHUB, audit_id="aud_1", time=NOW)
+    assert events.from_audit(audit_line()) == first
+    unlink = events.from_audit(audit_line(action="unlink", status="unlinked"))
+    assert unlink == events.unlinked(
+        primary_user_id="auth0|p", identity=GITHUB, audit_id="aud_1", time=NOW
+    )
+    # Suggested linking: the older account is the line's primary, the one signed in its secondary.
+    merged = events.from_audit(audit_line(action="suggest", direction="into_candidate"))
+    assert merged is not None and merged.type == "user.merged"
+    assert merged.user_id == "auth0|p" and merged.data["former_user_id"] == "github|42"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": "failed"},  # refused: nothing written
+        {"status": "outcome_unknown"},  # reconcile settles it, by reading the tenant
+        {"event": "snapshot", "status": "pending"},
+        {"action": "unlink", "status": "linked"},
+        {"action": "suggest"},  # a suggestion declined, or of another direction
+        {"audit_id": None},
+        {"secondary": "no-bar"},
+        {"primary": 42},
+        {"time": "yesterday"},
+        {"time": "2027-01-15T08:00:00"},  # no offset: no moment
+    ],
+)
+def test_an_audit_line_of_no_finished_write_makes_no_event(fields: dict[str, object]) -> None:
+    assert events.from_audit(audit_line(**fields)) is None

@@ -25,12 +25,15 @@ async def sending_to(
     *,
     store: Store | None = None,
     schedule: str = "5s,5m",
+    **env: str,
 ) -> AsyncIterator[Harness]:
-    """The service, its events sent to `url` (on `store` when given: replicas share one)."""
+    """The service, its events sent to `url` (on `store` when given: replicas share one),
+    with the other settings `env` names."""
     settings = make_settings(
         LINKER_EVENTS_URL=url,
         LINKER_EVENTS_SECRET=EVENTS_SECRET,
         LINKER_EVENTS_SCHEDULE=schedule,
+        **env,
     )
     async with running(tenant, clock, settings, store=store) as harness:
         yield harness

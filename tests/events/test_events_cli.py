@@ -9,16 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from linker.cli import main
 from linker.client.events import IdentityLinked, Ping
+from linker.core.events import Pending
 from linker.state.store import RedisStore
 from linker.steps.delivery import ping
 from linker.testing import FakeClock, free_port
 from linker.testing.events import EventSink
 from tests.events.support import EVENTS_SECRET, deliver, outbox, parked, sending_to, until
 from tests.support.fake_tenant import FakeTenant
-from tests.support.harness import Harness, make_settings, settings_env
+from tests.support.harness import PRIMARY, Harness, make_settings, settings_env
 
 
 @pytest.fixture
@@ -96,6 +98,65 @@ async def test_a_parked_event_can_be_discarded(
         sink.down = False
         await deliver(harness)
         assert sink.received == []
+
+
+async def test_a_store_that_lost_its_outbox_gets_the_events_back_from_the_audit_file(
+    store_env: str,
+    sink: EventSink,
+    tenant: FakeTenant,
+    clock: FakeClock,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The store loses everything while a link's event waits; `linker events restore` makes
+    it again from the audit file, with the id it had, and the receiver gets it."""
+    audit = tmp_path / "audit.jsonl"
+    store = RedisStore.from_url(store_env)
+    async with sending_to(
+        sink.url, tenant, clock, store=store, schedule="1s", LINKER_AUDIT_FILE=str(audit)
+    ) as harness:
+        sink.down = True
+        assert (await harness.link()).status == "linked"
+        (key,) = await outbox(harness)
+        raw = await harness.runtime.attempts.store.get(key)
+        assert raw is not None
+        original = Pending.loads(raw).event
+        raw_redis = Redis.from_url(store_env)
+        await raw_redis.flushall()  # the store's data is gone
+        await raw_redis.aclose()
+        assert await outbox(harness) == []
+
+        assert await cli("restore", str(audit), "--since", "2000-01-01") == 0
+        assert capsys.readouterr().out == f"events restored from {audit}: 1 (0 restored before)\n"
+        assert await cli("restore", str(audit), "--since", "2000-01-01") == 0
+        assert f"{audit}: 0 (1 restored before)" in capsys.readouterr().out  # kept once
+        sink.down = False
+        await until(harness, lambda: len(sink.events) == 1)
+    (event,) = sink.events
+    assert isinstance(event, IdentityLinked) and event.id == original.id
+    assert event.primary_user_id == PRIMARY
+
+
+async def test_restore_takes_the_writes_since_the_time_given_and_refuses_a_missing_file(
+    store_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    lines = [
+        '{"event": "attempt", "action": "link", "status": "linked", "primary": "auth0|a", '
+        f'"secondary": "github|{n}", "connection": "github", "audit_id": "aud_{n}", '
+        f'"time": "2026-12-0{n}T10:00:00+00:00"}}'
+        for n in (1, 5)
+    ]
+    long_line = '{"event": "attempt", "pad": "' + "x" * (2 * 1024 * 1024) + '"}'
+    audit.write_text("\n".join([lines[0], long_line, "not json", lines[1]]) + "\n")
+    assert await cli("restore", str(audit), "--since", "2026-12-03") == 0
+    assert f"{audit}: 1 (0 restored before)" in capsys.readouterr().out
+    assert await cli("restore", str(audit), "--since", "2026-11-30") == 0
+    assert f"{audit}: 1 (1 restored before)" in capsys.readouterr().out  # the older one too
+    assert await cli("restore", str(tmp_path / "missing.jsonl")) == 1
+    assert "cannot read" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        await cli("restore", str(audit), "--since", "last week")
 
 
 def test_an_unreachable_store_is_exit_2(
