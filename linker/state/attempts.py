@@ -15,6 +15,7 @@ metadata to merge. Keys and their hash tags: `linker.state.keys`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -26,8 +27,10 @@ from linker.core.action_tokens import Result
 from linker.core.errors import Signal
 from linker.core.events import Event, Pending
 from linker.core.identities import Identity
+from linker.core.pkce import random_token
 from linker.core.transaction import Transaction
 from linker.state.keys import (
+    claimed_key,
     event_index,
     event_key,
     outcome_key,
@@ -36,7 +39,7 @@ from linker.state.keys import (
     txn_key,
     work_index,
 )
-from linker.state.store import Store, Write, hash_tag
+from linker.state.store import Store, StoreUnavailable, Write, hash_tag
 
 # A transaction is kept a little past its own expiry so that a late callback is told
 # "expired" rather than "not found"; the transaction's `expires_at` is what is enforced.
@@ -45,6 +48,9 @@ PREPARED_TTL = 120
 OUTCOME_TTL = 120
 # The outcome key's value while a commit writes (and what `outcome` answers then).
 IN_PROGRESS: Final = "in_progress"
+# A claim whose answer was lost is asked again this many times in all, pausing 50, 100 ms.
+CLAIM_ASKS = 3
+CLAIM_PAUSE = 0.05
 # An event waits in the outbox until it is delivered or discarded: far longer than the retry
 # schedule, so that a parked one is still there when an operator looks.
 EVENT_TTL = 365 * 24 * 3600
@@ -158,9 +164,22 @@ class Attempts:
 
     async def claim(self, commit: str, primary: str) -> Prepared | None:
         """Take the prepared attempt of `commit` if it is `primary`'s, and mark its outcome as
-        in progress, in one step; None when there is none. Raises `ForAnotherUser`."""
+        in progress, in one step; None when there is none. Raises `ForAnotherUser`.
+
+        The claim is made under a token of this call's own: when the store's answer is lost
+        (the connection dropped after the store ran it), it is asked again, and the store
+        answers the attempt it gave this token, rather than "in progress" with no one
+        writing. Raises `StoreUnavailable` after `CLAIM_ASKS` asks."""
         owner = owned_by(primary)
-        raw = await self._claim(commit, owner)
+        holder = (claimed_key(commit), random_token())
+        for ask in range(CLAIM_ASKS):
+            try:
+                raw = await self._claim(commit, owner, holder)
+                break
+            except StoreUnavailable:
+                if ask + 1 == CLAIM_ASKS:
+                    raise
+                await asyncio.sleep(CLAIM_PAUSE * 2**ask)
         if raw is None or raw.startswith(owner):
             return None if raw is None else Prepared.loads(raw)
         if raw.startswith(_OWNER_FIRST) or Prepared.loads(raw).primary != primary:
@@ -169,18 +188,19 @@ class Attempts:
         # rolling upgrade, for PREPARED_TTL at most): its owner was checked here, and it is
         # claimed only if it is still exactly the value checked.
         checked = raw
-        raw = await self._claim(commit, checked)
+        raw = await self._claim(commit, checked, holder)
         if raw is not None and not raw.startswith(checked):
             raise ForAnotherUser
         return None if raw is None else Prepared.loads(raw)
 
-    async def _claim(self, commit: str, if_starts_with: str) -> str | None:
+    async def _claim(self, commit: str, if_starts_with: str, holder: tuple[str, str]) -> str | None:
         return await self.store.claim(
             prepared_key(commit),
             outcome_key(commit),
             IN_PROGRESS,
             OUTCOME_TTL,
             if_starts_with=if_starts_with,
+            holder=holder,
         )
 
     async def record(

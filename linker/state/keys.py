@@ -78,6 +78,11 @@ def outcome_key(commit: str) -> str:
     return tagged("outcome", commit)
 
 
+def claimed_key(commit: str) -> str:
+    """Where a claim keeps the attempt it took, for the one commit request that took it."""
+    return tagged("claimed", commit)
+
+
 def work_key(commit: str) -> str:
     return tagged("work", commit)
 

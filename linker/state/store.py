@@ -20,6 +20,7 @@ touches. `redis+cluster://` and `rediss+cluster://` URLs select the cluster clie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import deque
@@ -99,10 +100,21 @@ class Store(Protocol):
         """Read and delete `key` at once: of two concurrent takes, one gets the value."""
 
     async def claim(
-        self, key: str, marker_key: str, marker: str, ttl: float, *, if_starts_with: str = ""
+        self,
+        key: str,
+        marker_key: str,
+        marker: str,
+        ttl: float,
+        *,
+        if_starts_with: str = "",
+        holder: tuple[str, str] = ("", ""),
     ) -> str | None:
         """Take `key` and put `marker` at `marker_key`, in one step, if its value starts with
-        `if_starts_with`. Returns the value found: one that starts otherwise stays where it is."""
+        `if_starts_with`. Returns the value found: one that starts otherwise stays where it is.
+
+        With a `holder` (a key and a token no other caller has), the value taken is also kept
+        at that key for `ttl`, under the token: asked again by the same holder once the value is
+        gone, the claim answers it again. A claim whose answer was lost is asked again so."""
 
     async def replace(self, old: str, key: str, value: str, ttl: float, *, index: str = "") -> None:
         """Delete `old` (and its listing in `index`) and put `value` at `key` for `ttl`
@@ -161,6 +173,10 @@ class Store(Protocol):
 
 
 SWEEP_SECONDS = 1.0
+
+
+# Between a claim's holder token and the value it took, at the holder's key.
+_HELD = "\n"
 
 
 class MemoryStore:
@@ -263,13 +279,28 @@ class MemoryStore:
         return value
 
     async def claim(
-        self, key: str, marker_key: str, marker: str, ttl: float, *, if_starts_with: str = ""
+        self,
+        key: str,
+        marker_key: str,
+        marker: str,
+        ttl: float,
+        *,
+        if_starts_with: str = "",
+        holder: tuple[str, str] = ("", ""),
     ) -> str | None:
         value = self._live(key)
+        held_at, token = holder
         if value is not None and value.startswith(if_starts_with):
             # Deleted first, so the marker always has room: a full store refuses nothing here.
             del self._entries[key]
             self._write(marker_key, marker, ttl)
+            if held_at:  # in one process no answer is lost: kept only while there is room
+                with contextlib.suppress(StoreFull):
+                    self._write(held_at, token + _HELD + value, ttl)
+        elif value is None and held_at:
+            held = self._live(held_at)
+            if held is not None and held.startswith(token + _HELD):
+                return held[len(token) + len(_HELD) :]
         return value
 
     async def replace(self, old: str, key: str, value: str, ttl: float, *, index: str = "") -> None:
@@ -384,6 +415,12 @@ local value = redis.call('GET', KEYS[1])
 if value and string.sub(value, 1, #ARGV[3]) == ARGV[3] then
   redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4] .. value, 'PX', ARGV[2]) end
+elseif not value and KEYS[3] then
+  local held = redis.call('GET', KEYS[3])
+  if held and string.sub(held, 1, #ARGV[4]) == ARGV[4] then
+    return string.sub(held, #ARGV[4] + 1)
+  end
 end
 return value
 """
@@ -733,11 +770,23 @@ class RedisStore:
         return self._text(await self._run(lambda: self._cmd("GETDEL", full), again=False))
 
     async def claim(
-        self, key: str, marker_key: str, marker: str, ttl: float, *, if_starts_with: str = ""
+        self,
+        key: str,
+        marker_key: str,
+        marker: str,
+        ttl: float,
+        *,
+        if_starts_with: str = "",
+        holder: tuple[str, str] = ("", ""),
     ) -> str | None:
         keys = [self._prefix + key, self._prefix + marker_key]
         args = [marker, _ms(ttl), if_starts_with]
-        found = await self._run(lambda: self._eval(self._claim, keys, args), again=False)
+        held_at, token = holder
+        if held_at:
+            keys.append(self._prefix + held_at)
+            args.append(token + _HELD)
+        # With a holder, asking again answers what the first ask took: safe to run twice.
+        found = await self._run(lambda: self._eval(self._claim, keys, args), again=bool(held_at))
         return self._text(found)
 
     async def replace(self, old: str, key: str, value: str, ttl: float, *, index: str = "") -> None:

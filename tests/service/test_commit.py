@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
+from linker.state.store import MemoryStore, StoreUnavailable
 from tests.support.harness import (
     OLD_SECRET,
     PRIMARY,
@@ -228,3 +230,29 @@ async def test_the_merge_is_computed_against_the_profile_at_commit_time(
         "locale": "fr",
         "github": {"handle": "alice"},
     }
+
+
+class LosesTheFirstClaimAnswer(MemoryStore):
+    """The store runs the first claim, and its answer is lost on the way back."""
+
+    lost = 0
+
+    async def claim(self, *args: Any, **kwargs: Any) -> str | None:
+        found = await super().claim(*args, **kwargs)
+        if not self.lost:
+            self.lost += 1
+            raise StoreUnavailable("ConnectionError")
+        return found
+
+
+async def test_a_claim_whose_answer_was_lost_is_asked_again_and_links(harness: Harness) -> None:
+    """Without asking again, the attempt would stay "in progress" with no one writing it."""
+    store = LosesTheFirstClaimAnswer(clock=harness.clock)
+    harness.use_store(store)
+    done = await harness.link()
+    assert store.lost == 1
+    assert done.status == "linked"
+    linked = {
+        f"{i['provider']}|{i['user_id']}" for i in harness.tenant.users[PRIMARY]["identities"]
+    }
+    assert SECONDARY in linked

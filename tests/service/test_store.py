@@ -95,6 +95,22 @@ async def test_claim_leaves_a_value_that_starts_otherwise(store: Store) -> None:
     assert await store.get("outcome:c") == "busy"
 
 
+async def test_a_claim_asked_again_by_its_holder_answers_what_it_took(store: Store) -> None:
+    """The answer to a claim can be lost after the store ran it: the same holder asking again
+    gets the value it took; anyone else finds it gone, and the marker stays."""
+    await store.put("prepared:c", "attempt", 60)
+    mine = ("claimed:c", "token-1")
+    assert await store.claim("prepared:c", "outcome:c", "busy", 60, holder=mine) == "attempt"
+    assert await store.claim("prepared:c", "outcome:c", "busy", 60, holder=mine) == "attempt"
+    other = ("claimed:c", "token-2")
+    assert await store.claim("prepared:c", "outcome:c", "busy", 60, holder=other) is None
+    assert await store.claim("prepared:c", "outcome:c", "busy", 60) is None
+    assert await store.get("outcome:c") == "busy"
+    # A token that begins another's is not it.
+    prefix = ("claimed:c", "token")
+    assert await store.claim("prepared:c", "outcome:c", "busy", 60, holder=prefix) is None
+
+
 async def test_replace_deletes_one_key_and_puts_another(store: Store) -> None:
     await store.put("work:c", "owed", 60)
     await store.put("outcome:c", "busy", 60)
