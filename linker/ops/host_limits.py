@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import logging
 
-from starlette.types import Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from linker.ops.logs import JsonLine
@@ -123,38 +121,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 class OutOfResources:
-    """The answer to an `OSError` that escaped a request before its response started: a 503
-    `upstream_unavailable`, never a 500, logged once per errno name (`linker.web.edge`
-    applies it to every request)."""
+    """An `OSError` that escaped a request before its response started: answered 503
+    `upstream_unavailable` by `linker.web.edge`, never a 500; logged here once per errno name."""
 
     def __init__(self) -> None:
         self._logged: set[str] = set()
 
-    async def answer(self, exc: OSError, send: Send, *headers: tuple[bytes, bytes]) -> None:
+    def note(self, exc: OSError) -> None:
         name = errno.errorcode.get(exc.errno or 0, "OSError")
         if name not in self._logged:
             self._logged.add(name)
             log.warning(JsonLine({"event": "host_out_of_resources", "errno": name}))
-        await _unavailable(send, headers)
-
-
-async def _unavailable(send: Send, headers: tuple[tuple[bytes, bytes], ...]) -> None:
-    body = json.dumps(
-        {
-            "error": "upstream_unavailable",
-            "error_description": "Linking is unavailable right now; try again.",
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -16,10 +16,9 @@ other route takes none, and its cap is zero.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
-from starlette.types import Scope, Send
+from starlette.types import Scope
 
 from linker.core.errors import Signal
 
@@ -57,27 +56,3 @@ def declared_length(scope: Scope) -> int | None:
         if name == b"transfer-encoding":
             chunked = True
     return -1 if chunked else None
-
-
-async def too_large(send: Send, cap: int, *headers: tuple[bytes, bytes]) -> None:
-    """The 413, with `headers` added (the request id), closing the connection."""
-    body = json.dumps(
-        {
-            "error": "invalid_request",
-            "error_description": f"The request body is larger than this route takes ({cap} bytes).",
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-                (b"connection", b"close"),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -17,15 +17,19 @@ coroutine, not four (each is described where its rules live):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from linker.core.errors import Code
 from linker.ops.host_limits import OutOfResources
 from linker.ops.logs import REQUEST_ID_BYTES, incoming_request_id, request_id
 from linker.ops.looptime import LoopTimer
 from linker.ops.observability import Metrics
-from linker.web.body_limit import BODY_CAPS, NO_BODY, BodyTooLarge, declared_length, too_large
+from linker.web.body_limit import BODY_CAPS, NO_BODY, BodyTooLarge, declared_length
+
+Header = tuple[bytes, bytes]
 
 
 class Edge:
@@ -60,14 +64,12 @@ class Edge:
         finally:
             request_id.reset(token)
 
-    async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, header: tuple[bytes, bytes]
-    ) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, header: Header) -> None:
         path = scope.get("path", "")
         cap = self.caps.get(path, self.default)
         declared = declared_length(scope)
         if declared is not None and (declared > cap or (declared < 0 and cap == NO_BODY)):
-            await too_large(send, cap, header)
+            await _too_large(send, cap, header)
             return
         started = False
 
@@ -92,11 +94,13 @@ class Edge:
                 self.metrics.observe("linker_request_loop_seconds", timer.seconds, step=step)
         except BodyTooLarge:
             if not started:
-                await too_large(send, cap, header)
+                await _too_large(send, cap, header)
         except OSError as exc:
             if started:
                 raise
-            await self.out_of_resources.answer(exc, send, header)
+            self.out_of_resources.note(exc)
+            description = "Linking is unavailable right now; try again."
+            await _refuse(send, 503, Code.UPSTREAM_UNAVAILABLE.value, description, header)
 
 
 def _bounded(receive: Receive, cap: int) -> Receive:
@@ -113,3 +117,27 @@ def _bounded(receive: Receive, cap: int) -> Receive:
         return message
 
     return bounded_receive
+
+
+async def _too_large(send: Send, cap: int, header: Header) -> None:
+    """The 413, closing the connection: the server does not go on reading the rest."""
+    description = f"The request body is larger than this route takes ({cap} bytes)."
+    await _refuse(send, 413, "invalid_request", description, header, (b"connection", b"close"))
+
+
+async def _refuse(send: Send, status: int, error: str, description: str, *headers: Header) -> None:
+    """A JSON error answer made before the app answered (never stored by a cache)."""
+    body = json.dumps({"error": error, "error_description": description}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
