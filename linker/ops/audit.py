@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from linker.core.errors import Code, LinkError, Signal
+from linker.core.transaction import Transaction
 from linker.ops.logs import JsonLine
 from linker.state.store import Store, StoreUnavailable
 
@@ -72,6 +73,20 @@ class AuditRecord:
     direction: str | None = None
     # A digest of the commit's id: the `audit_id` of the write's event (`linker.steps.delivery`).
     audit_id: str | None = None
+
+    @classmethod
+    def of_transaction(
+        cls, txn: Transaction, ip: str | None, secondary: str | None = None
+    ) -> AuditRecord:
+        """The record of an attempt a transaction carries, from the browser at `ip`."""
+        return cls(
+            action=txn.action,
+            client_id=txn.client_id,
+            primary=txn.primary_user_id,
+            connection=txn.connection,
+            ip=ip,
+            secondary=secondary,
+        )
 
 
 class Audit:

@@ -69,13 +69,7 @@ async def _attempt(
         error = await rt.store_clock.judge(refused)
         dead_end(rt, "callback", began, error)
         return DeadEnd(error, status=400 if error is refused else 503)
-    record = AuditRecord(
-        action=txn.action,
-        client_id=txn.client_id,
-        primary=txn.primary_user_id,
-        connection=txn.connection,
-        ip=ip,
-    )
+    record = AuditRecord.of_transaction(txn, ip)
     verified: Result | Confirm
     try:
         verified = await _verify(rt, txn, params, ip)

@@ -122,14 +122,7 @@ async def _choose(
     except LinkError as error:
         dead_end(rt, "confirm", began, error)
         return DeadEnd(error)
-    record = AuditRecord(
-        action=txn.action,
-        client_id=txn.client_id,
-        primary=txn.primary_user_id,
-        connection=txn.connection,
-        ip=ip,
-        secondary=identity.full_id,
-    )
+    record = AuditRecord.of_transaction(txn, ip, secondary=identity.full_id)
     if choice == "link":
         from linker.steps.callback import prepare  # the callback's step 5, as without the page
 
