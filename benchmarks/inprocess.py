@@ -62,9 +62,10 @@ async def run(flows: int, confirm: bool) -> tuple[float, float]:
     from tests.support.fake_tenant import FakeTenant
     from tests.support.harness import (
         commit_claims,
+        confirm_fields,
         hs256,
         make_settings,
-        read_hs256,
+        read_resume,
         start_claims,
     )
 
@@ -167,12 +168,11 @@ async def run(flows: int, confirm: bool) -> tuple[float, float]:
         status, _, page = await call("GET", "/link/callback", back, cookie)
         if confirm:
             with outside:
-                form = _hidden_fields(page.decode())
-                body = urlencode({**form, "choice": "link"}).encode()
+                form = confirm_fields(httpx.Response(status, content=page), "link")
+                body = urlencode(form).encode()
             status, _, page = await call("POST", "/link/confirm", {}, cookie, body)
-        assert status == 200, status
         with outside:
-            result = read_hs256(_hidden_fields(page.decode())["session_token"])
+            result = read_resume(httpx.Response(status, content=page)).claims
             commit = hs256(commit_claims(now=int(clock()), commit=result["commit"], primary=user))
             body = json.dumps({"commit_token": commit}).encode()
         status, _, answer = await call("POST", "/link/commit", {}, body=body)
@@ -187,15 +187,6 @@ async def run(flows: int, confirm: bool) -> tuple[float, float]:
             await one(index)
         spent = time.thread_time() - began - outside.seconds
     return spent * 1000 / flows, outside.seconds * 1000 / flows
-
-
-def _hidden_fields(html: str) -> dict[str, str]:
-    """The hidden inputs of the page's form (the resume page, or the confirm page)."""
-    import html as markup
-    import re
-
-    pairs = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html)
-    return {name: markup.unescape(value) for name, value in pairs}
 
 
 def child(tree: Path | None, flows: int, confirm: bool) -> float:
