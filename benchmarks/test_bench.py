@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import tracemalloc
+from asyncio import AbstractEventLoop
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -75,12 +78,10 @@ def test_merge_metadata(benchmark: BenchmarkFixture) -> None:
     assert len(merged) == 75
 
 
-def test_start_and_callback_in_process(benchmark: BenchmarkFixture, key: RSAKey) -> None:
-    """One whole link (start, nested login, callback) against the faked tenant."""
+@contextmanager
+def in_process(tenant: FakeTenant, clock: FakeClock) -> Iterator[tuple[AbstractEventLoop, Harness]]:
+    """A loop, and the service on it against `tenant`, reached through ASGI (no network)."""
     loop = asyncio.new_event_loop()
-    clock = FakeClock()
-    tenant = FakeTenant(key=key, clock=clock)
-    tenant.add_user(PRIMARY, email="alice@example.com")
     settings = make_settings()
     upstream = httpx.AsyncClient(transport=tenant.transport())
     app = create_app(
@@ -92,7 +93,19 @@ def test_start_and_callback_in_process(benchmark: BenchmarkFixture, key: RSAKey)
     )
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
     client = httpx.AsyncClient(transport=transport, base_url=settings.public_url)
-    harness = Harness(tenant=tenant, clock=clock, client=client, settings=settings, app=app)
+    try:
+        yield loop, Harness(tenant=tenant, clock=clock, client=client, settings=settings, app=app)
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(upstream.aclose())
+        loop.close()
+
+
+def test_start_and_callback_in_process(benchmark: BenchmarkFixture, key: RSAKey) -> None:
+    """One whole link (start, nested login, callback) against the faked tenant."""
+    clock = FakeClock()
+    tenant = FakeTenant(key=key, clock=clock)
+    tenant.add_user(PRIMARY, email="alice@example.com")
 
     async def one_link() -> str:
         tenant.users[PRIMARY]["identities"] = tenant.users[PRIMARY]["identities"][:1]
@@ -102,17 +115,14 @@ def test_start_and_callback_in_process(benchmark: BenchmarkFixture, key: RSAKey)
         done = await harness.finish(await harness.callback(code=code, state=nested_state(started)))
         return done.status
 
-    assert benchmark(lambda: loop.run_until_complete(one_link())) == "linked"
-    loop.run_until_complete(client.aclose())
-    loop.run_until_complete(upstream.aclose())
-    loop.close()
+    with in_process(tenant, clock) as (loop, harness):
+        assert benchmark(lambda: loop.run_until_complete(one_link())) == "linked"
 
 
 @pytest.mark.parametrize("case", ["candidates", "no_candidate"])
 def test_suggest_answer_in_process(benchmark: BenchmarkFixture, key: RSAKey, case: str) -> None:
     """`/link/suggest` with and without an account to offer, against the faked tenant: the
     two answers' times should differ by no more than noise (docs/protocol.md section 8)."""
-    loop = asyncio.new_event_loop()
     clock = FakeClock()
     tenant = FakeTenant(key=key, clock=clock)
     current = tenant.add_user("github|1005", email="Grace@Example.com")
@@ -120,17 +130,6 @@ def test_suggest_answer_in_process(benchmark: BenchmarkFixture, key: RSAKey, cas
     older = tenant.add_user("auth0|grace", email="grace@example.com", connection="db")
     older["created_at"] = "2024-01-01T00:01:00.000Z"
     older["email_verified"] = case == "candidates"
-    settings = make_settings()
-    upstream = httpx.AsyncClient(transport=tenant.transport())
-    app = create_app(
-        settings,
-        http=HttpxUpstream(upstream),
-        store=MemoryStore(),
-        clock=clock,
-        retrier=Retrier(clock=clock, sleep=clock.sleep),
-    )
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
-    client = httpx.AsyncClient(transport=transport, base_url=settings.public_url)
     user = {k: current[k] for k in ("email", "email_verified", "identities")}
 
     async def one_answer() -> bool:
@@ -145,14 +144,12 @@ def test_suggest_answer_in_process(benchmark: BenchmarkFixture, key: RSAKey, cas
             user=user,
         )
         params = {"session_token": hs256(claims), "state": "s"}
-        page = await client.get("/link/suggest", params=params)
+        page = await harness.client.get("/link/suggest", params=params)
         assert page.status_code == 200
         return "/link/suggest/choose" in page.text
 
-    assert benchmark(lambda: loop.run_until_complete(one_answer())) == (case == "candidates")
-    loop.run_until_complete(client.aclose())
-    loop.run_until_complete(upstream.aclose())
-    loop.close()
+    with in_process(tenant, clock) as (loop, harness):
+        assert benchmark(lambda: loop.run_until_complete(one_answer())) == (case == "candidates")
 
 
 def pending_transaction(index: int) -> Transaction:
