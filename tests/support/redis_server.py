@@ -37,32 +37,24 @@ def redis_server(workdir: Path, *options: str, port: int | None = None) -> Itera
     """A redis-server on a free port (or `port`: a server started again where it was) for the
     block's length; `options` are added to its command line (e.g. `--rename-command EVALSHA
     ""`)."""
+    port = port or free_port()
+    with _running(workdir, port, "redis-server", "--port", str(port), *options):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@contextmanager
+def _running(workdir: Path, port: int, what: str, *options: str) -> Iterator[None]:
+    """redis-server on loopback, persisting nothing unless `options` (which come last) say
+    so, its log in `workdir`, until it listens on `port`; stopped on the way out."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed; run scripts/system-deps")
-    port = port or free_port()
+    common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
     log = (workdir / "redis.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            *options,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    process = subprocess.Popen([binary, *common, *options], stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_until_listening(port, process, workdir, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
+        _wait_until_listening(port, process, workdir, what)
+        yield
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -132,42 +124,9 @@ def redis_tls_server(workdir: Path, *, user: str, password: str) -> Iterator[tup
     services run it. Yields the `rediss://user:password@...` URL and the CA's file."""
     ca, cert, key = _certificates(workdir)
     port = free_port()
-    log = (workdir / "redis.log").open("wb")
     acl = workdir / "users.acl"
     acl.write_text(f"user default off\nuser {user} on >{password} ~linker:* +@all\n")
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            "0",
-            "--tls-port",
-            str(port),
-            "--tls-cert-file",
-            str(cert),
-            "--tls-key-file",
-            str(key),
-            "--tls-ca-cert-file",
-            str(ca),
-            "--tls-auth-clients",
-            "no",
-            "--aclfile",
-            str(acl),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_until_listening(port, process, workdir, "redis-server (TLS)")
+    tls = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert)]
+    tls += ["--tls-key-file", str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
+    with _running(workdir, port, "redis-server (TLS)", *tls, "--aclfile", str(acl)):
         yield f"rediss://{user}:{password}@127.0.0.1:{port}/0", ca
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
