@@ -13,11 +13,15 @@ as one worker alone: their CPU per flow is then compared with one process's (two
 sharing 200 flows carry 100 each, and a loop with fewer events per turn costs more per flow).
 
     python -m benchmarks.http [--phases 1:200,50:500,200:800] [--repeats 3] [--workers 1,2]
-                             [--confirm on,off] [--warmup 50] [--baseline DIR] [--no-per-worker]
+                             [--confirm on,off] [--warmup 50] [--baseline DIR]
+                             [--baseline-python PYTHON] [--no-per-worker]
 
 With `--baseline DIR` (a checkout of another revision, such as `git archive main | tar -x`),
 each configuration runs first with DIR's `linker`, then with this tree's, against the same
-tenant in the same run: a before and after that share the machine's moment.
+tenant in the same run: a before and after that share the machine's moment. With
+`--baseline-python PYTHON` (the interpreter of another environment that has linker's
+dependencies), the first run serves on that interpreter instead: how much a build of Python
+changes CPU per flow (the header names the one this run's own `linker serve` uses).
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ class Options:
     warmup: int = 50  # flows at concurrency 2 before the phases: first requests, caches
     repeats: int = 3  # runs of each phase
     baseline: Path | None = None  # another checkout, measured before this one
+    baseline_python: Path | None = None  # another interpreter, measured before this one
     crypto_rounds: int = 200
     # N workers also run the top phase at N times its concurrency: each worker then carries
     # as many flows at once as one worker does alone, and their CPU per flow compares.
@@ -135,26 +140,47 @@ class PhaseResult:
         return {name: count / self.flows for name, count in sorted(self.upstream.items())}
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """What serves in a baseline run: another checkout's `linker` (`tree`), this tree's on
+    another interpreter (`python`, whose environment has linker's dependencies), or both."""
+
+    tree: Path | None = None
+    python: Path | None = None
+
+    def describe(self) -> str:
+        where = [str(self.tree)] if self.tree is not None else []
+        where += [f"on {self.python}"] if self.python is not None else []
+        return "baseline " + " ".join(where)
+
+    def command(self, port: int, workers: int) -> list[str]:
+        return serve_command(port, workers, python=self.python)
+
+    def env(self) -> dict[str, str]:
+        """Imported ahead of any installed `linker`: the baseline's tree, else this one."""
+        return {"PYTHONPATH": str(self.tree if self.tree is not None else REPO)}
+
+
 @dataclass
 class Configuration:
     workers: int
     store: str
     phases: list[PhaseResult] = field(default_factory=list)
     skipped: str | None = None
-    tree: Path | None = None  # the baseline checkout that serves, or None for this one
+    baseline: Baseline | None = None  # what serves in a baseline run; None: this tree
     confirm: bool = True  # LINKER_CONFIRM_LINK
 
     @property
     def label(self) -> str:
         plural = "worker" if self.workers == 1 else "workers"
-        source = f" (baseline {self.tree})" if self.tree is not None else ""
+        source = f" ({self.baseline.describe()})" if self.baseline is not None else ""
         page = "on" if self.confirm else "off"
         return f"linker serve, {self.workers} {plural}, {self.store} store, confirm {page}{source}"
 
     @property
-    def key(self) -> tuple[int, str, Path | None]:
+    def key(self) -> tuple[int, str, Baseline | None]:
         """What the same configuration with the confirm page on and off share."""
-        return self.workers, self.store, self.tree
+        return self.workers, self.store, self.baseline
 
 
 @dataclass
@@ -278,8 +304,9 @@ def linker_env(
     return env
 
 
-def serve_command(port: int, workers: int) -> list[str]:
-    command = [sys.executable, "-m", "linker", "serve", "--host", "127.0.0.1", "--port", str(port)]
+def serve_command(port: int, workers: int, *, python: Path | None = None) -> list[str]:
+    interpreter = str(python) if python is not None else sys.executable
+    command = [interpreter, "-m", "linker", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return command + (["--workers", str(workers)] if workers > 1 else [])
 
 
@@ -406,12 +433,14 @@ def run_configuration(
             store = stack.enter_context(redis_server(workdir))
         log = workdir / (
             f"linker-{config.workers}-{config.store}-{'on' if config.confirm else 'off'}"
-            f"{'-baseline' if config.tree else ''}.log"
+            f"{'-baseline' if config.baseline else ''}.log"
         )
-        command = serve_command(port, config.workers)
         env = linker_env(tenant_url, linker_url, secret, store, config.confirm)
-        if config.tree is not None:  # imported ahead of this tree's installed `linker`
-            env["PYTHONPATH"] = str(config.tree)
+        if config.baseline is not None:
+            command = config.baseline.command(port, config.workers)
+            env.update(config.baseline.env())
+        else:
+            command = serve_command(port, config.workers)
         child = stack.enter_context(process(command, log=log, env=env, cwd=workdir))
         wait_until_up(f"{linker_url}/healthz", child, log)
         http = stack.enter_context(httpx.Client(timeout=10.0))
@@ -530,7 +559,10 @@ def format_header(report: Report) -> str:
 def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
     report = Report(machine=machine(), crypto=measure_crypto(options.crypto_rounds))
     print(format_header(report), file=out, flush=True)
-    checkouts = 2 if options.baseline is not None else 1
+    baseline = None
+    if options.baseline is not None or options.baseline_python is not None:
+        baseline = Baseline(options.baseline, options.baseline_python)
+    checkouts = 2 if baseline is not None else 1
     runs_per = checkouts * len(options.confirm)
     pairs = 1 + runs_per * sum(
         options.warmup + options.repeats * sum(phase.flows for _, phase in phases_for(options, w))
@@ -545,15 +577,15 @@ def run_benchmark(options: Options, out: IO[str] = sys.stdout) -> Report:
         tenant = stack.enter_context(process([*command, "--pairs", str(pairs)], log=log))
         wait_until_up(f"{tenant_url}/_stats", tenant, log)
         first = 0
-        trees = ([options.baseline] if options.baseline is not None else []) + [None]
+        sources = ([baseline] if baseline is not None else []) + [None]
         runs = [
-            (c, t, on)
+            (c, b, on)
             for c in configurations(options.workers)
-            for t in trees
+            for b in sources
             for on in options.confirm
         ]
-        for (workers, store), tree, confirm in runs:
-            config = Configuration(workers, store, tree=tree, confirm=confirm)
+        for (workers, store), source, confirm in runs:
+            config = Configuration(workers, store, baseline=source, confirm=confirm)
             report.configurations.append(config)
             if workers > 1 and (reason := workers_unsupported()) is not None:
                 config.skipped = reason
@@ -587,8 +619,8 @@ def format_scaling(report: Report) -> str:
     confirm page adds to a flow's CPU (on less off). Several workers are shown twice: sharing
     the top concurrency, and carrying it each (their CPU per flow against one process's)."""
     lines = ["\nderived capacity at the highest concurrency (median run):"]
-    base: dict[tuple[bool, Path | None], PhaseResult] = {}
-    cpu: dict[tuple[tuple[int, str, Path | None], bool], float] = {}
+    base: dict[tuple[bool, Baseline | None], PhaseResult] = {}
+    cpu: dict[tuple[tuple[int, str, Baseline | None], bool], float] = {}
     for config in report.configurations:
         if config.skipped or not config.phases:
             continue
@@ -607,9 +639,9 @@ def format_scaling(report: Report) -> str:
                 f"{result.failed} failed, "
                 f"{capacity:.0f} flows/s derived, {result.flows_per_second:.1f} measured"
             )
-            one = base.get((config.confirm, config.tree))
+            one = base.get((config.confirm, config.baseline))
             if config.store == "redis" and config.workers == 1:
-                base[config.confirm, config.tree] = result
+                base[config.confirm, config.baseline] = result
             elif config.store == "redis" and one is not None:
                 ratio = capacity / derived_capacity(one, 1)
                 growth = result.linker_cpu_ms_per_flow / one.linker_cpu_ms_per_flow - 1
@@ -630,8 +662,8 @@ def format_scaling(report: Report) -> str:
     ]
     if costs:
         lines.append("the confirm page's CPU per flow (on less off, same configuration):")
-        for (workers, store, tree), ms in costs:
-            source = f" (baseline {tree})" if tree is not None else ""
+        for (workers, store, baseline), ms in costs:
+            source = f" ({baseline.describe()})" if baseline is not None else ""
             plural = "worker" if workers == 1 else "workers"
             lines.append(f"  {workers} {plural}, {store} store{source}: {ms:+.2f} ms")
     return "\n".join(lines)
@@ -667,6 +699,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--baseline", type=Path, help="another checkout to measure first, in the same run"
     )
     parser.add_argument(
+        "--baseline-python",
+        type=Path,
+        help="another interpreter (of an environment with linker's dependencies) to serve "
+        "first, in the same run",
+    )
+    parser.add_argument(
         "--no-per-worker",
         action="store_true",
         help="several workers share the top phase's concurrency only (no phase at N times it)",
@@ -679,6 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=args.warmup,
         repeats=args.repeats,
         baseline=args.baseline.resolve() if args.baseline is not None else None,
+        baseline_python=args.baseline_python,
         per_worker=not args.no_per_worker,
     )
     run_benchmark(options)

@@ -7,12 +7,15 @@ figure the benchmark prints was measured.
 from __future__ import annotations
 
 import io
+import sys
+from pathlib import Path
 
 import pytest
 
 from benchmarks.http.measure import LOOP_HISTOGRAM, quantile, step_times
 from benchmarks.http.run import (
     REPO,
+    Baseline,
     Options,
     Phase,
     PhaseResult,
@@ -87,7 +90,9 @@ def check_phase(phase: PhaseResult, confirm: bool) -> None:
 @pytest.mark.redis
 def test_a_baseline_checkout_is_measured_first_in_the_same_run() -> None:
     out = io.StringIO()
-    # This tree as its own baseline: the harness is what is tested, not a revision.
+    # This tree as its own baseline, on this interpreter named as another: the harness is
+    # what is tested, not a revision or a build of Python.
+    python = Path(sys.executable)
     options = Options(
         phases=(Phase(concurrency=2, flows=5),),
         workers=(1,),
@@ -95,13 +100,29 @@ def test_a_baseline_checkout_is_measured_first_in_the_same_run() -> None:
         warmup=0,
         repeats=1,
         baseline=REPO,
+        baseline_python=python,
     )
     report = run_benchmark(options, out=out)
-    # Each store in turn, the baseline's checkout first.
-    trees = [(c.store, c.tree) for c in report.configurations]
-    assert trees == [("memory", REPO), ("memory", None), ("redis", REPO), ("redis", None)]
+    # Each store in turn, the baseline first.
+    first = Baseline(tree=REPO, python=python)
+    trees = [(c.store, c.baseline) for c in report.configurations]
+    assert trees == [("memory", first), ("memory", None), ("redis", first), ("redis", None)]
     assert [p.linked for c in report.configurations for p in c.phases] == [5, 5, 5, 5]
-    assert f"linker serve, 1 worker, memory store, confirm on (baseline {REPO})" in out.getvalue()
+    label = f"linker serve, 1 worker, memory store, confirm on (baseline {REPO} on {python})"
+    assert label in out.getvalue()
+    assert f"interpreter: {sys.executable} (" in out.getvalue()
+
+
+def test_a_baseline_serves_its_tree_on_its_interpreter() -> None:
+    other = Baseline(python=Path("/opt/python/bin/python3"))
+    assert other.command(8000, 2)[:3] == ["/opt/python/bin/python3", "-m", "linker"]
+    assert other.command(8000, 2)[-2:] == ["--workers", "2"]
+    assert other.env() == {"PYTHONPATH": str(REPO)}  # this tree, on the other interpreter
+    assert other.describe() == "baseline on /opt/python/bin/python3"
+    checkout = Baseline(tree=Path("/src/before"))
+    assert checkout.command(8000, 1)[0] == sys.executable
+    assert checkout.env() == {"PYTHONPATH": "/src/before"}
+    assert checkout.describe() == "baseline /src/before"
 
 
 def test_repeated_runs_print_each_figure_with_the_least_and_the_median() -> None:
