@@ -58,9 +58,10 @@ bench-http: $(STAMP) system-deps
 
 # linker's own CPU per link flow, in one process: the app called through ASGI, the tenant
 # faked in-process and its CPU left out; steady enough to show a change of a few percent
-# (benchmarks/inprocess.py). BASELINE=DIR measures another checkout alongside.
+# (benchmarks/inprocess.py). BASELINE=DIR measures another checkout alongside; INSTRUCTIONS=1
+# counts instructions per flow with callgrind instead (repeatable to 0.1% on a busy machine).
 bench-own: $(STAMP)
-	$(BIN)/python -m benchmarks.inprocess $(if $(BASELINE),--baseline $(BASELINE))
+	$(BIN)/python -m benchmarks.inprocess $(if $(BASELINE),--baseline $(BASELINE)) $(if $(INSTRUCTIONS),--instructions)
 
 # 1 GiB to every route of `linker serve`, with a length and chunked: prints each answer and
 # the worker's memory before and after (benchmarks/body_flood.py).
