@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -468,16 +469,26 @@ def median_run(results: Sequence[PhaseResult]) -> PhaseResult:
 
 
 def format_runs(results: Sequence[PhaseResult]) -> str:
-    """Every run's CPU per flow, linker's and the tenant's, with linker's least and median."""
+    """Every run's CPU per flow, linker's and the tenant's, with linker's least and median,
+    and linker's CPU per flow in units of the tenant's.
+
+    The tenant runs the same code in every run, and a busy neighbour slows it as it slows
+    linker: here, a quarter more CPU per flow from one run to the next moved the ratio by
+    about a twentieth. So two revisions measured minutes apart compare by their ratios."""
     linker = [r.linker_cpu_ms_per_flow for r in results]
     tenant = " / ".join(f"{r.tenant_cpu_ms_per_flow:.2f}" for r in results)
     failed = sum(r.failed for r in results)
-    return (
+    line = (
         f"    {len(results)} runs, linker CPU ms/flow: "
         + " / ".join(f"{ms:.2f}" for ms in linker)
         + f" (least {min(linker):.2f}, median {median_run(results).linker_cpu_ms_per_flow:.2f});"
         + f" tenant {tenant}; {failed} failed in all"
     )
+    ratios = [r.linker_cpu_seconds / r.tenant_cpu_seconds for r in results if r.tenant_cpu_seconds]
+    if len(ratios) == len(results):
+        shown = " / ".join(f"{ratio:.2f}" for ratio in ratios)
+        line += f"\n      linker/tenant CPU: {shown} (median {statistics.median_low(ratios):.2f})"
+    return line
 
 
 def derived_capacity(result: PhaseResult, workers: int) -> float:

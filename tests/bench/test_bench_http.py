@@ -149,6 +149,7 @@ def test_repeated_runs_print_each_figure_with_the_least_and_the_median() -> None
     assert format_runs(runs) == (
         "    4 runs, linker CPU ms/flow: 3.40 / 2.60 / 2.90 / 2.70 (least 2.60, median 2.70);"
         " tenant 2.60 / 2.00 / 2.20 / 2.10; 1 failed in all"
+        "\n      linker/tenant CPU: 1.31 / 1.30 / 1.32 / 1.29 (median 1.30)"
     )
 
 
