@@ -1,7 +1,8 @@
 """Every write linker makes to the tenant, in one place, in the order the contract gives.
 
 A link: read the secondary (it must still be a user of its own, at the requested connection,
-with nothing linked to it); write its metadata snapshot to the audit trail and to the store as
+with nothing linked to it; when it is gone, the primary is read to tell a link already made
+from an account deleted); write its metadata snapshot to the audit trail and to the store as
 pending work; link; then merge the snapshot into the primary, read afresh, with one PATCH of
 only the keys the merge adds or changes (`linker.steps.merging`). A link is never undone: a merge
 that cannot be written now stays as pending work, finished later by `linker.steps.reconcile`. A
@@ -22,7 +23,7 @@ from linker.core.backoff import Budget
 from linker.core.claims import json_depth_ok
 from linker.core.errors import Code, LinkError
 from linker.core.events import Event
-from linker.core.identities import Identity
+from linker.core.identities import Identity, identities_of
 from linker.ops.audit import AuditRecord, audit_unavailable
 from linker.ops.observability import log_event
 from linker.runtime import Runtime
@@ -69,7 +70,7 @@ async def link(
         return Written(Result(status="already_linked", identity=attempt.identity))
     secondary = await rt.management.find_user(attempt.identity.full_id, budget)
     if secondary is None:
-        raise LinkError(Code.IDENTITY_CONFLICT, "The other account no longer exists.")
+        return await _gone(rt, attempt, budget)
     identity = decisions.check_secondary_user(secondary, attempt.identity)
     snapshot = _snapshot(secondary)
     if not json_depth_ok(snapshot):
@@ -112,6 +113,17 @@ async def link(
             return Written(linked, owed=item, event=linked_event)
     linked = Result(status="linked", identity=identity)
     return Written(linked, finished=item.key, event=linked_event)
+
+
+async def _gone(rt: Runtime, attempt: Prepared, budget: Budget) -> Written:
+    """The secondary is no longer a user of its own (Auth0 deletes it when it is linked). When
+    it is linked into this primary already, by another tab's commit or by an earlier commit of
+    this one whose recorded outcome the store lost (a failover to a replica that had not
+    caught up), the commit token's profile predates it: the primary read afresh says so."""
+    primary = await rt.management.get_user(attempt.primary, budget)
+    if any(i.full_id == attempt.identity.full_id for i in identities_of(primary)):
+        return Written(Result(status="already_linked", identity=attempt.identity))
+    raise LinkError(Code.IDENTITY_CONFLICT, "The other account no longer exists.")
 
 
 async def _merge(rt: Runtime, primary_id: str, snapshot: dict[str, Any], budget: Budget) -> bool:

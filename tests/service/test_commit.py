@@ -218,6 +218,64 @@ async def test_already_linked_by_the_time_of_the_commit(harness: Harness) -> Non
     assert writes(harness) == 0
 
 
+async def test_linked_by_another_tab_since_the_token_was_made_is_already_linked(
+    harness: Harness,
+) -> None:
+    commit = await prepared(harness)
+    stale = hs256(harness.commit_claims(commit))  # the profile without GitHub
+    # Another tab's commit linked the same account meanwhile: Auth0 deleted its user.
+    github = harness.tenant.users.pop(SECONDARY)["identities"][0]
+    harness.tenant.users[PRIMARY]["identities"].append(github)
+    answer = (await harness.commit(commit, token=stale)).json()
+    assert answer["status"] == "already_linked"
+    assert writes(harness) == 0
+
+
+class FailsOverToALaggingReplica(MemoryStore):
+    """A primary whose replica saw the writes up to `replicated()`, and nothing after:
+    `fail_over()` leaves the store as the replica had it."""
+
+    def replicated(self) -> None:
+        self._replica = (
+            dict(self._entries),
+            {name: list(row) for name, row in self._indexes.items()},
+            {name: dict(listing) for name, listing in self._listings.items()},
+        )
+
+    def fail_over(self) -> None:
+        entries, indexes, listings = self._replica
+        self._entries, self._indexes, self._listings = dict(entries), indexes, listings
+
+
+async def test_a_commit_retried_after_a_failover_lost_its_outcome_answers_the_truth(
+    harness: Harness,
+) -> None:
+    """The failover brought the prepared attempt back, and lost the claim and the outcome;
+    the shim's retry must not hear that the account it just linked is gone."""
+    store = FailsOverToALaggingReplica(clock=harness.clock)
+    harness.use_store(store)
+    commit = await prepared(harness)
+    token = hs256(harness.commit_claims(commit))
+    store.replicated()
+    assert (await harness.commit(commit, token=token)).json()["status"] == "linked"
+    store.fail_over()
+    again = (await harness.commit(commit, token=token)).json()
+    assert again["status"] == "already_linked"
+    assert harness.tenant.calls["POST identities"] == 1
+
+
+async def test_an_account_deleted_since_the_callback_is_still_identity_conflict(
+    harness: Harness,
+) -> None:
+    commit = await prepared(harness)
+    # Linked into someone else: gone as a user of its own, and not among the primary's.
+    bob = harness.tenant.add_user("google-oauth2|bob", email="bob@example.com")
+    bob["identities"] += harness.tenant.users.pop(SECONDARY)["identities"]
+    answer = (await harness.commit(commit)).json()
+    assert (answer["status"], answer["error"]) == ("denied", "identity_conflict")
+    assert writes(harness) == 0
+
+
 async def test_the_merge_is_computed_against_the_profile_at_commit_time(
     harness: Harness,
 ) -> None:
