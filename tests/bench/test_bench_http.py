@@ -12,14 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.http.crypto import CryptoBound
 from benchmarks.http.measure import LOOP_HISTOGRAM, quantile, step_times
 from benchmarks.http.run import (
     REPO,
     Baseline,
+    Configuration,
     Options,
     Phase,
     PhaseResult,
+    Report,
     format_runs,
+    format_scaling,
     median_run,
     run_benchmark,
 )
@@ -185,3 +189,34 @@ def test_step_times_are_what_a_phase_added_between_two_scrapes() -> None:
     }
     assert step_times("", both)["commit"].count == 14
     assert step_times("", both, LOOP_HISTOGRAM)["commit"].count == 1
+
+
+def test_a_second_process_s_growth_is_printed_beside_the_machine_s_crowding() -> None:
+    def phase(linker_ms: float, tenant_ms: float) -> PhaseResult:
+        return PhaseResult(
+            label="c=200",
+            concurrency=200,
+            flows=1000,
+            linked=1000,
+            failures={},
+            seconds=4.0,
+            linker_cpu_seconds=linker_ms,
+            tenant_cpu_seconds=tenant_ms,
+            loadgen_cpu_seconds=1.0,
+            server={},
+            loop={},
+            server_note=None,
+            client_ms={},
+            upstream={},
+        )
+
+    one = Configuration(1, "redis", phases=[phase(2.5, 1.25)], confirm=False)
+    # CPU per flow +32% with the second process, the tenant's own +20% in the same runs.
+    two = Configuration(2, "redis", phases=[phase(3.3, 1.5)], confirm=False)
+    report = Report(machine={}, crypto=CryptoBound({}), configurations=[one, two])
+    line = format_scaling(report).splitlines()[-1]
+    assert "linker serve, 2 workers, redis store, confirm off: 3.30 ms CPU/flow" in line
+    assert line.endswith(
+        "= 1.52x one process on Redis (CPU per flow +32%; the tenant's +20%;"
+        " in units of the tenant's +10%)"
+    )
