@@ -120,8 +120,10 @@ async def _gone(rt: Runtime, attempt: Prepared, budget: Budget) -> Written:
     it is linked into this primary already, by another tab's commit or by an earlier commit of
     this one whose recorded outcome the store lost (a failover to a replica that had not
     caught up), the commit token's profile predates it: the primary read afresh says so."""
-    primary = await rt.management.get_user(attempt.primary, budget)
-    if any(i.full_id == attempt.identity.full_id for i in identities_of(primary)):
+    primary = await rt.management.find_user(attempt.primary, budget)
+    if primary is not None and any(
+        i.full_id == attempt.identity.full_id for i in identities_of(primary)
+    ):
         return Written(Result(status="already_linked", identity=attempt.identity))
     raise LinkError(Code.IDENTITY_CONFLICT, "The other account no longer exists.")
 

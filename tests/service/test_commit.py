@@ -209,6 +209,16 @@ async def test_a_secondary_that_no_longer_exists_is_identity_conflict(harness: H
     assert writes(harness) == 0
 
 
+async def test_both_accounts_deleted_since_the_callback_is_identity_conflict(
+    harness: Harness,
+) -> None:
+    commit = await prepared(harness)
+    token = hs256(harness.commit_claims(commit))
+    del harness.tenant.users[SECONDARY], harness.tenant.users[PRIMARY]
+    answer = (await harness.commit(commit, token=token)).json()
+    assert (answer["status"], answer["error"]) == ("denied", "identity_conflict")
+
+
 async def test_already_linked_by_the_time_of_the_commit(harness: Harness) -> None:
     commit = await prepared(harness)
     github = {"provider": "github", "user_id": "1001", "connection": "github"}
