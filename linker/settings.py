@@ -20,7 +20,7 @@ from linker.core.events import DEFAULT_SCHEDULE, parse_schedule
 from linker.core.merge import MERGE_MODES, MergeMode
 from linker.core.secret import Secret
 from linker.environment import read_dotenv, resolve_secret_files
-from linker.state.store import cluster_nodes
+from linker.state.store import cluster_nodes, sentinel_target
 
 MIN_SECRET_BYTES = 32
 
@@ -229,18 +229,24 @@ def _action_secrets(raw: str) -> tuple[Secret, ...]:
     return tuple(Secret(s) for s in secrets)
 
 
-_STORE_SCHEMES = ("memory", "redis", "rediss", "redis+cluster", "rediss+cluster")
+_STORE_SCHEMES = (
+    *("memory", "redis", "rediss", "redis+cluster", "rediss+cluster"),
+    *("redis+sentinel", "rediss+sentinel"),
+)
 
 
 def _store_url(raw: str) -> str:
     scheme = raw.partition("://")[0] if "://" in raw else ""
     if scheme not in _STORE_SCHEMES:
         raise ValueError(
-            "must be memory://, redis://host:port/db (rediss:// for TLS) or "
-            "redis+cluster://host:port[,host:port...] (rediss+cluster:// for TLS)"
+            "must be memory://, redis://host:port/db (rediss:// for TLS), "
+            "redis+cluster://host:port[,host:port...] (rediss+cluster:// for TLS) or "
+            "redis+sentinel://host:port[,host:port...]/primary-name[/db] (rediss+sentinel://)"
         )
     if scheme.endswith("+cluster"):
         cluster_nodes(raw)
+    if scheme.endswith("+sentinel"):
+        sentinel_target(raw)
     return raw
 
 

@@ -603,13 +603,26 @@ class RedisStore:
     time for expiry."""
 
     def __init__(
-        self, client: Any, *, prefix: str = "linker:", clustered: bool = False, pool_size: int = 0
+        self,
+        client: Any,
+        *,
+        prefix: str = "linker:",
+        clustered: bool = False,
+        sentinel: str | None = None,
+        pool_size: int = 0,
     ) -> None:
         self._redis = client
         self._prefix = prefix
         self.clustered = clustered
-        # The cluster client refuses a command at once when a node's connections are all in
-        # use; a bound here makes a burst wait its turn, as the single client's pool does.
+        # The primary's name at the Sentinels that follow it, when they do.
+        self.sentinel = sentinel
+        # A cluster or Sentinels move the primary: a command that may run twice is retried
+        # while they do (`_run`).
+        self.follows_failover = clustered or sentinel is not None
+        # The clients of the Sentinels themselves, closed with the store.
+        self._sentinels: list[Any] = []
+        # The cluster and Sentinel clients refuse a command at once when their connections are
+        # all in use; a bound here makes a burst wait its turn, as the single client's pool does.
         self._slots = asyncio.Semaphore(pool_size) if pool_size else None
         self._batch = Batcher(client)
         # The share of `maxmemory` in use, as last read (0 without a limit).
@@ -632,12 +645,15 @@ class RedisStore:
         cls, url: str, *, pool_size: int = POOL_SIZE, ca_file: str | None = None
     ) -> RedisStore:
         """`redis://`, `rediss://` (TLS, verified against `ca_file` when given, else the
-        system's CAs), `redis+cluster://host:port[,host:port...]` or `rediss+cluster://`; an
-        ACL user and password as `user:password@` before the host."""
+        system's CAs), `redis+cluster://host:port[,host:port...]` or `rediss+cluster://`,
+        `redis+sentinel://host:port[,host:port...]/primary-name[/db]` or `rediss+sentinel://`;
+        an ACL user and password as `user:password@` before the host."""
         scheme = urlsplit(url).scheme
         tls = {"ssl_ca_certs": ca_file} if ca_file and scheme.startswith("rediss") else {}
         if scheme.endswith("+cluster"):
             return cls._cluster(url, pool_size=pool_size, tls=tls)
+        if scheme.endswith("+sentinel"):
+            return cls._sentinel(url, pool_size=pool_size, tls=tls)
         from redis.asyncio import BlockingConnectionPool, Redis
 
         pool = BlockingConnectionPool.from_url(
@@ -673,18 +689,36 @@ class RedisStore:
         )
         return cls(client, clustered=True, pool_size=pool_size)
 
+    @classmethod
+    def _sentinel(cls, url: str, *, pool_size: int, tls: dict[str, Any]) -> RedisStore:
+        """The primary the Sentinels name, followed when they fail it over: redis-py looks it
+        up again when a connection to the old one fails or finds it demoted to a replica."""
+        from redis.asyncio.sentinel import Sentinel
+
+        nodes, name, db, username, password = sentinel_target(url)
+        options: dict[str, Any] = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+        if url.startswith("rediss+"):
+            options.update(ssl=True, **tls)
+        # The Sentinels are asked without the primary's credentials: they have their own.
+        sentinels = Sentinel(nodes, sentinel_kwargs=options)
+        primary: dict[str, Any] = {"username": username, "password": password, **options}
+        client = sentinels.master_for(name, db=db, max_connections=pool_size, **primary)
+        store = cls(client, sentinel=name, pool_size=pool_size)
+        store._sentinels = list(sentinels.sentinels)
+        return store
+
     async def _run(self, call: Callable[[], Any], *, again: bool = True) -> Any:
-        """`call`, its errors as `StoreUnavailable`. On a cluster, a call that may run twice
-        (`again`) is retried while a failed primary is replaced, for `FAILOVER_SECONDS` at
-        most: within a step's budget. A call whose answer may have been lost after it ran
-        is not (a second `take` would find nothing, an untrue "unknown")."""
+        """`call`, its errors as `StoreUnavailable`. On a cluster or behind Sentinels, a call
+        that may run twice (`again`) is retried while a failed primary is replaced, for
+        `FAILOVER_SECONDS` at most: within a step's budget. A call whose answer may have been
+        lost after it ran is not (a second `take` would find nothing, an untrue "unknown")."""
         deadline = time.monotonic() + FAILOVER_SECONDS
         pause = CLUSTER_BACKOFF_BASE
         while True:
             try:
                 return await self._call(call)
             except _TOPOLOGY_ERRORS as exc:
-                if not (self.clustered and again) or isinstance(exc, _FINAL_ERRORS):
+                if not (self.follows_failover and again) or isinstance(exc, _FINAL_ERRORS):
                     raise StoreUnavailable(type(exc).__name__) from None
                 if time.monotonic() + pause > deadline:
                     raise StoreUnavailable(type(exc).__name__) from None
@@ -923,6 +957,8 @@ class RedisStore:
         if not self.clustered:
             # A client made around a pool of ours does not close that pool itself.
             await self._redis.connection_pool.disconnect()
+        for sentinel in self._sentinels:
+            await sentinel.aclose()
 
 
 # Policies under which Redis deletes keys that have not expired when memory runs out: every key
@@ -982,9 +1018,22 @@ def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], str | None, str | No
         host, colon, port = entry.strip().rpartition(":")
         host = host.strip("[]")
         if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("each cluster node must be given as host:port")
+            raise ValueError("each node must be given as host:port")
         nodes.append((host, int(port)))
     return nodes, username, password
+
+
+def sentinel_target(url: str) -> tuple[list[tuple[str, int]], str, int, str | None, str | None]:
+    """The Sentinels, the primary's name, the database, user and password of a
+    `redis+sentinel://host:port[,host:port...]/primary-name[/db]` URL."""
+    nodes, username, password = cluster_nodes(url)
+    path = url.split("://", 1)[1].partition("/")[2].partition("?")[0]
+    name, _, db = path.partition("/")
+    if not name:
+        raise ValueError("a Sentinel URL names its primary: redis+sentinel://host:port/name")
+    if db and not db.isdigit():
+        raise ValueError("the database after the primary's name must be a number")
+    return nodes, unquote(name), int(db or 0), username, password
 
 
 def open_store(

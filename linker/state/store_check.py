@@ -1,8 +1,8 @@
 """`linker check`'s look at the shared store: it connects, runs one script as the service
-would, and says what it found: one Redis or a cluster (with the hash slots it saw), and each
-primary's eviction policy. A policy that can evict linker's keys is a problem: Redis would drop
-attempts and pending merges to make room, and an evicted work item is a merge nobody owes any
-more. Run `noeviction` with a `maxmemory` (see docs/operations.md).
+would, and says what it found: one Redis, the primary Sentinels name, or a cluster (with the
+hash slots it saw), and each primary's eviction policy. A policy that can evict linker's keys
+is a problem: Redis would drop attempts and pending merges to make room, and an evicted work
+item is a merge nobody owes any more. Run `noeviction` with a `maxmemory` (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ async def inspect_store(settings: Settings) -> Report:
             report.problems.append(
                 f"LINKER_STORE_URL: the cluster serves {slots} of {HASH_SLOTS} hash slots"
             )
+    elif store.sentinel is not None:
+        report.notes.append(
+            f"note: store is the Redis primary the Sentinels name {store.sentinel!r}, followed "
+            "when they fail it over"
+        )
     else:
         report.notes.append("note: store is one Redis (not a cluster)")
     for node in nodes:

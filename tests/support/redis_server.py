@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from linker.testing import free_port
@@ -43,15 +44,20 @@ def redis_server(workdir: Path, *options: str, port: int | None = None) -> Itera
 
 
 @contextmanager
-def _running(workdir: Path, port: int, what: str, *options: str) -> Iterator[None]:
+def _running(
+    workdir: Path, port: int, what: str, *options: str, config: Path | None = None
+) -> Iterator[None]:
     """redis-server on loopback, persisting nothing unless `options` (which come last) say
-    so, its log in `workdir`, until it listens on `port`; stopped on the way out."""
+    so, its log in `workdir`, until it listens on `port`; stopped on the way out. A `config`
+    file is read first, as redis-server wants it."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed; run scripts/system-deps")
     common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
     log = (workdir / "redis.log").open("wb")
-    process = subprocess.Popen([binary, *common, *options], stdout=log, stderr=subprocess.STDOUT)
+    first = [str(config)] if config is not None else []
+    command = [binary, *first, *common, *options]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_until_listening(port, process, workdir, what)
         yield
@@ -130,3 +136,66 @@ def redis_tls_server(workdir: Path, *, user: str, password: str) -> Iterator[tup
     tls += ["--tls-key-file", str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
     with _running(workdir, port, "redis-server (TLS)", *tls, "--aclfile", str(acl)):
         yield f"rediss://{user}:{password}@127.0.0.1:{port}/0", ca
+
+
+@dataclass
+class SentinelSet:
+    """A primary, its replica and one Sentinel watching them as `name`, on loopback."""
+
+    url: str  # redis+sentinel://...
+    name: str
+    sentinel_port: int
+
+    def sentinel(self, *args: str) -> str:
+        """A command to the Sentinel, by redis-cli; its answer."""
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RuntimeError("redis-cli is not installed; run scripts/system-deps")
+        command = [cli, "-p", str(self.sentinel_port), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    def primary_port(self) -> int:
+        return int(self.sentinel("sentinel", "get-master-addr-by-name", self.name).split()[1])
+
+
+@contextmanager
+def redis_sentinel(workdir: Path, name: str = "linker") -> Iterator[SentinelSet]:
+    """A primary, a replica of it and a Sentinel that fails the primary over when asked
+    (`SENTINEL FAILOVER`) or when it stops answering for a second."""
+    primary, replica, watcher = free_port(), free_port(), free_port()
+    config = workdir / "sentinel" / "sentinel.conf"
+    for part in ("primary", "replica", "sentinel"):
+        (workdir / part).mkdir()
+    config.write_text(  # the Sentinel rewrites its file as it learns: one of its own
+        f"sentinel monitor {name} 127.0.0.1 {primary} 1\n"
+        f"sentinel down-after-milliseconds {name} 1000\n"
+        f"sentinel failover-timeout {name} 3000\n"
+    )
+    with (
+        _running(workdir / "primary", primary, "redis-server", "--port", str(primary)),
+        _running(
+            workdir / "replica",
+            replica,
+            "redis-server (replica)",
+            *("--port", str(replica), "--replicaof", "127.0.0.1", str(primary)),
+        ),
+        _running(
+            workdir / "sentinel",
+            watcher,
+            "redis-server --sentinel",
+            *("--sentinel", "--port", str(watcher)),
+            config=config,
+        ),
+    ):
+        found = SentinelSet(f"redis+sentinel://127.0.0.1:{watcher}/{name}", name, watcher)
+        _wait_for_replica(found)
+        yield found
+
+
+def _wait_for_replica(found: SentinelSet) -> None:
+    """Until the Sentinel knows the replica (a failover needs one to promote)."""
+    deadline = time.monotonic() + 10
+    while "127.0.0.1" not in found.sentinel("sentinel", "replicas", found.name):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the Sentinel never saw the replica")
+        time.sleep(0.1)
