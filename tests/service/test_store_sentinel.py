@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from linker.settings import Settings, SettingsError
-from linker.state.store import RedisStore, sentinel_target
+from linker.state.store import RedisStore, StoreUnavailable, sentinel_target
 from linker.state.store_check import inspect_store
 from tests.support.harness import (
     PRIMARY,
@@ -149,3 +149,21 @@ def test_a_bad_sentinel_url_is_refused_without_quoting_it(url: str) -> None:
         Settings.from_env(settings_env(LINKER_STORE_URL=url))
     assert caught.value.name == "LINKER_STORE_URL"
     assert "secret" not in str(caught.value)
+
+
+async def test_over_tls_the_sentinel_and_the_primary_are_both_verified(tmp_path: Path) -> None:
+    with redis_sentinel(tmp_path, tls=True) as secure:
+        assert secure.url.startswith("rediss+sentinel://") and secure.ca is not None
+        store = RedisStore.from_url(secure.url, ca_file=str(secure.ca))
+        try:
+            await store.put("k", "v", 60)
+            assert await store.take("k") == "v"
+        finally:
+            await store.aclose()
+        # Without the CA, the system's store does not know the certificates: refused.
+        untrusted = RedisStore.from_url(secure.url)
+        try:
+            with pytest.raises(StoreUnavailable):
+                await untrusted.put("k", "v", 60)
+        finally:
+            await untrusted.aclose()

@@ -140,18 +140,21 @@ def redis_tls_server(workdir: Path, *, user: str, password: str) -> Iterator[tup
 
 @dataclass
 class SentinelSet:
-    """A primary, its replica and one Sentinel watching them as `name`, on loopback."""
+    """A primary, its replica and one Sentinel watching them as `name`, on loopback; over TLS
+    only when `ca` is given (the CA that signed all three's certificate)."""
 
-    url: str  # redis+sentinel://...
+    url: str  # redis+sentinel://... (rediss+sentinel:// over TLS)
     name: str
     sentinel_port: int
+    ca: Path | None = None
 
     def sentinel(self, *args: str) -> str:
         """A command to the Sentinel, by redis-cli; its answer."""
         cli = shutil.which("redis-cli")
         if cli is None:
             raise RuntimeError("redis-cli is not installed; run scripts/system-deps")
-        command = [cli, "-p", str(self.sentinel_port), *args]
+        tls = ["--tls", "--cacert", str(self.ca)] if self.ca is not None else []
+        command = [cli, *tls, "-p", str(self.sentinel_port), *args]
         return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
     def primary_port(self) -> int:
@@ -159,35 +162,52 @@ class SentinelSet:
 
 
 @contextmanager
-def redis_sentinel(workdir: Path, name: str = "linker") -> Iterator[SentinelSet]:
+def redis_sentinel(
+    workdir: Path, name: str = "linker", *, tls: bool = False
+) -> Iterator[SentinelSet]:
     """A primary, a replica of it and a Sentinel that fails the primary over when asked
-    (`SENTINEL FAILOVER`) or when it stops answering for a second."""
+    (`SENTINEL FAILOVER`) or when it stops answering for a second; with `tls`, each speaks
+    TLS only, replication and the Sentinel's own connections included."""
     primary, replica, watcher = free_port(), free_port(), free_port()
-    config = workdir / "sentinel" / "sentinel.conf"
     for part in ("primary", "replica", "sentinel"):
         (workdir / part).mkdir()
+    ca: Path | None = None
+    secure: list[str] = []
+    if tls:
+        ca, cert, key = _certificates(workdir)
+        secure = ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+        secure += ["--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
+        secure += ["--tls-replication", "yes"]
+
+    def listen(port: int) -> list[str]:
+        return ["--port", "0", "--tls-port", str(port)] if tls else ["--port", str(port)]
+
+    config = workdir / "sentinel" / "sentinel.conf"
     config.write_text(  # the Sentinel rewrites its file as it learns: one of its own
         f"sentinel monitor {name} 127.0.0.1 {primary} 1\n"
         f"sentinel down-after-milliseconds {name} 1000\n"
         f"sentinel failover-timeout {name} 3000\n"
     )
     with (
-        _running(workdir / "primary", primary, "redis-server", "--port", str(primary)),
+        _running(workdir / "primary", primary, "redis-server", *listen(primary), *secure),
         _running(
             workdir / "replica",
             replica,
             "redis-server (replica)",
-            *("--port", str(replica), "--replicaof", "127.0.0.1", str(primary)),
+            *listen(replica),
+            *secure,
+            *("--replicaof", "127.0.0.1", str(primary)),
         ),
         _running(
             workdir / "sentinel",
             watcher,
             "redis-server --sentinel",
-            *("--sentinel", "--port", str(watcher)),
+            *("--sentinel", *listen(watcher), *secure),
             config=config,
         ),
     ):
-        found = SentinelSet(f"redis+sentinel://127.0.0.1:{watcher}/{name}", name, watcher)
+        scheme = "rediss+sentinel" if tls else "redis+sentinel"
+        found = SentinelSet(f"{scheme}://127.0.0.1:{watcher}/{name}", name, watcher, ca)
         _wait_for_replica(found)
         yield found
 
