@@ -129,26 +129,28 @@ def test_a_baseline_serves_its_tree_on_its_interpreter() -> None:
     assert checkout.describe() == "baseline /src/before"
 
 
-def test_repeated_runs_print_each_figure_with_the_least_and_the_median() -> None:
-    def run(linker_ms: float, tenant_ms: float, failed: int = 0) -> PhaseResult:
-        return PhaseResult(
-            label="c=1",
-            concurrency=1,
-            flows=100,
-            linked=100 - failed,
-            failures={"timeout": failed} if failed else {},
-            seconds=1.0,
-            linker_cpu_seconds=linker_ms / 10,
-            tenant_cpu_seconds=tenant_ms / 10,
-            loadgen_cpu_seconds=0.1,
-            server={},
-            loop={},
-            server_note=None,
-            client_ms={},
-            upstream={},
-        )
+def ran(linker_ms: float, tenant_ms: float, failed: int = 0) -> PhaseResult:
+    """A phase of 100 flows that cost linker and the tenant these ms of CPU each."""
+    return PhaseResult(
+        label="c=1",
+        concurrency=1,
+        flows=100,
+        linked=100 - failed,
+        failures={"timeout": failed} if failed else {},
+        seconds=1.0,
+        linker_cpu_seconds=linker_ms / 10,
+        tenant_cpu_seconds=tenant_ms / 10,
+        loadgen_cpu_seconds=0.1,
+        server={},
+        loop={},
+        server_note=None,
+        client_ms={},
+        upstream={},
+    )
 
-    runs = [run(3.4, 2.6), run(2.6, 2.0, failed=1), run(2.9, 2.2), run(2.7, 2.1)]
+
+def test_repeated_runs_print_each_figure_with_the_least_and_the_median() -> None:
+    runs = [ran(3.4, 2.6), ran(2.6, 2.0, failed=1), ran(2.9, 2.2), ran(2.7, 2.1)]
     assert median_run(runs) is runs[3]  # 2.6, 2.7, 2.9, 3.4: the lower middle
     assert format_runs(runs) == (
         "    4 runs, linker CPU ms/flow: 3.40 / 2.60 / 2.90 / 2.70 (least 2.60, median 2.70);"
@@ -192,27 +194,9 @@ def test_step_times_are_what_a_phase_added_between_two_scrapes() -> None:
 
 
 def test_a_second_process_s_growth_is_printed_beside_the_machine_s_crowding() -> None:
-    def phase(linker_ms: float, tenant_ms: float) -> PhaseResult:
-        return PhaseResult(
-            label="c=200",
-            concurrency=200,
-            flows=1000,
-            linked=1000,
-            failures={},
-            seconds=4.0,
-            linker_cpu_seconds=linker_ms,
-            tenant_cpu_seconds=tenant_ms,
-            loadgen_cpu_seconds=1.0,
-            server={},
-            loop={},
-            server_note=None,
-            client_ms={},
-            upstream={},
-        )
-
-    one = Configuration(1, "redis", phases=[phase(2.5, 1.25)], confirm=False)
+    one = Configuration(1, "redis", phases=[ran(2.5, 1.25)], confirm=False)
     # CPU per flow +32% with the second process, the tenant's own +20% in the same runs.
-    two = Configuration(2, "redis", phases=[phase(3.3, 1.5)], confirm=False)
+    two = Configuration(2, "redis", phases=[ran(3.3, 1.5)], confirm=False)
     report = Report(machine={}, crypto=CryptoBound({}), configurations=[one, two])
     line = format_scaling(report).splitlines()[-1]
     assert "linker serve, 2 workers, redis store, confirm off: 3.30 ms CPU/flow" in line
