@@ -609,18 +609,16 @@ class RedisStore:
         prefix: str = "linker:",
         clustered: bool = False,
         sentinel: str | None = None,
+        sentinel_clients: Sequence[Any] = (),
         pool_size: int = 0,
     ) -> None:
         self._redis = client
         self._prefix = prefix
         self.clustered = clustered
-        # The primary's name at the Sentinels that follow it, when they do.
+        # The primary's name at the Sentinels that follow it, when they do, and the clients
+        # of the Sentinels themselves, closed with the store.
         self.sentinel = sentinel
-        # A cluster or Sentinels move the primary: a command that may run twice is retried
-        # while they do (`_run`).
-        self.follows_failover = clustered or sentinel is not None
-        # The clients of the Sentinels themselves, closed with the store.
-        self._sentinels: list[Any] = []
+        self._sentinels = list(sentinel_clients)
         # The cluster and Sentinel clients refuse a command at once when their connections are
         # all in use; a bound here makes a burst wait its turn, as the single client's pool does.
         self._slots = asyncio.Semaphore(pool_size) if pool_size else None
@@ -639,6 +637,12 @@ class RedisStore:
         self._put_tracked = client.register_script(_PUT_TRACKED)
         self._put_tracked_full = client.register_script(_PUT_TRACKED_FULL)
         self._spend = client.register_script(_SPEND)
+
+    @property
+    def follows_failover(self) -> bool:
+        """A cluster or Sentinels move the primary: a command that may run twice is retried
+        while they do (`_run`)."""
+        return self.clustered or self.sentinel is not None
 
     @classmethod
     def from_url(
@@ -703,9 +707,7 @@ class RedisStore:
         sentinels = Sentinel(nodes, sentinel_kwargs=options)
         primary: dict[str, Any] = {"username": username, "password": password, **options}
         client = sentinels.master_for(name, db=db, max_connections=pool_size, **primary)
-        store = cls(client, sentinel=name, pool_size=pool_size)
-        store._sentinels = list(sentinels.sentinels)
-        return store
+        return cls(client, sentinel=name, sentinel_clients=sentinels.sentinels, pool_size=pool_size)
 
     async def _run(self, call: Callable[[], Any], *, again: bool = True) -> Any:
         """`call`, its errors as `StoreUnavailable`. On a cluster or behind Sentinels, a call
