@@ -80,6 +80,7 @@ async def test_the_store_is_the_primary_the_sentinel_names(
     assert (store.sentinel, store.follows_failover, store.clustered) == ("linker", True, False)
 
 
+@pytest.mark.failover
 async def test_a_failover_is_followed_and_what_was_replicated_is_kept(
     sentinels: SentinelSet, store: RedisStore
 ) -> None:
@@ -99,6 +100,7 @@ async def test_a_failover_is_followed_and_what_was_replicated_is_kept(
     assert await store.get("before") == "1"
 
 
+@pytest.mark.failover
 async def test_a_link_whose_commit_comes_after_a_failover_links(
     harness: Harness, sentinels: SentinelSet, store: RedisStore
 ) -> None:

@@ -54,6 +54,8 @@ def _running(
     if binary is None:
         raise RuntimeError("redis-server is not installed; run scripts/system-deps")
     common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    # Stopped at once: a primary would wait up to 10 s for lagging replicas to catch up.
+    common += ["--shutdown-timeout", "0"]
     log = (workdir / "redis.log").open("wb")
     first = [str(config)] if config is not None else []
     command = [binary, *first, *common, *options]
