@@ -253,7 +253,7 @@ ROUTES = [
     *suggest_web.ROUTES,
 ]
 
-# The linking steps by route path, labelled as `linker.steps.outcomes.observe` labels them (unlink
+# The linking steps by route path, labelled as `linker.steps.outcomes.reported` labels them (unlink
 # runs through the same three routes).
 STEP_PATHS = {
     "/link/start": "start",

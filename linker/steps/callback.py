@@ -10,7 +10,6 @@ calls from inside the tenant's login: so it happens only in the browser that hol
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 
 from linker.core import decisions
@@ -28,37 +27,37 @@ from linker.state.attempts import Prepared
 from linker.state.keys import new_commit_id
 from linker.state.store import StoreUnavailable
 from linker.steps.confirm import Confirm, ask
-from linker.steps.outcomes import DeadEnd, Outcome, dead_end, finish, observe, resume, store_down
+from linker.steps.outcomes import DeadEnd, Outcome, Report, reported, resume, store_down
 
 
 async def callback(
     rt: Runtime, params: Mapping[str, str], *, cookie_ok: Callable[[str], bool], ip: str | None
 ) -> Outcome | Confirm:
     """Run `/link/callback`: a dead end before the transaction is trusted, a resume after."""
-    began = time.perf_counter()
-    state = params.get("state", "")
-    # The cookie first: a request without it must not destroy the attempt it names.
-    if not state or not cookie_ok(state):
-        error = decisions.browser_mismatch()
-        dead_end(rt, "callback", began, error)
-        return DeadEnd(error)
-    with rt.admission.slot() as admitted:
-        if admitted:
-            return await _attempt(rt, state, params, ip, began)
-    # Nothing was taken: the transaction and its cookie stay, so a reload tries again.
-    error = busy(reload=True)
-    observe(rt, "callback", began, code=error.code.value, status="busy")
-    return DeadEnd(error, status=503)
+    with reported(rt, "callback") as report:
+        state = params.get("state", "")
+        # The cookie first: a request without it must not destroy the attempt it names.
+        if not state or not cookie_ok(state):
+            error = decisions.browser_mismatch()
+            report.dead_end(error)
+            return DeadEnd(error)
+        with rt.admission.slot() as admitted:
+            if admitted:
+                return await _attempt(rt, state, params, ip, report)
+        # Nothing was taken: the transaction and its cookie stay, so a reload tries again.
+        error = busy(reload=True)
+        report.busy(error)
+        return DeadEnd(error, status=503)
 
 
 async def _attempt(
-    rt: Runtime, state: str, params: Mapping[str, str], ip: str | None, began: float
+    rt: Runtime, state: str, params: Mapping[str, str], ip: str | None, report: Report
 ) -> Outcome | Confirm:
     try:
         taken = await rt.attempts.take(state)
     except StoreUnavailable:
         error = store_down()
-        dead_end(rt, "callback", began, error)
+        report.dead_end(error)
         return DeadEnd(error, status=503)
     try:
         txn = decisions.check_transaction(
@@ -67,7 +66,7 @@ async def _attempt(
     except LinkError as refused:
         # A refusal this host's clock made is "try again" (503), not the user's fault.
         error = await rt.store_clock.judge(refused)
-        dead_end(rt, "callback", began, error)
+        report.dead_end(error)
         return DeadEnd(error, status=400 if error is refused else 503)
     record = AuditRecord.of_transaction(txn, ip)
     verified: Result | Confirm
@@ -78,7 +77,7 @@ async def _attempt(
     except StoreUnavailable:
         verified = Result.from_error(store_down())
     if isinstance(verified, Confirm):  # the account is shown; `/link/confirm` goes on
-        observe(rt, "callback", began, code=None, status="confirm", sub=txn.primary_user_id)
+        report.ended("confirm", None, sub=txn.primary_user_id)
         return verified
     result = verified
     record.status, record.code = result.status, result.error
@@ -86,7 +85,7 @@ async def _attempt(
     if result.status != "pending":  # a prepared attempt ends at the commit: audited there
         await rt.audit.write(record, when=rt.clock())
     back = resume(rt, result, txn.primary_user_id, txn.outer_state, txn_id=txn.id)
-    finish(rt, "callback", began, record, result_jti=back.jti)
+    report.finished(record, result_jti=back.jti)
     return back
 
 

@@ -9,7 +9,6 @@ the same answer and nothing is written twice.
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ from linker.state.attempts import IN_PROGRESS, ForAnotherUser, Prepared, Recorde
 from linker.state.store import StoreUnavailable
 from linker.state.store_clock import clock_off
 from linker.steps import suggest_writes, writes
-from linker.steps.outcomes import observe, store_down
+from linker.steps.outcomes import Report, reported, store_down
 
 # How often a retried commit looks for the outcome of the request still writing it.
 POLL_SECONDS = 0.05
@@ -39,51 +38,51 @@ class CommitAnswer:
     body: dict[str, Any]
 
 
-def _rejected(reason: str) -> CommitAnswer:
+def _rejected(report: Report, reason: str) -> CommitAnswer:
+    report.ended("rejected", "invalid_commit_token")
     return CommitAnswer(401, {"error": "invalid_commit_token", "error_description": reason})
+
+
+def _busy(report: Report, error: LinkError, **fields: object) -> CommitAnswer:
+    """A 503: nothing was claimed or written, and the same commit can be sent again."""
+    report.busy(error, **fields)
+    return CommitAnswer(503, {"error": error.code.value, "error_description": error.description})
 
 
 async def commit(rt: Runtime, token: str) -> CommitAnswer:
     """Run `/link/commit` for the commit token in the request body."""
-    began = time.perf_counter()
-    with rt.admission.slot() as admitted:
-        if admitted:
-            return await _commit(rt, token, began)
-    # Before the attempt is claimed: it stays prepared, and nothing is written.
-    error = busy()
-    observe(rt, "commit", began, code=error.code.value, status="busy")
-    return CommitAnswer(503, {"error": error.code.value, "error_description": error.description})
+    with reported(rt, "commit") as report:
+        with rt.admission.slot() as admitted:
+            if admitted:
+                return await _commit(rt, token, report)
+        # Before the attempt is claimed: it stays prepared, and nothing is written.
+        return _busy(report, busy())
 
 
-async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
+async def _commit(rt: Runtime, token: str, report: Report) -> CommitAnswer:
     try:
         now = rt.store_clock.now()
         req = decode_commit_token(token, secrets=rt.settings.action_secrets, now=now)
     except CommitRejected as exc:
         if exc.by_clock and await rt.store_clock.off():
             # This host's clock refused it, not the Action: the attempt stays, for a retry.
-            error = clock_off()
-            observe(rt, "commit", began, code=error.code.value, status="busy")
-            body = {"error": error.code.value, "error_description": error.description}
-            return CommitAnswer(503, body)
-        observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
-        return _rejected(str(exc))
+            return _busy(report, clock_off())
+        return _rejected(report, str(exc))
     try:
         # Before the claim: an audit file that cannot take the outcome leaves the attempt
         # prepared, and nothing is written (a 503 the Action reports as "try again").
         rt.audit.check()
     except AuditUnavailable:
-        return _audit_down(rt, began, req)
+        return _busy(report, audit_unavailable(), sub=req.sub)
     try:
         claimed = await rt.attempts.claim(req.commit, req.sub)
     except StoreUnavailable:
-        return _answer(rt, began, req, Result.from_error(store_down()))
+        return _answer(report, req, Result.from_error(store_down()))
     except ForAnotherUser:
         # Another user's commit: refused, and the attempt stays for its owner.
-        observe(rt, "commit", began, code="invalid_commit_token", status="rejected")
-        return _rejected("the commit token was issued for another user")
+        return _rejected(report, "the commit token was issued for another user")
     if claimed is None:
-        return _answer(rt, began, req, await _recorded(rt, req))
+        return _answer(report, req, await _recorded(rt, req))
     written = await _write(rt, claimed, req)
     # Not recorded: the answer below is still true; a retry finds "in progress", then unknown.
     # The finished work item goes in the same step: until then reconcile can still settle it.
@@ -99,13 +98,7 @@ async def _commit(rt: Runtime, token: str, began: float) -> CommitAnswer:
         )
         if written.event is not None:
             rt.events_recorded.set()
-    return _answer(rt, began, req, written.result)
-
-
-def _audit_down(rt: Runtime, began: float, req: CommitRequest) -> CommitAnswer:
-    error = audit_unavailable()
-    observe(rt, "commit", began, code=error.code.value, status="busy", sub=req.sub)
-    return CommitAnswer(503, {"error": error.code.value, "error_description": error.description})
+    return _answer(report, req, written.result)
 
 
 async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.Written:
@@ -174,14 +167,6 @@ async def _recorded(rt: Runtime, req: CommitRequest) -> Result:
     )
 
 
-def _answer(rt: Runtime, began: float, req: CommitRequest, result: Result) -> CommitAnswer:
-    observe(
-        rt,
-        "commit",
-        began,
-        code=result.error,
-        status=result.status,
-        sub=req.sub,
-        commit_jti=req.jti,
-    )
+def _answer(report: Report, req: CommitRequest, result: Result) -> CommitAnswer:
+    report.ended(result.status, result.error, sub=req.sub, commit_jti=req.jti)
     return CommitAnswer(200, result.to_claim())

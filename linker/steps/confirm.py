@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -34,7 +33,7 @@ from linker.ops.admission import busy
 from linker.ops.audit import AuditRecord
 from linker.runtime import Runtime
 from linker.state.store import StoreUnavailable
-from linker.steps.outcomes import DeadEnd, Outcome, dead_end, finish, observe, resume, store_down
+from linker.steps.outcomes import DeadEnd, Outcome, Report, reported, resume, store_down
 
 PREFIX = "confirm:"
 CHOICES = ("link", "cancel")
@@ -80,32 +79,32 @@ async def choose(
     ip: str | None,
 ) -> Outcome:
     """Run `POST /link/confirm`."""
-    began = time.perf_counter()
-    state, token, choice = form.get("state", ""), form.get("token", ""), form.get("choice", "")
-    if not _same_origin(origin, rt.settings.public_url) or not state or not cookie_ok(state):
-        error = decisions.browser_mismatch()
-        dead_end(rt, "confirm", began, error)
-        return DeadEnd(error)
-    if choice not in CHOICES or not token:
-        error = LinkError(Code.INVALID_REQUEST, "Choose Link or Cancel on the page shown.")
-        dead_end(rt, "confirm", began, error)
-        return DeadEnd(error)
-    with rt.admission.slot() as admitted:
-        if admitted:
-            return await _choose(rt, state, token, choice, ip, began)
-    error = busy(reload=True)
-    observe(rt, "confirm", began, code=error.code.value, status="busy")
-    return DeadEnd(error, status=503)
+    with reported(rt, "confirm") as report:
+        state, token, choice = form.get("state", ""), form.get("token", ""), form.get("choice", "")
+        if not _same_origin(origin, rt.settings.public_url) or not state or not cookie_ok(state):
+            error = decisions.browser_mismatch()
+            report.dead_end(error)
+            return DeadEnd(error)
+        if choice not in CHOICES or not token:
+            error = LinkError(Code.INVALID_REQUEST, "Choose Link or Cancel on the page shown.")
+            report.dead_end(error)
+            return DeadEnd(error)
+        with rt.admission.slot() as admitted:
+            if admitted:
+                return await _choose(rt, state, token, choice, ip, report)
+        error = busy(reload=True)
+        report.busy(error)
+        return DeadEnd(error, status=503)
 
 
 async def _choose(
-    rt: Runtime, state: str, token: str, choice: str, ip: str | None, began: float
+    rt: Runtime, state: str, token: str, choice: str, ip: str | None, report: Report
 ) -> Outcome:
     try:
         raw = await rt.attempts.store.take(PREFIX + state)
     except StoreUnavailable:
         error = store_down()
-        dead_end(rt, "confirm", began, error)
+        report.dead_end(error)
         return DeadEnd(error, status=503)
     kept = json.loads(raw) if raw is not None else None
     if kept is None or not hmac.compare_digest(str(kept["token"]).encode(), token.encode()):
@@ -113,14 +112,14 @@ async def _choose(
             Code.TRANSACTION_NOT_FOUND,
             "This link is unknown, expired or already chosen. Start again from the application.",
         )
-        dead_end(rt, "confirm", began, error)
+        report.dead_end(error)
         return DeadEnd(error)
     txn = Transaction.loads(state, kept["txn"])
     identity = Identity(**kept["identity"])
     try:
         decisions.check_transaction(txn, ip=ip, settings=rt.settings, now=rt.store_clock.now())
     except LinkError as error:
-        dead_end(rt, "confirm", began, error)
+        report.dead_end(error)
         return DeadEnd(error)
     record = AuditRecord.of_transaction(txn, ip, secondary=identity.full_id)
     if choice == "link":
@@ -138,5 +137,5 @@ async def _choose(
     if result.status != "pending":
         await rt.audit.write(record, when=rt.clock())
     back = resume(rt, result, txn.primary_user_id, txn.outer_state, txn_id=txn.id)
-    finish(rt, "confirm", began, record, result_jti=back.jti)
+    report.finished(record, result_jti=back.jti)
     return back

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from linker.core.action_tokens import Result, encode_result_token
@@ -68,30 +70,54 @@ def store_down() -> LinkError:
     return LinkError(Code.UPSTREAM_UNAVAILABLE, "Linking is unavailable right now; try again.")
 
 
-def finish(rt: Runtime, step: str, began: float, record: AuditRecord, **extra: object) -> None:
-    """The step's log line and metrics, from what the audit record holds."""
-    observe(
-        rt,
-        step,
-        began,
-        code=record.code,
-        status=record.status,
-        sub=record.primary,
-        client_id=record.client_id,
-        connection=record.connection,
-        secondary=record.secondary,
-        **extra,
-    )
+class Report:
+    """What one request to a step came to, said by the step as it ends (`dead_end`, `busy`,
+    `finished`, `ended`) and turned into the step's one log line and its metrics by
+    `reported`, the one place that does: a step decides, and never logs or counts itself."""
+
+    __slots__ = ("began", "code", "fields", "status", "step")
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+        self.began = time.perf_counter()
+        # A path that forgot to say how it ended shows as such, in the line and the metrics.
+        self.status = "unreported"
+        self.code: str | None = None
+        self.fields: dict[str, object] = {}
+
+    def ended(self, status: str, code: str | None, **fields: object) -> None:
+        self.status, self.code = status, code
+        self.fields.update(fields)
+
+    def dead_end(self, error: LinkError, **fields: object) -> None:
+        """Nothing trustworthy to resume (an error page)."""
+        self.ended("dead_end", error.code.value, **fields)
+
+    def busy(self, error: LinkError, **fields: object) -> None:
+        """Refused for now, nothing taken: the same request can be tried again."""
+        self.ended("busy", error.code.value, **fields)
+
+    def finished(self, record: AuditRecord, **fields: object) -> None:
+        """Ended as the audit record says."""
+        self.ended(
+            record.status,
+            record.code,
+            sub=record.primary,
+            client_id=record.client_id,
+            connection=record.connection,
+            secondary=record.secondary,
+            **fields,
+        )
 
 
-def dead_end(rt: Runtime, step: str, began: float, error: LinkError, **extra: object) -> None:
-    observe(rt, step, began, code=error.code.value, status="dead_end", **extra)
-
-
-def observe(
-    rt: Runtime, step: str, began: float, *, code: str | None, status: str, **extra: object
-) -> None:
-    elapsed = time.perf_counter() - began
+@contextmanager
+def reported(rt: Runtime, step: str) -> Iterator[Report]:
+    """A `Report` for the step to fill in; its log line and metrics once the step returns (an
+    exception is left to the edge, which answers and logs it)."""
+    report = Report(step)
+    yield report
+    elapsed = time.perf_counter() - report.began
+    code, status = report.code, report.status
     rt.metrics.count("linker_requests_total", step=step, status=status, code=code or "")
     rt.metrics.observe("linker_request_seconds", elapsed, step=step)
-    log_event(step, code=code, status=status, ms=round(elapsed * 1000, 1), **extra)
+    log_event(step, code=code, status=status, ms=round(elapsed * 1000, 1), **report.fields)

@@ -7,8 +7,6 @@ to this browser. Decisions come from `linker.core.decisions`; this module does t
 
 from __future__ import annotations
 
-import time
-
 from linker.core import decisions
 from linker.core.action_tokens import Result, StartRequest, decode_start_token
 from linker.core.claims import LEEWAY
@@ -26,17 +24,16 @@ from linker.steps.outcomes import (
     DeadEnd,
     NestedLogin,
     Outcome,
+    Report,
     Resume,
-    dead_end,
-    finish,
-    observe,
+    reported,
     resume,
     store_down,
 )
 
 
 async def read_start(
-    rt: Runtime, step: str, session_token: str, outer_state: str, began: float
+    rt: Runtime, report: Report, session_token: str, outer_state: str
 ) -> StartRequest | DeadEnd:
     """The Action's start token, verified, for a step it begins (`start`, `suggest`); a bad
     one is a dead end: there is nothing trustworthy to resume."""
@@ -52,39 +49,29 @@ async def read_start(
     except LinkError as refused:
         # A refusal this host's clock made is "try again" (503), not the user's fault.
         error = await rt.store_clock.judge(refused)
-        dead_end(rt, step, began, error)
+        report.dead_end(error)
         return DeadEnd(error, status=400 if error is refused else 503)
     return req
 
 
 async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | None) -> Outcome:
     """Run `/link/start`; a bad start token is a dead end, every later refusal resumes."""
-    began = time.perf_counter()
-    req = await read_start(rt, "start", session_token, outer_state, began)
-    if isinstance(req, DeadEnd):
-        return req
-    with rt.admission.slot() as admitted:
-        if admitted:
-            return await _attempt(rt, req, outer_state, ip, began)
-    # Before the start token is marked used: the same start URL works once there is room.
-    refusal = busy()
-    code = refusal.code.value
-    back = resume(rt, Result.from_error(refusal), req.sub, outer_state)
-    observe(
-        rt,
-        "start",
-        began,
-        code=code,
-        status="busy",
-        sub=req.sub,
-        start_jti=req.jti,
-        result_jti=back.jti,
-    )
-    return back
+    with reported(rt, "start") as report:
+        req = await read_start(rt, report, session_token, outer_state)
+        if isinstance(req, DeadEnd):
+            return req
+        with rt.admission.slot() as admitted:
+            if admitted:
+                return await _attempt(rt, req, outer_state, ip, report)
+        # Before the start token is marked used: the same start URL works once there is room.
+        refusal = busy()
+        back = resume(rt, Result.from_error(refusal), req.sub, outer_state)
+        report.busy(refusal, sub=req.sub, start_jti=req.jti, result_jti=back.jti)
+        return back
 
 
 async def _attempt(
-    rt: Runtime, req: StartRequest, outer_state: str, ip: str | None, began: float
+    rt: Runtime, req: StartRequest, outer_state: str, ip: str | None, report: Report
 ) -> Outcome:
     record = AuditRecord(
         action=req.action,
@@ -102,13 +89,13 @@ async def _attempt(
         outcome = resume(rt, Result.from_error(error), req.sub, outer_state)
     else:
         if isinstance(outcome, DeadEnd):
-            dead_end(rt, "start", began, outcome.error, start_jti=req.jti)
+            report.dead_end(outcome.error, start_jti=req.jti)
             return outcome
         record.status = "redirect" if isinstance(outcome, NestedLogin) else "already_linked"
     if not isinstance(outcome, NestedLogin):  # the attempt ends here: audit it
         await rt.audit.write(record, when=rt.clock())
     result_jti = outcome.jti if isinstance(outcome, Resume) else None
-    finish(rt, "start", began, record, start_jti=req.jti, result_jti=result_jti)
+    report.finished(record, start_jti=req.jti, result_jti=result_jti)
     return outcome
 
 

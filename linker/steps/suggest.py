@@ -11,7 +11,6 @@ checks that the very candidate shown signed in); refusing is prepared for the co
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +40,9 @@ from linker.steps.outcomes import (
     DeadEnd,
     NestedLogin,
     Outcome,
+    Report,
     Resume,
-    dead_end,
-    finish,
-    observe,
+    reported,
     resume,
     store_down,
 )
@@ -65,21 +63,21 @@ async def suggest(
     rt: Runtime, session_token: str, outer_state: str, ip: str | None
 ) -> SuggestOutcome:
     """Run `/link/suggest`; a bad start token is a dead end, every later refusal resumes."""
-    began = time.perf_counter()
-    req = await read_start(rt, "suggest", session_token, outer_state, began)
-    if isinstance(req, DeadEnd):
-        return req
-    with rt.admission.slot() as admitted:
-        if admitted:
-            return await _attempt(rt, req, outer_state, ip, began)
-    # Before the start token is marked used: the same URL works once there is room.
-    back = resume(rt, Result.from_error(busy()), req.sub, outer_state)
-    observe(rt, "suggest", began, code=Code.UPSTREAM_UNAVAILABLE.value, status="busy")
-    return back
+    with reported(rt, "suggest") as report:
+        req = await read_start(rt, report, session_token, outer_state)
+        if isinstance(req, DeadEnd):
+            return req
+        with rt.admission.slot() as admitted:
+            if admitted:
+                return await _attempt(rt, req, outer_state, ip, report)
+        # Before the start token is marked used: the same URL works once there is room.
+        refusal = busy()
+        report.busy(refusal)
+        return resume(rt, Result.from_error(refusal), req.sub, outer_state)
 
 
 async def _attempt(
-    rt: Runtime, req: StartRequest, outer_state: str, ip: str | None, began: float
+    rt: Runtime, req: StartRequest, outer_state: str, ip: str | None, report: Report
 ) -> SuggestOutcome:
     record = AuditRecord(action="suggest", client_id=req.client_id, primary=req.sub, ip=ip)
     outcome: SuggestOutcome
@@ -91,10 +89,10 @@ async def _attempt(
         outcome = resume(rt, Result.from_error(error), req.sub, outer_state)
     else:
         if isinstance(outcome, DeadEnd):
-            dead_end(rt, "suggest", began, outcome.error, start_jti=req.jti)
+            report.dead_end(outcome.error, start_jti=req.jti)
             return outcome
         record.status = "offered" if isinstance(outcome, Offered) else "skipped"
-    finish(rt, "suggest", began, record, start_jti=req.jti)
+    report.finished(record, start_jti=req.jti)
     return outcome
 
 
@@ -164,54 +162,63 @@ async def _decide(
     cookie_ok: Callable[[str], bool],
     ip: str | None,
 ) -> Outcome:
-    began = time.perf_counter()
-    offer_id = form.get("offer", "")
-    # The cookie first: a request from another browser must not spend the offer.
-    if not offer_id or not cookie_ok(offer_id):
-        error = decisions.browser_mismatch()
-        dead_end(rt, step, began, error)
-        return DeadEnd(error)
-    with rt.admission.slot() as admitted:
-        if not admitted:
-            error = busy(reload=True)
-            observe(rt, step, began, code=error.code.value, status="busy")
-            return DeadEnd(error, status=503)
-        try:
-            taken = await Offers(rt.attempts.store).take(offer_id)
-        except StoreUnavailable:
-            error = store_down()
-            dead_end(rt, step, began, error)
-            return DeadEnd(error, status=503)
-        try:
-            offer = check_offer(taken, now=rt.store_clock.now())
-            decisions.check_ip(offer.ip, ip, rt.settings)
-        except LinkError as error:
-            dead_end(rt, step, began, error)
+    with reported(rt, step) as report:
+        offer_id = form.get("offer", "")
+        # The cookie first: a request from another browser must not spend the offer.
+        if not offer_id or not cookie_ok(offer_id):
+            error = decisions.browser_mismatch()
+            report.dead_end(error)
             return DeadEnd(error)
-        record = AuditRecord(
-            action="suggest", client_id=offer.client_id, primary=offer.primary, ip=ip
-        )
-        outcome: Outcome
-        try:
-            if step == "suggest_choose":
-                picked = await _nested_login(rt, offer, form.get("candidate", ""))
-                record.secondary = picked.candidate
-                record.connection, record.status = picked.connection, "redirect"
-                outcome = picked.login
-            else:
-                outcome = resume(rt, await _refuse(rt, offer, ip), offer.primary, offer.outer_state)
-                record.status = "pending"
-        except LinkError as error:
-            record.status, record.code = error.status, error.code.value
-            await rt.audit.write(record, when=rt.clock())
-            outcome = resume(rt, Result.from_error(error), offer.primary, offer.outer_state)
-        except StoreUnavailable:
-            down = store_down()
-            record.status, record.code = down.status, down.code.value
-            outcome = resume(rt, Result.from_error(down), offer.primary, offer.outer_state)
-        result_jti = outcome.jti if isinstance(outcome, Resume) else None
-        finish(rt, step, began, record, result_jti=result_jti)
-        return outcome
+        with rt.admission.slot() as admitted:
+            if admitted:
+                return await _decide_offer(rt, step, offer_id, form, ip, report)
+        error = busy(reload=True)
+        report.busy(error)
+        return DeadEnd(error, status=503)
+
+
+async def _decide_offer(
+    rt: Runtime,
+    step: str,
+    offer_id: str,
+    form: Mapping[str, str],
+    ip: str | None,
+    report: Report,
+) -> Outcome:
+    try:
+        taken = await Offers(rt.attempts.store).take(offer_id)
+    except StoreUnavailable:
+        error = store_down()
+        report.dead_end(error)
+        return DeadEnd(error, status=503)
+    try:
+        offer = check_offer(taken, now=rt.store_clock.now())
+        decisions.check_ip(offer.ip, ip, rt.settings)
+    except LinkError as error:
+        report.dead_end(error)
+        return DeadEnd(error)
+    record = AuditRecord(action="suggest", client_id=offer.client_id, primary=offer.primary, ip=ip)
+    outcome: Outcome
+    try:
+        if step == "suggest_choose":
+            picked = await _nested_login(rt, offer, form.get("candidate", ""))
+            record.secondary = picked.candidate
+            record.connection, record.status = picked.connection, "redirect"
+            outcome = picked.login
+        else:
+            outcome = resume(rt, await _refuse(rt, offer, ip), offer.primary, offer.outer_state)
+            record.status = "pending"
+    except LinkError as error:
+        record.status, record.code = error.status, error.code.value
+        await rt.audit.write(record, when=rt.clock())
+        outcome = resume(rt, Result.from_error(error), offer.primary, offer.outer_state)
+    except StoreUnavailable:
+        down = store_down()
+        record.status, record.code = down.status, down.code.value
+        outcome = resume(rt, Result.from_error(down), offer.primary, offer.outer_state)
+    result_jti = outcome.jti if isinstance(outcome, Resume) else None
+    report.finished(record, result_jti=result_jti)
+    return outcome
 
 
 @dataclass(frozen=True)
