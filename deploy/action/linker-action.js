@@ -15,6 +15,8 @@
  * /link/suggest, which offers to link an older account with the same verified email. The
  * user proves control of it with a nested login; the current account is linked into the
  * older one, and this login ends as that older user (api.authentication.setPrimaryUser).
+ * A user with nothing to offer, or who said "Not now", is not sent again for the interval
+ * (app_metadata.linker_suggest.checked_at / declined_at).
  */
 const crypto = require("node:crypto");
 
@@ -69,15 +71,33 @@ function suggestInterval(event) {
   return Number.isFinite(seconds) && seconds >= 0 ? seconds : DEFAULT_SUGGEST_INTERVAL;
 }
 
-// Offer a link at this login? A verified email, one identity, and not refused recently.
+const SUGGEST_KEY = "linker_suggest";
+
+function nowSeconds() {
+  return Math.floor(Date.now() / 1000);
+}
+
+function suggestMemory(user) {
+  const kept = user.app_metadata && user.app_metadata[SUGGEST_KEY];
+  return kept !== null && typeof kept === "object" ? kept : {};
+}
+
+// `at` (UNIX seconds, from app_metadata) is less than the interval old.
+function withinInterval(event, at) {
+  const seconds = Number(at);
+  return Number.isFinite(seconds) && nowSeconds() - seconds < suggestInterval(event);
+}
+
+// Offer a link at this login? A verified email, one identity, not looked up with nothing found
+// within the interval (so that a busy tenant's every login does not cost a lookup), and, unless
+// required, not refused within it.
 function shouldSuggest(event, mode) {
   const user = event.user;
   if (user.email_verified !== true || (user.identities || []).length !== 1) return false;
+  const memory = suggestMemory(user);
+  if (withinInterval(event, memory.checked_at)) return false;
   if (mode === "require") return true;
-  const suggest = (user.app_metadata && user.app_metadata.linker_suggest) || {};
-  const declinedAt = Number(suggest.declined_at);
-  if (!Number.isFinite(declinedAt)) return true;
-  return Math.floor(Date.now() / 1000) - declinedAt >= suggestInterval(event);
+  return !withinInterval(event, memory.declined_at);
 }
 
 function linkAction(scopes) {
@@ -279,6 +299,11 @@ const SUGGEST_STATUSES = new Set(["linked", "already_linked", "skipped", "declin
 // A suggestion's final result: the login ends as the surviving (older) user after a link; a
 // refusal or a failure denies it in require mode and lets it continue in suggest mode.
 function finishSuggestion(event, api, sub, result) {
+  if (result.status === "skipped") {
+    // Nothing older to offer: remembered, with what was there, until the interval has passed.
+    const memory = { ...suggestMemory(event.user), checked_at: nowSeconds() };
+    api.user.setAppMetadata(SUGGEST_KEY, memory);
+  }
   if (SUGGEST_STATUSES.has(result.status)) {
     const primary = result.primary;
     if (typeof primary === "string" && primary !== "" && primary !== sub) {

@@ -128,6 +128,25 @@ def is_offer(page: httpx.Response) -> bool:
     return page.status_code == 200 and "/link/suggest/choose" in page.text
 
 
+def grace_into_dave(stack: Stack) -> None:
+    """An administrator links Grace's account into Dave's through the Management API: Grace is
+    no longer a user of her own."""
+    token = httpx.post(
+        f"{stack.tenant_url}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "linker",
+            "client_secret": "linker-secret-change-me-0123456789",
+            "audience": f"{stack.tenant_url}/api/v2/",
+        },
+    ).json()["access_token"]
+    httpx.post(
+        f"{stack.tenant_url}/api/v2/users/auth0|dave/identities",
+        json={"provider": "auth0", "user_id": "grace"},
+        headers={"authorization": f"Bearer {token}"},
+    ).raise_for_status()
+
+
 def accept(login: Login, candidate: str) -> httpx.Response:
     """Press the (only) candidate's button, then sign in to `candidate` at the nested login."""
     browser = login.browser
@@ -196,6 +215,64 @@ def test_no_candidate_resumes_at_once(s: SuggestStack) -> None:
         outcome = finish(stack, login)
     assert outcome.tokens is not None and outcome.tokens.claims["sub"] == "google-oauth2|alice"
     assert outcome.link_result == {"status": "skipped", "identity": None, "primary": None}
+
+
+def test_nothing_to_offer_is_remembered_for_the_interval(s: SuggestStack) -> None:
+    stack = s.stack
+    before = int(time.time())
+    with stack.browser() as browser:
+        outcome = finish(stack, sign_in(stack, browser, "google-oauth2|alice"))
+    assert outcome.link_result is not None and outcome.link_result["status"] == "skipped"
+    user = stack.user("google-oauth2|alice")
+    assert user is not None
+    assert user["app_metadata"]["linker_suggest"]["checked_at"] >= before
+    # Within the interval: straight to the application, nothing looked up, nothing claimed.
+    lookups = stack.requests("GET", "/api/v2/users-by-email")
+    with stack.browser() as browser:
+        login = sign_in(stack, browser, "google-oauth2|alice")
+        assert "/continue" not in login.page.text
+        outcome = finish(stack, login)
+    assert outcome.tokens is not None and outcome.tokens.claims["sub"] == "google-oauth2|alice"
+    assert "https://linker/link_result" not in outcome.tokens.claims
+    assert stack.requests("GET", "/api/v2/users-by-email") == lookups
+    # Once it has passed, the login is looked up again.
+    s.mode("suggest", interval="0")
+    with stack.browser() as browser:
+        outcome = finish(stack, sign_in(stack, browser, "google-oauth2|alice"))
+    assert outcome.link_result is not None and outcome.link_result["status"] == "skipped"
+    assert stack.requests("GET", "/api/v2/users-by-email") > lookups
+
+
+def test_require_mode_does_not_look_up_again_within_the_interval(s: SuggestStack) -> None:
+    stack = s.stack
+    s.mode("require")
+    with stack.browser() as browser:
+        outcome = finish(stack, sign_in(stack, browser, "google-oauth2|alice"))
+    assert outcome.link_result is not None and outcome.link_result["status"] == "skipped"
+    lookups = stack.requests("GET", "/api/v2/users-by-email")
+    with stack.browser() as browser:
+        outcome = finish(stack, sign_in(stack, browser, "google-oauth2|alice"))
+    assert outcome.tokens is not None and "https://linker/link_result" not in outcome.tokens.claims
+    assert stack.requests("GET", "/api/v2/users-by-email") == lookups
+
+
+def test_a_decline_is_kept_when_nothing_is_found_later(s: SuggestStack) -> None:
+    stack = s.stack
+    with stack.browser() as browser:
+        login = sign_in(stack, browser, GRACE_GITHUB)
+        finish(stack, login, browser.submit(browser.form_saying("Not now")))
+    declined = stack.user(GRACE_GITHUB)
+    assert declined is not None
+    declined_at = declined["app_metadata"]["linker_suggest"]["declined_at"]
+    grace_into_dave(stack)  # the older account is gone: nothing to offer any more
+    s.mode("suggest", interval="0")
+    with stack.browser() as browser:
+        outcome = finish(stack, sign_in(stack, browser, GRACE_GITHUB))
+    assert outcome.link_result is not None and outcome.link_result["status"] == "skipped"
+    user = stack.user(GRACE_GITHUB)
+    assert user is not None
+    memory = user["app_metadata"]["linker_suggest"]
+    assert memory["declined_at"] == declined_at and memory["checked_at"] >= declined_at
 
 
 def test_not_now_is_remembered_for_the_interval(s: SuggestStack) -> None:
@@ -410,20 +487,7 @@ def test_a_candidate_gone_meanwhile_links_nothing(s: SuggestStack) -> None:
         browser.submit(browser.form_with(candidate="0"))
         page = browser.submit(browser.form_with(user_id=GRACE))
         # Before the commit, Grace's account is linked into Dave's (an administrator's doing).
-        token = httpx.post(
-            f"{stack.tenant_url}/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": "linker",
-                "client_secret": "linker-secret-change-me-0123456789",
-                "audience": f"{stack.tenant_url}/api/v2/",
-            },
-        ).json()["access_token"]
-        httpx.post(
-            f"{stack.tenant_url}/api/v2/users/auth0|dave/identities",
-            json={"provider": "auth0", "user_id": "grace"},
-            headers={"authorization": f"Bearer {token}"},
-        ).raise_for_status()
+        grace_into_dave(stack)
         outcome = finish(stack, login, page)
     assert outcome.tokens is not None and outcome.tokens.claims["sub"] == GRACE_GITHUB
     assert outcome.link_result == {"status": "denied", "error": "identity_conflict"}
