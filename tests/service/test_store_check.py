@@ -61,7 +61,11 @@ async def test_allkeys_lru_on_one_redis_is_a_problem(redis_url: str) -> None:
 async def test_a_store_that_does_not_answer_is_a_problem(tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     report = await inspect_store(make_settings(LINKER_STORE_URL=url))
-    assert report.problems == ["LINKER_STORE_URL: the store cannot be used (ConnectionError)"]
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    assert report.problems == [
+        f"LINKER_STORE_URL: the store cannot be used: Redis at 127.0.0.1:{port}: nothing "
+        "accepts connections there"
+    ]
 
 
 async def test_readyz_says_when_the_policy_can_evict(

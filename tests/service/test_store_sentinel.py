@@ -162,10 +162,28 @@ async def test_over_tls_the_sentinel_and_the_primary_are_both_verified(tmp_path:
             assert await store.take("k") == "v"
         finally:
             await store.aclose()
-        # Without the CA, the system's store does not know the certificates: refused.
+        # Without the CA, the system's store does not know the certificates: refused, and
+        # `linker check` says why (redis-py's Sentinel client says only "no primary found").
         untrusted = RedisStore.from_url(secure.url)
         try:
             with pytest.raises(StoreUnavailable):
                 await untrusted.put("k", "v", 60)
         finally:
             await untrusted.aclose()
+        report = await inspect_store(make_settings(LINKER_STORE_URL=secure.url))
+        assert report.problems == [
+            f"LINKER_STORE_URL: the store cannot be used: Sentinel at "
+            f"127.0.0.1:{secure.sentinel_port}: its TLS certificate is not trusted (self-signed "
+            "certificate in certificate chain); LINKER_REDIS_CA_FILE names the CA that signs it"
+        ]
+
+
+async def test_linker_check_names_a_primary_the_sentinels_do_not_know(
+    sentinels: SentinelSet,
+) -> None:
+    url = sentinels.url.replace(f"/{sentinels.name}", "/elsewhere")
+    report = await inspect_store(make_settings(LINKER_STORE_URL=url))
+    assert report.problems == [
+        f"LINKER_STORE_URL: the store cannot be used: the Sentinel at "
+        f"127.0.0.1:{sentinels.sentinel_port} knows no primary named 'elsewhere'"
+    ]

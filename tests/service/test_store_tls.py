@@ -59,3 +59,41 @@ async def test_a_wrong_password_is_a_store_that_cannot_be_used(tls: tuple[str, P
             await store.put("k", "v", 60)
     finally:
         await store.aclose()
+
+
+def port_of(url: str) -> str:
+    return url.rsplit(":", 1)[1].split("/")[0]
+
+
+async def test_check_names_an_untrusted_certificate(tls: tuple[str, Path]) -> None:
+    url, _ = tls
+    report = await inspect_store(make_settings(LINKER_STORE_URL=url))
+    assert report.problems == [
+        f"LINKER_STORE_URL: the store cannot be used: Redis at 127.0.0.1:{port_of(url)}: its TLS "
+        "certificate is not trusted (self-signed certificate in certificate chain); "
+        "LINKER_REDIS_CA_FILE names the CA that signs it"
+    ]
+
+
+async def test_check_names_a_refused_password_without_printing_it(tls: tuple[str, Path]) -> None:
+    url, ca = tls
+    wrong = url.replace("s3cret-pw", "not-the-password")
+    report = await inspect_store(
+        make_settings(LINKER_STORE_URL=wrong, LINKER_REDIS_CA_FILE=str(ca))
+    )
+    assert report.problems == [
+        f"LINKER_STORE_URL: the store cannot be used: Redis at 127.0.0.1:{port_of(url)} refused "
+        "the user name or password"
+    ]
+
+
+async def test_check_names_a_plain_connection_to_a_tls_only_server(tls: tuple[str, Path]) -> None:
+    url, ca = tls
+    plain = url.replace("rediss://", "redis://")
+    report = await inspect_store(
+        make_settings(LINKER_STORE_URL=plain, LINKER_REDIS_CA_FILE=str(ca))
+    )
+    assert report.problems == [
+        f"LINKER_STORE_URL: the store cannot be used: Redis at 127.0.0.1:{port_of(url)}: the "
+        "connection was closed at once: a server that speaks only TLS needs rediss://"
+    ]
