@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 
 from linker.core.claims import LEEWAY
 from linker.testing.stack import Stack
+from tests.support.tenant_admin import link_as_administrator
 
 pytestmark = pytest.mark.e2e
 
@@ -63,20 +63,7 @@ def test_same_account_when_linked_meanwhile(e2e: Stack) -> None:
         alice = e2e.sign_in(browser, ALICE)
         request, page = e2e.start_link(browser, alice.id_token, "github")
         # In another tab the same GitHub account gets linked to Alice first...
-        token = httpx.post(
-            f"{e2e.tenant_url}/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": "linker",
-                "client_secret": "linker-secret-change-me-0123456789",
-                "audience": f"{e2e.tenant_url}/api/v2/",
-            },
-        ).json()["access_token"]
-        httpx.post(
-            f"{e2e.tenant_url}/api/v2/users/{ALICE}/identities",
-            json={"provider": "github", "user_id": "1001"},
-            headers={"authorization": f"Bearer {token}"},
-        ).raise_for_status()
+        link_as_administrator(e2e, ALICE, "github", "1001")
         # ...so signing in with it now signs in as Alice herself.
         page = browser.submit(browser.form_with(user_id=GITHUB))
         outcome = e2e.resume(browser, page, request.code_verifier, "demo-app")

@@ -35,6 +35,7 @@ from linker.testing.stack import (
     linker_env,
     stack_tenant,
 )
+from tests.support.tenant_admin import link_as_administrator
 
 pytestmark = pytest.mark.e2e
 
@@ -126,25 +127,6 @@ def finish(stack: Stack, login: Login, page: httpx.Response | None = None) -> Ou
 
 def is_offer(page: httpx.Response) -> bool:
     return page.status_code == 200 and "/link/suggest/choose" in page.text
-
-
-def grace_into_dave(stack: Stack) -> None:
-    """An administrator links Grace's account into Dave's through the Management API: Grace is
-    no longer a user of her own."""
-    token = httpx.post(
-        f"{stack.tenant_url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "linker",
-            "client_secret": "linker-secret-change-me-0123456789",
-            "audience": f"{stack.tenant_url}/api/v2/",
-        },
-    ).json()["access_token"]
-    httpx.post(
-        f"{stack.tenant_url}/api/v2/users/auth0|dave/identities",
-        json={"provider": "auth0", "user_id": "grace"},
-        headers={"authorization": f"Bearer {token}"},
-    ).raise_for_status()
 
 
 def accept(login: Login, candidate: str) -> httpx.Response:
@@ -264,7 +246,8 @@ def test_a_decline_is_kept_when_nothing_is_found_later(s: SuggestStack) -> None:
     declined = stack.user(GRACE_GITHUB)
     assert declined is not None
     declined_at = declined["app_metadata"]["linker_suggest"]["declined_at"]
-    grace_into_dave(stack)  # the older account is gone: nothing to offer any more
+    # Grace's account is linked into Dave's: nothing older to offer any more.
+    link_as_administrator(stack, "auth0|dave", "auth0", "grace")
     s.mode("suggest", interval="0")
     with stack.browser() as browser:
         outcome = finish(stack, sign_in(stack, browser, GRACE_GITHUB))
@@ -487,7 +470,7 @@ def test_a_candidate_gone_meanwhile_links_nothing(s: SuggestStack) -> None:
         browser.submit(browser.form_with(candidate="0"))
         page = browser.submit(browser.form_with(user_id=GRACE))
         # Before the commit, Grace's account is linked into Dave's (an administrator's doing).
-        grace_into_dave(stack)
+        link_as_administrator(stack, "auth0|dave", "auth0", "grace")
         outcome = finish(stack, login, page)
     assert outcome.tokens is not None and outcome.tokens.claims["sub"] == GRACE_GITHUB
     assert outcome.link_result == {"status": "denied", "error": "identity_conflict"}
