@@ -613,6 +613,7 @@ class RedisStore:
         pool_size: int = 0,
     ) -> None:
         self._redis = client
+        self.encrypted = False  # over TLS (`rediss`, set by `from_url`): see `aclose`
         self._prefix = prefix
         self.clustered = clustered
         # The primary's name at the Sentinels that follow it, when they do, and the clients
@@ -655,9 +656,16 @@ class RedisStore:
         scheme = urlsplit(url).scheme
         tls = {"ssl_ca_certs": ca_file} if ca_file and scheme.startswith("rediss") else {}
         if scheme.endswith("+cluster"):
-            return cls._cluster(url, pool_size=pool_size, tls=tls)
-        if scheme.endswith("+sentinel"):
-            return cls._sentinel(url, pool_size=pool_size, tls=tls)
+            store = cls._cluster(url, pool_size=pool_size, tls=tls)
+        elif scheme.endswith("+sentinel"):
+            store = cls._sentinel(url, pool_size=pool_size, tls=tls)
+        else:
+            store = cls._single(url, pool_size=pool_size, tls=tls)
+        store.encrypted = scheme.startswith("rediss")
+        return store
+
+    @classmethod
+    def _single(cls, url: str, *, pool_size: int, tls: dict[str, Any]) -> RedisStore:
         from redis.asyncio import BlockingConnectionPool, Redis
 
         pool = BlockingConnectionPool.from_url(
@@ -961,6 +969,18 @@ class RedisStore:
             await self._redis.connection_pool.disconnect()
         for sentinel in self._sentinels:
             await sentinel.aclose()
+        if self.encrypted:
+            await settle_tls_closes()
+
+
+# A TLS connection that failed (a refused password, say) can finish closing, socket and all,
+# only after redis-py's close has returned. A loop that ends at once (`linker check`, a test)
+# would leave its socket to the interpreter's exit; this long on the loop lets it close.
+TLS_CLOSE_SETTLE_SECONDS = 0.1
+
+
+async def settle_tls_closes() -> None:
+    await asyncio.sleep(TLS_CLOSE_SETTLE_SECONDS)
 
 
 # Policies under which Redis deletes keys that have not expired when memory runs out: every key

@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from linker.state.store import cluster_nodes, sentinel_target
+from linker.state.store import cluster_nodes, sentinel_target, settle_tls_closes
 
 PROBE_SECONDS = 2.0
 E = TypeVar("E", bound=BaseException)
@@ -101,6 +101,8 @@ async def _primary_named(
         return None
     finally:
         await client.aclose()
+        if tls:
+            await settle_tls_closes()
     if not found:
         return None
     host, port = found
@@ -121,6 +123,8 @@ async def _ping(
         return f"{what} at {endpoint}: {reason(exc, tls=tls)}"
     finally:
         await client.aclose()
+        if tls:
+            await settle_tls_closes()
     return None
 
 

@@ -3,7 +3,7 @@ ACL user whose password is in the URL (or in `LINKER_STORE_URL_FILE`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,35 +65,37 @@ def port_of(url: str) -> str:
     return url.rsplit(":", 1)[1].split("/")[0]
 
 
-async def test_check_names_an_untrusted_certificate(tls: tuple[str, Path]) -> None:
-    url, _ = tls
-    report = await inspect_store(make_settings(LINKER_STORE_URL=url))
-    assert report.problems == [
-        f"LINKER_STORE_URL: the store cannot be used: Redis at 127.0.0.1:{port_of(url)}: its TLS "
-        "certificate is not trusted (self-signed certificate in certificate chain); "
-        "LINKER_REDIS_CA_FILE names the CA that signs it"
-    ]
-
-
-async def test_check_names_a_refused_password_without_printing_it(tls: tuple[str, Path]) -> None:
+@pytest.mark.parametrize(
+    ("change", "with_ca", "why"),
+    [
+        (
+            lambda url: url,
+            False,
+            "its TLS certificate is not trusted (self-signed certificate in certificate chain); "
+            "LINKER_REDIS_CA_FILE names the CA that signs it",
+        ),
+        (
+            lambda url: url.replace("s3cret-pw", "not-the-password"),
+            True,
+            "refused the user name or password",
+        ),
+        (
+            lambda url: url.replace("rediss://", "redis://"),
+            True,
+            "the connection was closed at once: a server that speaks only TLS needs rediss://",
+        ),
+    ],
+    ids=["untrusted-certificate", "wrong-password", "plain-to-tls-only"],
+)
+async def test_check_names_why_the_store_cannot_be_used(
+    tls: tuple[str, Path], change: Callable[[str], str], with_ca: bool, why: str
+) -> None:
     url, ca = tls
-    wrong = url.replace("s3cret-pw", "not-the-password")
-    report = await inspect_store(
-        make_settings(LINKER_STORE_URL=wrong, LINKER_REDIS_CA_FILE=str(ca))
-    )
+    settings = {"LINKER_REDIS_CA_FILE": str(ca)} if with_ca else {}
+    report = await inspect_store(make_settings(LINKER_STORE_URL=change(url), **settings))
+    where = f"Redis at 127.0.0.1:{port_of(url)}"
+    separator = " " if why.startswith("refused") else ": "
     assert report.problems == [
-        f"LINKER_STORE_URL: the store cannot be used: Redis at 127.0.0.1:{port_of(url)} refused "
-        "the user name or password"
+        f"LINKER_STORE_URL: the store cannot be used: {where}{separator}{why}"
     ]
-
-
-async def test_check_names_a_plain_connection_to_a_tls_only_server(tls: tuple[str, Path]) -> None:
-    url, ca = tls
-    plain = url.replace("rediss://", "redis://")
-    report = await inspect_store(
-        make_settings(LINKER_STORE_URL=plain, LINKER_REDIS_CA_FILE=str(ca))
-    )
-    assert report.problems == [
-        f"LINKER_STORE_URL: the store cannot be used: Redis at 127.0.0.1:{port_of(url)}: the "
-        "connection was closed at once: a server that speaks only TLS needs rediss://"
-    ]
+    assert "s3cret-pw" not in report.problems[0] and "not-the-password" not in report.problems[0]
