@@ -22,7 +22,7 @@ from starlette.routing import Route
 from linker.core.errors import LinkError
 from linker.ops import serving
 from linker.ops.redaction import install_redaction
-from linker.ops.webhooks import WebhookSender
+from linker.ops.webhooks import event_sender
 from linker.runtime import Runtime, build_runtime
 from linker.settings import Settings
 from linker.state.store import RedisStore, Store
@@ -95,13 +95,6 @@ def create_app(
         caps={**BODY_CAPS, **suggest_web.BODY_CAPS},
     )
     return app
-
-
-def event_sender(settings: Settings) -> WebhookSender | None:
-    """The sender of `LINKER_EVENTS_URL`'s events, when it is set."""
-    if settings.events_url is None or settings.events_secret is None:
-        return None
-    return WebhookSender(settings.events_url, settings.events_secret)
 
 
 def from_environment() -> Starlette:

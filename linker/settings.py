@@ -62,8 +62,8 @@ class Settings:
     audit_file: Path | None = None
     trusted_proxies: frozenset[str] = frozenset()
     confirm_link: bool = True
-    proxy_url: Secret | None = None  # the egress proxy to the tenant; may carry credentials
-    ca_file: Path | None = None  # CA certificates trusted for the tenant, beside the system's
+    proxy_url: Secret | None = None  # the egress proxy (tenant, events); may carry credentials
+    ca_file: Path | None = None  # CAs trusted (tenant, events), beside the system's
     redis_ca_file: Path | None = None
     start_limit_per_address: tuple[int, float] | None = None
     start_limit_per_client: tuple[int, float] | None = None

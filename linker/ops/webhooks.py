@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 from standardwebhooks import Webhook
@@ -18,6 +19,8 @@ from standardwebhooks import Webhook
 from linker import __version__
 from linker.core.events import Event
 from linker.core.secret import Secret
+from linker.settings import Settings
+from linker.tenant.http import egress_route, trust
 
 TIMEOUT_SECONDS = 10.0
 # Enough of an error answer to log its first words; the rest is never read.
@@ -35,10 +38,23 @@ class Attempt:
 
 
 class WebhookSender:
-    """One pool of connections to `url`, shared by every delivery of a process."""
+    """One pool of connections to `url`, shared by every delivery of a process. It leaves the
+    host as the calls to the tenant do (`linker.tenant.http`): through `proxy_url`
+    (`LINKER_PROXY_URL`) when set, else as `HTTPS_PROXY` / `NO_PROXY` say, trusting the
+    system's CAs and `ca_file` (`LINKER_CA_FILE`), never `~/.netrc`."""
 
-    def __init__(self, url: str, secret: Secret, *, timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: Secret,
+        *,
+        proxy_url: str | None = None,
+        ca_file: Path | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
         self.url = url
+        self.route = egress_route(url, proxy_url)
+        self._tls = trust(ca_file)
         self._webhook = Webhook(secret.reveal())
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -46,10 +62,10 @@ class WebhookSender:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=CONNECTIONS),
+                connector=aiohttp.TCPConnector(limit=CONNECTIONS, ssl=self._tls),
                 timeout=self._timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=True,  # HTTPS_PROXY / NO_PROXY, as the tenant client honours them
+                trust_env=False,  # the route is chosen above
                 headers={"user-agent": f"linker/{__version__}"},
             )
         return self._session
@@ -71,6 +87,8 @@ class WebhookSender:
                 data=event.body(),
                 headers=self.headers(event, now=now),
                 allow_redirects=False,
+                proxy=self.route.proxy,
+                proxy_auth=self.route.auth,
             ) as answer:
                 await answer.content.read(ANSWER_BYTES)
                 status = answer.status
@@ -82,3 +100,14 @@ class WebhookSender:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def event_sender(settings: Settings) -> WebhookSender | None:
+    """The sender of `LINKER_EVENTS_URL`'s events, with the service's egress settings; None
+    when no endpoint is set."""
+    if settings.events_url is None or settings.events_secret is None:
+        return None
+    proxy = settings.proxy_url.reveal() if settings.proxy_url is not None else None
+    return WebhookSender(
+        settings.events_url, settings.events_secret, proxy_url=proxy, ca_file=settings.ca_file
+    )

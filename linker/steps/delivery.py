@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from linker.core import events
 from linker.core.events import Pending, next_wait
 from linker.ops.observability import log_event, redact_url
-from linker.ops.webhooks import WebhookSender
+from linker.ops.webhooks import WebhookSender, event_sender
 from linker.runtime import Runtime
 from linker.settings import Settings
 from linker.state.attempts import EVENT_TTL
@@ -197,14 +197,16 @@ async def run_in_background(
 async def ping(settings: Settings, *, now: float) -> tuple[bool, str]:
     """Send a signed `ping` to `LINKER_EVENTS_URL` (for `linker check`): whether the endpoint
     took it, and one line that says how it answered."""
-    assert settings.events_url is not None and settings.events_secret is not None
-    sender = WebhookSender(settings.events_url, settings.events_secret)
+    sender = event_sender(settings)
+    assert settings.events_url is not None and sender is not None
     try:
         event = events.ping(audit_id="check-" + secrets.token_hex(8), time=now)
         attempt = await sender.send(event, now=now)
     finally:
         await sender.aclose()
     where = redact_url(settings.events_url)
+    if sender.route.proxy is not None:
+        where += f", {sender.route.describe()}"
     if attempt.delivered:
         return True, f"events: a signed ping to {where} was accepted ({attempt.reason})"
     return False, (

@@ -315,6 +315,18 @@ def _env_route(scheme: str, authority: str) -> Route:
     return Route(proxy, auth, f"{scheme.upper()}_PROXY")
 
 
+def egress_route(url: str, proxy_url: str | None) -> Route:
+    """How the service reaches `url`, as it reaches the tenant: through `LINKER_PROXY_URL`
+    when set, else as `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` say."""
+    if proxy_url:
+        return _explicit_route(proxy_url)
+    if not urllib.request.getproxies():
+        return _DIRECT
+    scheme, _, rest = url.partition("://")
+    authority = rest.partition("/")[0].partition("?")[0].partition("#")[0]
+    return _env_route(scheme.lower(), authority.lower())
+
+
 def upstream_client(settings: Settings) -> TenantHttp:
     """The client every call to the tenant goes through, unless one is injected."""
     proxy = settings.proxy_url
