@@ -27,7 +27,7 @@ from linker.state.attempts import Prepared
 from linker.state.keys import new_commit_id
 from linker.state.store import StoreUnavailable
 from linker.steps.confirm import Confirm, ask
-from linker.steps.outcomes import DeadEnd, Outcome, Report, reported, resume, store_down
+from linker.steps.outcomes import DeadEnd, Outcome, StepReport, reported, resume, store_down
 
 
 async def callback(
@@ -51,7 +51,7 @@ async def callback(
 
 
 async def _attempt(
-    rt: Runtime, state: str, params: Mapping[str, str], ip: str | None, report: Report
+    rt: Runtime, state: str, params: Mapping[str, str], ip: str | None, report: StepReport
 ) -> Outcome | Confirm:
     try:
         taken = await rt.attempts.take(state)

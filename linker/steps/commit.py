@@ -23,7 +23,7 @@ from linker.state.attempts import IN_PROGRESS, ForAnotherUser, Prepared, Recorde
 from linker.state.store import StoreUnavailable
 from linker.state.store_clock import clock_off
 from linker.steps import suggest_writes, writes
-from linker.steps.outcomes import Report, reported, store_down
+from linker.steps.outcomes import StepReport, reported, store_down
 
 # How often a retried commit looks for the outcome of the request still writing it.
 POLL_SECONDS = 0.05
@@ -38,12 +38,12 @@ class CommitAnswer:
     body: dict[str, Any]
 
 
-def _rejected(report: Report, reason: str) -> CommitAnswer:
+def _rejected(report: StepReport, reason: str) -> CommitAnswer:
     report.ended("rejected", "invalid_commit_token")
     return CommitAnswer(401, {"error": "invalid_commit_token", "error_description": reason})
 
 
-def _busy(report: Report, error: LinkError, **fields: object) -> CommitAnswer:
+def _busy(report: StepReport, error: LinkError, **fields: object) -> CommitAnswer:
     """A 503: nothing was claimed or written, and the same commit can be sent again."""
     report.busy(error, **fields)
     return CommitAnswer(503, {"error": error.code.value, "error_description": error.description})
@@ -59,7 +59,7 @@ async def commit(rt: Runtime, token: str) -> CommitAnswer:
         return _busy(report, busy())
 
 
-async def _commit(rt: Runtime, token: str, report: Report) -> CommitAnswer:
+async def _commit(rt: Runtime, token: str, report: StepReport) -> CommitAnswer:
     try:
         now = rt.store_clock.now()
         req = decode_commit_token(token, secrets=rt.settings.action_secrets, now=now)
@@ -167,6 +167,6 @@ async def _recorded(rt: Runtime, req: CommitRequest) -> Result:
     )
 
 
-def _answer(report: Report, req: CommitRequest, result: Result) -> CommitAnswer:
+def _answer(report: StepReport, req: CommitRequest, result: Result) -> CommitAnswer:
     report.ended(result.status, result.error, sub=req.sub, commit_jti=req.jti)
     return CommitAnswer(200, result.to_claim())

@@ -33,7 +33,7 @@ from linker.ops.admission import busy
 from linker.ops.audit import AuditRecord
 from linker.runtime import Runtime
 from linker.state.store import StoreUnavailable
-from linker.steps.outcomes import DeadEnd, Outcome, Report, reported, resume, store_down
+from linker.steps.outcomes import DeadEnd, Outcome, StepReport, reported, resume, store_down
 
 PREFIX = "confirm:"
 CHOICES = ("link", "cancel")
@@ -98,7 +98,7 @@ async def choose(
 
 
 async def _choose(
-    rt: Runtime, state: str, token: str, choice: str, ip: str | None, report: Report
+    rt: Runtime, state: str, token: str, choice: str, ip: str | None, report: StepReport
 ) -> Outcome:
     try:
         raw = await rt.attempts.store.take(PREFIX + state)

@@ -70,7 +70,7 @@ def store_down() -> LinkError:
     return LinkError(Code.UPSTREAM_UNAVAILABLE, "Linking is unavailable right now; try again.")
 
 
-class Report:
+class StepReport:
     """What one request to a step came to, said by the step as it ends (`dead_end`, `busy`,
     `finished`, `ended`) and turned into the step's one log line and its metrics by
     `reported`, the one place that does: a step decides, and never logs or counts itself."""
@@ -111,10 +111,10 @@ class Report:
 
 
 @contextmanager
-def reported(rt: Runtime, step: str) -> Iterator[Report]:
-    """A `Report` for the step to fill in; its log line and metrics once the step returns (an
-    exception is left to the edge, which answers and logs it)."""
-    report = Report(step)
+def reported(rt: Runtime, step: str) -> Iterator[StepReport]:
+    """A `StepReport` for the step to fill in; its log line and metrics once the step
+    returns (an exception is left to the edge, which answers and logs it)."""
+    report = StepReport(step)
     yield report
     elapsed = time.perf_counter() - report.began
     code, status = report.code, report.status

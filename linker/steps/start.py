@@ -24,8 +24,8 @@ from linker.steps.outcomes import (
     DeadEnd,
     NestedLogin,
     Outcome,
-    Report,
     Resume,
+    StepReport,
     reported,
     resume,
     store_down,
@@ -33,7 +33,7 @@ from linker.steps.outcomes import (
 
 
 async def read_start(
-    rt: Runtime, report: Report, session_token: str, outer_state: str
+    rt: Runtime, report: StepReport, session_token: str, outer_state: str
 ) -> StartRequest | DeadEnd:
     """The Action's start token, verified, for a step it begins (`start`, `suggest`); a bad
     one is a dead end: there is nothing trustworthy to resume."""
@@ -71,7 +71,7 @@ async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | Non
 
 
 async def _attempt(
-    rt: Runtime, req: StartRequest, outer_state: str, ip: str | None, report: Report
+    rt: Runtime, req: StartRequest, outer_state: str, ip: str | None, report: StepReport
 ) -> Outcome:
     record = AuditRecord(
         action=req.action,

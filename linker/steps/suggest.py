@@ -40,8 +40,8 @@ from linker.steps.outcomes import (
     DeadEnd,
     NestedLogin,
     Outcome,
-    Report,
     Resume,
+    StepReport,
     reported,
     resume,
     store_down,
@@ -77,7 +77,7 @@ async def suggest(
 
 
 async def _attempt(
-    rt: Runtime, req: StartRequest, outer_state: str, ip: str | None, report: Report
+    rt: Runtime, req: StartRequest, outer_state: str, ip: str | None, report: StepReport
 ) -> SuggestOutcome:
     record = AuditRecord(action="suggest", client_id=req.client_id, primary=req.sub, ip=ip)
     outcome: SuggestOutcome
@@ -183,7 +183,7 @@ async def _decide_offer(
     offer_id: str,
     form: Mapping[str, str],
     ip: str | None,
-    report: Report,
+    report: StepReport,
 ) -> Outcome:
     try:
         taken = await Offers(rt.attempts.store).take(offer_id)
