@@ -92,6 +92,10 @@ class WebhookSender:
             ) as answer:
                 await answer.content.read(ANSWER_BYTES)
                 status = answer.status
+        except aiohttp.ClientConnectorCertificateError as exc:
+            found = exc.certificate_error
+            why = getattr(found, "verify_message", None) or type(found).__name__
+            return Attempt(delivered=False, status=None, reason=f"TLS certificate refused: {why}")
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             return Attempt(delivered=False, status=None, reason=type(exc).__name__)
         return Attempt(delivered=200 <= status < 300, status=status, reason=f"HTTP {status}")
