@@ -1,4 +1,5 @@
-"""How a step ends, as data: the web layer renders these, the steps never touch HTTP."""
+"""How a step ends, as data: the web layer renders these, the steps never touch HTTP; and
+how it is told (`reported`): each request to a step is one log line and one count, made here."""
 
 from __future__ import annotations
 
