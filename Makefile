@@ -32,15 +32,16 @@ test: lint typecheck unit
 
 # The quick loop while working: lint, types and the fast suite (the core, the service and the
 # client SDK in-process, on two pytest-xdist workers; redis-server is started by the tests that
-# need it). A Redis primary's failover takes seconds, so those tests wait for `make test`, the
-# whole thing: the dev tenant end to end, Chromium, the wheels, the deploy files.
+# need it). Tests that wait out a store's own timing (a failover, a retry window) are marked
+# `slow` and wait for `make test`, the whole thing: the dev tenant end to end, Chromium, the
+# wheels, the deploy files.
 FAST := tests/core tests/service tests/client tests/test_boundaries.py tests/test_cli.py \
 	tests/test_serving.py
 
 check: lint typecheck fast
 
 fast: $(STAMP) system-deps
-	$(BIN)/pytest -q -n 2 -m 'not failover' $(FAST)
+	$(BIN)/pytest -q -n 2 -m 'not slow' $(FAST)
 
 demo: $(STAMP)
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ./scripts/system-deps

@@ -68,6 +68,18 @@ async def test_a_store_that_does_not_answer_is_a_problem(tmp_path: Path) -> None
     ]
 
 
+@pytest.mark.slow  # the cluster client's own retries come first (about 5 s)
+async def test_a_cluster_whose_first_node_does_not_answer_is_named() -> None:
+    port = free_port()
+    report = await inspect_store(
+        make_settings(LINKER_STORE_URL=f"redis+cluster://127.0.0.1:{port}")
+    )
+    assert report.problems == [
+        f"LINKER_STORE_URL: the store cannot be used: Redis at 127.0.0.1:{port}: nothing "
+        "accepts connections there"
+    ]
+
+
 async def test_readyz_says_when_the_policy_can_evict(
     tenant: FakeTenant, clock: FakeClock, redis_url: str
 ) -> None:

@@ -185,7 +185,7 @@ async def test_racing_callbacks_and_commits_on_two_replicas_link_once(
     assert tenant.calls["POST identities"] == 1
 
 
-@pytest.mark.failover
+@pytest.mark.slow
 async def test_a_primary_failing_over_mid_run_leaves_no_half_done_link(
     tenant: FakeTenant, clock: FakeClock, tmp_path: Path
 ) -> None:

@@ -80,7 +80,7 @@ async def test_the_store_is_the_primary_the_sentinel_names(
     assert (store.sentinel, store.follows_failover, store.clustered) == ("linker", True, False)
 
 
-@pytest.mark.failover
+@pytest.mark.slow
 async def test_a_failover_is_followed_and_what_was_replicated_is_kept(
     sentinels: SentinelSet, store: RedisStore
 ) -> None:
@@ -100,7 +100,7 @@ async def test_a_failover_is_followed_and_what_was_replicated_is_kept(
     assert await store.get("before") == "1"
 
 
-@pytest.mark.failover
+@pytest.mark.slow
 async def test_a_link_whose_commit_comes_after_a_failover_links(
     harness: Harness, sentinels: SentinelSet, store: RedisStore
 ) -> None:
@@ -153,6 +153,7 @@ def test_a_bad_sentinel_url_is_refused_without_quoting_it(url: str) -> None:
     assert "secret" not in str(caught.value)
 
 
+@pytest.mark.slow  # an untrusted Sentinel is retried as a failover would be (6 s)
 async def test_over_tls_the_sentinel_and_the_primary_are_both_verified(tmp_path: Path) -> None:
     with redis_sentinel(tmp_path, tls=True) as secure:
         assert secure.url.startswith("rediss+sentinel://") and secure.ca is not None
@@ -178,6 +179,7 @@ async def test_over_tls_the_sentinel_and_the_primary_are_both_verified(tmp_path:
         ]
 
 
+@pytest.mark.slow  # a primary not found is retried as a failover would be (6 s)
 async def test_linker_check_names_a_primary_the_sentinels_do_not_know(
     sentinels: SentinelSet,
 ) -> None:
