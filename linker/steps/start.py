@@ -7,6 +7,9 @@ to this browser. Decisions come from `linker.core.decisions`; this module does t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from linker.core import decisions
 from linker.core.action_tokens import Result, StartRequest, decode_start_token
 from linker.core.claims import LEEWAY
@@ -30,6 +33,8 @@ from linker.steps.outcomes import (
     resume,
     store_down,
 )
+
+Ended = TypeVar("Ended")
 
 
 async def read_start(
@@ -56,14 +61,30 @@ async def read_start(
 
 async def start(rt: Runtime, session_token: str, outer_state: str, ip: str | None) -> Outcome:
     """Run `/link/start`; a bad start token is a dead end, every later refusal resumes."""
-    with reported(rt, "start") as report:
+
+    def attempt(req: StartRequest, report: StepReport) -> Awaitable[Outcome]:
+        return _attempt(rt, req, outer_state, ip, report)
+
+    return await run_started(rt, "start", session_token, outer_state, attempt)
+
+
+async def run_started(
+    rt: Runtime,
+    step: str,
+    session_token: str,
+    outer_state: str,
+    attempt: Callable[[StartRequest, StepReport], Awaitable[Ended]],
+) -> Ended | DeadEnd | Resume:
+    """A step the Action's start token begins (`start`, `suggest`): the token verified (a bad
+    one is a dead end), then `attempt` when there is room. When there is none, a busy result
+    resumes the login at once, before the token is marked used: the same URL works later."""
+    with reported(rt, step) as report:
         req = await read_start(rt, report, session_token, outer_state)
         if isinstance(req, DeadEnd):
             return req
         with rt.admission.slot() as admitted:
             if admitted:
-                return await _attempt(rt, req, outer_state, ip, report)
-        # Before the start token is marked used: the same start URL works once there is room.
+                return await attempt(req, report)
         refusal = busy()
         back = resume(rt, Result.from_error(refusal), req.sub, outer_state)
         report.busy(refusal, sub=req.sub, start_jti=req.jti, result_jti=back.jti)

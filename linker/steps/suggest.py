@@ -11,7 +11,7 @@ checks that the very candidate shown signed in); refusing is prepared for the co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ from linker.steps.outcomes import (
     resume,
     store_down,
 )
-from linker.steps.start import read_start
+from linker.steps.start import run_started
 
 
 @dataclass(frozen=True)
@@ -63,17 +63,11 @@ async def suggest(
     rt: Runtime, session_token: str, outer_state: str, ip: str | None
 ) -> SuggestOutcome:
     """Run `/link/suggest`; a bad start token is a dead end, every later refusal resumes."""
-    with reported(rt, "suggest") as report:
-        req = await read_start(rt, report, session_token, outer_state)
-        if isinstance(req, DeadEnd):
-            return req
-        with rt.admission.slot() as admitted:
-            if admitted:
-                return await _attempt(rt, req, outer_state, ip, report)
-        # Before the start token is marked used: the same URL works once there is room.
-        refusal = busy()
-        report.busy(refusal)
-        return resume(rt, Result.from_error(refusal), req.sub, outer_state)
+
+    def attempt(req: StartRequest, report: StepReport) -> Awaitable[SuggestOutcome]:
+        return _attempt(rt, req, outer_state, ip, report)
+
+    return await run_started(rt, "suggest", session_token, outer_state, attempt)
 
 
 async def _attempt(
