@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -93,12 +94,13 @@ def endpoint_app() -> Starlette:
         async def chunks() -> object:
             for _ in range(100_000):
                 yield b"x" * 1024
+                # The loop's turn: once the sender hangs up, the server learns it and stops,
+                # instead of writing the rest to a closed socket.
+                await asyncio.sleep(0)
 
         return StreamingResponse(chunks(), status_code=500)  # type: ignore[arg-type]
 
     async def slow(request: Request) -> Response:
-        import asyncio
-
         await asyncio.sleep(5)
         return PlainTextResponse("late")
 
