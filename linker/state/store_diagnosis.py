@@ -12,6 +12,8 @@ and the TLS library's own reason are printed; never the URL, which may carry a p
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
@@ -74,8 +76,10 @@ async def _behind_sentinels(url: str, *, tls: bool, ca_file: str | None) -> str 
     return "; ".join(failures) or None
 
 
-def _client(endpoint: Endpoint, *, tls: bool, ca_file: str | None) -> Redis:
-    return Redis(
+@asynccontextmanager
+async def _client(endpoint: Endpoint, *, tls: bool, ca_file: str | None) -> AsyncIterator[Redis]:
+    """A client for one look at `endpoint`, closed (TLS and all) on the way out."""
+    client = Redis(
         host=endpoint.host,
         port=endpoint.port,
         username=endpoint.username,
@@ -86,23 +90,25 @@ def _client(endpoint: Endpoint, *, tls: bool, ca_file: str | None) -> Redis:
         socket_timeout=PROBE_SECONDS,
         retry=Retry(NoBackoff(), 0),  # one look: the store's own retries came first
     )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        if tls:
+            await settle_tls_closes()
 
 
 async def _primary_named(
     sentinel: Endpoint, name: str, *, tls: bool, ca_file: str | None
 ) -> tuple[str, int] | None:
-    client = _client(sentinel, tls=tls, ca_file=ca_file)
-    try:
-        # redis-py's execute_command has no annotations.
-        found = await client.execute_command(  # type: ignore[no-untyped-call]
-            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name
-        )
-    except RedisError:
-        return None
-    finally:
-        await client.aclose()
-        if tls:
-            await settle_tls_closes()
+    async with _client(sentinel, tls=tls, ca_file=ca_file) as client:
+        try:
+            # redis-py's execute_command has no annotations.
+            found = await client.execute_command(  # type: ignore[no-untyped-call]
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name
+            )
+        except RedisError:
+            return None
     if not found:
         return None
     host, port = found
@@ -112,19 +118,13 @@ async def _primary_named(
 async def _ping(
     endpoint: Endpoint, *, tls: bool, ca_file: str | None, what: str = "Redis"
 ) -> str | None:
-    client = _client(endpoint, tls=tls, ca_file=ca_file)
-    try:
-        await client.ping()
-    except AuthenticationError:
-        return f"{what} at {endpoint} refused the user name or password"
-    except RedisError as exc:
-        return f"{what} at {endpoint}: {reason(exc, tls=tls)}"
-    except OSError as exc:
-        return f"{what} at {endpoint}: {reason(exc, tls=tls)}"
-    finally:
-        await client.aclose()
-        if tls:
-            await settle_tls_closes()
+    async with _client(endpoint, tls=tls, ca_file=ca_file) as client:
+        try:
+            await client.ping()
+        except AuthenticationError:
+            return f"{what} at {endpoint} refused the user name or password"
+        except (RedisError, OSError) as exc:
+            return f"{what} at {endpoint}: {reason(exc, tls=tls)}"
     return None
 
 

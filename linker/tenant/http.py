@@ -134,9 +134,7 @@ class TenantHttp:
             return self._explicit
         if not self._env_proxies:
             return _DIRECT
-        scheme, _, rest = url.partition("://")
-        authority = rest.partition("/")[0].partition("?")[0].partition("#")[0]
-        origin = (scheme.lower(), authority.lower())
+        origin = _origin(url)
         route = self._routes.get(origin)
         if route is None:
             if len(self._routes) > 64:  # a few tenant origins; never grown without bound
@@ -322,9 +320,14 @@ def egress_route(url: str, proxy_url: str | None) -> Route:
         return _explicit_route(proxy_url)
     if not urllib.request.getproxies():
         return _DIRECT
+    return _env_route(*_origin(url))
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """`url`'s scheme and authority, in lower case: what a proxy is chosen by."""
     scheme, _, rest = url.partition("://")
     authority = rest.partition("/")[0].partition("?")[0].partition("#")[0]
-    return _env_route(scheme.lower(), authority.lower())
+    return scheme.lower(), authority.lower()
 
 
 def upstream_client(settings: Settings) -> TenantHttp:
