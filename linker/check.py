@@ -32,6 +32,7 @@ from linker.core.keys import NoSigningKey
 from linker.environment import FILE_SUFFIX, SECRET_FILE_SETTINGS
 from linker.settings import ALL, SETTING_NAMES, Settings
 from linker.state.store import Store, StoreUnavailable, open_store
+from linker.state.store_diagnosis import why_unusable
 from linker.tenant.http import TenantHttp, upstream_client
 from linker.tenant.oauth import Tenant
 from linker.tenant.transport import TlsRefused, Upstream, UpstreamFailure
@@ -396,15 +397,18 @@ async def check_store(settings: Settings, *, store: Store | None = None) -> list
         await opened.claim(key, key + ":claimed", "1", 10.0)
         await opened.delete(key + ":claimed")
     except StoreUnavailable as exc:
-        if str(exc) in ("ConnectionError", "TimeoutError", "BusyLoadingError"):
-            step = "did not answer"
+        said = f"{step} ({exc})"
+        if str(exc) == "ReadOnlyError":
+            said = f"is a read-only replica ({exc})"
+        elif store is None and (why := await why_unusable(url, ca_file)) is not None:
+            # A connection that failed: the cause, asked of the node itself.
+            said = f"cannot be used: {why}"
+        elif str(exc) in ("ConnectionError", "TimeoutError", "BusyLoadingError"):
+            said = f"did not answer ({exc})"
         elif str(exc) in ("AuthenticationError", "AuthenticationWrongNumberOfArgsError"):
-            step = "refused the password"
-        elif str(exc) == "ReadOnlyError":
-            step = "is a read-only replica"
+            said = f"refused the password ({exc})"
         return [
-            f"LINKER_STORE_URL: the store at {where} {step} ({exc}); linker serve would "
-            "answer /readyz 503"
+            f"LINKER_STORE_URL: the store at {where} {said}; linker serve would answer /readyz 503"
         ]
     finally:
         if store is None:

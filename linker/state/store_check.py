@@ -12,7 +12,6 @@ import secrets
 from linker.check import Report
 from linker.settings import Settings
 from linker.state.store import RedisStore, StoreUnavailable, open_store
-from linker.state.store_diagnosis import why_unusable
 
 HASH_SLOTS = 16384
 
@@ -32,8 +31,7 @@ async def inspect_store(settings: Settings) -> Report:
         await store.delete(f"check:{{{tag}}}b")  # nothing of the check's is left behind
     except StoreUnavailable as exc:
         await store.aclose()
-        why = await why_unusable(settings.store_url.reveal(), ca_file) or str(exc)
-        report.problems.append(f"LINKER_STORE_URL: the store cannot be used: {why}")
+        report.problems.append(f"LINKER_STORE_URL: the store cannot be used ({exc})")
         return report
     try:
         nodes = await store.nodes()

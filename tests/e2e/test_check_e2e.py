@@ -220,8 +220,9 @@ def test_an_unreachable_store_fails_with_its_address_and_no_password(check: Chec
     )
     assert done.code == 1
     assert done.lines == [
-        f"LINKER_STORE_URL: the store at redis://127.0.0.1:{port}/0 did not answer "
-        "(ConnectionError); linker serve would answer /readyz 503"
+        f"LINKER_STORE_URL: the store at redis://127.0.0.1:{port}/0 cannot be used: Redis at "
+        f"127.0.0.1:{port}: nothing accepts connections there; linker serve would answer "
+        "/readyz 503"
     ]
     assert "hunter2" not in "".join(done.lines) + done.notes
 

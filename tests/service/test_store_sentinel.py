@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from linker.check import check_store
 from linker.settings import Settings, SettingsError
 from linker.state.store import RedisStore, StoreUnavailable, sentinel_target
 from linker.state.store_check import inspect_store
@@ -171,11 +172,12 @@ async def test_over_tls_the_sentinel_and_the_primary_are_both_verified(tmp_path:
                 await untrusted.put("k", "v", 60)
         finally:
             await untrusted.aclose()
-        report = await inspect_store(make_settings(LINKER_STORE_URL=secure.url))
-        assert report.problems == [
-            f"LINKER_STORE_URL: the store cannot be used: Sentinel at "
+        problems = await check_store(make_settings(LINKER_STORE_URL=secure.url))
+        assert problems == [
+            f"LINKER_STORE_URL: the store at {secure.url} cannot be used: Sentinel at "
             f"127.0.0.1:{secure.sentinel_port}: its TLS certificate is not trusted (self-signed "
-            "certificate in certificate chain); LINKER_REDIS_CA_FILE names the CA that signs it"
+            "certificate in certificate chain); LINKER_REDIS_CA_FILE names the CA that signs it; "
+            "linker serve would answer /readyz 503"
         ]
 
 
@@ -184,8 +186,9 @@ async def test_linker_check_names_a_primary_the_sentinels_do_not_know(
     sentinels: SentinelSet,
 ) -> None:
     url = sentinels.url.replace(f"/{sentinels.name}", "/elsewhere")
-    report = await inspect_store(make_settings(LINKER_STORE_URL=url))
-    assert report.problems == [
-        f"LINKER_STORE_URL: the store cannot be used: the Sentinel at "
-        f"127.0.0.1:{sentinels.sentinel_port} knows no primary named 'elsewhere'"
+    problems = await check_store(make_settings(LINKER_STORE_URL=url))
+    assert problems == [
+        f"LINKER_STORE_URL: the store at {url} cannot be used: the Sentinel at "
+        f"127.0.0.1:{sentinels.sentinel_port} knows no primary named 'elsewhere'; linker serve "
+        "would answer /readyz 503"
     ]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from linker.check import check_store, store_address
 from linker.state.store import RedisStore, StoreUnavailable
 from linker.state.store_check import inspect_store
 from linker.testing import FakeClock
@@ -92,10 +93,11 @@ async def test_check_names_why_the_store_cannot_be_used(
 ) -> None:
     url, ca = tls
     settings = {"LINKER_REDIS_CA_FILE": str(ca)} if with_ca else {}
-    report = await inspect_store(make_settings(LINKER_STORE_URL=change(url), **settings))
+    problems = await check_store(make_settings(LINKER_STORE_URL=change(url), **settings))
     where = f"Redis at 127.0.0.1:{port_of(url)}"
     separator = " " if why.startswith("refused") else ": "
-    assert report.problems == [
-        f"LINKER_STORE_URL: the store cannot be used: {where}{separator}{why}"
+    assert problems == [
+        f"LINKER_STORE_URL: the store at {store_address(change(url))} cannot be used: "
+        f"{where}{separator}{why}; linker serve would answer /readyz 503"
     ]
-    assert "s3cret-pw" not in report.problems[0] and "not-the-password" not in report.problems[0]
+    assert "s3cret-pw" not in problems[0] and "not-the-password" not in problems[0]
