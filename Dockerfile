@@ -3,8 +3,10 @@
 #   docker build -t linker .                        # linker serve (the default target)
 #   docker build -t linker-devtenant --target devtenant .   # + the dev tenant, for local runs
 # Settings come from the environment (LINKER_*), secrets preferably from files (LINKER_*_FILE).
+# PYTHON_VERSION picks the interpreter (docs/operations.md, Sizing: 3.11 costs less CPU per flow).
+ARG PYTHON_VERSION=3.12
 
-FROM python:3.12-slim-bookworm AS build
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml hatch_build.py README.md LICENSE ./
 COPY dev ./dev
@@ -13,7 +15,7 @@ COPY deploy/action/linker-action.js ./deploy/action/linker-action.js
 # Both wheels and every dependency's wheel, so the runtime stage installs without a compiler.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels . ./dev
 
-FROM python:3.12-slim-bookworm AS service
+FROM python:${PYTHON_VERSION}-slim-bookworm AS service
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
