@@ -75,10 +75,12 @@ def json_depth_ok(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 def json_object(content: bytes | str) -> dict[str, Any]:
-    """A response body as a JSON object, or `{}` when it is anything else (HTML, a list, junk)."""
+    """A response body as a JSON object, or `{}` when it is anything else (HTML, a list, junk,
+    nesting deeper than the parser goes). Only for reading what an answer says of itself (an
+    error's message, a token's fields, each then checked); never to stand in for a record."""
     try:
         body = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return body if isinstance(body, dict) else {}
 

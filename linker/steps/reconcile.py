@@ -141,6 +141,12 @@ async def reconcile(rt: Runtime, *, scan: bool = False) -> Report:
         except LinkError as error:
             report.fail(key, error)
             log_event("merge_still_pending", code=error.code.value)
+        except StoreUnavailable:
+            raise  # the pass ends; the next one starts over
+        except Exception:
+            # A defect met on one item must not hold up every item after it, pass after pass.
+            report.failed.append(key)
+            logger.exception("reconcile: an item could not be settled; it stays pending")
         finally:
             await work.release(store, key)
     return report
@@ -154,14 +160,17 @@ async def run_in_background(rt: Runtime, *, interval: float = INTERVAL) -> None:
     first = True
     while True:
         await asyncio.sleep(interval)
-        if first or rt.audit.owed:
-            await rt.audit.flush()
-        first = False
-        await rt.store_clock.offset()  # measured again (once per MEASURE_EVERY)
         try:
+            if first or rt.audit.owed:
+                await rt.audit.flush()
+            first = False
+            await rt.store_clock.offset()  # measured again (once per MEASURE_EVERY)
             await reconcile(rt)
         except StoreUnavailable:
             logger.warning("reconcile: the store is unavailable; retrying later")
+        except Exception:
+            # The loop outlives any one pass: pending work on this replica waits for it.
+            logger.exception("reconcile: the pass failed; retrying later")
 
 
 # An attempt line whose merge is one of these finished its snapshot's work; any other (the

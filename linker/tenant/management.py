@@ -49,6 +49,26 @@ def _failure(response: Answer, doing: str) -> LinkError:
     return LinkError(Code.MANAGEMENT_API_ERROR, f"The tenant failed to {doing}: {detail}")
 
 
+def _user(content: bytes, user_id: str) -> dict[str, Any]:
+    """A 200 answer to reading `user_id`, if it is that user. Anything else (a proxy's page, a
+    truncated body, another user, a list) is a fault: read as a user with no identities and no
+    metadata, it would settle an unlink as done, refuse a secondary as gone, or merge against
+    an empty primary."""
+    try:
+        user = jsonlib.loads(content)
+    except (ValueError, RecursionError):
+        user = None
+    if (
+        not isinstance(user, dict)
+        or user.get("user_id") != user_id
+        or not isinstance(user.get("identities"), list)
+    ):
+        raise LinkError(
+            Code.MANAGEMENT_API_ERROR, "The tenant's answer to a user read was not the user."
+        )
+    return user
+
+
 class ManagementApi:
     """`/api/v2/users` for one tenant, with the companion client's credentials."""
 
@@ -100,7 +120,7 @@ class ManagementApi:
             return None
         if response.status_code != 200:
             raise _failure(response, "read the user")
-        return json_object(response.content)
+        return _user(response.content, user_id)
 
     async def users_by_email(self, email: str, budget: Budget) -> list[dict[str, Any]]:
         """`GET /api/v2/users-by-email`: the users whose email is exactly `email` (Auth0's
@@ -185,10 +205,16 @@ class ManagementApi:
                 resends += 1
                 continue
             if response.status_code not in ok:
+                if resends:
+                    # A refusal of the resend ("the identity already exists") may be the lost
+                    # first request's doing, landed after the read that said "not done".
+                    identities = await self._settle(primary_id, budget)
+                    if done(identities):
+                        return identities
                 raise _failure(response, doing)
             try:
                 answer = jsonlib.loads(response.content)
-            except ValueError:
+            except (ValueError, RecursionError):
                 answer = None
             if isinstance(answer, list):
                 return identities_of({"identities": answer})

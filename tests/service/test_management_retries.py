@@ -129,3 +129,27 @@ async def test_tenant_down_during_code_exchange(harness: Harness) -> None:
     harness.tenant.fail("POST /oauth/token", *[raise_(httpx.ConnectError)] * 50)
     resumed = read_resume(await harness.callback(code=code, state=nested_state(started)))
     assert (resumed.status, resumed.error) == ("failed", "upstream_unavailable")
+
+
+async def test_a_lost_post_that_lands_after_the_settling_read_is_linked(harness: Harness) -> None:
+    """The first POST's answer is lost and the read says "not linked" yet; it lands just
+    after, so the resend is refused as a conflict. The link is the first POST's: `linked`,
+    with the merge, not `denied`."""
+    tenant = harness.tenant
+    lost: list[httpx.Request] = []
+
+    def slow_to_apply(request: httpx.Request) -> httpx.Response:
+        lost.append(request)
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    def read_then_land(request: httpx.Request) -> httpx.Response:
+        before = tenant.answer("GET user", request)
+        tenant.answer("POST identities", lost[0])
+        return before
+
+    tenant.fail("POST identities", slow_to_apply)
+    tenant.fail("GET user", lambda request: tenant.answer("GET user", request), read_then_land)
+    resumed = await harness.link()
+    assert (resumed.status, resumed.error) == ("linked", None)
+    assert tenant.calls["POST identities"] == 2
+    assert tenant.users[PRIMARY]["user_metadata"]["github"] == {"handle": "alice"}

@@ -3,13 +3,18 @@ outcome could not be read, is settled later, and the merge is applied iff the li
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from linker.state.store import MemoryStore, StoreUnavailable, Write
+from linker.steps import reconcile as reconcile_module
 from linker.steps.reconcile import SETTLE_AFTER, replay, snapshots_to_replay
 from tests.support.fake_tenant import status
 from tests.support.harness import PRIMARY, SECONDARY, Harness
@@ -150,3 +155,36 @@ def test_finished_attempts_are_not_replayed() -> None:
     lines = [json.dumps(snapshot), json.dumps(done), "not json"]
     assert snapshots_to_replay(lines) == []
     assert len(snapshots_to_replay(lines[:1])) == 1
+
+
+async def test_a_defect_on_one_item_leaves_it_pending_and_the_loop_running(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception while settling an item fails that item only: it stays pending,
+    its lease is released, and the background loop goes on to settle it on a later pass."""
+    harness.tenant.fail("PATCH user", *[status(503)] * 1000)
+    assert (await harness.link()).status == "linked"
+    harness.tenant.faults.clear()
+    real_settle = reconcile_module.settle
+    defects = [RuntimeError("a defect")]
+
+    async def settle_once_broken(*args: Any, **kwargs: Any) -> None:
+        if defects:
+            raise defects.pop()
+        await real_settle(*args, **kwargs)
+
+    monkeypatch.setattr(reconcile_module, "settle", settle_once_broken)
+    loop = asyncio.create_task(reconcile_module.run_in_background(harness.runtime, interval=0))
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if harness.tenant.users[PRIMARY]["user_metadata"] == MERGED:
+                break
+        assert not loop.done(), loop
+        assert defects == []  # the first pass met the defect
+        assert harness.tenant.users[PRIMARY]["user_metadata"] == MERGED
+        assert await pending_work(harness) == []
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
