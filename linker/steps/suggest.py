@@ -34,6 +34,7 @@ from linker.ops.admission import busy
 from linker.ops.audit import AuditRecord
 from linker.runtime import Runtime
 from linker.state.attempts import Prepared
+from linker.state.keys import new_commit_id, new_txn_id
 from linker.state.offers import Offers
 from linker.state.store import StoreUnavailable
 from linker.steps.outcomes import (
@@ -227,7 +228,7 @@ async def _nested_login(rt: Runtime, offer: Offer, index: str) -> _Chosen:
     candidate = chosen(offer, index)
     verifier = random_token()
     txn = Transaction(
-        id=random_token(),
+        id=new_txn_id(offer.primary),  # in the slot of the user's index, as start's
         action="suggest",
         primary_user_id=offer.primary,
         primary_email=offer.email,
@@ -256,7 +257,7 @@ async def _refuse(rt: Runtime, offer: Offer, ip: str | None) -> Result:
         raise denial
     # "Not now" is remembered in the user's app_metadata: written by the commit step only.
     attempt = Prepared(
-        commit=random_token(),
+        commit=new_commit_id(offer.primary),  # the user whose app_metadata the commit writes
         action="decline",
         primary=offer.primary,
         identity=offer.candidates[0],

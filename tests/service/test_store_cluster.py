@@ -23,6 +23,15 @@ from linker.testing import FakeClock
 from linker.testing.events import EventSink
 from tests.events.support import EVENTS_SECRET, outbox, sending_to, until
 from tests.service.test_store import txn as store_txn
+from tests.service.test_suggest_routes import (
+    CURRENT,
+    DATABASE,
+    OLDER,
+    commit_as_current,
+    offer,
+    offer_id,
+)
+from tests.service.test_suggest_routes import prepared as suggestion_prepared
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import (
     PRIMARY,
@@ -243,3 +252,26 @@ def test_a_bad_cluster_url_is_refused_without_quoting_it(url: str) -> None:
         Settings.from_env(settings_env(LINKER_STORE_URL=url))
     assert caught.value.name == "LINKER_STORE_URL"
     assert "secret" not in str(caught.value) and "host:port" in str(caught.value)
+
+
+async def test_suggested_linking_and_not_now_on_the_cluster(
+    tenant: FakeTenant, clock: FakeClock, cluster: Cluster
+) -> None:
+    """The suggestion's nested login and its "Not now" keep their keys in their user's slot,
+    as `/link/start`'s do: accepted, it links; declined, the decline is committed."""
+    older = tenant.add_user(OLDER, email="grace@example.com", connection=DATABASE)
+    older["created_at"] = "2024-01-01T00:01:00.000Z"
+    current = tenant.add_user(CURRENT, email="Grace@Example.com")
+    current["created_at"] = "2024-01-01T00:10:00.000Z"
+    settings = make_settings(LINKER_STORE_URL=cluster.url)
+    async with running(tenant, clock, settings, store=RedisStore.from_url(cluster.url)) as on:
+        declined = await on.client.post(
+            "/link/suggest/decline", data={"offer": offer_id(await offer(on)), "refuse": "1"}
+        )
+        resumed = read_resume(declined)
+        assert resumed.status == "pending", resumed.result
+        assert (await commit_as_current(on, resumed.commit))["status"] == "declined"
+        commit = await suggestion_prepared(on)
+        result = await commit_as_current(on, commit)
+    assert (result["status"], result["primary"]) == ("linked", OLDER)
+    assert CURRENT in {f"{i['provider']}|{i['user_id']}" for i in older["identities"]}
