@@ -336,9 +336,17 @@ def same_email(a: str, b: str) -> bool:
     return _fold(a) == _fold(b)
 
 
+_KELVIN = "\u212a"
+
+
 def _fold(address: str) -> str:
-    # ASCII case first: NFC maps the KELVIN SIGN to an ASCII `K`, which must stay a capital.
-    return unicodedata.normalize("NFC", address.translate(_ASCII_UPPER))
+    # NFC first, so that two spellings of one address fold alike: `E` + U+0301 composes to
+    # `É`, which is not ASCII and keeps its case, as the precomposed `É` does. NFC turns the
+    # KELVIN SIGN into an ASCII `K`, the one letter it makes ASCII, which must not fold to `k`:
+    # the parts between KELVIN SIGNs are folded apart, and the signs kept as they are (NFC
+    # never makes one, so they match only each other).
+    parts = address.split(_KELVIN)
+    return _KELVIN.join(unicodedata.normalize("NFC", p).translate(_ASCII_UPPER) for p in parts)
 
 
 def check_reauthentication(claims: Mapping[str, Any], txn: Transaction) -> Identity:

@@ -135,10 +135,11 @@ class KeyCache:
     async def _refresh(self) -> None:
         asked = self._tried_at = self._clock()
         document = await self._fetch()
+        listed = document.get("keys")
         # Only signing keys for RS256 matter; anything else in the set is ignored.
         usable = [
             k
-            for k in document.get("keys", [])
+            for k in (listed if isinstance(listed, list) else [])
             if isinstance(k, dict) and k.get("kty") == "RSA" and k.get("use", "sig") == "sig"
         ]
         if not usable:

@@ -47,8 +47,12 @@ def _picture(value: Any) -> str | None:
     """An https URL with a host, or None: nothing else goes into an `img src`."""
     if not isinstance(value, str) or len(value) > MAX_PICTURE_URL:
         return None
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port  # each raises for what it cannot read
+    except ValueError:  # such as `https://[oops` or `https://host:port/`
+        return None
+    if parts.scheme != "https" or not host:
         return None
     return value
 

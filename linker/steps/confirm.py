@@ -66,7 +66,10 @@ def _same_origin(origin: str | None, public_url: str) -> bool:
     if origin is None:
         return True
     ours = urlsplit(public_url)
-    theirs = urlsplit(origin)
+    try:
+        theirs = urlsplit(origin)
+    except ValueError:  # such as `https://[`: not ours, whatever it is
+        return False
     return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
 
 

@@ -254,6 +254,16 @@ def test_same_email_folds_ascii_case_only() -> None:
     assert not same_email("\u212aim@example.com", "kim@example.com")  # KELVIN SIGN
     assert not same_email("stra\u00dfe@example.com", "strasse@example.com")
     assert same_email("e\u0301@example.com", "\u00e9@example.com")  # NFC
+    assert not same_email("\u212aim@example.com", "Kim@example.com")
+
+
+@pytest.mark.parametrize("spelled", ["\u00c9milie@example.com", "E\u0301milie@example.com"])
+def test_two_spellings_of_one_address_fold_alike(spelled: str) -> None:
+    """`É` precomposed or as `E` and a combining accent: the same address, and not ASCII,
+    so its case is kept (neither equals `émilie`)."""
+    assert same_email(spelled, "\u00c9milie@example.com")
+    assert same_email(spelled, "E\u0301MILIE@example.com")
+    assert not same_email(spelled, "\u00e9milie@example.com")
 
 
 @given(st.emails())

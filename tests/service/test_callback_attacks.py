@@ -211,7 +211,12 @@ async def test_secondary_token_with_infinite_expiry(harness: Harness) -> None:
 @pytest.mark.parametrize("env_overrides", [{"LINKER_REQUIRE_SAME_EMAIL": "true"}])
 @pytest.mark.parametrize(
     ("primary", "secondary"),
-    [("kim@example.com", "\u212aim@example.com"), ("straße@example.com", "strasse@example.com")],
+    [
+        ("kim@example.com", "\u212aim@example.com"),
+        ("straße@example.com", "strasse@example.com"),
+        # `É` as `E` and a combining accent is the precomposed `É`, not ASCII: not `é`.
+        ("E\u0301milie@example.com", "\u00e9milie@example.com"),
+    ],
 )
 async def test_same_email_folds_ascii_case_only(
     harness: Harness, primary: str, secondary: str

@@ -58,6 +58,15 @@ async def test_what_the_token_says_is_escaped_and_only_https_pictures_shown(
     assert "<img" not in page.text
 
 
+@pytest.mark.parametrize("picture", ["https://[oops", "https://host:port/p.png"])
+async def test_a_malformed_picture_url_is_left_out(harness: Harness, picture: str) -> None:
+    """The provider's profile says what `picture` is: one no URL parser reads is not shown,
+    and the page is (the attempt was already taken: an error here would strand the login)."""
+    page = await shown(harness, picture=picture)
+    assert page.status_code == 200 and "<img" not in page.text
+    assert 'name="choice"' in page.text
+
+
 async def test_link_prepares_and_the_commit_links(harness: Harness) -> None:
     page = await shown(harness)
     response = await harness.choose(page, "link")
@@ -170,3 +179,17 @@ async def test_an_opaque_origin_is_refused(harness: Harness) -> None:
         "/link/confirm", data=confirm_fields(page, "link"), headers={"origin": "null"}
     )
     assert_dead_end(forged, "browser_mismatch")
+
+
+@pytest.mark.parametrize("origin", ["https://[", "http://[::1"])
+async def test_an_origin_no_parser_reads_is_refused(harness: Harness, origin: str) -> None:
+    page = await shown(harness)
+    forged = await harness.client.post(
+        "/link/confirm", data=confirm_fields(page, "link"), headers={"origin": origin}
+    )
+    assert_dead_end(forged, "browser_mismatch")
+    # Without a cookie or a page, the same: a refusal, never an error.
+    harness.client.cookies.clear()
+    fields = {"state": "x", "token": "y", "choice": "link"}
+    bare = await harness.client.post("/link/confirm", data=fields, headers={"origin": origin})
+    assert bare.status_code == 400

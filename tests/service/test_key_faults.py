@@ -6,6 +6,7 @@ never a `denied` that blames the user. The refetch stays rate bound."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from joserfc.jwk import RSAKey
 
 from tests.support.harness import PRIMARY, Harness, nested_state, read_resume
@@ -94,3 +95,15 @@ async def test_a_secondary_token_under_a_new_kid_while_keys_are_unreadable_is_tr
 
 
 COOLDOWN_PASSED = COOLDOWN + 1
+
+
+@pytest.mark.parametrize("keys", [None, 5, True, "key", {"kty": "RSA"}])
+async def test_a_key_set_whose_keys_are_not_a_list_is_try_again(
+    harness: Harness, keys: object
+) -> None:
+    """JSON, but not a set of keys: the tenant's keys are out, as with garbage: the login
+    resumes `failed` `upstream_unavailable`, and `/readyz` says not ready."""
+    harness.tenant.fail(JWKS, *[lambda request: httpx.Response(200, json={"keys": keys})] * 10)
+    resumed = read_resume(await harness.start())
+    assert (resumed.status, resumed.error) == ("failed", "upstream_unavailable")
+    assert (await harness.client.get("/readyz")).status_code == 503
