@@ -139,7 +139,9 @@ def check_offer(offer: Offer | None, *, now: float) -> Offer:
             "This choice was already made or is unknown. Sign in again.",
         )
     if now > offer.expires_at:
-        raise LinkError(Code.TRANSACTION_EXPIRED, "This choice took too long. Sign in again.")
+        raise LinkError(
+            Code.TRANSACTION_EXPIRED, "This choice took too long. Sign in again.", by_clock=True
+        )
     return offer
 
 

@@ -27,7 +27,15 @@ from linker.state.attempts import Prepared
 from linker.state.keys import new_commit_id
 from linker.state.store import StoreUnavailable
 from linker.steps.confirm import Confirm, ask
-from linker.steps.outcomes import DeadEnd, Outcome, StepReport, reported, resume, store_down
+from linker.steps.outcomes import (
+    DeadEnd,
+    Outcome,
+    StepReport,
+    reported,
+    resume,
+    store_down,
+    time_refusal,
+)
 
 
 async def callback(
@@ -65,9 +73,10 @@ async def _attempt(
         )
     except LinkError as refused:
         # A refusal this host's clock made is "try again" (503), not the user's fault.
-        error = await rt.store_clock.judge(refused)
-        report.dead_end(error)
-        return DeadEnd(error, status=400 if error is refused else 503)
+        reopen = lambda txn, left: rt.attempts.open(txn, ttl=left)  # noqa: E731
+        dead_end = await time_refusal(rt, refused, taken, reopen)
+        report.dead_end(dead_end.error)
+        return dead_end
     record = AuditRecord.of_transaction(txn, ip)
     verified: Result | Confirm
     try:

@@ -33,7 +33,15 @@ from linker.ops.admission import busy
 from linker.ops.audit import AuditRecord
 from linker.runtime import Runtime
 from linker.state.store import StoreUnavailable
-from linker.steps.outcomes import DeadEnd, Outcome, StepReport, reported, resume, store_down
+from linker.steps.outcomes import (
+    DeadEnd,
+    Outcome,
+    StepReport,
+    reported,
+    resume,
+    store_down,
+    time_refusal,
+)
 
 PREFIX = "confirm:"
 CHOICES = ("link", "cancel")
@@ -110,7 +118,11 @@ async def _choose(
         report.dead_end(error)
         return DeadEnd(error, status=503)
     kept = json.loads(raw) if raw is not None else None
-    if kept is None or not hmac.compare_digest(str(kept["token"]).encode(), token.encode()):
+    if (
+        raw is None
+        or kept is None
+        or not hmac.compare_digest(str(kept["token"]).encode(), token.encode())
+    ):
         error = LinkError(
             Code.TRANSACTION_NOT_FOUND,
             "This link is unknown, expired or already chosen. Start again from the application.",
@@ -121,9 +133,11 @@ async def _choose(
     identity = Identity(**kept["identity"])
     try:
         decisions.check_transaction(txn, ip=ip, settings=rt.settings, now=rt.store_clock.now())
-    except LinkError as error:
-        report.dead_end(error)
-        return DeadEnd(error)
+    except LinkError as refused:
+        keep = lambda _, left: rt.attempts.store.put(PREFIX + state, raw, left)  # noqa: E731
+        dead_end = await time_refusal(rt, refused, txn, keep)
+        report.dead_end(dead_end.error)
+        return dead_end
     record = AuditRecord.of_transaction(txn, ip, secondary=identity.full_id)
     if choice == "link":
         from linker.steps.callback import prepare  # the callback's step 5, as without the page

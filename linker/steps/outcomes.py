@@ -4,15 +4,17 @@ how it is told (`reported`): each request to a step is one log line and one coun
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from linker.core.action_tokens import Result, encode_result_token
 from linker.core.errors import Code, LinkError
 from linker.ops.audit import AuditRecord
 from linker.ops.observability import log_event
 from linker.runtime import Runtime
+from linker.state.store import StoreUnavailable
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,38 @@ def resume(
 
 def store_down() -> LinkError:
     return LinkError(Code.UPSTREAM_UNAVAILABLE, "Linking is unavailable right now; try again.")
+
+
+class Expiring(Protocol):
+    """A one-time record with an expiry on the store's clock."""
+
+    @property
+    def expires_at(self) -> float: ...
+
+
+R = TypeVar("R", bound=Expiring)
+
+
+async def time_refusal(
+    rt: Runtime,
+    refused: LinkError,
+    record: R | None,
+    give_back: Callable[[R, float], Awaitable[object]],
+) -> DeadEnd:
+    """The dead end for a check that refused a one-time record (a transaction, a shown
+    account, an offer) after it was taken. When time decided it and this host's clock is off
+    (`StoreClock.judge`), the fault is the server's: the record is given back for the time it
+    has left by the new measure, and the answer is "try again" (503), so that the retry finds
+    it. A record expired by the store's clock too stays refused."""
+    error = await rt.store_clock.judge(refused)
+    if error is refused or record is None:
+        return DeadEnd(refused)
+    left = record.expires_at - rt.store_clock.now()
+    if left <= 0:
+        return DeadEnd(refused)
+    with suppress(StoreUnavailable):  # then the retry finds nothing, and says so
+        await give_back(record, left)
+    return DeadEnd(error, status=503)
 
 
 class StepReport:

@@ -46,6 +46,7 @@ from linker.steps.outcomes import (
     reported,
     resume,
     store_down,
+    time_refusal,
 )
 from linker.steps.start import run_started
 
@@ -189,9 +190,11 @@ async def _decide_offer(
     try:
         offer = check_offer(taken, now=rt.store_clock.now())
         decisions.check_ip(offer.ip, ip, rt.settings)
-    except LinkError as error:
-        report.dead_end(error)
-        return DeadEnd(error)
+    except LinkError as refused:
+        keep = lambda kept, left: Offers(rt.attempts.store).open(kept, ttl=left)  # noqa: E731
+        dead_end = await time_refusal(rt, refused, taken, keep)
+        report.dead_end(dead_end.error)
+        return dead_end
     record = AuditRecord(action="suggest", client_id=offer.client_id, primary=offer.primary, ip=ip)
     outcome: Outcome
     try:

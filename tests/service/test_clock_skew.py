@@ -20,10 +20,12 @@ from linker.state.store_clock import clock_notes
 from linker.state.work import PREFIX as WORK_PREFIX
 from linker.testing import FakeClock, free_port
 from linker.web.cookies import TxnCookies
+from tests.service.test_suggest_routes import CURRENT, DATABASE, OLDER, offer, offer_id
 from tests.support.fake_tenant import FakeTenant, Fault, status
 from tests.support.harness import (
     PRIMARY,
     Harness,
+    confirm_fields,
     hs256,
     make_settings,
     nested_state,
@@ -206,3 +208,55 @@ async def test_linker_check_reports_the_offset_from_a_redis_store(redis_url: str
 async def test_linker_check_says_when_the_store_cannot_be_reached() -> None:
     notes = await clock_notes(f"redis://127.0.0.1:{free_port()}/0")
     assert notes == ["note: the store could not be reached; this host's clock was not compared"]
+
+
+async def test_a_one_time_record_refused_by_a_jumped_clock_is_kept_for_the_retry(
+    far_ahead: Replicas,
+) -> None:
+    """The callback's transaction, the shown account and the suggestion's offer are taken
+    before their expiry is checked: on a replica whose clock jumped, the refusal is "try
+    again" (503) and the record is given back, so the retry, judged by the new measure,
+    goes on where it stopped."""
+    a, b = far_ahead.a, far_ahead.b
+    started = await a.start()
+    code = a.tenant.login(started.headers["location"], sub="github|1001")
+    b.client.cookies = a.client.cookies  # one browser, back at replica b
+    params = {"code": code, "state": nested_state(started)}
+    refused = await b.client.get("/link/callback", params=params)
+    assert refused.status_code == 503 and "<code>upstream_unavailable</code>" in refused.text
+    page = await b.client.get("/link/callback", params=params)  # measured again: goes on
+    assert page.status_code == 200 and 'name="choice"' in page.text
+    cast(SkewedClock, b.clock).skew += LEEWAY + 600.0  # and jumps again before the press
+    refused = await b.client.post("/link/confirm", data=confirm_fields(page, "link"))
+    assert refused.status_code == 503 and "<code>upstream_unavailable</code>" in refused.text
+    resumed = read_resume(await b.client.post("/link/confirm", data=confirm_fields(page, "link")))
+    assert resumed.status == "pending"
+
+
+async def test_a_suggestion_chosen_on_a_replica_whose_clock_jumped_is_try_again(
+    far_ahead: Replicas,
+) -> None:
+    a, b = far_ahead.a, far_ahead.b
+    older = a.tenant.add_user(OLDER, email="grace@example.com", connection=DATABASE)
+    older["created_at"] = "2024-01-01T00:01:00.000Z"
+    current = a.tenant.add_user(CURRENT, email="Grace@Example.com")
+    current["created_at"] = "2024-01-01T00:10:00.000Z"
+    choice = {"offer": offer_id(await offer(a)), "candidate": "0"}
+    b.client.cookies = a.client.cookies
+    refused = await b.client.post("/link/suggest/choose", data=choice)
+    assert refused.status_code == 503 and "<code>upstream_unavailable</code>" in refused.text
+    chosen = await b.client.post("/link/suggest/choose", data=choice)
+    assert chosen.status_code == 302 and "/authorize" in chosen.headers["location"]
+
+
+async def test_a_transaction_truly_expired_stays_refused(far_ahead: Replicas) -> None:
+    """The host's clock is off, but by the store's clock the transaction expired too (kept a
+    little past its expiry, to say so): the refusal stands."""
+    a, b = far_ahead.a, far_ahead.b
+    started = await a.start()
+    code = a.tenant.login(started.headers["location"], sub="github|1001")
+    a.clock.advance(a.settings.txn_ttl + 1)  # the true time: past the transaction's life
+    b.client.cookies = a.client.cookies
+    params = {"code": code, "state": nested_state(started)}
+    answer = await b.client.get("/link/callback", params=params)
+    assert answer.status_code == 400 and "<code>transaction_expired</code>" in answer.text
