@@ -31,7 +31,8 @@ PASS_LIMIT = 100
 class WorkItem:
     """The merge owed to `primary` once `identity` is linked to it, and the link's event
     (`linker.steps.delivery`) until the commit records it: settling the link as linked
-    records it."""
+    records it. With `action` "unlink", the unlink's event only (its snapshot is empty):
+    settling the unlink as done records it."""
 
     key: str
     primary: str
@@ -39,6 +40,7 @@ class WorkItem:
     snapshot: dict[str, Any]
     created_at: float
     event: Event | None = None
+    action: str = "link"
 
     def dumps(self) -> str:
         data = {
@@ -49,6 +51,8 @@ class WorkItem:
         }
         if self.event is not None:
             data["event"] = self.event.dumps()
+        if self.action != "link":  # items of earlier releases have none: links
+            data["action"] = self.action
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -62,6 +66,7 @@ class WorkItem:
             snapshot=data["snapshot"],
             created_at=float(data["created_at"]),
             event=Event.loads(event) if isinstance(event, str) else None,
+            action="unlink" if data.get("action") == "unlink" else "link",
         )
 
     def announced(self) -> Write:

@@ -122,14 +122,15 @@ async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.W
 
     try:
         if attempt.action == "unlink":
-            result = await writes.unlink(rt, attempt, req.user, budget)
             event = events.unlinked(
                 primary_user_id=attempt.primary,
                 identity=attempt.identity,
                 audit_id=audit_id,
                 time=now,
             )
-            written = writes.Written(result, event=event if rt.settings.events_url else None)
+            written = await writes.unlink(
+                rt, attempt, req.user, budget, event=event if rt.settings.events_url else None
+            )
         elif attempt.action in suggest_writes.ACTIONS:
             written = await suggest_writes.write(rt, attempt, req.user, budget, record)
         else:

@@ -1,4 +1,4 @@
-"""Pending work: merges not yet written, and links whose outcome was not yet read.
+"""Pending work: merges not yet written, and links (or unlinks) whose outcome was not yet read.
 
 A link is never undone, so a merge that could not be written when the link was made stays in
 the store as a work item (the secondary's metadata snapshot, the primary and the identity).
@@ -51,6 +51,8 @@ class Report:
 
     merged: list[str] = field(default_factory=list)  # primaries whose merge was written
     not_linked: list[str] = field(default_factory=list)  # links that never happened
+    unlinked: list[str] = field(default_factory=list)  # unlinks found done: event recorded
+    not_unlinked: list[str] = field(default_factory=list)  # unlinks that never happened
     waiting: list[str] = field(default_factory=list)  # left for a later pass
     failed: list[str] = field(default_factory=list)  # the tenant did not answer
     unreachable: bool = False  # the tenant (or the store) could not be reached at all
@@ -62,13 +64,20 @@ class Report:
     def add(self, other: Report) -> None:
         self.merged += other.merged
         self.not_linked += other.not_linked
+        self.unlinked += other.unlinked
+        self.not_unlinked += other.not_unlinked
         self.waiting += other.waiting
         self.failed += other.failed
         self.unreachable = self.unreachable or other.unreachable
 
     def summary(self) -> str:
+        unlinks = (
+            f"unlinked {len(self.unlinked)}, not unlinked {len(self.not_unlinked)}, "
+            if self.unlinked or self.not_unlinked
+            else ""
+        )
         return (
-            f"merged {len(self.merged)}, not linked {len(self.not_linked)}, "
+            f"merged {len(self.merged)}, not linked {len(self.not_linked)}, {unlinks}"
             f"waiting {len(self.waiting)}, failed {len(self.failed)}"
         )
 
@@ -80,6 +89,9 @@ class Report:
 
 async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
     """Finish one item against the tenant's current state."""
+    if item.action == "unlink":
+        await _settle_unlink(rt, item, report)
+        return
     # As long as a lock can live: a commit still merging finishes, a crashed one's lapses.
     async with one_merge_per_user(rt, item.primary, wait=lock_seconds(rt)) as held:
         if not held:  # the store says so still: next pass
@@ -99,12 +111,30 @@ async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
         await merge_into(rt, item.primary, primary, item.snapshot, budget)
     report.merged.append(item.primary)
     log_event("merge_settled", sub=item.primary, secondary=item.identity.full_id)
-    await _finish_linked(rt, item)
+    await _finish_settled(rt, item)
 
 
-async def _finish_linked(rt: Runtime, item: WorkItem) -> None:
-    """Drop the settled item, and record the link's event in the same step if the commit did
-    not (its answer was lost, or it stopped before recording)."""
+async def _settle_unlink(rt: Runtime, item: WorkItem, report: Report) -> None:
+    """An unlink whose outcome was unknown: done iff the identity is gone from the primary
+    (then its event is recorded); still there once its commit can no longer write, never
+    done."""
+    young = await _commit_may_still_write(rt, item)
+    primary = await rt.management.get_user(item.primary, rt.tenant.budget())
+    if item.identity in identities_of(primary):
+        if young:
+            report.waiting.append(item.primary)
+            return
+        report.not_unlinked.append(item.primary)
+        await work.forget(rt.attempts.store, item.key)
+        return
+    report.unlinked.append(item.primary)
+    log_event("unlink_settled", sub=item.primary, secondary=item.identity.full_id)
+    await _finish_settled(rt, item)
+
+
+async def _finish_settled(rt: Runtime, item: WorkItem) -> None:
+    """Drop the settled item, and record its write's event in the same step if the commit
+    did not (its answer was lost, or it stopped before recording)."""
     commit = commit_of_work(item.key)
     if item.event is None or commit is None or hash_tag(commit) is None:
         await work.forget(rt.attempts.store, item.key)

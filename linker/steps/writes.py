@@ -7,7 +7,8 @@ pending work; link; then merge the snapshot into the primary, read afresh, with 
 only the keys the merge adds or changes (`linker.steps.merging`). A link is never undone: a merge
 that cannot be written now stays as pending work, finished later by `linker.steps.reconcile`. A
 merge written leaves its work item for the commit step to delete in the same store operation
-as it records the outcome. An unlink is one DELETE. A write whose answer is lost is settled by
+as it records the outcome. An unlink is one DELETE (its event, when events are sent, held
+by a work item until the unlink is known done). A write whose answer is lost is settled by
 reading the primary's identities, never by guessing (`ManagementApi._change`).
 """
 
@@ -137,11 +138,32 @@ async def _merge(rt: Runtime, primary_id: str, snapshot: dict[str, Any], budget:
         return await merge_into(rt, primary_id, fresh, snapshot, budget)
 
 
-async def unlink(rt: Runtime, attempt: Prepared, profile: PrimaryProfile, budget: Budget) -> Result:
-    """Commit step 3 for an unlink: one DELETE, unless the identity is already gone."""
+async def unlink(
+    rt: Runtime,
+    attempt: Prepared,
+    profile: PrimaryProfile,
+    budget: Budget,
+    *,
+    event: Event | None,
+) -> Written:
+    """Commit step 3 for an unlink: one DELETE, unless the identity is already gone. With an
+    event to send, a work item holds it first, as a link's does: when the DELETE's outcome is
+    unknown, reconcile reads the primary and records the event if the identity is gone."""
     if all(i.full_id != attempt.identity.full_id for i in profile.identities):
         raise LinkError(
             Code.IDENTITY_NOT_LINKED, "That identity is not linked to this account any more."
         )
-    await rt.management.unlink(attempt.primary, attempt.identity, budget)
-    return Result(status="unlinked", identity=attempt.identity)
+    unlinked = Result(status="unlinked", identity=attempt.identity)
+    if event is None:
+        await rt.management.unlink(attempt.primary, attempt.identity, budget)
+        return Written(unlinked)
+    key = work_key(attempt.commit)
+    item = WorkItem(key, attempt.primary, attempt.identity, {}, rt.clock(), event, "unlink")
+    await work.owe(rt.attempts.store, item)
+    try:
+        await rt.management.unlink(attempt.primary, attempt.identity, budget)
+    except LinkError as error:
+        if error.code is not Code.OUTCOME_UNKNOWN:
+            await work.forget(rt.attempts.store, item.key)
+        raise
+    return Written(unlinked, finished=item.key, event=event)

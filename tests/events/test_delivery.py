@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 from starlette.applications import Starlette
@@ -166,6 +167,52 @@ async def test_a_lost_answer_has_its_event_once_reconcile_finds_the_link(
     await harness.reconcile()  # settled once: no second event
     await deliver(harness)
     assert len(sink.received) == 1
+
+
+def unlink_then_lose(harness: Harness, *, applied: bool) -> None:
+    """The DELETE's answer is lost (applied or not), and so is the read that would settle it."""
+    tenant = harness.tenant
+
+    def fault(request: httpx.Request) -> httpx.Response:
+        if applied:
+            tenant.answer("DELETE identities", request)
+        raise httpx.ReadTimeout("answer lost", request=request)
+
+    tenant.fail("DELETE identities", fault)
+    tenant.fail("GET user", *[status(503)] * 1000)
+
+
+async def test_an_unlink_whose_answer_was_lost_gets_its_event_once_settled(
+    harness: Harness, sink: EventSink
+) -> None:
+    unlink_then_lose(harness, applied=True)
+    resumed = await unlink(harness)
+    assert (resumed.status, resumed.error) == ("failed", "outcome_unknown")
+    assert await outbox(harness) == []  # not known to have happened: no event yet
+    harness.tenant.faults.clear()
+    report = await harness.reconcile()  # the identity is gone: done, whatever its age
+    assert report.unlinked == [PRIMARY]
+    await until(harness, lambda: len(sink.events) == 1)
+    assert isinstance(sink.events[0], IdentityUnlinked)
+    await harness.reconcile()  # settled once: no second event
+    await deliver(harness)
+    assert len(sink.received) == 1
+
+
+async def test_an_unlink_whose_answer_was_lost_and_did_not_happen_has_no_event(
+    harness: Harness, sink: EventSink
+) -> None:
+    unlink_then_lose(harness, applied=False)
+    resumed = await unlink(harness)
+    assert (resumed.status, resumed.error) == ("failed", "outcome_unknown")
+    harness.tenant.faults.clear()
+    early = await harness.reconcile()  # its DELETE may still land: left alone
+    assert early.waiting == [PRIMARY]
+    harness.clock.advance(SETTLE_AFTER + 1)
+    report = await harness.reconcile()
+    assert report.not_unlinked == [PRIMARY] and "not unlinked 1" in report.summary()
+    assert await outbox(harness) == [] and sink.received == []
+    assert await harness.runtime.attempts.store.scan("work:") == []
 
 
 async def test_a_lost_answer_that_did_not_link_has_no_event(
