@@ -109,6 +109,8 @@ class EventReceiver:
             self._webhook.verify(body, dict(headers), json_parse=False)
         except WebhookVerificationError as exc:
             raise InvalidEvent("invalid_signature", str(exc)) from None
+        except UnicodeError:  # a header byte no UTF-8 spells (servers pass it as a surrogate)
+            raise InvalidEvent("invalid_signature", "A signature header is not text.") from None
         return parse_event(body)
 
 

@@ -107,7 +107,8 @@ async def _write(rt: Runtime, attempt: Prepared, req: CommitRequest) -> writes.W
         action=attempt.action,
         client_id=attempt.client_id,
         primary=attempt.primary,
-        connection=attempt.connection,
+        # The identity's own: an unlink's attempt names the re-authentication's connection.
+        connection=attempt.identity.connection,
         ip=attempt.ip,
         secondary=attempt.identity.full_id,
         audit_id=audit_id,

@@ -180,8 +180,11 @@ async def run_in_background(
     seconds; an outage of the store or of the endpoint only delays events."""
     passes = 0
     while True:
+        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a cancellation
+        # that arrives as the event is set, and shutdown would wait for this loop forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.events_recorded.wait(), timeout=interval)
+            async with asyncio.timeout(interval):
+                await rt.events_recorded.wait()
         rt.events_recorded.clear()
         try:
             report = await deliver(rt, sender)

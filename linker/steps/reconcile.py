@@ -203,6 +203,8 @@ async def run_in_background(rt: Runtime, *, interval: float = INTERVAL) -> None:
             logger.exception("reconcile: the pass failed; retrying later")
 
 
+# The actions whose snapshot lines are merges owed (a link, and a suggestion accepted).
+REPLAYED_ACTIONS = frozenset({"link", "suggest"})
 # An attempt line whose merge is one of these finished its snapshot's work; any other (the
 # merge `pending`, or `null`: the link failed, or its outcome is unknown) leaves it owed.
 MERGE_DONE = frozenset({"applied", "none"})
@@ -221,7 +223,8 @@ def snapshots_to_replay(lines: Iterable[str]) -> list[WorkItem]:
             entry = json.loads(line)
         except (ValueError, RecursionError):
             continue
-        if isinstance(entry, dict) and entry.get("action") == "link":
+        # A suggestion's lines name the surviving account `primary`, as a link's do.
+        if isinstance(entry, dict) and entry.get("action") in REPLAYED_ACTIONS:
             entries.append(entry)
     entries.sort(key=lambda entry: str(entry.get("time", "")))
     snapshots: dict[tuple[str, str], dict[str, Any]] = {}

@@ -259,3 +259,21 @@ async def test_metrics_count_deliveries_retries_and_what_is_pending(
         text = (await harness.client.get("/metrics")).text
         assert 'linker_events_delivered_total{type="identity.linked"} 1.0' in text
         assert "linker_events_pending 0.0" in text
+
+
+async def test_the_service_stops_as_a_commit_wakes_the_delivery_loop(
+    sink: EventSink, tenant: FakeTenant, clock: FakeClock
+) -> None:
+    """Shutdown cancels the delivery loop even when a commit has just woken it: on Python 3.11
+    `asyncio.wait_for` returned instead of raising such a cancellation, the loop went on, and
+    the app's shutdown waited for it forever."""
+
+    async def link_and_stop() -> None:
+        async with sending_to(sink.url, tenant, clock) as harness:
+            sink.down = True
+            assert (await harness.link()).status == "linked"
+
+    service = asyncio.create_task(link_and_stop())
+    done, _ = await asyncio.wait([service], timeout=5)
+    assert done == {service}, "the service did not stop"
+    await service

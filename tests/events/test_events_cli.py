@@ -13,12 +13,14 @@ from redis.asyncio import Redis
 
 from linker.cli import main
 from linker.client.events import IdentityLinked, Ping
+from linker.commands.events import restorable
 from linker.core.events import Pending
 from linker.state.store import RedisStore
 from linker.steps.delivery import ping
 from linker.testing import FakeClock, free_port
 from linker.testing.events import EventSink
 from tests.events.support import EVENTS_SECRET, deliver, outbox, parked, sending_to, until
+from tests.service.test_unlink import unlink
 from tests.support.fake_tenant import FakeTenant
 from tests.support.harness import PRIMARY, Harness, make_settings, settings_env
 
@@ -179,3 +181,38 @@ async def test_check_sends_a_signed_ping(sink: EventSink) -> None:
     took, line = await ping(settings, now=time.time())
     assert not took and line.startswith("LINKER_EVENTS_URL:") and "HTTP 503" in line
     assert EVENTS_SECRET not in line
+
+
+async def test_an_unlinks_event_restored_from_the_audit_file_is_the_one_sent(
+    sink: EventSink, tenant: FakeTenant, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The unlink's audit line names the unlinked identity's connection (not the one the
+    primary re-authenticated with), so the event made again from it says what the first did."""
+    audit = tmp_path / "audit.jsonl"
+    async with sending_to(sink.url, tenant, clock, LINKER_AUDIT_FILE=str(audit)) as harness:
+        sink.down = True
+        assert (await unlink(harness)).status == "unlinked"
+        (key,) = await outbox(harness)
+        raw = await harness.runtime.attempts.store.get(key)
+        assert raw is not None
+        original = Pending.loads(raw).event
+        sink.down = False
+        await until(harness, lambda: len(sink.events) == 1)
+    (restored,) = restorable(audit.read_text().splitlines(), 0)
+    assert (restored.id, restored.data) == (original.id, original.data)
+    assert restored.data["connection"] == "github"
+
+
+async def test_an_entry_of_a_later_release_is_named_not_a_traceback(
+    store_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Delivery leaves an outbox entry it cannot read for the release that wrote it (a
+    rolling upgrade); `linker events` names it and goes on, and replay and discard still work."""
+    later = '{"event": "[\\"evt_x\\", \\"identity.renamed\\"]", "parked": false}'
+    raw_redis = Redis.from_url(store_env)
+    await raw_redis.set("linker:event:{00}later", later)
+    await raw_redis.zadd("linker:event-index:{00}", {"event:{00}later": 1})
+    await raw_redis.aclose()
+    assert await cli() == 0
+    assert "event:{00}later is not an event this release reads" in capsys.readouterr().err
+    assert await cli("discard", "evt_nothing") == 1

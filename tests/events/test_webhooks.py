@@ -154,6 +154,8 @@ def test_the_receiver_refuses_what_linker_did_not_sign() -> None:
         (tampered, signed(event)),  # the body changed on the way
         (event.body(), signed(event, at=time.time() - 3600)),  # replayed an hour later
         (event.body(), {}),  # no headers at all
+        # A byte no UTF-8 spells, as a server hands it on (a surrogate): no signature of ours.
+        (event.body(), {**signed(event), "webhook-id": "evt_\udcff"}),
     ]:
         with pytest.raises(InvalidEvent) as refused:
             receiver.verify(body, headers)

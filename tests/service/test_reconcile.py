@@ -16,6 +16,7 @@ import pytest
 from linker.state.store import MemoryStore, StoreUnavailable, Write
 from linker.steps import reconcile as reconcile_module
 from linker.steps.reconcile import SETTLE_AFTER, replay, snapshots_to_replay
+from tests.service.test_suggest_routes import CURRENT, DATABASE, OLDER, commit_as_current, prepared
 from tests.support.fake_tenant import status
 from tests.support.harness import PRIMARY, SECONDARY, Harness
 
@@ -140,6 +141,32 @@ async def test_snapshots_in_the_audit_file_are_replayed(harness: Harness, tmp_pa
     report = await replay(harness.runtime, snapshots_to_replay(lines))
     assert report.merged == [PRIMARY]
     assert harness.tenant.users[PRIMARY]["user_metadata"] == MERGED
+
+
+async def test_a_suggested_links_snapshot_in_the_audit_file_is_replayed(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """A suggestion accepted writes its snapshot lines as `suggest`, the older account as
+    `primary`: the store lost the merge owed, and the file gives it back."""
+    older = harness.tenant.add_user(
+        OLDER, email="grace@example.com", connection=DATABASE, user_metadata={"theme": "dark"}
+    )
+    older["created_at"] = "2024-01-01T00:01:00.000Z"
+    current = harness.tenant.add_user(
+        CURRENT, email="Grace@Example.com", user_metadata={"theme": "light", "handle": "grace-h"}
+    )
+    current["created_at"] = "2024-01-01T00:10:00.000Z"
+    audit = tmp_path / "audit.jsonl"
+    harness.runtime.audit.path = audit
+    commit = await prepared(harness)
+    harness.tenant.fail("PATCH user", *[status(503)] * 1000)
+    assert (await commit_as_current(harness, commit))["status"] == "linked"
+    for key in await pending_work(harness):  # the store lost its pending work
+        await harness.runtime.attempts.store.delete(key)
+    harness.tenant.faults.clear()
+    report = await replay(harness.runtime, snapshots_to_replay(audit.read_text().splitlines()))
+    assert report.merged == [OLDER]
+    assert harness.tenant.users[OLDER]["user_metadata"] == {"theme": "dark", "handle": "grace-h"}
 
 
 def test_finished_attempts_are_not_replayed() -> None:
