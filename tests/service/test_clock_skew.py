@@ -20,7 +20,7 @@ from linker.state.store_clock import clock_notes
 from linker.state.work import PREFIX as WORK_PREFIX
 from linker.testing import FakeClock, free_port
 from linker.web.cookies import TxnCookies
-from tests.service.test_suggest_routes import CURRENT, DATABASE, OLDER, offer, offer_id
+from tests.service.test_suggest_routes import add_grace, offer, offer_id
 from tests.support.fake_tenant import FakeTenant, Fault, status
 from tests.support.harness import (
     PRIMARY,
@@ -237,10 +237,7 @@ async def test_a_suggestion_chosen_on_a_replica_whose_clock_jumped_is_try_again(
     far_ahead: Replicas,
 ) -> None:
     a, b = far_ahead.a, far_ahead.b
-    older = a.tenant.add_user(OLDER, email="grace@example.com", connection=DATABASE)
-    older["created_at"] = "2024-01-01T00:01:00.000Z"
-    current = a.tenant.add_user(CURRENT, email="Grace@Example.com")
-    current["created_at"] = "2024-01-01T00:10:00.000Z"
+    add_grace(a.tenant)
     choice = {"offer": offer_id(await offer(a)), "candidate": "0"}
     b.client.cookies = a.client.cookies
     refused = await b.client.post("/link/suggest/choose", data=choice)

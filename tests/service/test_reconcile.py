@@ -16,7 +16,7 @@ import pytest
 from linker.state.store import MemoryStore, StoreUnavailable, Write
 from linker.steps import reconcile as reconcile_module
 from linker.steps.reconcile import SETTLE_AFTER, replay, snapshots_to_replay
-from tests.service.test_suggest_routes import CURRENT, DATABASE, OLDER, commit_as_current, prepared
+from tests.service.test_suggest_routes import OLDER, add_grace, commit_as_current, prepared
 from tests.support.fake_tenant import status
 from tests.support.harness import PRIMARY, SECONDARY, Harness
 
@@ -148,14 +148,7 @@ async def test_a_suggested_links_snapshot_in_the_audit_file_is_replayed(
 ) -> None:
     """A suggestion accepted writes its snapshot lines as `suggest`, the older account as
     `primary`: the store lost the merge owed, and the file gives it back."""
-    older = harness.tenant.add_user(
-        OLDER, email="grace@example.com", connection=DATABASE, user_metadata={"theme": "dark"}
-    )
-    older["created_at"] = "2024-01-01T00:01:00.000Z"
-    current = harness.tenant.add_user(
-        CURRENT, email="Grace@Example.com", user_metadata={"theme": "light", "handle": "grace-h"}
-    )
-    current["created_at"] = "2024-01-01T00:10:00.000Z"
+    add_grace(harness.tenant)
     audit = tmp_path / "audit.jsonl"
     harness.runtime.audit.path = audit
     commit = await prepared(harness)

@@ -25,8 +25,8 @@ from tests.events.support import EVENTS_SECRET, outbox, sending_to, until
 from tests.service.test_store import txn as store_txn
 from tests.service.test_suggest_routes import (
     CURRENT,
-    DATABASE,
     OLDER,
+    add_grace,
     commit_as_current,
     offer,
     offer_id,
@@ -259,10 +259,7 @@ async def test_suggested_linking_and_not_now_on_the_cluster(
 ) -> None:
     """The suggestion's nested login and its "Not now" keep their keys in their user's slot,
     as `/link/start`'s do: accepted, it links; declined, the decline is committed."""
-    older = tenant.add_user(OLDER, email="grace@example.com", connection=DATABASE)
-    older["created_at"] = "2024-01-01T00:01:00.000Z"
-    current = tenant.add_user(CURRENT, email="Grace@Example.com")
-    current["created_at"] = "2024-01-01T00:10:00.000Z"
+    older = add_grace(tenant)
     settings = make_settings(LINKER_STORE_URL=cluster.url)
     async with running(tenant, clock, settings, store=RedisStore.from_url(cluster.url)) as on:
         declined = await on.client.post(

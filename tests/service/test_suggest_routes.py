@@ -12,24 +12,30 @@ import httpx
 import pytest
 
 from linker.state.store import MemoryStore, StoreUnavailable
-from tests.support.fake_tenant import status
+from tests.support.fake_tenant import FakeTenant, status
 from tests.support.harness import Harness, commit_claims, hs256, read_resume
 
 CURRENT, OLDER = "github|1005", "auth0|grace"
 DATABASE = "Username-Password-Authentication"
 
 
-@pytest.fixture
-def grace(harness: Harness) -> Harness:
-    """Grace's older database account and her later GitHub sign-up, as the tenant holds them."""
-    older = harness.tenant.add_user(
+def add_grace(tenant: FakeTenant) -> dict[str, Any]:
+    """Grace's older database account and her later GitHub sign-up, as the tenant holds them;
+    returns the older one."""
+    older = tenant.add_user(
         OLDER, email="grace@example.com", connection=DATABASE, user_metadata={"theme": "dark"}
     )
     older["created_at"] = "2024-01-01T00:01:00.000Z"
-    current = harness.tenant.add_user(
+    current = tenant.add_user(
         CURRENT, email="Grace@Example.com", user_metadata={"theme": "light", "handle": "grace-h"}
     )
     current["created_at"] = "2024-01-01T00:10:00.000Z"
+    return older
+
+
+@pytest.fixture
+def grace(harness: Harness) -> Harness:
+    add_grace(harness.tenant)
     return harness
 
 
