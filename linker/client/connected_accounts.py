@@ -427,7 +427,7 @@ class ConnectedAccounts(HttpOwner):
     async def delete(self, access_token: str, account_id: str) -> None:
         """Delete a connected account (scope `delete:me:connected_accounts`): Token Vault
         forgets its tokens. The provider's own grant is not revoked by this."""
-        if not account_id or "/" in account_id:
+        if account_id in ("", ".", "..") or "/" in account_id:  # one segment, and no dot one
             raise ValueError("account_id is a connected account's id")
         status, answer = await self._call(
             "DELETE", "/accounts/" + quote(account_id, safe=""), access_token, None

@@ -24,14 +24,15 @@ from urllib.parse import quote
 
 import httpx
 
-from linker.client.connected_accounts import ConnectedAccount, parse_account
+from linker.client.connected_accounts import ConnectedAccount, ConnectError, parse_account
 from linker.client.errors import LinkRequired, ManagementApiError
 from linker.client.http_owner import HttpOwner
 from linker.client.link_url import check_domain
 from linker.client.scopes import ScopeInput, scope_tuple
 from linker.core.claims import json_object
 
-PAGE_SIZE = 100
+# Auth0 documents `take` as "defaults to 10 with a maximum of 20" for this endpoint.
+PAGE_SIZE = 20
 MAX_PAGES = 20
 TOKEN_MARGIN = 60  # seconds before its expiry a Management API token is replaced
 
@@ -81,7 +82,14 @@ class ConnectedAccountsCheck(HttpOwner):
                     "the connected-accounts answer is malformed",
                     status_code=200,
                 )
-            accounts += [parse_account(200, item) for item in items]
+            try:
+                accounts += [parse_account(200, item) for item in items]
+            except ConnectError:
+                raise ManagementApiError(
+                    "invalid_response",
+                    "a connected account in the answer is malformed",
+                    status_code=200,
+                ) from None
             following = body.get("next")
             if not isinstance(following, str) or not following or not items:
                 return accounts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from linker.client.link_url import LinkRequest, LinkSettings
 from linker.client.scopes import ScopeInput, scope_tuple
@@ -17,12 +17,36 @@ purposes include Connected Accounts for Token Vault)."""
 
 
 class ClientError(Exception):
-    """Base of the client's errors: `code` is machine-readable, `description` is for people."""
+    """Base of the client's errors: `code` is machine-readable, `description` is for people.
+
+    `rotated_refresh_token` is set when the call used the caller's refresh token and the
+    tenant rotated it (refresh token rotation): the one passed in is spent, and this one must
+    be stored in its place, or the user's next exchange fails and the tenant may revoke the
+    whole family. It is never in the message or the repr."""
+
+    rotated_refresh_token: str | None = None
 
     def __init__(self, code: str, description: str) -> None:
         super().__init__(f"{code}: {description}" if description else code)
         self.code = code
         self.description = description
+
+    def keeping(self, rotated_refresh_token: str | None) -> Self:
+        """This error, carrying `rotated_refresh_token` (None: nothing was rotated)."""
+        self.rotated_refresh_token = rotated_refresh_token
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its attributes, not by calling `__init__` with the message (each
+        # subclass takes other arguments): errors cross process pools and task queues.
+        return (_rebuilt, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuilt(kind: type[ClientError], args: tuple[Any, ...], state: dict[str, Any]) -> ClientError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class TokenVaultError(ClientError):

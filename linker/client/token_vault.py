@@ -36,7 +36,7 @@ import httpx
 from linker.client.connected_accounts import ConnectContext, ConnectError
 from linker.client.errors import LinkRequired, TokenVaultError, Via
 from linker.client.http_owner import HttpOwner
-from linker.client.link_url import LinkContext
+from linker.client.link_url import LinkContext, check_domain
 from linker.client.scopes import ScopeInput, scope_tuple
 from linker.core.claims import json_object
 
@@ -85,6 +85,7 @@ class TokenVault(HttpOwner):
     ) -> None:
         if scheme not in ("https", "http"):
             raise ValueError("scheme must be 'https' (or 'http' for a local dev tenant)")
+        check_domain(domain)  # the client secret and the refresh token go there
         ways = via.values() if isinstance(via, Mapping) else [via]
         if not all(way in ("link", "connect", "auto") for way in ways):
             raise ValueError("via is 'link', 'connect' or 'auto' (or a mapping of them)")
@@ -192,7 +193,11 @@ class TokenVault(HttpOwner):
                 f"via='auto' had no ConnectContext to ask the tenant whether {name} is enabled "
                 "for Connected Accounts; pass connect=ConnectContext(...) to ask",
             )
-        token = connect.access_token or await self._my_account_token(connect, subject_token)
+        rotated: str | None = None
+        if connect.access_token:
+            token = connect.access_token
+        else:
+            token, rotated = await self._my_account_token(connect, subject_token)
         try:
             request = await connect.accounts.start(
                 token,
@@ -203,32 +208,36 @@ class TokenVault(HttpOwner):
             )
         except ConnectError as refused:
             if way == "connect" or refused.status_code != 400:
-                raise TokenVaultError(
+                failure = TokenVaultError(
                     refused.code, refused.description, status_code=refused.status_code
-                ) from None
+                )
+                raise failure.keeping(rotated) from None
             return self._link(
                 needed,
                 link,
                 f"the tenant refused to connect {name} ({refused.description}): a connection "
                 "not enabled for Connected Accounts keeps the tokens of its logins, which a "
                 "link through linker adds",
-            )
+            ).keeping(rotated)
         why = (
             f"via='connect' is configured for {name}"
             if way == "connect"
             else f"the tenant accepted a connect request for {name}: Connected Accounts for "
             "Token Vault is on for it, so only a connected account fills Token Vault"
         )
-        return needed.with_connect(request, why=why)
+        return needed.with_connect(request, why=why).keeping(rotated)
 
     def _link(self, needed: LinkRequired, link: LinkContext | None, why: str) -> LinkRequired:
         if link is not None:
             return needed.with_link(link.settings, link.id_token_hint, why=why)
         return needed.because("link", why)
 
-    async def _my_account_token(self, connect: ConnectContext, refresh_token: str) -> str:
-        """A My Account API token from the refresh token being exchanged (MRRT);
-        `StepUpRequired` passes through, any other refusal is a `TokenVaultError`."""
+    async def _my_account_token(
+        self, connect: ConnectContext, refresh_token: str
+    ) -> tuple[str, str | None]:
+        """A My Account API token from the refresh token being exchanged (MRRT), and the
+        refresh token the tenant rotated it to, if it did; `StepUpRequired` passes through,
+        any other refusal is a `TokenVaultError`."""
         try:
             token = await connect.accounts.token_from_refresh_token(
                 refresh_token, client_id=self.client_id, client_secret=self._client_secret
@@ -237,7 +246,8 @@ class TokenVault(HttpOwner):
             raise TokenVaultError(
                 failed.code, failed.description, status_code=failed.status_code
             ) from None
-        return token.access_token
+        rotated = token.refresh_token if token.refresh_token != refresh_token else None
+        return token.access_token, rotated
 
 
 def exchange_form(

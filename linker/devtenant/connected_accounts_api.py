@@ -22,7 +22,7 @@ from linker.devtenant.my_account import account_json
 from linker.devtenant.web import tenant_of
 
 PATH = "/api/v2/users/{user_id}/connected-accounts"
-DEFAULT_TAKE, MAX_TAKE = 50, 100
+DEFAULT_TAKE, MAX_TAKE = 10, 20  # as Auth0 documents `take` for this endpoint
 
 
 def _user_id(request: Request) -> str:
