@@ -9,7 +9,12 @@ from email.utils import parsedate_to_datetime
 
 BASE_DELAY = 0.25
 MAX_DELAY = 5.0
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def retryable(status: int) -> bool:
+    """A rate limit or any server error: 501, 505 and a CDN's 52x are faults as much as 503,
+    never the tenant's answer to the request (RFC 9110 15.6)."""
+    return status == 429 or 500 <= status <= 599
 
 
 def _seconds(value: str | None) -> float | None:

@@ -43,7 +43,10 @@ def finite_number(claims: Mapping[str, Any], name: str) -> float:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadClaim(f"'{name}' is missing or not a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past any float: no time or number of ours
+        raise BadClaim(f"'{name}' is not a finite number") from None
     if not math.isfinite(number):
         raise BadClaim(f"'{name}' is not a finite number")
     return number

@@ -6,12 +6,15 @@ Thin I/O over the `Upstream` client; every call goes through the `Retrier` and a
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from linker.core import oidc
 from linker.core.backoff import Budget
 from linker.core.claims import json_object
+from linker.core.decisions import tenant_text
 from linker.core.errors import Code, LinkError
 from linker.core.keys import KeyCache
 from linker.settings import Settings
@@ -92,8 +95,10 @@ class Tenant:
         return self._discovery
 
     async def _endpoint(self, name: str) -> str:
+        """An endpoint the configuration names, on the tenant's own origin: the client secret
+        and the codes go there, and a configuration cannot send them anywhere else."""
         value = (await self.discovery()).get(name)
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not _same_origin(value, self.settings.tenant_url):
             raise _unavailable(f"{name}")
         return value
 
@@ -114,7 +119,7 @@ class Tenant:
         response = await self._post_token(form, budget, once=True)
         body = json_object(response.content)
         if response.status_code != 200 or not isinstance(body.get("id_token"), str):
-            error = body.get("error", f"HTTP {response.status_code}")
+            error = tenant_text(str(body.get("error", f"HTTP {response.status_code}")))
             raise LinkError(
                 Code.INVALID_SECONDARY_TOKEN,
                 f"The tenant refused the sign-in code ({error}).",
@@ -189,14 +194,15 @@ class Tenant:
         }
         response = await self._post_token(form, budget)
         body = json_object(response.content)
-        value, expires_in = body.get("access_token"), body.get("expires_in", 0)
+        value = body.get("access_token")
         if response.status_code != 200 or not isinstance(value, str):
+            error = tenant_text(str(body.get("error", response.status_code)))
             raise LinkError(
                 Code.MANAGEMENT_API_ERROR,
                 "The companion application could not get a Management API token "
-                f"({body.get('error', response.status_code)}); check its client grant.",
+                f"({error}); check its client grant.",
             )
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) else 0.0
+        lifetime = token_lifetime(body.get("expires_in"))
         return CachedToken(value, self._clock() + lifetime - TOKEN_REFRESH_MARGIN)
 
     async def forget_management_token(self, value: str) -> None:
@@ -254,3 +260,34 @@ def _invalid_client(response: Answer) -> bool:
         response.status_code == 401
         and json_object(response.content).get("error") == "invalid_client"
     )
+
+
+# A token that claims to live longer than this is kept this long (Auth0's longest is 30 days).
+MAX_TOKEN_LIFETIME = 30 * 24 * 3600.0
+
+
+def token_lifetime(expires_in: object) -> float:
+    """`expires_in` as seconds to keep a token: a finite number within 0 and
+    `MAX_TOKEN_LIFETIME` (a string of one too); anything else, 0 (the token serves once)."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float | str):
+        return 0.0
+    try:
+        seconds = float(expires_in)
+    except (ValueError, OverflowError):
+        return 0.0
+    return min(seconds, MAX_TOKEN_LIFETIME) if math.isfinite(seconds) and seconds > 0 else 0.0
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme)
+
+
+def _same_origin(url: str, tenant_url: str) -> bool:
+    try:
+        return _origin(url) == _origin(tenant_url)
+    except ValueError:  # a port or a host no parser reads
+        return False

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from linker.core.backoff import RETRYABLE_STATUSES, Budget, next_delay
+from linker.core.backoff import Budget, next_delay, retryable
 from linker.core.errors import Code, LinkError, Signal
 from linker.tenant.transport import Answer, PoolBusy, Unreached, Unsendable, UpstreamFailure
 
@@ -75,7 +75,7 @@ class Retrier:
                 unknown = True
             else:
                 self.on_attempt(str(response.status_code))
-                if response.status_code not in RETRYABLE_STATUSES:
+                if not retryable(response.status_code):
                     return response
                 status, headers = response.status_code, response.headers
                 unknown = status >= 500

@@ -153,3 +153,38 @@ async def test_a_lost_post_that_lands_after_the_settling_read_is_linked(harness:
     assert (resumed.status, resumed.error) == ("linked", None)
     assert tenant.calls["POST identities"] == 2
     assert tenant.users[PRIMARY]["user_metadata"]["github"] == {"handle": "alice"}
+
+
+@pytest.mark.parametrize("code", [501, 505, 507, 520, 522, 524])
+async def test_any_server_error_after_a_link_is_settled_by_reading(
+    harness: Harness, code: int
+) -> None:
+    """A CDN's 52x or a 501 is a fault like a 503: the link it answered may have applied, so
+    the primary is read; the link is there, so `linked`, with its merge."""
+    tenant = harness.tenant
+
+    def link_then_fail(request: httpx.Request) -> httpx.Response:
+        tenant.answer("POST identities", request)
+        return httpx.Response(code, text="origin timed out")
+
+    tenant.fail("POST identities", link_then_fail)
+    resumed = await harness.link()
+    assert (resumed.status, resumed.error) == ("linked", None)
+    assert tenant.calls["POST identities"] == 1
+    assert tenant.users[PRIMARY]["user_metadata"]["github"] == {"handle": "alice"}
+
+
+async def test_a_read_answered_520_is_retried(harness: Harness) -> None:
+    harness.tenant.fail("GET user", status(520))
+    assert (await harness.link()).status == "linked"
+    assert harness.tenant.calls["GET user"] >= 3  # the 520, then the secondary and the primary
+
+
+@pytest.mark.parametrize("code", [501, 520, 524])
+async def test_a_server_error_at_the_code_exchange_is_try_again(
+    harness: Harness, code: int
+) -> None:
+    """Never resent (a code is single-use), and never the user's fault."""
+    harness.tenant.fail("POST /oauth/token", status(code))
+    resumed = await harness.link()
+    assert (resumed.status, resumed.error) == ("failed", "upstream_unavailable")
