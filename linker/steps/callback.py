@@ -106,13 +106,14 @@ async def _verify(
     code = params.get("code")
     if not code:
         raise LinkError(Code.SECONDARY_LOGIN_FAILED, "The tenant returned no sign-in code.")
-    tokens = await rt.tenant.exchange_code(code, txn.code_verifier, rt.tenant.budget())
+    budget = rt.tenant.budget()  # one for the step's calls: the exchange and UserInfo
+    tokens = await rt.tenant.exchange_code(code, txn.code_verifier, budget)
     id_token = str(tokens["id_token"])
     keys = await rt.tenant.keys.keys_for(key_id(id_token))
     now = rt.store_clock.now()
     claims = decisions.check_secondary_token(id_token, keys, txn, rt.settings, now=now)
     decisions.check_login_connection(claims, txn)  # from the signed token, not from UserInfo
-    claims = await rt.tenant.with_userinfo(claims, tokens, rt.tenant.budget())  # OIDC Core 5.4
+    claims = await rt.tenant.with_userinfo(claims, tokens, budget)  # OIDC Core 5.4
     if txn.action == "unlink":
         return await prepare(rt, txn, decisions.check_reauthentication(claims, txn), ip)
     if txn.action == "suggest":  # the very candidate offered (docs/protocol.md section 8)

@@ -188,3 +188,18 @@ async def test_a_server_error_at_the_code_exchange_is_try_again(
     harness.tenant.fail("POST /oauth/token", status(code))
     resumed = await harness.link()
     assert (resumed.status, resumed.error) == ("failed", "upstream_unavailable")
+
+
+async def test_the_callbacks_calls_share_one_budget(harness: Harness) -> None:
+    """The code exchange and UserInfo each asked to wait 8 s: together past the step's 10 s
+    budget, so the second wait is not taken, and the step ends within its budget."""
+    started = await harness.start()
+    code = harness.tenant.login(
+        started.headers["location"], sub=SECONDARY, email=None, email_verified=None
+    )
+    harness.tenant.fail("POST /oauth/token", status(429, {"retry-after": "8"}))
+    harness.tenant.fail("GET /userinfo", status(429, {"retry-after": "8"}))
+    before = harness.clock()
+    resumed = read_resume(await harness.callback(code=code, state=nested_state(started)))
+    assert harness.clock() - before <= harness.settings.upstream_budget
+    assert (resumed.status, resumed.error) == ("failed", "upstream_unavailable")
