@@ -144,10 +144,10 @@ class ManagementApi:
         if response.status_code != 200:
             raise _failure(response, "update the user's metadata")
 
-    async def link(self, primary_id: str, secondary: Identity, budget: Budget) -> list[Identity]:
-        """Link `secondary` into the primary; returns the primary's identities afterwards."""
+    async def link(self, primary_id: str, secondary: Identity, budget: Budget) -> None:
+        """Link `secondary` into the primary (done once this returns)."""
         body = {"provider": secondary.provider, "user_id": secondary.user_id}
-        return await self._change(
+        await self._change(
             "POST",
             _path(primary_id, "identities"),
             primary_id,
@@ -158,9 +158,9 @@ class ManagementApi:
             ok=(201, 200),
         )
 
-    async def unlink(self, primary_id: str, identity: Identity, budget: Budget) -> list[Identity]:
-        """Unlink `identity` from the primary; returns the primary's remaining identities."""
-        return await self._change(
+    async def unlink(self, primary_id: str, identity: Identity, budget: Budget) -> None:
+        """Unlink `identity` from the primary (done once this returns)."""
+        await self._change(
             "DELETE",
             _path(primary_id, "identities", identity.provider, identity.user_id),
             primary_id,
@@ -182,7 +182,10 @@ class ManagementApi:
         done: Callable[[list[Identity]], bool],
         doing: str,
         ok: tuple[int, ...],
-    ) -> list[Identity]:
+    ) -> None:
+        """Send the write until it is known done: answered `ok`, or seen done by the read that
+        settles a lost answer (or a refused resend). Its answer's body is not read: a 2xx
+        says it was done, whatever it carries."""
         resends = 0
         while True:
             if resends and budget.remaining(self._retrier.clock()) <= SETTLE_READ_SECONDS:
@@ -199,26 +202,17 @@ class ManagementApi:
                 spare = budget.remaining(self._retrier.clock()) - SETTLE_READ_SECONDS
                 wait = max(unknown.delay, min(MAX_DELAY, BASE_DELAY * 2**resends))
                 await self._retrier.sleep(max(0.0, min(wait, spare)))
-                identities = await self._settle(primary_id, budget)
-                if done(identities):
-                    return identities
+                if done(await self._settle(primary_id, budget)):
+                    return
                 resends += 1
                 continue
-            if response.status_code not in ok:
-                if resends:
-                    # A refusal of the resend ("the identity already exists") may be the lost
-                    # first request's doing, landed after the read that said "not done".
-                    identities = await self._settle(primary_id, budget)
-                    if done(identities):
-                        return identities
-                raise _failure(response, doing)
-            try:
-                answer = jsonlib.loads(response.content)
-            except (ValueError, RecursionError):
-                answer = None
-            if isinstance(answer, list):
-                return identities_of({"identities": answer})
-            return identities_of(await self.get_user(primary_id, budget))
+            if response.status_code in ok:
+                return
+            # A refusal of a resend ("the identity already exists") may be the lost first
+            # request's doing, landed after the read that said "not done".
+            if resends and done(await self._settle(primary_id, budget)):
+                return
+            raise _failure(response, doing)
 
     async def _settle(self, primary_id: str, budget: Budget) -> list[Identity]:
         """Read the primary's identities after a write whose answer was lost.

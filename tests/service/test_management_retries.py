@@ -203,3 +203,19 @@ async def test_the_callbacks_calls_share_one_budget(harness: Harness) -> None:
     resumed = read_resume(await harness.callback(code=code, state=nested_state(started)))
     assert harness.clock() - before <= harness.settings.upstream_budget
     assert (resumed.status, resumed.error) == ("failed", "upstream_unavailable")
+
+
+async def test_a_2xx_to_the_link_is_done_whatever_its_body(harness: Harness) -> None:
+    """The tenant linked and said so (201) with a body that is no identity list: done, with
+    no read to learn what it already said, and the merge follows."""
+    tenant = harness.tenant
+
+    def linked_with_a_page(request: httpx.Request) -> httpx.Response:
+        tenant.answer("POST identities", request)
+        return httpx.Response(201, content=b"<html>created</html>")
+
+    tenant.fail("POST identities", linked_with_a_page)
+    resumed = await harness.link()
+    assert (resumed.status, resumed.error) == ("linked", None)
+    assert tenant.calls["GET user"] == 2  # the secondary, and the primary for the merge
+    assert tenant.users[PRIMARY]["user_metadata"]["github"] == {"handle": "alice"}
