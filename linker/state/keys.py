@@ -87,11 +87,21 @@ def work_key(commit: str) -> str:
     return tagged("work", commit)
 
 
+def unlink_work_key(commit: str) -> str:
+    """An unlink's work item: keys and indexes of their own, which a release that knows only
+    merges owed never lists (it would read the item as a link's)."""
+    return tagged(_UNLINK_WORK, commit)
+
+
+_UNLINK_WORK = "unlink-work"
+UNLINK_WORK_INDEXES = tuple(f"unlink-work-index:{{{group:02x}}}" for group in range(WORK_GROUPS))
+
+
 def commit_of_work(key: str) -> str | None:
     """The commit id whose work item is at `key`; None for a key that is no work item's (an
     item replayed from the audit file has no commit)."""
     kind, colon, rest = key.partition(":")
-    if kind != "work" or not colon:
+    if kind not in ("work", _UNLINK_WORK) or not colon:
         return None
     tag, brace, tail = rest.removeprefix("{").partition("}")
     return tagged_id(tag, tail) if rest.startswith("{") and brace else rest
@@ -99,13 +109,17 @@ def commit_of_work(key: str) -> str | None:
 
 def work_index(work: str) -> str:
     """The index that lists the work item at key `work`."""
-    _, brace, rest = work.partition("{")
-    tag, close, _ = rest.partition("}")
-    return f"work-index:{{{tag}}}" if brace and close else _LEGACY_WORK_INDEX
+    kind, _, rest = work.partition(":")
+    index = "unlink-work-index" if kind == _UNLINK_WORK else "work-index"
+    tag, close, _ = rest.removeprefix("{").partition("}")
+    if rest.startswith("{") and close:
+        return f"{index}:{{{tag}}}"
+    return _LEGACY_WORK_INDEX  # unlink items always have a tag: they are this release's
 
 
-# Every index a background pass reads: the groups' and the one of untagged commit ids.
-ALL_WORK_INDEXES = (*WORK_INDEXES, _LEGACY_WORK_INDEX)
+# Every index a background pass reads: the groups' (merges, then unlinks) and the one of
+# untagged commit ids.
+ALL_WORK_INDEXES = (*WORK_INDEXES, *UNLINK_WORK_INDEXES, _LEGACY_WORK_INDEX)
 
 
 EVENT_INDEXES = tuple(f"event-index:{{{group:02x}}}" for group in range(WORK_GROUPS))

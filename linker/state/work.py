@@ -94,6 +94,7 @@ async def pending(store: Store, *, scan: bool = False) -> list[str]:
     if scan:
         listed = set(keys)
         keys += [key for key in await store.scan(PREFIX) if key not in listed]
+        keys += [key for key in await store.scan("unlink-" + PREFIX) if key not in listed]
     return keys
 
 

@@ -30,7 +30,7 @@ from linker.ops.observability import log_event
 from linker.runtime import Runtime
 from linker.state import work
 from linker.state.attempts import Prepared
-from linker.state.keys import work_key
+from linker.state.keys import unlink_work_key, work_key
 from linker.state.work import WorkItem
 from linker.steps.merging import merge_into, one_merge_per_user, patch_for
 
@@ -157,7 +157,7 @@ async def unlink(
     if event is None:
         await rt.management.unlink(attempt.primary, attempt.identity, budget)
         return Written(unlinked)
-    key = work_key(attempt.commit)
+    key = unlink_work_key(attempt.commit)
     item = WorkItem(key, attempt.primary, attempt.identity, {}, rt.clock(), event, "unlink")
     await work.owe(rt.attempts.store, item)
     try:

@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from linker.client.events import IdentityLinked, IdentityUnlinked, UserMerged
+from linker.state.keys import ALL_WORK_INDEXES, WORK_INDEXES
 from linker.steps.reconcile import SETTLE_AFTER
 from linker.testing import FakeClock, ServerThread
 from linker.testing.events import EventSink
@@ -197,6 +198,19 @@ async def test_an_unlink_whose_answer_was_lost_gets_its_event_once_settled(
     await harness.reconcile()  # settled once: no second event
     await deliver(harness)
     assert len(sink.received) == 1
+
+
+async def test_a_pending_unlink_is_out_of_sight_of_a_release_that_reads_merges_only(
+    harness: Harness,
+) -> None:
+    """During a rolling upgrade a replica of the release before reads `work-index:` groups
+    and takes every item there for a link's merge: an unlink's item is listed elsewhere."""
+    unlink_then_lose(harness, applied=False)
+    assert (await unlink(harness)).error == "outcome_unknown"
+    store = harness.runtime.attempts.store
+    assert await store.listed(WORK_INDEXES, limit=100) == []
+    (key,) = await store.listed(ALL_WORK_INDEXES, limit=100)
+    assert key.startswith("unlink-work:{")
 
 
 async def test_an_unlink_whose_answer_was_lost_and_did_not_happen_has_no_event(
