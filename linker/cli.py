@@ -74,18 +74,22 @@ def _load_settings() -> Settings | None:
         return None
 
 
-def _workers(raw: str) -> int:
+def _whole(raw: str, named: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError("must be a whole number") from None
+        raise argparse.ArgumentTypeError(f"{raw!r} ({named}) is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+        raise argparse.ArgumentTypeError(f"{value} ({named}) must be at least 1")
     return value
 
 
+def _workers(raw: str) -> int:
+    return _whole(raw, "--workers or $WEB_CONCURRENCY")
+
+
 def _seconds(raw: str) -> int:
-    value = _workers(raw)
+    value = _whole(raw, "seconds")
     if value > 3600:
         raise argparse.ArgumentTypeError("must be at most 3600")
     return value
@@ -93,10 +97,12 @@ def _seconds(raw: str) -> int:
 
 def _add_workers(parser: argparse.ArgumentParser) -> None:
     # uvicorn would read WEB_CONCURRENCY itself; reading it here lets the store check see it.
+    # A text default goes through `type` when the arguments are parsed, so that a bad
+    # WEB_CONCURRENCY is argparse's one-line error, not a traceback while building the parser.
     parser.add_argument(
         "--workers",
         type=_workers,
-        default=_workers(os.environ.get("WEB_CONCURRENCY", "1")),
+        default=os.environ.get("WEB_CONCURRENCY", "1"),
         help="worker processes (default: $WEB_CONCURRENCY or 1); more than one needs a shared "
         "store, LINKER_STORE_URL=redis://...",
     )

@@ -194,9 +194,13 @@ def _domain(raw: str) -> str:
     if "://" in raw or "/" in raw:
         raise ValueError("give the bare domain (example.eu.auth0.com), without scheme or path")
     host, _, port = raw.partition(":")
-    if not host or (port and not port.isdigit()):
-        raise ValueError("expected a domain, optionally with :port")
+    if not host or (port and not _port_number(port)):
+        raise ValueError("expected a domain, optionally with :port (1 to 65535)")
     return raw.lower()
+
+
+def _port_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 0 < int(text) <= 65535
 
 
 def _scheme(raw: str) -> Literal["http", "https"]:
@@ -243,10 +247,24 @@ def _store_url(raw: str) -> str:
             "redis+cluster://host:port[,host:port...] (rediss+cluster:// for TLS) or "
             "redis+sentinel://host:port[,host:port...]/primary-name[/db] (rediss+sentinel://)"
         )
+    # What follows the host may not hold an `@`: a password with a `/`, `?` or `#` in it
+    # (base64 has `/`) ends the host early, and the rest would be taken for a path.
+    _, _, after_scheme = raw.partition("://")
+    authority_end = min((i for i in map(after_scheme.find, "/?#") if i >= 0), default=None)
+    if authority_end is not None and "@" in after_scheme[authority_end:]:
+        raise ValueError(
+            "its user name or password holds a '/', '?' or '#': percent-encode them "
+            "(%2F, %3F, %23), or give the URL in LINKER_STORE_URL_FILE the same way"
+        )
     if scheme.endswith("+cluster"):
         cluster_nodes(raw)
-    if scheme.endswith("+sentinel"):
+    elif scheme.endswith("+sentinel"):
         sentinel_target(raw)
+    elif scheme != "memory":
+        try:
+            urlsplit(raw).port  # noqa: B018 (read to check it)
+        except ValueError:
+            raise ValueError("its port is not a number from 1 to 65535") from None
     return raw
 
 
@@ -263,6 +281,10 @@ def _client_ids(raw: str) -> frozenset[str]:
     return ids
 
 
+# No time linker keeps or waits for runs longer than this; a store refuses a TTL past it.
+MAX_SECONDS = 366 * 24 * 3600
+
+
 def _positive_int(raw: str) -> int:
     try:
         value = int(raw)
@@ -270,6 +292,8 @@ def _positive_int(raw: str) -> int:
         raise ValueError("must be a whole number of seconds") from None
     if value <= 0:
         raise ValueError("must be greater than zero")
+    if value > MAX_SECONDS:
+        raise ValueError(f"must be at most {MAX_SECONDS} seconds (a year)")
     return value
 
 
@@ -290,6 +314,8 @@ def _positive_float(raw: str) -> float:
         raise ValueError("must be a number of seconds") from None
     if not value > 0:
         raise ValueError("must be greater than zero")
+    if not value <= MAX_SECONDS:  # infinity and NaN too
+        raise ValueError(f"must be at most {MAX_SECONDS} seconds (a year)")
     return value
 
 
@@ -336,8 +362,11 @@ def _start_limit(raw: str) -> tuple[int, float]:
         limit = (int(count), float(seconds))
     except ValueError:
         raise ValueError("must be COUNT/SECONDS, such as 30/60 (30 starts a minute)") from None
-    if not slash or limit[0] <= 0 or not limit[1] > 0:
-        raise ValueError("must be COUNT/SECONDS, both greater than zero, such as 30/60")
+    if not slash or limit[0] <= 0 or not 0 < limit[1] <= MAX_SECONDS:
+        raise ValueError(
+            f"must be COUNT/SECONDS, both greater than zero (SECONDS at most {MAX_SECONDS}), "
+            "such as 30/60"
+        )
     return limit
 
 

@@ -279,3 +279,17 @@ def test_the_dev_tenants_help_names_the_shim_it_runs(capsys: pytest.CaptureFixtu
     assert main(["dev-tenant", "--help"]) == 0
     helped = "".join(capsys.readouterr().out.split())  # argparse wraps long lines, at hyphens too
     assert f"theshim`linkeraction--path`names,{shim_path()})" in helped
+
+
+@pytest.mark.parametrize("value", ["0", "auto"])
+def test_a_bad_web_concurrency_is_one_line_naming_it(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Some platforms set WEB_CONCURRENCY themselves: a value linker cannot use is argparse's
+    error (exit 2), naming it, for `serve` and `check` alike; not a traceback."""
+    monkeypatch.setenv("WEB_CONCURRENCY", value)
+    for verb in ("serve", "check"):
+        with pytest.raises(SystemExit) as stopped:
+            main([verb])
+        assert stopped.value.code == 2
+        assert "$WEB_CONCURRENCY" in capsys.readouterr().err

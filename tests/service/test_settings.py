@@ -42,6 +42,15 @@ def test_defaults() -> None:
         ("LINKER_UPSTREAM_BUDGET", "-1", "greater than zero"),
         ("LINKER_PIN_IP", "maybe", "true or false"),
         ("LINKER_METADATA_MERGE", "both", "primary-wins"),
+        # Numbers past reason: each broke every start or commit, or the store's TTLs.
+        ("LINKER_UPSTREAM_BUDGET", "inf", "at most"),
+        ("LINKER_UPSTREAM_BUDGET", "nan", "greater than zero"),
+        ("LINKER_TXN_TTL", "99999999999999999999", "at most"),
+        ("LINKER_START_LIMIT_PER_ADDRESS", "5/inf", "at most"),
+        ("LINKER_START_LIMIT_PER_CLIENT", "5/1e400", "at most"),
+        ("LINKER_AUTH0_DOMAIN", "tenant.example.com:99999", "65535"),
+        ("LINKER_AUTH0_DOMAIN", "tenant.example.com:\u00b2", "65535"),
+        ("LINKER_STORE_URL", "redis://127.0.0.1:port/0", "port"),
     ],
 )
 def test_bad_setting_is_named(name: str, value: str, problem: str) -> None:
@@ -50,6 +59,19 @@ def test_bad_setting_is_named(name: str, value: str, problem: str) -> None:
     assert caught.value.name == name
     assert str(caught.value).startswith(f"{name}: ")
     assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:1234/SECRETPW+x9Lm=@127.0.0.1:1/0", "rediss://user:ab/cd?ef#SECRETPW@redis:6380/0"],
+)
+def test_a_store_password_that_needs_encoding_is_refused_unshown(url: str) -> None:
+    """Base64 passwords hold `/`: unencoded, the URL parses with the password as a path, and
+    `linker check` printed it (or failed with a traceback quoting it)."""
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(settings_env(LINKER_STORE_URL=url))
+    assert caught.value.name == "LINKER_STORE_URL" and "percent-encode" in str(caught.value)
+    assert "SECRETPW" not in str(caught.value) and "1234" not in str(caught.value)
 
 
 def test_problems_lists_every_bad_setting() -> None:
