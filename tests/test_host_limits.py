@@ -157,6 +157,18 @@ def test_slow_clients_are_cut_off_and_beyond_the_cap_answered_503(
             sock.close()
 
 
+def test_the_cap_is_the_number_of_connections_served(server: tuple[str, int]) -> None:
+    """With the cap's last connection open (299 slow ones, then this one), its request is
+    served: uvicorn's own check, at each request, refused it once the count reached the cap."""
+    url, _ = server
+    held = slow_clients(url, 299)
+    try:
+        assert httpx.get(url + "/healthz", timeout=5).status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def test_real_requests_pass_while_slow_clients_wait(server: tuple[str, int]) -> None:
     url, _ = server
     held = slow_clients(url, 200)  # within the cap

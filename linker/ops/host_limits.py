@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -75,9 +76,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _head_deadline: asyncio.TimerHandle | None = None
     _refused = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The cap is held here, when a connection is made. uvicorn's own check, made at each
+        # request, answers 503 once the connections *reach* its limit: at the cap itself,
+        # every request on every open connection would be refused. One above, it never is.
+        self._cap = self.limit_concurrency
+        if self._cap is not None:
+            self.limit_concurrency = self._cap + 1
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        cap = self.limit_concurrency
+        cap = self._cap
         if cap is not None and len(self.connections) > cap:
             # The answer, then our end closed; what the client sends is dropped until it
             # closes too (closing over unread data would reset the connection, answer lost).

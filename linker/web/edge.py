@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linker.core.errors import Code
@@ -80,8 +81,9 @@ class Edge:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        if declared is not None:  # a body within the cap, counted all the same as it comes
-            receive = _bounded(receive, cap)
+        # Every body is counted as it comes: one declared within the cap, and one declaring
+        # nothing at all (an HTTP/2 stream, as another server may hand it over).
+        receive = _bounded(receive, cap)
         step = self.steps.get((scope.get("method", ""), path))
         try:
             if step is None:
@@ -95,6 +97,8 @@ class Edge:
         except BodyTooLarge:
             if not started:
                 await _too_large(send, cap, header)
+        except ClientDisconnect:
+            return  # the client left before its body was whole: no one to answer, nothing done
         except OSError as exc:
             if started:
                 raise

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from starlette.types import Message, Scope
 
 from linker.web.body_limit import MAX_COMMIT_BODY
 from tests.support.harness import Harness
@@ -83,3 +84,64 @@ async def test_routes_that_take_no_body_refuse_one(harness: Harness, path: str) 
     assert streamed.status_code == 413
     assert chunked.taken <= chunked.piece
     assert (await harness.client.get(path)).status_code != 413
+
+
+def http2_scope(path: str, *headers: tuple[bytes, bytes]) -> Scope:
+    """A POST as an HTTP/2 server hands it over: no Content-Length, no Transfer-Encoding."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "2",
+        "method": "POST",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"linker.test"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("linker.test", 443),
+    }
+
+
+@pytest.mark.parametrize("path", ["/link/commit", "/link/confirm"])
+async def test_a_body_that_declares_no_length_is_cut_at_the_cap(
+    harness: Harness, path: str
+) -> None:
+    pieces = 160  # 10 MiB offered, 64 KiB at a time
+    taken = 0
+
+    async def receive() -> Message:
+        nonlocal taken
+        taken += 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": taken < pieces}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await harness.app(http2_scope(path), receive, send)
+    assert sent[0]["status"] == 413
+    assert taken * 65536 <= MAX_COMMIT_BODY + 65536
+
+
+@pytest.mark.parametrize("path", ["/link/commit", "/link/confirm", "/link/suggest/choose"])
+async def test_a_client_gone_before_its_body_is_whole_gets_no_answer_and_no_error(
+    harness: Harness, path: str
+) -> None:
+    """Content-Length 100, two bytes, then the client leaves: nothing to answer, no
+    traceback in the log (anyone could fill it so)."""
+    part: Message = {"type": "http.request", "body": b"{}", "more_body": True}
+    messages = iter([part, {"type": "http.disconnect"}])
+
+    async def receive() -> Message:
+        return next(messages)
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await harness.app(http2_scope(path, (b"content-length", b"100")), receive, send)
+    assert sent == []
