@@ -247,21 +247,36 @@ function deny(api, code, description) {
   api.access.deny(code + ": " + describe(description));
 }
 
+// A result that cannot be trusted (expired, for someone else, from elsewhere) applies
+// nothing. A login that asked for a link is denied; a suggestion in suggest mode, which the
+// user never asked for, lets the login continue as the user who signed in: it never locks
+// anybody out (docs/protocol.md section 8).
+function untrusted(event, api, description) {
+  if (linkAction(requestedScopes(event)) === null && suggestMode(event) === "suggest") {
+    api.idToken.setCustomClaim("https://linker/link_result", {
+      status: "failed",
+      error: "invalid_session_token",
+    });
+    return;
+  }
+  deny(api, "invalid_session_token", description);
+}
+
 exports.onContinuePostLogin = async (event, api) => {
   let claims;
   try {
     claims = validateResult(event, api);
   } catch (err) {
-    deny(api, "invalid_session_token", err.message);
+    untrusted(event, api, err.message);
     return;
   }
   // A valid token for someone else, from elsewhere, or of another version never finishes a login.
   if (claims.sub !== event.user.user_id) {
-    deny(api, "invalid_session_token", "the token was issued for another user");
+    untrusted(event, api, "the token was issued for another user");
     return;
   }
   if (claims.iss !== event.secrets.LINKER_URL || claims.linker_v !== PROTOCOL_VERSION) {
-    deny(api, "invalid_session_token", "the token was not issued by this linker (protocol v2)");
+    untrusted(event, api, "the token was not issued by this linker (protocol v2)");
     return;
   }
   let result = claims.result || {};

@@ -476,3 +476,32 @@ def test_a_candidate_gone_meanwhile_links_nothing(s: SuggestStack) -> None:
     assert outcome.link_result == {"status": "denied", "error": "identity_conflict"}
     assert stack.identities(GRACE_GITHUB) == [GRACE_GITHUB]
     assert stack.requests("POST", r"/api/v2/users/auth0.grace/identities") == 0
+
+
+def test_a_result_the_shim_cannot_trust_never_locks_out_in_suggest_mode(s: SuggestStack) -> None:
+    """The result token comes back spoilt (expired after a late Continue, or altered): it
+    applies nothing; in suggest mode the login the user never asked to link continues as the
+    user who signed in, and in require mode it is denied."""
+    stack = s.stack
+    for mode in ("suggest", "require"):
+        s.mode(mode)
+        with stack.browser() as browser:
+            login = sign_in(stack, browser, GRACE_GITHUB)
+            back = browser.submit(
+                browser.form_saying("Not now" if mode == "suggest" else "Sign out")
+            )
+            (resume,) = browser.forms
+            spoilt = resume.fields["session_token"][:-4] + "AAAA"
+            page = browser.submit(resume, session_token=spoilt)
+            outcome = stack.finish(browser, page, login.verifier, "demo-app")
+        assert back.status_code == 200
+        if mode == "suggest":
+            assert outcome.tokens is not None and outcome.tokens.claims["sub"] == GRACE_GITHUB
+            assert outcome.link_result == {"status": "failed", "error": "invalid_session_token"}
+            user = stack.user(GRACE_GITHUB)
+            assert user is not None and "declined_at" not in user["app_metadata"].get(
+                "linker_suggest", {}
+            )
+        else:
+            assert outcome.error == "access_denied" and outcome.code == "invalid_session_token"
+    assert stack.identities(GRACE) == [GRACE]
