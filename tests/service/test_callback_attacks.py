@@ -145,6 +145,16 @@ async def test_secondary_token_for_another_audience(harness: Harness) -> None:
     assert await callback_error(harness, aud="app-client", azp=None) == "invalid_secondary_token"
 
 
+async def test_secondary_token_for_several_audiences_needs_azp(harness: Harness) -> None:
+    """OpenID Connect Core 3.1.3.7: several audiences, ours among them, and no `azp` to say
+    which client the token was issued to."""
+    client = harness.settings.client_id
+    assert (
+        await callback_error(harness, aud=[client, "other-client"], azp=None)
+        == "invalid_secondary_token"
+    )
+
+
 async def test_secondary_token_with_foreign_azp(harness: Harness) -> None:
     assert await callback_error(harness, azp="other") == "invalid_secondary_token"
 
