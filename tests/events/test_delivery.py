@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 from standardwebhooks import Webhook
 from starlette.applications import Starlette
@@ -21,7 +20,7 @@ from linker.steps.reconcile import SETTLE_AFTER
 from linker.testing import FakeClock, ServerThread
 from linker.testing.events import EventSink
 from tests.events.support import EVENTS_SECRET, deliver, outbox, sending_to, until
-from tests.service.test_reconcile import link_then_lose
+from tests.service.test_reconcile import link_then_lose, write_then_lose
 from tests.service.test_suggest_routes import CURRENT, OLDER, commit_as_current, prepared
 from tests.service.test_unlink import unlink
 from tests.support.fake_tenant import FakeTenant, status
@@ -171,16 +170,7 @@ async def test_a_lost_answer_has_its_event_once_reconcile_finds_the_link(
 
 
 def unlink_then_lose(harness: Harness, *, applied: bool) -> None:
-    """The DELETE's answer is lost (applied or not), and so is the read that would settle it."""
-    tenant = harness.tenant
-
-    def fault(request: httpx.Request) -> httpx.Response:
-        if applied:
-            tenant.answer("DELETE identities", request)
-        raise httpx.ReadTimeout("answer lost", request=request)
-
-    tenant.fail("DELETE identities", fault)
-    tenant.fail("GET user", *[status(503)] * 1000)
+    write_then_lose(harness, "DELETE identities", applied=applied)
 
 
 async def test_an_unlink_whose_answer_was_lost_gets_its_event_once_settled(

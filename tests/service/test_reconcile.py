@@ -81,17 +81,24 @@ async def test_a_merge_that_fails_is_linked_and_finished_later(harness: Harness)
     assert await pending_work(harness) == []
 
 
-def link_then_lose(harness: Harness, *, applied: bool) -> None:
+def write_then_lose(harness: Harness, route: str, *, applied: bool, reads: int = 0) -> None:
+    """The write at `route` loses its answer (applied or not), and so does the read that
+    would settle it, after `reads` reads answered as they are: the commit cannot tell."""
     tenant = harness.tenant
 
     def fault(request: httpx.Request) -> httpx.Response:
         if applied:
-            tenant.answer("POST identities", request)
+            tenant.answer(route, request)
         raise httpx.ReadTimeout("answer lost", request=request)
 
-    tenant.fail("POST identities", fault)
-    # The read that would settle it fails too: commit cannot tell.
-    tenant.fail("GET user", *([lambda r: tenant.answer("GET user", r)] + [status(503)] * 1000))
+    tenant.fail(route, fault)
+    as_it_is = [lambda r: tenant.answer("GET user", r)] * reads
+    tenant.fail("GET user", *as_it_is, *[status(503)] * 1000)
+
+
+def link_then_lose(harness: Harness, *, applied: bool) -> None:
+    """A link's POST, after the secondary was read."""
+    write_then_lose(harness, "POST identities", applied=applied, reads=1)
 
 
 async def test_an_unknown_outcome_that_linked_gets_its_merge(harness: Harness) -> None:
