@@ -186,13 +186,26 @@ def _redact_arg(arg: Any) -> Any:
 
 def redact_record(record: logging.LogRecord) -> None:
     """Redact a record's message and arguments in place, keeping their shape (uvicorn's
-    access formatter unpacks `args` as a tuple)."""
-    if isinstance(record.msg, str):
-        record.msg = redact(bounded(record.msg))
+    access formatter unpacks `args` as a tuple). A format string whose placeholder was the
+    value of a sensitive name (`"code=%s"`) no longer takes its arguments once redacted: the
+    message is then made whole and redacted as one, rather than left for logging to print
+    the raw arguments in its error report."""
     if isinstance(record.args, tuple):
         record.args = tuple(_redact_arg(arg) for arg in record.args)
     elif isinstance(record.args, dict):
         record.args = {key: _redact_arg(value) for key, value in record.args.items()}
+    if isinstance(record.msg, str):
+        original = record.msg
+        record.msg = redact(bounded(original))
+        if record.args and record.msg != original:
+            try:
+                record.msg % record.args  # does it still take them?
+            except (TypeError, ValueError, KeyError):
+                try:
+                    whole = original % record.args
+                except (TypeError, ValueError, KeyError):
+                    return  # a format that never took them: logging reports it, redacted
+                record.msg, record.args = redact(bounded(whole)), None
 
 
 class RedactQueryFilter(logging.Filter):

@@ -57,6 +57,24 @@ def test_records_of_any_logger_are_redacted_when_made(caplog: pytest.LogCaptureF
     assert text.count("[redacted]") == 5
 
 
+def test_a_placeholder_that_was_a_sensitive_value_is_redacted_whole(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`log.info("exchanging code=%s", code)`: the redacted format no longer takes its
+    argument, and logging's error report printed the argument raw on stderr."""
+    install_redaction()
+    logger = logging.getLogger("some.library.codes")
+    logger.addHandler(handler := logging.StreamHandler())
+    try:
+        logger.warning("exchanging code=%s now", "SECRETC0DE")
+        logger.warning("%(what)s state=%(state)s", {"what": "resuming", "state": "ST4TE"})
+    finally:
+        logger.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "SECRETC0DE" not in err and "ST4TE" not in err and "Logging error" not in err
+    assert "exchanging code=[redacted] now" in err and "resuming state=[redacted]" in err
+
+
 def test_uvicorns_access_formatter_still_works_on_redacted_records() -> None:
     install_redaction()
     record = logging.getLogger("uvicorn.access").makeRecord(
