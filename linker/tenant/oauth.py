@@ -62,6 +62,7 @@ class Tenant:
             )
         )
         self._auth_method: oidc.AuthMethod | None = None  # learnt from an invalid_client
+        self._on_origin: set[str] = set()  # endpoints found on the tenant's origin
         self.keys = KeyCache(self._fetch_jwks, clock=clock)
 
     def budget(self) -> Budget:
@@ -98,8 +99,12 @@ class Tenant:
         """An endpoint the configuration names, on the tenant's own origin: the client secret
         and the codes go there, and a configuration cannot send them anywhere else."""
         value = (await self.discovery()).get(name)
-        if not isinstance(value, str) or not _same_origin(value, self.settings.tenant_url):
+        if not isinstance(value, str):
             raise _unavailable(f"{name}")
+        if value not in self._on_origin:  # checked once per value, not at every call
+            if not _same_origin(value, self.settings.tenant_url):
+                raise _unavailable(f"{name}")
+            self._on_origin.add(value)
         return value
 
     async def _fetch_jwks(self) -> dict[str, Any]:
