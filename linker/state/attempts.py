@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
@@ -128,15 +129,20 @@ class Attempts:
 
     async def first_use(self, jti: str, *, ttl: float) -> bool:
         """True the first time a start token's `jti` is seen; it is remembered for `ttl`."""
-        # A digest keeps the key short whatever the Action sent (one per start, in memory).
-        digest = hashlib.blake2b(jti.encode(), digest_size=12).digest()
-        key = "jti:" + base64.urlsafe_b64encode(digest).decode()
+        key = _jti_key(jti)
         # Marked with a value of this call's own: a write retried after its answer was lost
         # (a cluster failing over) finds its own mark, not a "used" one.
         mark = secrets.token_urlsafe(6)
         return await self.store.put(key, mark, ttl, only_new=True, starting=True) or (
             await self.store.get(key) == mark
         )
+
+    async def unspend(self, jti: str) -> None:
+        """Forget that a start token was used, when its start opened nothing (the store had
+        no room): the same start URL may be tried again. Failing to is harmless: the user
+        then starts again from the application."""
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.delete(_jti_key(jti))
 
     async def open(self, txn: Transaction, *, ttl: float) -> None:
         """Store a transaction; beyond the per-user limit, that user's oldest one goes.
@@ -249,3 +255,9 @@ class Attempts:
             return IN_PROGRESS
         data = json.loads(raw)
         return Recorded(primary=data["primary"], result=result_loads(data["result"]))
+
+
+def _jti_key(jti: str) -> str:
+    # A digest keeps the key short whatever the Action sent (one per start, in memory).
+    digest = hashlib.blake2b(jti.encode(), digest_size=12).digest()
+    return "jti:" + base64.urlsafe_b64encode(digest).decode()

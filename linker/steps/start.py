@@ -172,6 +172,7 @@ async def _start(rt: Runtime, req: StartRequest, outer_state: str, ip: str | Non
         await rt.attempts.open(txn, ttl=settings.txn_ttl)
     except NoRoom:
         rt.refusals.refused(rt.metrics, "room")
+        await rt.attempts.unspend(req.jti)  # nothing was opened: its start may come again
         raise no_room() from None
     except StoreUnavailable:
         raise store_down() from None

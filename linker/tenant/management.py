@@ -25,6 +25,7 @@ SETTLE_READ_SECONDS = 2.0
 
 _SAME = "Main identity and the new one are the same."
 _UNABLE = "Unable to link with the secondary account."
+_GONE = "Provided secondary account not found."
 _MAIN = "Main identity cannot be removed."
 
 
@@ -36,7 +37,7 @@ def _failure(response: Answer, doing: str) -> LinkError:
     body = json_object(response.content)
     message = str(body.get("message", ""))
     status = response.status_code
-    if status == 409 or (status == 400 and message == _UNABLE):
+    if status == 409 or (status == 400 and message in (_UNABLE, _GONE)):
         return LinkError(Code.IDENTITY_CONFLICT, f"The tenant refused to {doing}: {message}")
     if status == 400 and message == _SAME:
         return LinkError(Code.SAME_ACCOUNT, "Both sign-ins belong to the same account.")
@@ -208,11 +209,27 @@ class ManagementApi:
                 continue
             if response.status_code in ok:
                 return
-            # A refusal of a resend ("the identity already exists") may be the lost first
-            # request's doing, landed after the read that said "not done".
+            failure = _failure(response, doing)
+            # A refusal for a conflict ("the identity already exists", "not found") may be
+            # another request's doing: our lost first one, landed after the read that said
+            # "not done", or another tab's commit of the same link. The primary says.
             if resends and done(await self._settle(primary_id, budget)):
                 return
-            raise _failure(response, doing)
+            if failure.code is Code.IDENTITY_CONFLICT and await self._shows(
+                primary_id, budget, done
+            ):
+                return
+            raise failure
+
+    async def _shows(
+        self, primary_id: str, budget: Budget, done: Callable[[list[Identity]], bool]
+    ) -> bool:
+        """Whether the primary, read now, shows the change done; a failed read says no (the
+        refusal stands)."""
+        try:
+            return done(identities_of(await self.get_user(primary_id, budget)))
+        except LinkError:
+            return False
 
     async def _settle(self, primary_id: str, budget: Budget) -> list[Identity]:
         """Read the primary's identities after a write whose answer was lost.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -219,3 +221,43 @@ async def test_a_2xx_to_the_link_is_done_whatever_its_body(harness: Harness) -> 
     assert (resumed.status, resumed.error) == ("linked", None)
     assert tenant.calls["GET user"] == 2  # the secondary, and the primary for the merge
     assert tenant.users[PRIMARY]["user_metadata"]["github"] == {"handle": "alice"}
+
+
+async def test_the_secondary_linked_into_another_user_meanwhile_is_a_conflict(
+    harness: Harness,
+) -> None:
+    """Alice's commit read the other account as a user of its own; before its POST lands,
+    another replica links it into Bob, and the tenant answers "Provided secondary account
+    not found.": a refusal (`identity_conflict`), not a fault to retry."""
+    tenant = harness.tenant
+    bob = "google-oauth2|bob"
+    tenant.add_user(bob, email="bob@example.com")
+    resumed = read_resume(await harness.link_callback())
+
+    def bob_first(request: httpx.Request) -> httpx.Response:
+        body = json.dumps({"provider": "github", "user_id": "1001"}).encode()
+        url = f"{tenant.base_url}/api/v2/users/{bob}/identities"
+        bobs = httpx.Request("POST", url, headers=request.headers, content=body)
+        assert tenant.answer("POST identities", bobs).status_code == 201
+        return tenant.answer("POST identities", request)
+
+    tenant.fail("POST identities", bob_first)
+    answer = (await harness.commit(resumed.commit)).json()
+    assert (answer["status"], answer["error"]) == ("denied", "identity_conflict")
+    assert tenant.users[PRIMARY]["user_metadata"] == {"theme": "dark"}  # nothing merged
+
+
+async def test_two_tabs_committing_one_link_at_once_both_end_linked(harness: Harness) -> None:
+    """Tab B's commit read the secondary just before tab A's POST landed; its own POST is
+    answered 409. The primary, read then, holds the identity: linked, not a denial."""
+    tenant = harness.tenant
+    resumed = read_resume(await harness.link_callback())
+
+    def other_tab_first(request: httpx.Request) -> httpx.Response:
+        assert tenant.answer("POST identities", request).status_code == 201  # tab A's
+        return tenant.answer("POST identities", request)  # this tab's: 409
+
+    tenant.fail("POST identities", other_tab_first)
+    answer = (await harness.commit(resumed.commit)).json()
+    assert (answer["status"], answer["error"]) == ("linked", None)
+    assert [i["user_id"] for i in tenant.users[PRIMARY]["identities"]] == ["alice", "1001"]

@@ -68,6 +68,37 @@ async def before_and_flood(harness: Harness) -> None:
     assert "linker_store_fill " in text
 
 
+async def test_a_start_refused_for_room_keeps_its_start_token(
+    tenant: FakeTenant, clock: FakeClock
+) -> None:
+    """The store takes the start token's mark but not its transaction: the start is refused
+    for room, and once attempts finish, the same start URL starts (it was not spent)."""
+    store = MemoryStore(max_entries=60, clock=clock)
+    async with running(tenant, clock, make_settings(), store=store) as harness:
+        started = []
+        for n in range(FLOOD_LIMIT):
+            user = f"auth0|flood{n}"
+            answer = await harness.start(
+                hs256(harness.start_claims(sub=user, id_token_hint=harness.hint(sub=user)))
+            )
+            if answer.status_code != 302:
+                break
+            started.append(answer)
+
+        async def cancel_one() -> None:  # a nested login cancelled: its transaction is taken
+            back = await harness.callback(error="access_denied", state=nested_state(started.pop(0)))
+            assert read_resume(back).error == "cancelled"
+
+        await cancel_one()  # room for a start token's mark, not for its transaction
+        user = "auth0|late"
+        token = hs256(harness.start_claims(sub=user, id_token_hint=harness.hint(sub=user)))
+        refused = read_resume(await harness.start(token))
+        assert "Too many links are being started" in refused.result["error_description"]
+        for _ in range(3):
+            await cancel_one()
+        assert (await harness.start(token)).status_code == 302
+
+
 async def test_a_flood_that_fills_the_memory_store_leaves_room_to_finish(
     tenant: FakeTenant, clock: FakeClock
 ) -> None:
