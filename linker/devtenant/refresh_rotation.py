@@ -24,14 +24,22 @@ def spend_refresh_token(tenant: TenantState, presented: str) -> RefreshToken | N
     return tenant.refresh_tokens.get(presented)
 
 
-def rotate_if_configured(
+def spend_for_rotation(
     tenant: TenantState, client: Client, presented: str, grant: RefreshToken
-) -> str | None:
-    """For a rotating client: spend `presented` and return its successor; else None."""
+) -> bool:
+    """For a rotating client, spend `presented` now, before anything is awaited: a second
+    request with it while this one runs the Action is a reuse (its family revoked), as a
+    token is used once. It stays spent if the exchange then fails (the Action denies): the
+    user signs in again. False for a client that does not rotate."""
     if not client.rotate_refresh_tokens:
-        return None
+        return False
     tenant.refresh_tokens.pop(presented, None)
     tenant.rotated_refresh_tokens[presented] = grant.family
+    return True
+
+
+def successor(tenant: TenantState, grant: RefreshToken) -> str:
+    """The next token of `grant`'s family."""
     return tenant.issue_refresh_token(replace(grant))
 
 

@@ -27,7 +27,11 @@ from linker.devtenant.action_runner import ActionWorkerError
 from linker.devtenant.directory import User
 from linker.devtenant.errors import OAuthError
 from linker.devtenant.password_grant import PASSWORD_GRANTS, PROTOCOL, authenticate_user
-from linker.devtenant.refresh_rotation import rotate_if_configured, spend_refresh_token
+from linker.devtenant.refresh_rotation import (
+    spend_for_rotation,
+    spend_refresh_token,
+    successor,
+)
 from linker.devtenant.seed import Client, Connection
 from linker.devtenant.state import CODE_TTL, AuthMethod, RefreshToken, Session, TenantState
 from linker.devtenant.token_claims import ACCESS_TOKEN_TTL, access_token_claims, id_token_claims
@@ -44,12 +48,21 @@ from linker.devtenant.web import (
 VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
+THIRD_PARTY_GRANTS = frozenset({"authorization_code", "refresh_token"})
+
+
 async def token(request: Request) -> Response:
     tenant = tenant_of(request)
     try:
         form = await _read_params(request)
         client = authenticate_client(tenant, request.headers.get("authorization"), form)
         grant = form.get("grant_type")
+        if not client.is_first_party and grant not in THIRD_PARTY_GRANTS:
+            # Auth0: a third-party application gets the authorization code and refresh token
+            # grants only (Applications > Third-party applications > Security controls).
+            raise OAuthError(
+                403, "unauthorized_client", f"Grant type '{grant}' not allowed for the client."
+            )
         if grant == "authorization_code":
             return json_response(_authorization_code(tenant, client, form))
         if grant == "refresh_token":
@@ -264,6 +277,7 @@ async def _refresh_token(
         refused = my_account_policy.refresh_refusal(tenant, user, session.methods, grant.auth_time)
         if refused is not None:
             raise OAuthError(403, *refused)
+    rotating = spend_for_rotation(tenant, client, presented, grant)
     outcome = await _run_action(
         request,
         tenant,
@@ -287,9 +301,8 @@ async def _refresh_token(
         at_claims=dict(outcome.access_token_claims),
         audience=audience,
     )
-    successor = rotate_if_configured(tenant, client, presented, grant)
-    if successor is not None:
-        response["refresh_token"] = successor
+    if rotating:
+        response["refresh_token"] = successor(tenant, grant)
     return response
 
 

@@ -7,6 +7,7 @@ these tests pin each behaviour through the routes, where a failure names it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -223,3 +224,24 @@ async def test_the_web_message_page_cannot_be_broken_out_of(spa: Driver) -> None
     response = await spa.http.get("/authorize", params=params)
     assert "</script><b>" not in response.text
     assert _posted(response.text)["response"]["state"] == "</script><b>x</b>&"
+
+
+async def test_a_rotating_refresh_token_used_twice_at_once_is_a_reuse(spa: Driver) -> None:
+    """Two requests with one token while the first runs the Action: the token is spent by
+    the first, so the second is a reuse: at most one succeeds, and no two successors live.
+    (It was spent only after the Action: both got 200 and two live successors.)"""
+    first = await redeem(spa, await spa_code(spa, audience=API, scope="openid offline_access"))
+    token = first.json()["refresh_token"]
+
+    async def refresh() -> Any:
+        return await spa.http.post(
+            "/oauth/token",
+            headers={"origin": SPA},
+            data={"grant_type": "refresh_token", "client_id": "demo-spa", "refresh_token": token},
+        )
+
+    answers = await asyncio.gather(refresh(), refresh())
+    assert sorted(a.status_code for a in answers) == [200, 403]
+    (successor,) = [a.json()["refresh_token"] for a in answers if a.status_code == 200]
+    assert (await refresh()).status_code == 403  # the family was revoked by the reuse
+    assert successor not in spa.state.refresh_tokens

@@ -56,3 +56,31 @@ async def test_first_party_clients_send_them_as_before(driver: Driver) -> None:
         "google-oauth2|alice", requested_connection="github", id_token_hint="x"
     )
     assert "code=" in url  # no link scope: the shim lets the login through
+
+
+@pytest.mark.parametrize(
+    "grant",
+    [
+        "http://auth0.com/oauth/grant-type/password-realm",
+        "password",
+        "client_credentials",
+        "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token",
+    ],
+)
+async def test_third_party_clients_get_the_code_and_refresh_grants_only(
+    driver: Driver, grant: str
+) -> None:
+    """Security controls: "Only authorization_code and refresh_token are available"; Auth0
+    answers 403 `unauthorized_client` for another grant type."""
+    assert not driver.state.seed.client("partner-app").is_first_party
+    form = {
+        "grant_type": grant,
+        "realm": "Username-Password-Authentication",
+        "username": "dave@example.com",
+        "password": "dave-password-change-me-0123456789",
+        "scope": "openid offline_access",
+        "client_id": "partner-app",
+        "client_secret": "partner-app-secret-change-me-0123456789",
+    }
+    answer = await driver.http.post("/oauth/token", data=form)
+    assert answer.status_code == 403 and answer.json()["error"] == "unauthorized_client"
