@@ -193,7 +193,10 @@ def redact_record(record: logging.LogRecord) -> None:
     if isinstance(record.args, tuple):
         record.args = tuple(_redact_arg(arg) for arg in record.args)
     elif isinstance(record.args, dict):
-        record.args = {key: _redact_arg(value) for key, value in record.args.items()}
+        record.args = {
+            key: REDACTED if _plain_name(str(key)) in SENSITIVE_PARAMS else _redact_arg(value)
+            for key, value in record.args.items()
+        }
     if isinstance(record.msg, str):
         original = record.msg
         record.msg = redact(bounded(original))

@@ -65,13 +65,21 @@ def test_a_placeholder_that_was_a_sensitive_value_is_redacted_whole(
     install_redaction()
     logger = logging.getLogger("some.library.codes")
     logger.addHandler(handler := logging.StreamHandler())
+    logger.propagate = False  # this handler only: others may hold streams earlier tests closed
     try:
         logger.warning("exchanging code=%s now", "SECRETC0DE")
         logger.warning("%(what)s state=%(state)s", {"what": "resuming", "state": "ST4TE"})
     finally:
         logger.removeHandler(handler)
+        logger.propagate = True
     err = capsys.readouterr().err
     assert "SECRETC0DE" not in err and "ST4TE" not in err and "Logging error" not in err
+    # A mapping's value under a sensitive name is redacted as it is kept, whatever it looks
+    # like: logging's own error report prints the arguments as they are.
+    record = logging.getLogger("x").makeRecord(
+        "x", logging.INFO, "f", 1, "%(state)s", ({"state": "ST4TE"},), None
+    )
+    assert record.args == {"state": "[redacted]"}
     assert "exchanging code=[redacted] now" in err and "resuming state=[redacted]" in err
 
 
