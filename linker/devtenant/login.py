@@ -10,7 +10,7 @@ are raised as `ErrorPage` or `AuthorizeRedirect`, which the app renders.
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -203,20 +203,14 @@ async def logout(request: Request) -> Response:
     client = tenant.seed.client(request.query_params.get("client_id", ""))
     if return_to is None:
         response: Response = HTMLResponse("<!doctype html><p>You are signed out.</p>")
-    elif client is None or (
-        return_to not in client.allowed_logout_urls
-        and _origin(return_to) not in {_origin(c) for c in client.callbacks}
-    ):
+    elif client is None or return_to not in client.allowed_logout_urls:
+        # As Auth0: with a client_id, returnTo must be one of the application's Allowed
+        # Logout URLs (https://auth0.com/docs/authenticate/login/logout/redirect-users-after-logout).
         raise ErrorPage(400, "Invalid returnTo", "returnTo is not allowed for this client.")
     else:
         response = RedirectResponse(return_to, status_code=302)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc
 
 
 def _set_session_cookie(tenant: TenantState, response: Response, session: Session) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 DATABASE_STRATEGY = "auth0"
 # A connection's purposes (Management API `purposes`: `authentication`, `connected_accounts`),
@@ -74,7 +75,7 @@ class Client:
     # "none" for a public client (a single-page app): no secret at /oauth/token, PKCE instead.
     auth_method: str = "client_secret_post"  # Auth0's token_endpoint_auth_method
     web_origins: tuple[str, ...] = ()  # Allowed Web Origins: web_message and CORS
-    allowed_logout_urls: tuple[str, ...] = ()  # `returnTo` of /v2/logout, besides callbacks
+    allowed_logout_urls: tuple[str, ...] = ()  # the `returnTo` values /v2/logout accepts
     rotate_refresh_tokens: bool = False  # Auth0's refresh token rotation
     # Third-party applications: https://auth0.com/docs/get-started/applications/third-party-applications
     is_first_party: bool = True
@@ -260,9 +261,16 @@ def default_seed(*, app_callback: str, linker_callback: str, spa_origin: str | N
     }
     if spa_origin is not None:
         callbacks["demo-spa"] = (spa_origin.rstrip("/") + "/",)
+    # Where each sample returns after /v2/logout: its home page (Allowed Logout URLs).
+    app_home = urljoin(app_callback, "/")
+    logout_urls = {"demo-app": (app_home,), "partner-app": (app_home,)}
+    if spa_origin is not None:
+        logout_urls["demo-spa"] = (spa_origin.rstrip("/") + "/",)
     clients = []
     for client in seed.clients:
         client = replace(client, callbacks=callbacks.get(client.client_id, client.callbacks))
+        if client.client_id in logout_urls:
+            client = replace(client, allowed_logout_urls=logout_urls[client.client_id])
         if client.client_id == "demo-spa" and spa_origin is not None:
             client = replace(client, web_origins=(spa_origin.rstrip("/"),))
         clients.append(client)

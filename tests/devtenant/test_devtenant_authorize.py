@@ -219,3 +219,8 @@ async def test_logout_ends_the_session(driver: Driver) -> None:
         "/v2/logout", params={"client_id": "demo-app", "returnTo": "http://evil.test/"}
     )
     assert bad.status_code == 400
+    # As Auth0: one of the application's Allowed Logout URLs, not any URL of its origin.
+    elsewhere = await driver.http.get(
+        "/v2/logout", params={"client_id": "demo-app", "returnTo": "http://app.test/anything"}
+    )
+    assert elsewhere.status_code == 400
