@@ -89,7 +89,11 @@ def refreshed_audience(
     """The audience and scopes of the access token a refresh token grant issues."""
     requested = form.get("audience") or None
     if requested is None or requested == grant.audience:
-        return grant.audience, grant.scopes
+        # "If not sent, the original scopes will be used; otherwise you can request a reduced
+        # set of scopes": of those asked, the ones granted (never more than the grant).
+        narrower = form.get("scope", "").split()
+        kept = tuple(s for s in grant.scopes if s in narrower) if narrower else grant.scopes
+        return grant.audience, kept
     policy = client.my_account_refresh_scopes
     if requested != tenant.my_account_audience or not policy:
         return grant.audience, grant.scopes  # outside the policies: silently the original

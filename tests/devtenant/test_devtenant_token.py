@@ -210,6 +210,23 @@ async def test_offline_access_gives_a_refresh_token_bound_to_its_client(driver: 
     assert claims["iat"] == int(driver.clock()) and claims["auth_time"] == int(driver.clock()) - 100
 
 
+async def test_a_refresh_may_ask_for_fewer_scopes_never_more(driver: Driver) -> None:
+    """Auth0's refresh token grant: "If not sent, the original scopes will be used; otherwise
+    you can request a reduced set of scopes"."""
+    url = await signed_in(driver, scope="openid profile email offline_access")
+    token = (await driver.exchange(url)).json()["refresh_token"]
+    client = {"client_id": "demo-app", "client_secret": driver.SECRETS["demo-app"]}
+    form = {"grant_type": "refresh_token", "refresh_token": token, **client}
+    narrower = await driver.http.post("/oauth/token", data={**form, "scope": "openid email"})
+    assert narrower.status_code == 200 and narrower.json()["scope"] == "openid email"
+    claims = await driver.verify(narrower.json()["id_token"])
+    assert "email" in claims and "name" not in claims
+    wider = await driver.http.post("/oauth/token", data={**form, "scope": "openid read:admin"})
+    assert wider.json()["scope"] == "openid"
+    same = await driver.http.post("/oauth/token", data=form)
+    assert same.json()["scope"] == "openid profile email offline_access"
+
+
 async def test_client_credentials_for_the_management_api_only(driver: Driver) -> None:
     base = {
         "grant_type": "client_credentials",
