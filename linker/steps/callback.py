@@ -73,10 +73,9 @@ async def _attempt(
         )
     except LinkError as refused:
         # A refusal this host's clock made is "try again" (503), not the user's fault.
-        reopen = lambda txn, left: rt.attempts.open(txn, ttl=left)  # noqa: E731
-        dead_end = await time_refusal(rt, refused, taken, reopen)
-        report.dead_end(dead_end.error)
-        return dead_end
+        return await time_refusal(
+            rt, report, refused, taken, lambda txn, left: rt.attempts.open(txn, ttl=left)
+        )
     record = AuditRecord.of_transaction(txn, ip)
     verified: Result | Confirm
     try:

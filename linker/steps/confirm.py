@@ -134,10 +134,13 @@ async def _choose(
     try:
         decisions.check_transaction(txn, ip=ip, settings=rt.settings, now=rt.store_clock.now())
     except LinkError as refused:
-        keep = lambda _, left: rt.attempts.store.put(PREFIX + state, raw, left)  # noqa: E731
-        dead_end = await time_refusal(rt, refused, txn, keep)
-        report.dead_end(dead_end.error)
-        return dead_end
+        return await time_refusal(
+            rt,
+            report,
+            refused,
+            txn,
+            lambda _, left: rt.attempts.store.put(PREFIX + state, raw, left),
+        )
     record = AuditRecord.of_transaction(txn, ip, secondary=identity.full_id)
     if choice == "link":
         from linker.steps.callback import prepare  # the callback's step 5, as without the page

@@ -85,24 +85,26 @@ R = TypeVar("R", bound=Expiring)
 
 async def time_refusal(
     rt: Runtime,
+    report: StepReport,
     refused: LinkError,
     record: R | None,
     give_back: Callable[[R, float], Awaitable[object]],
 ) -> DeadEnd:
-    """The dead end for a check that refused a one-time record (a transaction, a shown
-    account, an offer) after it was taken. When time decided it and this host's clock is off
-    (`StoreClock.judge`), the fault is the server's: the record is given back for the time it
-    has left by the new measure, and the answer is "try again" (503), so that the retry finds
-    it. A record expired by the store's clock too stays refused."""
+    """The dead end, reported, for a check that refused a one-time record (a transaction, a
+    shown account, an offer) after it was taken. When time decided it and this host's clock
+    is off (`StoreClock.judge`), the fault is the server's: the record is given back for the
+    time it has left by the new measure, and the answer is "try again" (503), so that the
+    retry finds it. A record expired by the store's clock too stays refused."""
+    dead_end = DeadEnd(refused)
     error = await rt.store_clock.judge(refused)
-    if error is refused or record is None:
-        return DeadEnd(refused)
-    left = record.expires_at - rt.store_clock.now()
-    if left <= 0:
-        return DeadEnd(refused)
-    with suppress(StoreUnavailable):  # then the retry finds nothing, and says so
-        await give_back(record, left)
-    return DeadEnd(error, status=503)
+    if error is not refused and record is not None:
+        left = record.expires_at - rt.store_clock.now()
+        if left > 0:
+            with suppress(StoreUnavailable):  # then the retry finds nothing, and says so
+                await give_back(record, left)
+            dead_end = DeadEnd(error, status=503)
+    report.dead_end(dead_end.error)
+    return dead_end
 
 
 class StepReport:

@@ -191,10 +191,13 @@ async def _decide_offer(
         offer = check_offer(taken, now=rt.store_clock.now())
         decisions.check_ip(offer.ip, ip, rt.settings)
     except LinkError as refused:
-        keep = lambda kept, left: Offers(rt.attempts.store).open(kept, ttl=left)  # noqa: E731
-        dead_end = await time_refusal(rt, refused, taken, keep)
-        report.dead_end(dead_end.error)
-        return dead_end
+        return await time_refusal(
+            rt,
+            report,
+            refused,
+            taken,
+            lambda kept, left: Offers(rt.attempts.store).open(kept, ttl=left),
+        )
     record = AuditRecord(action="suggest", client_id=offer.client_id, primary=offer.primary, ip=ip)
     outcome: Outcome
     try:
