@@ -102,11 +102,7 @@ async def settle(rt: Runtime, item: WorkItem, report: Report) -> None:
         young = await _commit_may_still_write(rt, item)
         primary = await rt.management.get_user(item.primary, budget)
         if item.identity not in identities_of(primary):
-            if young:
-                report.waiting.append(item.primary)
-                return
-            report.not_linked.append(item.primary)
-            await work.forget(rt.attempts.store, item.key)
+            await _undone(rt, item, report, young=young, never=report.not_linked)
             return
         await merge_into(rt, item.primary, primary, item.snapshot, budget)
     report.merged.append(item.primary)
@@ -121,15 +117,23 @@ async def _settle_unlink(rt: Runtime, item: WorkItem, report: Report) -> None:
     young = await _commit_may_still_write(rt, item)
     primary = await rt.management.get_user(item.primary, rt.tenant.budget())
     if item.identity in identities_of(primary):
-        if young:
-            report.waiting.append(item.primary)
-            return
-        report.not_unlinked.append(item.primary)
-        await work.forget(rt.attempts.store, item.key)
+        await _undone(rt, item, report, young=young, never=report.not_unlinked)
         return
     report.unlinked.append(item.primary)
     log_event("unlink_settled", sub=item.primary, secondary=item.identity.full_id)
     await _finish_settled(rt, item)
+
+
+async def _undone(
+    rt: Runtime, item: WorkItem, report: Report, *, young: bool, never: list[str]
+) -> None:
+    """The item's write is not there. While its commit may still write it (`young`), it waits
+    for a later pass; after, it never happened: noted in `never`, and the item dropped."""
+    if young:
+        report.waiting.append(item.primary)
+        return
+    never.append(item.primary)
+    await work.forget(rt.attempts.store, item.key)
 
 
 async def _finish_settled(rt: Runtime, item: WorkItem) -> None:

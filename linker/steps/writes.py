@@ -14,7 +14,7 @@ reading the primary's identities, never by guessing (`ManagementApi._change`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -91,15 +91,9 @@ async def link(
     item = WorkItem(
         work_key(attempt.commit), attempt.primary, identity, snapshot, rt.clock(), linked_event
     )
-    await work.owe(rt.attempts.store, item)
     # (b) The link. A lost answer is settled by reading; a refusal leaves nothing written.
     # With the outcome unknown, the work item stays: reconcile merges if the link exists.
-    try:
-        await rt.management.link(attempt.primary, identity, budget)
-    except LinkError as error:
-        if error.code is not Code.OUTCOME_UNKNOWN:
-            await work.forget(rt.attempts.store, item.key)
-        raise
+    await _owing(rt, item, lambda: rt.management.link(attempt.primary, identity, budget))
     # (c) The merge, from the snapshot, against the primary read afresh (`linker.steps.merging`).
     record.merge = "none"
     if may_change:
@@ -159,11 +153,18 @@ async def unlink(
         return Written(unlinked)
     key = unlink_work_key(attempt.commit)
     item = WorkItem(key, attempt.primary, attempt.identity, {}, rt.clock(), event, "unlink")
+    await _owing(rt, item, lambda: rt.management.unlink(attempt.primary, attempt.identity, budget))
+    return Written(unlinked, finished=item.key, event=event)
+
+
+async def _owing(rt: Runtime, item: WorkItem, write: Callable[[], Awaitable[None]]) -> None:
+    """`write()`, with `item` owed in the store first: a refusal drops it (nothing was
+    written), an unknown outcome leaves it for reconcile, which reads what happened. A store
+    that cannot keep it raises `StoreUnavailable`, and nothing is written."""
     await work.owe(rt.attempts.store, item)
     try:
-        await rt.management.unlink(attempt.primary, attempt.identity, budget)
+        await write()
     except LinkError as error:
         if error.code is not Code.OUTCOME_UNKNOWN:
             await work.forget(rt.attempts.store, item.key)
         raise
-    return Written(unlinked, finished=item.key, event=event)
