@@ -203,43 +203,41 @@ class ManagementApi:
                 spare = budget.remaining(self._retrier.clock()) - SETTLE_READ_SECONDS
                 wait = max(unknown.delay, min(MAX_DELAY, BASE_DELAY * 2**resends))
                 await self._retrier.sleep(max(0.0, min(wait, spare)))
-                if done(await self._settle(primary_id, budget)):
+                if await self._shows(primary_id, budget, done, lost=True):
                     return
                 resends += 1
                 continue
             if response.status_code in ok:
                 return
             failure = _failure(response, doing)
-            # A refusal for a conflict ("the identity already exists", "not found") may be
-            # another request's doing: our lost first one, landed after the read that said
-            # "not done", or another tab's commit of the same link. The primary says.
-            if resends and done(await self._settle(primary_id, budget)):
-                return
-            if failure.code is Code.IDENTITY_CONFLICT and await self._shows(
-                primary_id, budget, done
-            ):
+            # A refusal of a resend, or for a conflict ("the identity already exists", "not
+            # found"), may be another request's doing: our lost first one, landed after the
+            # read that said "not done", or another tab's commit of the same link. The primary
+            # says.
+            another = resends > 0 or failure.code is Code.IDENTITY_CONFLICT
+            if another and await self._shows(primary_id, budget, done, lost=resends > 0):
                 return
             raise failure
 
     async def _shows(
-        self, primary_id: str, budget: Budget, done: Callable[[list[Identity]], bool]
+        self,
+        primary_id: str,
+        budget: Budget,
+        done: Callable[[list[Identity]], bool],
+        *,
+        lost: bool,
     ) -> bool:
-        """Whether the primary, read now, shows the change done; a failed read says no (the
-        refusal stands)."""
+        """Whether the primary, read now, shows the change done.
+
+        If the read fails: after a write whose answer was `lost`, whether it happened is
+        unknown, and saying "nothing was changed" could be untrue: `outcome_unknown`. After a
+        refusal only, the refusal stands (False).
+        """
         try:
             return done(identities_of(await self.get_user(primary_id, budget)))
         except LinkError:
-            return False
-
-    async def _settle(self, primary_id: str, budget: Budget) -> list[Identity]:
-        """Read the primary's identities after a write whose answer was lost.
-
-        If even this read fails, whether the write happened is unknown: saying "nothing was
-        changed" could be untrue, so the answer is `outcome_unknown`.
-        """
-        try:
-            return identities_of(await self.get_user(primary_id, budget))
-        except LinkError:
+            if not lost:
+                return False
             raise LinkError(
                 Code.OUTCOME_UNKNOWN,
                 "The tenant did not confirm the change in time; it will be checked and finished.",
