@@ -20,12 +20,12 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from linker.core import decisions
 from linker.core.action_tokens import Result
 from linker.core.errors import Code, LinkError
 from linker.core.identities import Identity
+from linker.core.origins import same_origin
 from linker.core.pkce import random_token
 from linker.core.shown_account import ShownAccount
 from linker.core.transaction import Transaction
@@ -71,14 +71,7 @@ async def ask(rt: Runtime, txn: Transaction, identity: Identity, account: ShownA
 def _same_origin(origin: str | None, public_url: str) -> bool:
     """No `Origin` (older browsers, some same-origin POSTs) is accepted: the cookie and the
     token bind the request. One that is sent must be linker's own."""
-    if origin is None:
-        return True
-    ours = urlsplit(public_url)
-    try:
-        theirs = urlsplit(origin)
-    except ValueError:  # such as `https://[`: not ours, whatever it is
-        return False
-    return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
+    return origin is None or same_origin(origin, public_url)
 
 
 async def choose(

@@ -9,7 +9,6 @@ import asyncio
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from linker.core import oidc
 from linker.core.backoff import Budget
@@ -17,6 +16,7 @@ from linker.core.claims import json_object
 from linker.core.decisions import tenant_text
 from linker.core.errors import Code, LinkError
 from linker.core.keys import KeyCache
+from linker.core.origins import same_origin
 from linker.settings import Settings
 from linker.state.store import Store
 from linker.tenant.token_share import CachedToken, TokenShare
@@ -102,7 +102,7 @@ class Tenant:
         if not isinstance(value, str):
             raise _unavailable(f"{name}")
         if value not in self._on_origin:  # checked once per value, not at every call
-            if not _same_origin(value, self.settings.tenant_url):
+            if not same_origin(value, self.settings.tenant_url):
                 raise _unavailable(f"{name}")
             self._on_origin.add(value)
         return value
@@ -281,18 +281,3 @@ def token_lifetime(expires_in: object) -> float:
     except (ValueError, OverflowError):
         return 0.0
     return min(seconds, MAX_TOKEN_LIFETIME) if math.isfinite(seconds) and seconds > 0 else 0.0
-
-
-_DEFAULT_PORTS = {"https": 443, "http": 80}
-
-
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme)
-
-
-def _same_origin(url: str, tenant_url: str) -> bool:
-    try:
-        return _origin(url) == _origin(tenant_url)
-    except ValueError:  # a port or a host no parser reads
-        return False
