@@ -93,7 +93,12 @@ def unlink_work_key(commit: str) -> str:
     return tagged(_UNLINK_WORK, commit)
 
 
+def is_unlink_work(key: str) -> bool:
+    return key.startswith(UNLINK_WORK_PREFIX)
+
+
 _UNLINK_WORK = "unlink-work"
+UNLINK_WORK_PREFIX = _UNLINK_WORK + ":"
 UNLINK_WORK_INDEXES = tuple(f"unlink-work-index:{{{group:02x}}}" for group in range(WORK_GROUPS))
 
 

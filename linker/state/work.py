@@ -15,7 +15,7 @@ from typing import Any
 
 from linker.core.events import Event
 from linker.core.identities import Identity
-from linker.state.keys import ALL_WORK_INDEXES, work_index
+from linker.state.keys import ALL_WORK_INDEXES, UNLINK_WORK_PREFIX, is_unlink_work, work_index
 from linker.state.store import Store, StoreUnavailable, Write
 
 PREFIX = "work:"
@@ -40,7 +40,11 @@ class WorkItem:
     snapshot: dict[str, Any]
     created_at: float
     event: Event | None = None
-    action: str = "link"
+
+    @property
+    def action(self) -> str:
+        """`unlink` for an unlink's item (its key says so), else `link`."""
+        return "unlink" if is_unlink_work(self.key) else "link"
 
     def dumps(self) -> str:
         data = {
@@ -51,8 +55,6 @@ class WorkItem:
         }
         if self.event is not None:
             data["event"] = self.event.dumps()
-        if self.action != "link":  # items of earlier releases have none: links
-            data["action"] = self.action
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -66,7 +68,6 @@ class WorkItem:
             snapshot=data["snapshot"],
             created_at=float(data["created_at"]),
             event=Event.loads(event) if isinstance(event, str) else None,
-            action="unlink" if data.get("action") == "unlink" else "link",
         )
 
     def announced(self) -> Write:
@@ -94,7 +95,7 @@ async def pending(store: Store, *, scan: bool = False) -> list[str]:
     if scan:
         listed = set(keys)
         keys += [key for key in await store.scan(PREFIX) if key not in listed]
-        keys += [key for key in await store.scan("unlink-" + PREFIX) if key not in listed]
+        keys += [key for key in await store.scan(UNLINK_WORK_PREFIX) if key not in listed]
     return keys
 
 

@@ -152,7 +152,7 @@ async def unlink(
         await rt.management.unlink(attempt.primary, attempt.identity, budget)
         return Written(unlinked)
     key = unlink_work_key(attempt.commit)
-    item = WorkItem(key, attempt.primary, attempt.identity, {}, rt.clock(), event, "unlink")
+    item = WorkItem(key, attempt.primary, attempt.identity, {}, rt.clock(), event)
     await _owing(rt, item, lambda: rt.management.unlink(attempt.primary, attempt.identity, budget))
     return Written(unlinked, finished=item.key, event=event)
 
